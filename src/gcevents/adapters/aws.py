@@ -1,0 +1,66 @@
+"""boto3 plumbing shared by the AWS adapters: client construction and error translation.
+
+boto3 honours AWS_ENDPOINT_URL itself, so the same code runs against AWS and an emulator (moto)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError, GcEventsError, StoreUnavailableError, TransientError
+
+_TRANSIENT_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+        "InternalServerError", "ServiceUnavailable", "InternalFailure", "TransactionConflictException",
+        "LimitExceededException", "Throttling", "RequestThrottled", "KMS.ThrottlingException",
+        "AWS.SimpleQueueService.RequestThrottled",
+    }
+)  # fmt: skip
+_CONFIG_CODES = frozenset(
+    {
+        "ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
+        "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ValidationException",
+    }
+)  # fmt: skip
+
+
+def make_client(service: str, *, max_pool_connections: int = 32, read_timeout: float = 10.0) -> Any:
+    """A client tuned for Lambda: short timeouts (a hung call must not eat the invocation), a pool as large
+    as our thread fan-out, and botocore's standard retry mode for throttles."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=3,
+        read_timeout=read_timeout,
+        max_pool_connections=max_pool_connections,
+        tcp_keepalive=True,
+    )
+    return boto3.client(service, config=config)
+
+
+def error_code(exc: BaseException) -> str | None:
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        code = response.get("Error", {}).get("Code")
+        return code if isinstance(code, str) else None
+    return None
+
+
+def translate(exc: Exception, what: str) -> GcEventsError:
+    """Map a botocore exception to our family. Unknown errors are transient: retrying is the safe default."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if isinstance(exc, GcEventsError):
+        return exc
+    if isinstance(exc, ClientError):
+        code = error_code(exc) or "Unknown"
+        if code in _CONFIG_CODES:
+            return ConfigError(f"{what}: {code}: {exc.response.get('Error', {}).get('Message', '')}")
+        if code in _TRANSIENT_CODES:
+            return StoreUnavailableError(f"{what}: {code}")
+        return TransientError(f"{what}: {code}")
+    if isinstance(exc, BotoCoreError):  # connection errors, timeouts
+        return StoreUnavailableError(f"{what}: {type(exc).__name__}")
+    return TransientError(f"{what}: {type(exc).__name__}: {exc}")

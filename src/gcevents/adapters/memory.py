@@ -1,0 +1,111 @@
+"""In-memory fakes of the ports: the reference behaviour the contract suites hold the real adapters to."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..ports import Claim, ClaimResult, ClaimStatus, DeadLetter, EnrichmentResult, StoredDeadLetter
+
+
+@dataclass(slots=True)
+class _Record:
+    status: ClaimStatus
+    token: str
+    lease_until_ms: int = 0
+    expires_at_ms: int = 0
+
+
+class MemoryIdempotencyStore:
+    def __init__(self) -> None:
+        self._records: dict[str, _Record] = {}
+        self._lock = threading.Lock()
+        self.requests = 0  # counted like DynamoDB requests, so algorithms can be compared on fakes
+
+    def completed(self, keys: Sequence[str], now_ms: int) -> set[str]:
+        with self._lock:
+            self.requests += -(-len(keys) // 100)
+            return {
+                k for k in keys
+                if (r := self._records.get(k)) and r.status is ClaimStatus.COMPLETED and r.expires_at_ms > now_ms
+            }  # fmt: skip
+
+    def claim(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> ClaimResult:
+        with self._lock:
+            self.requests += 1
+            current = self._records.get(key)
+            if current is None or _claimable(current, now_ms):
+                self._records[key] = _Record(ClaimStatus.IN_PROGRESS, token, lease_until_ms)
+                return ClaimResult(ClaimStatus.CLAIMED)
+            if current.status is ClaimStatus.COMPLETED:
+                return ClaimResult(ClaimStatus.COMPLETED)
+            return ClaimResult(ClaimStatus.IN_PROGRESS, current.lease_until_ms)
+
+    def complete(self, claims: Sequence[Claim], expires_at_ms: int) -> None:
+        with self._lock:
+            self.requests += -(-len(claims) // 25)
+            for claim in claims:
+                self._records[claim.key] = _Record(ClaimStatus.COMPLETED, claim.token, 0, expires_at_ms)
+
+    def release(self, claim: Claim) -> None:
+        with self._lock:
+            self.requests += 1
+            current = self._records.get(claim.key)
+            if current is not None and current.token == claim.token:
+                del self._records[claim.key]
+
+
+def _claimable(record: _Record, now_ms: int) -> bool:
+    if record.status is ClaimStatus.IN_PROGRESS:
+        return record.lease_until_ms < now_ms
+    return record.expires_at_ms < now_ms
+
+
+@dataclass(slots=True)
+class MemoryDeadLetterSink:
+    letters: list[DeadLetter] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        with self._lock:
+            self.letters.extend(letters)
+
+    def list(self, limit: int = 1000) -> list[StoredDeadLetter]:
+        with self._lock:
+            return [StoredDeadLetter(letter, str(i)) for i, letter in enumerate(self.letters[:limit])]
+
+
+@dataclass(slots=True)
+class MemoryEnricher:
+    """Serves fixed conversation details; ids not in `details` are reported missing (analytics lag)."""
+
+    details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    failures: Mapping[str, Exception] = field(default_factory=dict)
+    calls: int = 0
+    requested: list[str] = field(default_factory=list)
+
+    def enrich(self, conversation_ids: Sequence[str], deadline: float) -> EnrichmentResult:
+        self.calls += 1
+        self.requested.extend(conversation_ids)
+        result = EnrichmentResult()
+        for cid in conversation_ids:
+            if cid in self.failures:
+                result.failed[cid] = self.failures[cid]
+            elif cid in self.details:
+                result.details[cid] = self.details[cid]
+            else:
+                result.missing.add(cid)
+        return result
+
+
+@dataclass(slots=True)
+class FakeClock:
+    current: float = 1_700_000_000.0
+
+    def now(self) -> float:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += seconds

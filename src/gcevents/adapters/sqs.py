@@ -1,0 +1,213 @@
+"""SQS adapters: the dead-letter sink (reason travels as message attributes, the body stays the original event
+so a redrive re-sends it unchanged), visibility extension after 429s, and queue creation for `setup`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import StoreUnavailableError
+from ..ports import DeadLetter, StoredDeadLetter
+from .aws import translate
+
+log = logging.getLogger(__name__)
+
+MAX_VISIBILITY_SECONDS = 12 * 3600
+_SQS_MAX_BYTES = 256 * 1024
+# Characters SQS accepts in a message body; anything else (e.g. most control characters) is rejected.
+_SQS_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def queue_url_from_arn(client: Any, arn: str, cache: dict[str, str]) -> str:
+    """`arn:aws:sqs:region:account:name` -> queue URL (asked once per queue, then cached)."""
+    url = cache.get(arn)
+    if url is None:
+        parts = arn.split(":")
+        url = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+        cache[arn] = url
+    return url
+
+
+def _encode_body(text: str) -> tuple[str, str | None]:
+    """SQS rejects some characters and bodies over 256 KB; keep the original recoverable either way."""
+    if not text:
+        return "<empty>", "empty"
+    if _SQS_INVALID.search(text):
+        return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii"), "base64"
+    if len(text.encode("utf-8")) > _SQS_MAX_BYTES - 8 * 1024:  # leave room for attributes
+        return text.encode("utf-8")[: _SQS_MAX_BYTES - 8 * 1024].decode("utf-8", "ignore"), "truncated"
+    return text, None
+
+
+def _attr(value: str) -> dict[str, str]:
+    return {"DataType": "String", "StringValue": value[:1024]}
+
+
+class SqsDeadLetterSink:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        for start in range(0, len(letters), 10):  # SendMessageBatch: 10 entries per call
+            entries = [self._entry(str(i), letter) for i, letter in enumerate(letters[start : start + 10])]
+            for _attempt in range(3):
+                try:
+                    response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                except Exception as exc:
+                    raise translate(exc, "sqs send_message_batch (dead letters)") from exc
+                failed = {f["Id"] for f in response.get("Failed", [])}
+                entries = [e for e in entries if e["Id"] in failed]
+                if not entries:
+                    break
+            else:
+                raise StoreUnavailableError(f"sqs: {len(entries)} dead letters not accepted")
+
+    @staticmethod
+    def _entry(entry_id: str, letter: DeadLetter) -> dict[str, Any]:
+        body, encoding = _encode_body(letter.body)
+        attributes = {
+            "reason": _attr(letter.reason),
+            "error": _attr(letter.message or letter.reason),
+            "failedAt": {"DataType": "Number", "StringValue": f"{letter.failed_at:.3f}"},
+        }
+        if letter.topic:
+            attributes["topic"] = _attr(letter.topic)
+        if letter.conversation_id:
+            attributes["conversationId"] = _attr(letter.conversation_id)
+        if letter.message_id:
+            attributes["originalMessageId"] = _attr(letter.message_id)
+        if encoding:
+            attributes["encoding"] = _attr(encoding)
+        return {"Id": entry_id, "MessageBody": body, "MessageAttributes": attributes}
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 60, wait_s: int = 0) -> list[StoredDeadLetter]:
+        """Read dead letters (they stay in the queue until `remove`), for inspect and redrive."""
+        try:
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=max(1, min(10, max_messages)),
+                VisibilityTimeout=visibility_timeout,
+                WaitTimeSeconds=wait_s,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            )
+        except Exception as exc:
+            raise translate(exc, "sqs receive_message (dead letters)") from exc
+        return [self._decode(m) for m in response.get("Messages", [])]
+
+    @staticmethod
+    def _decode(message: Mapping[str, Any]) -> StoredDeadLetter:
+        attrs = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+        body = message.get("Body", "")
+        if attrs.get("encoding") == "base64":
+            body = base64.b64decode(body).decode("utf-8", "surrogatepass")
+        sent_ms = message.get("Attributes", {}).get("SentTimestamp")
+        failed_at = float(attrs.get("failedAt") or (int(sent_ms) / 1000 if sent_ms else 0.0))
+        letter = DeadLetter(
+            # Messages moved here by SQS redrive (maxReceiveCount) carry no reason of ours.
+            reason=attrs.get("reason", "max_receive_count"),
+            message=attrs.get("error", "redriven by SQS after maxReceiveCount"),
+            body=body,
+            topic=attrs.get("topic") or _topic_of(body),
+            conversation_id=attrs.get("conversationId"),
+            message_id=attrs.get("originalMessageId") or message.get("MessageId"),
+            failed_at=failed_at,
+        )
+        return StoredDeadLetter(letter, message["ReceiptHandle"])
+
+    def remove(self, handles: Sequence[str]) -> None:
+        for start in range(0, len(handles), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": h} for i, h in enumerate(handles[start : start + 10])]
+            try:
+                self.client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except Exception as exc:
+                raise translate(exc, "sqs delete_message_batch (dead letters)") from exc
+
+    def unhide(self, handles: Sequence[str]) -> None:
+        """Make read-but-kept letters visible again at once (after an inspect or a dry run)."""
+        for start in range(0, len(handles), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[start : start + 10])
+            ]
+            try:
+                self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+            except Exception as exc:  # they reappear when the visibility timeout ends anyway
+                log.warning("could not unhide dead letters", extra={"error": repr(translate(exc, "sqs"))})
+
+
+def _topic_of(body: str) -> str | None:
+    try:
+        topic = json.loads(body).get("detail", {}).get("topicName")
+    except (ValueError, AttributeError):
+        return None
+    return topic if isinstance(topic, str) else None
+
+
+class SqsRequeuer:
+    """Pushes redelivery out (ChangeMessageVisibility) so a record retried after a 429 comes back when the
+    API has budget again, instead of burning receive counts toward the DLQ."""
+
+    def __init__(self, client: Any, queue_url: str | None = None) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self._urls: dict[str, str] = {}
+
+    def delay_records(self, delays: Sequence[tuple[str | None, str, float]]) -> None:
+        """(eventSourceARN or None, receipt handle, seconds) triples; grouped into batch calls per queue."""
+        by_queue: dict[str, list[tuple[str, float]]] = {}
+        for arn, receipt, seconds in delays:
+            try:
+                url = self.queue_url or (queue_url_from_arn(self.client, arn, self._urls) if arn else None)
+            except Exception as exc:
+                log.warning("cannot resolve queue for delay", extra={"error": repr(translate(exc, "sqs"))})
+                continue
+            if url:
+                by_queue.setdefault(url, []).append((receipt, seconds))
+        for url, items in by_queue.items():
+            for start in range(0, len(items), 10):
+                entries = [
+                    {
+                        "Id": str(i),
+                        "ReceiptHandle": r,
+                        "VisibilityTimeout": int(min(MAX_VISIBILITY_SECONDS, max(0, s))),
+                    }
+                    for i, (r, s) in enumerate(items[start : start + 10])
+                ]
+                try:
+                    response = self.client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
+                    if response.get("Failed"):
+                        log.warning("some visibility changes failed", extra={"failed": len(response["Failed"])})
+                except Exception as exc:  # best effort: the record is retried at the normal timeout anyway
+                    log.warning("visibility extension failed", extra={"error": repr(translate(exc, "sqs"))})
+
+    def delay(self, receipts: Mapping[str, float]) -> None:
+        self.delay_records([(None, r, s) for r, s in receipts.items()])
+
+
+def create_queues(
+    client: Any, name: str, *, visibility_timeout: int = 360, max_receive_count: int = 5
+) -> dict[str, str]:
+    """Main queue + DLQ with a redrive policy (idempotent: CreateQueue returns the existing queue)."""
+    try:
+        dlq_url = client.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})[
+            "QueueUrl"
+        ]
+        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = client.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+    except Exception as exc:
+        raise translate(exc, f"sqs create_queue {name}") from exc
+    return {"queue_url": queue_url, "dlq_url": dlq_url, "dlq_arn": dlq_arn}

@@ -1,0 +1,114 @@
+"""AWS Lambda entry point: `gcevents.handler`.
+
+SQS input -> `{"batchItemFailures": [...]}` (records to retry; the rest are acknowledged).
+A direct EventBridge event or a list of events (Pipes, bus batching) -> raises if anything must be retried,
+so Lambda's own async retry runs it again (completed events are then skipped by idempotency)."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Any
+
+from ..config import Config
+from ..errors import TransientError
+from ..events import is_sqs_batch, split_records
+from ..observability import configure_logging
+from ..pipeline import BatchReport
+from .runtime import Runtime, build_runtime
+
+log = logging.getLogger("gcevents")
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+DEFAULT_DEADLINE_S = 900.0  # no context (local invoke): Lambda's maximum timeout
+
+
+class RetryBatchError(TransientError):
+    """Raised for non-SQS input when some events must be retried: Lambda re-invokes with the same event."""
+
+
+def get_runtime() -> Runtime:
+    """Built once per container from the environment; warm invocations reuse clients, pools and tokens."""
+    global _runtime
+    if _runtime is None:
+        with _runtime_lock:
+            if _runtime is None:
+                config = Config.from_env()
+                configure_logging(config.log_level)
+                _runtime = build_runtime(config)
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """For tests: forget the container state so the next invocation re-reads the environment."""
+    global _runtime
+    _runtime = None
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    runtime = get_runtime()
+    return process_invocation(runtime, event, context)
+
+
+def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, Any]:
+    deadline = _deadline(context)
+    records = split_records(event)
+    api_before = runtime.api_stats()
+    report = runtime.pipeline.run(records, deadline)
+    api_after = runtime.api_stats()
+    extra = {f"Api.{k}": v - api_before.get(k, 0) for k, v in api_after.items()}
+    runtime.metrics.emit_batch(report, extra)
+    _log_report(report, context)
+    if is_sqs_batch(event):
+        _delay_retries(runtime, report)
+        if any(r.record.message_id is None for r in report.retries()):
+            # A record we cannot name cannot be retried on its own: fail the batch rather than lose it.
+            raise RetryBatchError("a record without messageId needs a retry; failing the whole batch")
+        return {"batchItemFailures": report.batch_item_failures()}
+    retries = report.retries()
+    if retries:
+        raise RetryBatchError(
+            f"{len(retries)} of {len(report.results)} events need a retry: {retries[0].reason}",
+            retry_after=max((r.retry_after or 0.0) for r in retries) or None,
+        )
+    return report.summary()
+
+
+def _deadline(context: Any) -> float:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        return time.time() + float(remaining()) / 1000.0
+    return time.time() + DEFAULT_DEADLINE_S
+
+
+def _delay_retries(runtime: Runtime, report: BatchReport) -> None:
+    delays: list[tuple[str | None, str, float]] = []
+    for result in report.retries():
+        after, receipt = result.retry_after, result.record.receipt_handle
+        if after and receipt:
+            # Jitter on top of Retry-After so the retried records don't all return in the same second.
+            delays.append((result.record.source_arn, receipt, after + random.uniform(0, min(after, 30.0))))
+    if delays:
+        from ..adapters.sqs import SqsRequeuer
+
+        SqsRequeuer(runtime.client("sqs")).delay_records(delays)
+
+
+def _log_report(report: BatchReport, context: Any) -> None:
+    summary = report.summary()
+    log.info("batch done", extra={"requestId": getattr(context, "aws_request_id", None), **summary})
+    for result in report.results:
+        if result.outcome.value in ("retry", "dead_lettered"):
+            event = result.event
+            log.warning(
+                result.outcome.value,
+                extra={
+                    "reason": result.reason,
+                    "messageId": result.record.message_id,
+                    "conversationId": event.conversation_id if event else None,
+                    "topic": event.topic if event else None,
+                },
+            )

@@ -1,0 +1,288 @@
+"""Envelope normalisation: every delivery shape -> records -> typed `GenesysEvent`s or `Rejection`s.
+
+Pure functions, no I/O. Nothing here may raise on input data: whatever arrives is either an event or a
+rejection with a reason and the original text, so the pipeline can dead-letter it and lose nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own PutEvents entry limit
+
+CONVERSATION_KINDS = frozenset(
+    {
+        "acd.start", "acd.end", "acw", "attributes", "contact", "customer.start", "customer.end",
+        "flow.start", "flow.end", "flow.outcome", "outbound", "user.start", "user.end",
+        "voicemail.start", "voicemail.end", "wrapup",
+    }
+)  # fmt: skip
+_CONVERSATION_PREFIX = "v2.detail.events.conversation."
+_AGENT_PREFIX = "v2.detail.events.agent."
+
+
+class Reason:
+    """Dead-letter reasons. Strings, so they travel as SQS message attributes and SQLite columns."""
+
+    NOT_JSON = "not_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_DETAIL = "missing_detail"
+    MISSING_TOPIC = "missing_topic"
+    BODY_NOT_OBJECT = "body_not_object"
+    TOO_LARGE = "too_large"
+    BAD_EVENT_TIME = "bad_event_time"
+    UNTRUSTED_SOURCE = "untrusted_source"
+    UNRECOGNISED_PAYLOAD = "unrecognised_payload"
+    HANDLER_REJECTED = "handler_rejected"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One delivered item before parsing: SQS body text, or an event object delivered directly."""
+
+    payload: str | Mapping[str, Any] | Any
+    message_id: str | None = None
+    receipt_handle: str | None = None
+    receive_count: int = 1
+    source_arn: str | None = None
+
+    def text(self) -> str:
+        """The original text, for the dead-letter sink (objects are serialised, never repr'd)."""
+        if isinstance(self.payload, str):
+            return self.payload
+        try:
+            return json.dumps(self.payload, separators=(",", ":"), default=str)
+        except (TypeError, ValueError):  # e.g. circular structures from a hand-made invoke
+            return str(self.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class GenesysEvent:
+    topic: str
+    kind: str  # "conversation.customer.end", "agent.state" or "other"
+    event_time: datetime  # timezone-aware UTC
+    body: Mapping[str, Any]
+    content_key: str
+    conversation_id: str | None
+    participant_id: str | None
+    session_id: str | None
+    envelope_id: str | None
+    source: str | None
+    detail_type: str | None
+    record: RawRecord = field(repr=False, compare=False)
+
+    @property
+    def message_id(self) -> str | None:
+        return self.record.message_id
+
+    @property
+    def event_time_ms(self) -> int:
+        return int(self.event_time.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """An input that cannot become an event. Always dead-lettered (acknowledged, never retried)."""
+
+    reason: str
+    message: str
+    record: RawRecord = field(repr=False)
+    topic: str | None = None
+    conversation_id: str | None = None
+
+
+def split_records(payload: Any) -> list[RawRecord]:
+    """Recognise the delivery shape: SQS ESM batch, a list of events (Pipes / bus batching), or one event."""
+    if isinstance(payload, Mapping):
+        records = payload.get("Records")
+        if isinstance(records, list):
+            return [_sqs_record(r) for r in records]
+        return [RawRecord(payload=payload)]
+    if isinstance(payload, list):
+        return [RawRecord(payload=item) for item in payload]
+    return [RawRecord(payload=payload)]
+
+
+def is_sqs_batch(payload: Any) -> bool:
+    return isinstance(payload, Mapping) and isinstance(payload.get("Records"), list)
+
+
+def _sqs_record(record: Any) -> RawRecord:
+    if not isinstance(record, Mapping):
+        return RawRecord(payload=record)
+    attributes = record.get("attributes")
+    count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
+    try:
+        receive_count = int(count) if count is not None else 1
+    except (TypeError, ValueError):
+        receive_count = 1
+    message_id = record.get("messageId")
+    receipt = record.get("receiptHandle")
+    arn = record.get("eventSourceARN")
+    return RawRecord(
+        payload=record.get("body"),
+        message_id=message_id if isinstance(message_id, str) else None,
+        receipt_handle=receipt if isinstance(receipt, str) else None,
+        receive_count=receive_count,
+        source_arn=arn if isinstance(arn, str) else None,
+    )
+
+
+def parse_record(record: RawRecord, allowed_sources: Sequence[str] = ()) -> GenesysEvent | Rejection:
+    """Turn one raw record into an event or a rejection. Total: never raises on data."""
+    payload = record.payload
+    if isinstance(payload, str | bytes):
+        size = len(payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload)
+        if size > MAX_EVENT_BYTES:
+            return Rejection(Reason.TOO_LARGE, f"event is {size} bytes, limit {MAX_EVENT_BYTES}", record)
+        try:
+            payload = json.loads(payload)
+        except (ValueError, RecursionError) as exc:
+            return Rejection(Reason.NOT_JSON, f"body is not JSON: {str(exc)[:200]}", record)
+    elif payload is None:
+        return Rejection(Reason.NOT_JSON, "record has no body", record)
+    if not isinstance(payload, Mapping):
+        if isinstance(payload, list | str | int | float | bool) or payload is None:
+            return Rejection(Reason.NOT_AN_OBJECT, f"event is a JSON {_json_type(payload)}, not an object", record)
+        return Rejection(Reason.UNRECOGNISED_PAYLOAD, f"unrecognised payload {type(payload).__name__}", record)
+    return _parse_envelope(payload, record, allowed_sources)
+
+
+def _parse_envelope(
+    envelope: Mapping[str, Any], record: RawRecord, allowed_sources: Sequence[str]
+) -> GenesysEvent | Rejection:
+    detail = envelope.get("detail")
+    if not isinstance(detail, Mapping):
+        why = "event has no 'detail' object" if detail is None else "'detail' is not an object"
+        return Rejection(Reason.MISSING_DETAIL, why, record)
+    topic = detail.get("topicName")
+    if not isinstance(topic, str) or not topic:
+        return Rejection(Reason.MISSING_TOPIC, "detail has no 'topicName' string", record)
+    kind, topic_id = classify_topic(topic)
+    body = detail.get("eventBody")
+    conversation_id = _str_or_none(body.get("conversationId")) if isinstance(body, Mapping) else None
+    if kind.startswith("conversation.") and conversation_id is None:
+        conversation_id = topic_id
+    if not isinstance(body, Mapping):
+        return Rejection(
+            Reason.BODY_NOT_OBJECT,
+            "detail.eventBody is missing or not an object",
+            record,
+            topic,
+            conversation_id,
+        )
+    source = _str_or_none(envelope.get("source"))
+    if allowed_sources and not (source and source.startswith(tuple(allowed_sources))):
+        return Rejection(
+            Reason.UNTRUSTED_SOURCE,
+            f"source {source!r} is not in the allow-list",
+            record,
+            topic,
+            conversation_id,
+        )
+    event_time = _event_time(body, detail, envelope)
+    if event_time is None:
+        return Rejection(Reason.BAD_EVENT_TIME, "no usable eventTime/timestamp/time", record, topic, conversation_id)
+    participant_id = _str_or_none(body.get("participantId"))
+    session_id = _str_or_none(body.get("sessionId"))
+    return GenesysEvent(
+        topic=topic,
+        kind=kind,
+        event_time=event_time,
+        body=body,
+        content_key=content_key(kind, topic, topic_id, body, conversation_id, participant_id, session_id),
+        conversation_id=conversation_id,
+        participant_id=participant_id,
+        session_id=session_id,
+        envelope_id=_str_or_none(envelope.get("id")),
+        source=source,
+        detail_type=_str_or_none(envelope.get("detail-type")),
+        record=record,
+    )
+
+
+def classify_topic(topic: str) -> tuple[str, str | None]:
+    """`v2.detail.events.conversation.<id>.customer.end` -> ("conversation.customer.end", "<id>")."""
+    if topic.startswith(_CONVERSATION_PREFIX):
+        entity, _, rest = topic[len(_CONVERSATION_PREFIX) :].partition(".")
+        if entity and rest in CONVERSATION_KINDS:
+            return f"conversation.{rest}", entity
+    elif topic.startswith(_AGENT_PREFIX):
+        entity, _, rest = topic[len(_AGENT_PREFIX) :].partition(".")
+        if entity and rest == "state":
+            return "agent.state", entity
+    return "other", None
+
+
+def content_key(
+    kind: str,
+    topic: str,
+    topic_id: str | None,
+    body: Mapping[str, Any],
+    conversation_id: str | None,
+    participant_id: str | None,
+    session_id: str | None,
+) -> str:
+    """A key that survives re-sends under new envelope ids: Genesys has no event id, so identity is content.
+
+    Known detail events are identified by what they are about and when; anything else by its canonical body.
+    """
+    raw_time = body.get("eventTime")
+    subject = conversation_id or topic_id or _str_or_none(body.get("userId"))
+    if kind != "other" and subject and isinstance(raw_time, int | str) and not isinstance(raw_time, bool):
+        identity = "|".join((kind, subject, participant_id or "", session_id or "", str(raw_time)))
+    else:
+        identity = topic + "|" + json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def _event_time(body: Mapping[str, Any], detail: Mapping[str, Any], envelope: Mapping[str, Any]) -> datetime | None:
+    for candidate in (body.get("eventTime"), detail.get("timestamp"), envelope.get("time")):
+        parsed = _to_datetime(candidate)
+        if parsed is not None:
+            return parsed
+    return None
+
+
+_MAX_EPOCH_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z
+
+
+def _to_datetime(value: Any) -> datetime | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        if not 0 <= value <= _MAX_EPOCH_MS or value != value:  # NaN check without math import
+            return None
+        return datetime.fromtimestamp(value / 1000, tz=UTC)  # detail events: epoch milliseconds
+    if isinstance(value, str) and value:
+        text = value.strip()
+        if text.isdigit():
+            return _to_datetime(int(text)) if len(text) < 20 else None
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"

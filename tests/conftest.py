@@ -1,0 +1,57 @@
+"""Shared fixtures: a real moto HTTP server on 127.0.0.1 (boto3 talks to it over HTTP, as it would to AWS)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+# Never let a test reach real AWS or pick up a developer's credentials.
+os.environ.update(
+    {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # noqa: S105 - moto's dummy credentials
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    }
+)
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point every boto3 client created in the test at the moto server."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return moto_endpoint
+
+
+@pytest.fixture
+def boto_client(aws: str) -> Any:
+    import boto3
+
+    def make(service: str) -> Any:
+        return boto3.client(service, endpoint_url=aws, region_name="us-east-1")
+
+    return make
+
+
+@pytest.fixture
+def unique_name() -> str:
+    return "t" + uuid.uuid4().hex[:12]
