@@ -119,8 +119,8 @@ def _sqs_record(record: Any) -> RawRecord:
     attributes = record.get("attributes")
     count = attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
     try:
-        receive_count = int(count) if count is not None else 1
-    except (TypeError, ValueError):
+        receive_count = max(1, int(count)) if count is not None else 1
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON 1e999 is float('inf')
         receive_count = 1
     message_id = record.get("messageId")
     receipt = record.get("receiptHandle")
@@ -262,7 +262,7 @@ def _to_datetime(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value / 1000, tz=UTC)  # detail events: epoch milliseconds
     if isinstance(value, str) and value:
         text = value.strip()
-        if text.isdigit():
+        if text.isdecimal():  # not isdigit(): "²" is a digit that int() rejects
             return _to_datetime(int(text)) if len(text) < 20 else None
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)

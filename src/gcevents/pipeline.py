@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,7 @@ class PipelineSettings:
     lag_retry_delay: float = 60.0
     deadline_margin: float = 5.0  # start no new work this close to the deadline
     handler_concurrency: int = 8  # conversations processed in parallel (events of one conversation in order)
+    in_progress_retry_cap: float = 30.0  # seconds before re-checking a key another consumer holds
 
 
 class Pipeline:
@@ -110,8 +112,13 @@ class Pipeline:
         )
 
     # ------------------------------------------------------------------------------------------------ run
-    def run(self, records: Sequence[RawRecord], deadline: float) -> BatchReport:
+    def run(self, records: Sequence[RawRecord], deadline: float, *, stop: threading.Event | None = None) -> BatchReport:
+        """`deadline` (epoch s) ends the idempotency leases; `stop` (a worker's SIGTERM) ends new work early."""
         report = BatchReport(started=self.clock.now())
+
+        def out_of_time() -> bool:
+            return (stop is not None and stop.is_set()) or self.clock.now() >= deadline - self.settings.deadline_margin
+
         results: dict[int, RecordResult] = {}  # index in `records` -> result
         primaries: dict[str, int] = {}  # content key -> index of the record that does the work
         events: dict[int, GenesysEvent] = {}
@@ -128,10 +135,10 @@ class Pipeline:
             else:
                 primaries[parsed.content_key] = index
 
-        work = self._claim(primaries, events, results, deadline)
+        work = self._claim(primaries, events, results, deadline, out_of_time)
         if work:
             enrichment = self._enrich(work, events, results, deadline, report)
-            self._handle(work, events, enrichment, results, letters, deadline)
+            self._handle(work, events, enrichment, results, letters, deadline, out_of_time)
         self._send_letters(letters, records, events, results)
 
         report.results = [results[i] for i in range(len(records))]
@@ -145,10 +152,11 @@ class Pipeline:
         events: dict[int, GenesysEvent],
         results: dict[int, RecordResult],
         deadline: float,
+        out_of_time: Callable[[], bool],
     ) -> dict[int, Claim]:
         if not primaries:
             return {}
-        if self._out_of_time(deadline):
+        if out_of_time():
             for index in primaries.values():
                 results[index] = _retry(events[index], "deadline_before_start")
             return {}
@@ -166,8 +174,11 @@ class Pipeline:
                 work[index] = claim
             elif result.status is ClaimStatus.COMPLETED:
                 results[index] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
-            else:  # a live lease elsewhere: come back when it ends, not before
-                wait = max(1.0, ((result.lease_until_ms or now_ms) - now_ms) / 1000)
+            else:
+                # A live lease elsewhere. Its holder usually finishes (or releases) well before the lease ends,
+                # so look again soon; only a crashed holder makes us wait for the whole lease.
+                lease_left = ((result.lease_until_ms or now_ms) - now_ms) / 1000
+                wait = max(0.0, min(lease_left, self.settings.in_progress_retry_cap))
                 results[index] = _retry(event, "in_progress_elsewhere", wait)
         return work
 
@@ -219,6 +230,7 @@ class Pipeline:
         results: dict[int, RecordResult],
         letters: dict[int, DeadLetter],
         deadline: float,
+        out_of_time: Callable[[], bool],
     ) -> None:
         runnable = [i for i in work if i not in results]
         contexts = {
@@ -239,7 +251,7 @@ class Pipeline:
         def run_group(indexes: list[int]) -> dict[int, BaseException]:
             failed: dict[int, BaseException] = {}
             for i in sorted(indexes, key=lambda j: events[j].event_time):
-                if self._out_of_time(deadline):
+                if out_of_time():
                     failed[i] = TransientError("deadline reached before this event started")
                     continue
                 for handler in self.router.handlers_for(events[i].topic):
@@ -328,9 +340,6 @@ class Pipeline:
             return
         for index, letter in letters.items():
             results[index] = RecordResult(records[index], Outcome.DEAD_LETTERED, letter.reason, event=events.get(index))
-
-    def _out_of_time(self, deadline: float) -> bool:
-        return self.clock.now() >= deadline - self.settings.deadline_margin
 
 
 def _letter_for_rejection(rejection: Rejection) -> DeadLetter:

@@ -7,7 +7,10 @@ import enum
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from .events import RawRecord
 
 
 class Clock(Protocol):
@@ -60,7 +63,8 @@ class IdempotencyStore(Protocol):
         ...
 
     def release(self, claim: Claim) -> None:
-        """Delete the record if (and only if) it still holds `claim.token`."""
+        """Delete the record if (and only if) it is still IN_PROGRESS under `claim.token`: a late release after
+        `complete` (same token) must not undo the completion, nor one whose lease someone re-took."""
         ...
 
 
@@ -110,4 +114,22 @@ class Requeuer(Protocol):
     def delay(self, receipts: Mapping[str, float]) -> None:
         """Push redelivery of these messages (receipt handle -> seconds) out, so a retry after a 429 does
         not burn receive counts. Best effort: failures are logged, the record is retried anyway."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------- event sources
+class EventSource(Protocol):
+    """A queue with SQS semantics (visibility timeouts, receive counts, redrive) for long-running workers."""
+
+    def receive(self, max_messages: int, wait_seconds: float, visibility_timeout: float) -> list[RawRecord]:
+        """Up to `max_messages` records (with message_id, receipt_handle, receive_count), hidden for
+        `visibility_timeout` seconds. Waits up to `wait_seconds` for the first one (long polling)."""
+        ...
+
+    def ack(self, receipts: Sequence[str]) -> None:
+        """Delete handled messages."""
+        ...
+
+    def change_visibility(self, receipts: Mapping[str, float]) -> None:
+        """receipt -> seconds until the message is visible again (0: now; used to release and to extend)."""
         ...

@@ -10,18 +10,31 @@ from ..errors import ConfigError, GcEventsError, StoreUnavailableError, Transien
 
 _TRANSIENT_CODES = frozenset(
     {
-        "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
-        "InternalServerError", "ServiceUnavailable", "InternalFailure", "TransactionConflictException",
-        "LimitExceededException", "Throttling", "RequestThrottled", "KMS.ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "TransactionConflictException",
+        "LimitExceededException",
+        "Throttling",
+        "RequestThrottled",
+        "KMS.ThrottlingException",
         "AWS.SimpleQueueService.RequestThrottled",
     }
-)  # fmt: skip
+)
 _CONFIG_CODES = frozenset(
     {
-        "ResourceNotFoundException", "AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist",
-        "AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ValidationException",
+        "ResourceNotFoundException",
+        "AWS.SimpleQueueService.NonExistentQueue",
+        "QueueDoesNotExist",
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "ValidationException",
     }
-)  # fmt: skip
+)
 
 
 def make_client(service: str, *, max_pool_connections: int = 32, read_timeout: float = 10.0) -> Any:

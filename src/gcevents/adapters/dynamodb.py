@@ -122,13 +122,14 @@ class DynamoDbIdempotencyStore:
             self.client.delete_item(
                 TableName=self.table,
                 Key={"pk": {"S": claim.key}},
-                ConditionExpression="#token = :token",
-                ExpressionAttributeNames={"#token": "token"},
-                ExpressionAttributeValues={":token": {"S": claim.token}},
+                # Only our own IN_PROGRESS claim: a late release must not delete a completion (same token).
+                ConditionExpression="#token = :token AND #status = :in_progress",
+                ExpressionAttributeNames={"#token": "token", "#status": "status"},
+                ExpressionAttributeValues={":token": {"S": claim.token}, ":in_progress": {"S": "IN_PROGRESS"}},
             )
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return  # someone else re-took the key after our lease ended: theirs now
+                return  # completed, or re-taken by someone else after our lease ended: not ours to delete
             raise translate(exc, "dynamodb delete_item (release)") from exc
 
 

@@ -37,22 +37,31 @@ class SqliteDatabase:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE takes the write lock up front: read-then-write inside is atomic across processes."""
-        conn = self.connection()
         try:
+            conn = self.connection()  # inside: opening (PRAGMA journal_mode=WAL) can be "database is locked" too
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError:
+                if conn.in_transaction:  # else this thread's connection stays inside a dead transaction forever
+                    conn.execute("ROLLBACK")
+                raise
         except sqlite3.OperationalError as exc:
             raise StoreUnavailableError(f"sqlite {Path(self.path).name}: {exc}") from exc
 
     @contextmanager
     def reading(self) -> Iterator[sqlite3.Connection]:
         try:
-            yield self.connection()
+            conn = self.connection()
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailableError(f"sqlite {Path(self.path).name}: {exc}") from exc
+        try:
+            yield conn
         except sqlite3.OperationalError as exc:
             raise StoreUnavailableError(f"sqlite {Path(self.path).name}: {exc}") from exc
 
@@ -118,7 +127,10 @@ class SqliteIdempotencyStore:
 
     def release(self, claim: Claim) -> None:
         with self.db.transaction() as conn:
-            conn.execute("DELETE FROM idempotency WHERE pk = ? AND token = ?", (claim.key, claim.token))
+            conn.execute(  # only our own IN_PROGRESS claim: a late release must not delete a completion
+                "DELETE FROM idempotency WHERE pk = ? AND token = ? AND status = 'IN_PROGRESS'",
+                (claim.key, claim.token),
+            )
 
     def purge_expired(self, now_ms: int) -> int:
         """SQLite has no TTL: the CLI calls this to garbage-collect, as DynamoDB TTL would."""

@@ -32,19 +32,50 @@ def queue_url_from_arn(client: Any, arn: str, cache: dict[str, str]) -> str:
     return url
 
 
+_BODY_MAX_BYTES = _SQS_MAX_BYTES - 8 * 1024  # leave room for the attributes
+
+
 def _encode_body(text: str) -> tuple[str, str | None]:
     """SQS rejects some characters and bodies over 256 KB; keep the original recoverable either way."""
     if not text:
         return "<empty>", "empty"
     if _SQS_INVALID.search(text):
-        return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii"), "base64"
-    if len(text.encode("utf-8")) > _SQS_MAX_BYTES - 8 * 1024:  # leave room for attributes
-        return text.encode("utf-8")[: _SQS_MAX_BYTES - 8 * 1024].decode("utf-8", "ignore"), "truncated"
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw) > _BODY_MAX_BYTES // 4 * 3:  # base64 grows by 4/3: cut before encoding so it still decodes
+            return base64.b64encode(raw[: _BODY_MAX_BYTES // 4 * 3]).decode("ascii"), "base64-truncated"
+        return base64.b64encode(raw).decode("ascii"), "base64"
+    if len(text.encode("utf-8")) > _BODY_MAX_BYTES:
+        return text.encode("utf-8")[:_BODY_MAX_BYTES].decode("utf-8", "ignore"), "truncated"
     return text, None
 
 
+def _entry_bytes(entry: Mapping[str, Any]) -> int:
+    attributes = entry["MessageAttributes"]
+    return len(entry["MessageBody"].encode("utf-8")) + sum(
+        len(name) + len(value["DataType"]) + len(value["StringValue"].encode("utf-8"))
+        for name, value in attributes.items()
+    )
+
+
+def _batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """SendMessageBatch takes 10 entries AND at most 256 KiB in total: a batch of ten 100 KB dead letters
+    must go out as several calls, or the whole call fails (BatchRequestTooLong) and nothing is dead-lettered."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for entry in entries:
+        n = _entry_bytes(entry)
+        if not batches or len(batches[-1]) == 10 or size + n > _SQS_MAX_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += n
+    return batches
+
+
 def _attr(value: str) -> dict[str, str]:
-    return {"DataType": "String", "StringValue": value[:1024]}
+    # Topic, conversation id and error text come from input data: a control character in one would make SQS
+    # reject the whole SendMessageBatch (InvalidParameterValue), and the letters would be retried forever.
+    return {"DataType": "String", "StringValue": _SQS_INVALID.sub("\ufffd", value[:1024]) or "-"}
 
 
 class SqsDeadLetterSink:
@@ -53,8 +84,7 @@ class SqsDeadLetterSink:
         self.queue_url = queue_url
 
     def send(self, letters: Sequence[DeadLetter]) -> None:
-        for start in range(0, len(letters), 10):  # SendMessageBatch: 10 entries per call
-            entries = [self._entry(str(i), letter) for i, letter in enumerate(letters[start : start + 10])]
+        for entries in _batches([self._entry(str(i), letter) for i, letter in enumerate(letters)]):
             for _attempt in range(3):
                 try:
                     response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
@@ -104,8 +134,11 @@ class SqsDeadLetterSink:
     def _decode(message: Mapping[str, Any]) -> StoredDeadLetter:
         attrs = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
         body = message.get("Body", "")
-        if attrs.get("encoding") == "base64":
-            body = base64.b64decode(body).decode("utf-8", "surrogatepass")
+        encoding = attrs.get("encoding", "")
+        if encoding.startswith("base64"):
+            body = base64.b64decode(body).decode("utf-8", "surrogatepass" if encoding == "base64" else "ignore")
+        elif encoding == "empty":
+            body = ""
         sent_ms = message.get("Attributes", {}).get("SentTimestamp")
         failed_at = float(attrs.get("failedAt") or (int(sent_ms) / 1000 if sent_ms else 0.0))
         letter = DeadLetter(

@@ -1,0 +1,209 @@
+"""SQS dead-letter sink and requeuer against moto's server (boto3 over HTTP)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from factories import make_event
+from gcevents.adapters.sqs import SqsDeadLetterSink, SqsRequeuer, create_queues
+from gcevents.errors import ConfigError, GcEventsError
+from gcevents.ports import DeadLetter
+
+
+@pytest.fixture
+def sqs(boto_client: Any) -> Any:
+    return boto_client("sqs")
+
+
+@pytest.fixture
+def queues(sqs: Any, unique_name: str) -> dict[str, str]:
+    return create_queues(sqs, unique_name, visibility_timeout=30, max_receive_count=2)
+
+
+@pytest.fixture
+def sink(sqs: Any, queues: dict[str, str]) -> SqsDeadLetterSink:
+    return SqsDeadLetterSink(sqs, queues["dlq_url"])
+
+
+def counts(sqs: Any, url: str) -> tuple[int, int]:
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def receive_all(sink: SqsDeadLetterSink, expected: int) -> list[Any]:
+    found: list[Any] = []
+    for _ in range(10):
+        found.extend(sink.receive(max_messages=10, visibility_timeout=30))
+        if len(found) >= expected:
+            break
+    return found
+
+
+def test_create_queues_is_idempotent_and_sets_redrive(sqs: Any, unique_name: str) -> None:
+    first = create_queues(sqs, unique_name, visibility_timeout=30, max_receive_count=3)
+    assert create_queues(sqs, unique_name, visibility_timeout=30, max_receive_count=3) == first
+    attrs = sqs.get_queue_attributes(QueueUrl=first["queue_url"], AttributeNames=["All"])["Attributes"]
+    redrive = json.loads(attrs["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == first["dlq_arn"]
+    assert int(redrive["maxReceiveCount"]) == 3
+
+
+def test_letters_carry_reason_topic_and_conversation_as_attributes(sqs: Any, queues: dict[str, str],
+                                                                    sink: SqsDeadLetterSink) -> None:  # fmt: skip
+    event = make_event("customer.end", "c-42")
+    body = json.dumps(event)
+    sink.send(
+        [DeadLetter("handler_rejected", "queue unknown", body, event["detail"]["topicName"], "c-42", "msg-1", 1.5e9)]
+    )
+    raw = sqs.receive_message(QueueUrl=queues["dlq_url"], MessageAttributeNames=["All"], VisibilityTimeout=0)
+    (message,) = raw["Messages"]
+    assert message["Body"] == body  # the original event, unchanged: a redrive re-sends it as it came
+    attrs = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+    assert attrs["reason"] == "handler_rejected"
+    assert attrs["error"] == "queue unknown"
+    assert attrs["topic"] == "v2.detail.events.conversation.c-42.customer.end"
+    assert attrs["conversationId"] == "c-42"
+    assert attrs["originalMessageId"] == "msg-1"
+    assert "encoding" not in attrs
+    (stored,) = receive_all(sink, 1)
+    assert stored.letter == DeadLetter(
+        "handler_rejected", "queue unknown", body, event["detail"]["topicName"], "c-42", "msg-1", 1.5e9
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"detail": "\x00\x01 control \x1f characters"}',
+        "lone surrogate \ud800 and bell \x07",
+        "",
+        "plain text, not JSON, with unicode \u00e9\U0001f600",
+    ],
+)
+def test_body_round_trip(sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink, body: str) -> None:
+    sink.send([DeadLetter("not_json", "body is not JSON", body)])
+    (stored,) = receive_all(sink, 1)
+    assert stored.letter.body == body
+    assert stored.letter.reason == "not_json"
+    assert stored.letter.topic is None
+    assert stored.letter.conversation_id is None
+
+
+def test_control_characters_travel_as_base64(sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink) -> None:
+    sink.send([DeadLetter("not_json", "x", "a\x00b")])
+    message = sqs.receive_message(QueueUrl=queues["dlq_url"], MessageAttributeNames=["All"])["Messages"][0]
+    assert message["MessageAttributes"]["encoding"]["StringValue"] == "base64"
+    assert message["Body"] == "YQBi"
+
+
+def test_control_characters_in_attributes_do_not_break_the_send(sink: SqsDeadLetterSink) -> None:
+    sink.send([DeadLetter("bad_event_time", "err\x00or", "{}", topic="v2.\x01topic", conversation_id="c\x02")])
+    (stored,) = receive_all(sink, 1)
+    assert stored.letter.topic is not None
+    assert "\x01" not in stored.letter.topic
+    assert stored.letter.body == "{}"
+
+
+def test_many_letters_are_sent_in_batches(sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink) -> None:
+    letters = [DeadLetter("not_json", f"m{i}", f"body-{i}", message_id=f"id-{i}") for i in range(23)]
+    sink.send(letters)
+    assert counts(sqs, queues["dlq_url"]) == (23, 0)
+    stored = receive_all(sink, 23)
+    assert sorted(s.letter.body for s in stored) == sorted(f"body-{i}" for i in range(23))
+
+
+def test_large_letters_are_split_below_the_batch_size_limit(sqs: Any, queues: dict[str, str],
+                                                            sink: SqsDeadLetterSink) -> None:  # fmt: skip
+    # Ten 150 KB bodies: 10 entries per call would be 1.5 MB, over any SendMessageBatch limit.
+    letters = [DeadLetter("handler_rejected", "big", f"{i:02d}" + "x" * 150_000) for i in range(10)]
+    sink.send(letters)
+    assert counts(sqs, queues["dlq_url"]) == (10, 0)
+    stored = receive_all(sink, 10)
+    assert sorted(s.letter.body for s in stored) == sorted(letter.body for letter in letters)
+
+
+def test_oversized_body_is_truncated_with_a_marker(sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink) -> None:
+    body = "z" * 300_000
+    sink.send([DeadLetter("too_large", "event is 300000 bytes", body)])
+    message = sqs.receive_message(QueueUrl=queues["dlq_url"], MessageAttributeNames=["All"])["Messages"][0]
+    assert message["MessageAttributes"]["encoding"]["StringValue"] == "truncated"
+    assert body.startswith(message["Body"])
+    assert 200_000 < len(message["Body"]) < 256 * 1024
+
+
+def test_receive_hides_unhide_shows_remove_deletes(sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink) -> None:
+    sink.send([DeadLetter("not_json", "m", f"b{i}") for i in range(3)])
+    stored = receive_all(sink, 3)
+    assert len(stored) == 3
+    assert sink.receive(max_messages=10) == []  # hidden while being inspected
+    assert counts(sqs, queues["dlq_url"]) == (0, 3)
+    sink.unhide([s.handle for s in stored])
+    again = receive_all(sink, 3)
+    assert sorted(s.letter.body for s in again) == ["b0", "b1", "b2"]
+    sink.remove([s.handle for s in again])
+    assert counts(sqs, queues["dlq_url"]) == (0, 0)
+
+
+def test_messages_redriven_by_sqs_get_a_default_reason(sqs: Any, queues: dict[str, str],
+                                                        sink: SqsDeadLetterSink) -> None:  # fmt: skip
+    event = make_event("acw", "c-7")
+    sqs.send_message(QueueUrl=queues["dlq_url"], MessageBody=json.dumps(event))
+    (stored,) = receive_all(sink, 1)
+    assert stored.letter.reason == "max_receive_count"
+    assert stored.letter.topic == "v2.detail.events.conversation.c-7.acw"
+    assert stored.letter.failed_at > 0
+
+
+def test_send_to_a_missing_queue_is_a_gcevents_error(sqs: Any, queues: dict[str, str]) -> None:
+    missing = queues["dlq_url"].rsplit("/", 1)[0] + "/does-not-exist"
+    with pytest.raises(GcEventsError) as info:
+        SqsDeadLetterSink(sqs, missing).send([DeadLetter("x", "y", "z")])
+    assert isinstance(info.value, ConfigError)
+
+
+# --------------------------------------------------------------------------------------------------- requeuer
+def _receive_one(sqs: Any, url: str) -> dict[str, Any]:
+    messages = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, MaxNumberOfMessages=1)["Messages"]
+    assert len(messages) == 1
+    return dict(messages[0])
+
+
+def test_requeuer_pushes_redelivery_out_by_arn(sqs: Any, queues: dict[str, str]) -> None:
+    url = queues["queue_url"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    message = _receive_one(sqs, url)  # visible again at once (VisibilityTimeout=0)
+    requeuer = SqsRequeuer(sqs)
+    requeuer.delay_records([(arn, message["ReceiptHandle"], 600.0)])
+    assert counts(sqs, url) == (0, 1)
+    assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
+    requeuer.delay_records([(arn, message["ReceiptHandle"], 0.0)])  # and back
+    assert counts(sqs, url) == (1, 0)
+
+
+def test_requeuer_with_a_fixed_queue_url_and_clamped_delays(sqs: Any, queues: dict[str, str]) -> None:
+    url = queues["queue_url"]
+    for i in range(12):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i}")
+    handles: dict[str, float] = {}
+    deadline = time.monotonic() + 20
+    while len(handles) < 12 and time.monotonic() < deadline:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=1).get(
+            "Messages", []
+        ):
+            handles[message["ReceiptHandle"]] = 10**9  # far beyond the 12 h maximum: clamped, not rejected
+    assert len(handles) == 12
+    SqsRequeuer(sqs, url).delay(handles)
+    assert counts(sqs, url) == (0, 12)
+
+
+def test_requeuer_failures_are_best_effort(sqs: Any) -> None:
+    requeuer = SqsRequeuer(sqs)
+    requeuer.delay_records([("arn:aws:sqs:us-east-1:123456789012:no-such-queue", "rh", 30.0)])
+    requeuer.delay_records([(None, "rh", 30.0)])  # no queue known: skipped

@@ -1,0 +1,124 @@
+"""`gcevents process FILE` on the embedded SQLite default: summary, dead letters, idempotent re-runs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from factories import make_event, resend, sqs_batch
+from gcevents.entrypoints import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    monkeypatch.syspath_prepend(str(ROOT))
+    module = importlib.import_module("tests.fixtures.lambda_app")
+    module.reset()
+    yield module
+    module.reset()
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app: ModuleType) -> Path:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("GCEVENTS_", "GENESYS_")) or name == "AWS_LAMBDA_FUNCTION_NAME":
+            monkeypatch.delenv(name)
+    path = tmp_path / "gcevents.db"
+    monkeypatch.setenv("GCEVENTS_DB", str(path))
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_HANDLERS", "tests.fixtures.lambda_app:router")
+    # configure_logging swaps the root handlers (right for a CLI); keep pytest's log capture intact.
+    monkeypatch.setattr("gcevents.observability.configure_logging", lambda level: None)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    capsys.readouterr()
+    assert cli.main(["process", *args, "--json"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads(out[-1])
+    assert isinstance(summary, dict)
+    return summary
+
+
+def rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return list(conn.execute(sql).fetchall())
+
+
+def test_process_jsonl_with_a_malformed_line_and_duplicates(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], app: ModuleType
+) -> None:
+    a, b, c = make_event("customer.start", "c-1"), make_event("customer.end", "c-1"), make_event("acw", "c-2")
+    lines = [json.dumps(a), json.dumps(b), json.dumps(resend(a)), '{"detail": {"topicName": ', "",
+             json.dumps(resend(b)), json.dumps(c)]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    summary = run(capsys, str(path))
+    assert {k: summary[k] for k in ("records", "processed", "duplicate", "dead_lettered")} == {
+        "records": 6, "processed": 3, "duplicate": 2, "dead_lettered": 1,
+    }  # fmt: skip
+    assert summary["dead_letter_reasons"] == {"not_json": 1}
+    assert len(app.EFFECTS) == 3
+    letters = rows(db, "SELECT reason, body, message_id, topic FROM dead_letters")
+    assert letters == [("not_json", '{"detail": {"topicName": ', "line-4", None)]
+    assert rows(db, "SELECT COUNT(*) FROM idempotency WHERE status = 'COMPLETED'") == [(3,)]
+
+    again = run(capsys, str(path))
+    assert (again["processed"], again["duplicate"]) == (0, 5)
+    assert len(app.EFFECTS) == 3  # nothing new happened
+    # Rejections have no content key: a re-run dead-letters the malformed line again (visible, not silent).
+    assert again["dead_lettered"] == 1
+    assert rows(db, "SELECT COUNT(*) FROM dead_letters") == [(2,)]
+
+
+def test_process_a_saved_sqs_batch_and_a_json_list(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                   app: ModuleType) -> None:  # fmt: skip
+    events = [make_event("flow.start", f"c-{i}") for i in range(3)]
+    saved = tmp_path / "batch.json"
+    saved.write_text(json.dumps(sqs_batch([*events, "not json"])), encoding="utf-8")
+    summary = run(capsys, str(saved))
+    assert (summary["records"], summary["processed"], summary["dead_lettered"]) == (4, 3, 1)
+
+    listing = tmp_path / "list.json"
+    listing.write_text(json.dumps([resend(e) for e in events] + [make_event("flow.end", "c-0")]), encoding="utf-8")
+    summary = run(capsys, str(listing))
+    assert (summary["records"], summary["processed"], summary["duplicate"]) == (4, 1, 3)
+    assert len(app.EFFECTS) == 4
+
+
+def test_transient_failures_are_retried_then_dead_lettered(db: Path, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str],
+                                                           app: ModuleType) -> None:  # fmt: skip
+    app.FAIL_TRANSIENTLY["c-down"] = None
+    path = tmp_path / "events.jsonl"
+    path.write_text(json.dumps(make_event("customer.end", "c-down")) + "\n" + json.dumps(make_event("acw", "c-up")))
+    summary = run(capsys, str(path), "--max-attempts", "2", "--max-wait", "0")
+    assert (summary["processed"], summary["dead_lettered"]) == (1, 1)
+    assert summary["dead_letter_reasons"] == {"retries_exhausted": 1}
+    ((reason, message, conversation),) = rows(db, "SELECT reason, message, conversation_id FROM dead_letters")
+    assert (reason, conversation) == ("retries_exhausted", "c-down")
+    assert "2 attempts" in message
+    # The claim was released, so once the downstream recovers a re-run processes it.
+    app.FAIL_TRANSIENTLY.clear()
+    summary = run(capsys, str(path))
+    assert (summary["processed"], summary["duplicate"]) == (1, 1)
+
+
+def test_empty_file(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n\n", encoding="utf-8")
+    summary = run(capsys, str(path))
+    assert (summary["records"], summary["processed"], summary["dead_lettered"]) == (0, 0, 0)
