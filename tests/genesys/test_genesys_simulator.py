@@ -1,0 +1,123 @@
+"""The simulator itself, spoken to with plain httpx (no gcevents client in between)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from gcevents.genesys.cli import cmd_simulate_genesys, register
+from gcevents.genesys.simulator import AGENTS, QUEUES, GenesysSimulator, analytics_conversation
+
+
+def _token(simulator: GenesysSimulator, http: httpx.Client) -> str:
+    options = simulator.options
+    response = http.post(
+        "/oauth/token", data={"grant_type": "client_credentials"}, auth=(options.client_id, options.client_secret)
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == options.token_expires_in
+    return str(body["access_token"])
+
+
+def test_conversation_data_is_deterministic_and_shaped_like_analytics() -> None:
+    first, again, other = analytics_conversation("abc"), analytics_conversation("abc"), analytics_conversation("xyz")
+    assert first == again
+    assert first != other
+    purposes = [p["purpose"] for p in first["participants"]]
+    assert purposes == ["customer", "acd", "agent"]
+    agent = first["participants"][2]
+    assert agent["userId"] in AGENTS
+    segments = agent["sessions"][0]["segments"]
+    assert {s["segmentType"] for s in segments} == {"alert", "interact", "wrapup"}
+    assert segments[-1]["wrapUpCode"]
+    assert segments[-1]["queueId"] in QUEUES
+    assert agent["sessions"][0]["mediaType"] == first["participants"][0]["sessions"][0]["mediaType"]
+
+
+def test_oauth_checks_credentials_and_grant(simulator: GenesysSimulator) -> None:
+    with httpx.Client(base_url=simulator.base_url) as http:
+        wrong = http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("x", "y"))
+        assert wrong.status_code == 401
+        assert wrong.json()["error"] == "invalid_client"
+        options = simulator.options
+        grant = http.post(
+            "/oauth/token", data={"grant_type": "password"}, auth=(options.client_id, options.client_secret)
+        )
+        assert grant.status_code == 400
+        assert _token(simulator, http)
+    assert simulator.stats()["tokens_issued"] == 1
+
+
+def test_api_requires_a_live_token(make_simulator: Callable[..., GenesysSimulator]) -> None:
+    simulator = make_simulator(token_expires_in=0)
+    with httpx.Client(base_url=simulator.base_url) as http:
+        assert http.get("/api/v2/conversations/c-1").status_code == 401
+        token = _token(simulator, http)
+        expired = http.get("/api/v2/conversations/c-1", headers={"Authorization": f"Bearer {token}"})
+        assert expired.status_code == 401
+
+
+def test_bulk_limits_headers_and_stats_endpoints(make_simulator: Callable[..., GenesysSimulator]) -> None:
+    simulator = make_simulator(max_ids_per_request=3, rate_limit_per_minute=100)
+    with httpx.Client(base_url=simulator.base_url) as http:
+        auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
+        ok = http.get("/api/v2/analytics/conversations/details?id=a,b,c", headers=auth)
+        assert ok.status_code == 200
+        assert [c["conversationId"] for c in ok.json()["conversations"]] == ["a", "b", "c"]
+        assert ok.headers["inin-ratelimit-allowed"] == "100"
+        assert ok.headers["inin-ratelimit-count"] == "1"
+        assert int(ok.headers["inin-ratelimit-reset"]) >= 1
+        too_many = http.get("/api/v2/analytics/conversations/details", params={"id": "a,b,c,d"}, headers=auth)
+        assert too_many.status_code == 400
+        assert "inin-ratelimit-count" in too_many.headers
+        repeated = http.get("/api/v2/analytics/conversations/details?id=a&id=b", headers=auth)
+        assert len(repeated.json()["conversations"]) == 2
+
+        stats = http.get("/stats").json()
+        assert stats["calls"] == {"POST /oauth/token": 1, "GET /api/v2/analytics/conversations/details": 3}
+        assert stats["bad_requests"] == 1
+        assert stats["tokens_issued"] == 1
+        assert http.post("/stats/reset").status_code == 200
+        assert http.get("/stats").json()["api_calls"] == 0
+
+
+def test_rate_limit_answers_429_with_retry_after(make_simulator: Callable[..., GenesysSimulator]) -> None:
+    simulator = make_simulator(rate_limit_per_minute=1, rate_window_seconds=30)
+    with httpx.Client(base_url=simulator.base_url) as http:
+        auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
+        assert http.get("/api/v2/conversations/a", headers=auth).status_code == 200
+        limited = http.get("/api/v2/conversations/b", headers=auth)
+        assert limited.status_code == 429
+        assert 1 <= int(limited.headers["Retry-After"]) <= 30
+        assert limited.headers["inin-ratelimit-count"] == "1"
+    assert simulator.stats()["rate_limited"] == 1
+
+
+def test_faults_are_seeded(make_simulator: Callable[..., GenesysSimulator]) -> None:
+    def statuses(seed: int) -> list[int]:
+        simulator = make_simulator(error_rate=0.5, seed=seed, rate_limit_per_minute=None)
+        with httpx.Client(base_url=simulator.base_url) as http:
+            auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
+            return [http.get(f"/api/v2/conversations/c{i}", headers=auth).status_code for i in range(20)]
+
+    first = statuses(11)
+    assert first == statuses(11)
+    assert set(first) == {200, 503}
+
+
+def test_cli_registers_the_subcommand() -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    args = parser.parse_args(["simulate-genesys", "--port", "0", "--error-rate", "0.1", "--max-ids", "50"])
+    assert args.func is cmd_simulate_genesys
+    assert (args.port, args.error_rate, args.max_ids) == (0, 0.1, 50)
+
+
+def test_not_running_has_no_url() -> None:
+    with pytest.raises(RuntimeError):
+        _ = GenesysSimulator().base_url
