@@ -1,0 +1,126 @@
+"""DynamoDB specifics on moto: table setup, item layout, request economy, error translation."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from gcevents.errors import ConfigError, PermanentError, StoreUnavailableError
+from gcevents.router import HandlerContext, WorkItem
+from gcevents.state import StateProjection
+from gcevents.state.dynamodb import DynamoDbStateStore, create_state_table
+from gcevents.state.store import Conflict, PendingWrite, StoredState
+
+from .helpers import BASE_MS, make_event
+
+
+@pytest.fixture
+def client(moto_endpoint: str) -> Any:
+    return boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+
+
+@pytest.fixture
+def table(client: Any, unique_name: str) -> str:
+    assert create_state_table(client, unique_name) is True
+    return unique_name
+
+
+def test_create_table_is_idempotent_on_demand_with_ttl(client: Any, table: str) -> None:
+    assert create_state_table(client, table) is False
+    described = client.describe_table(TableName=table)["Table"]
+    assert described["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert described["KeySchema"] == [{"AttributeName": "conversationId", "KeyType": "HASH"}]
+    ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
+
+
+def test_create_table_honours_aws_endpoint_url(aws: str, unique_name: str) -> None:
+    from gcevents.adapters.aws import make_client
+
+    assert create_state_table(make_client("dynamodb"), unique_name) is True
+
+
+def test_the_item_is_readable_in_the_console(client: Any, table: str) -> None:
+    store = DynamoDbStateStore(client, table)
+    store.apply({"c1": [make_event("customer.start", mediaType="VOICE", interactingDurationMs=1.5)]})
+    raw = client.get_item(TableName=table, Key={"conversationId": {"S": "c1"}})["Item"]
+    assert raw["version"] == {"N": "1"}
+    assert set(raw) >= {"conversationId", "updatedAt", "ttl", "mediaType", "participants", "lastEvent"}
+    assert raw["mediaType"]["M"]["value"] == {"S": "VOICE"}
+    item = store.get("c1")
+    assert item is not None
+    assert item.state["participants"]["p1"]["interactingDurationMs"]["value"] == 1.5
+
+
+def test_a_lost_race_brings_the_winners_item_back_without_a_read(client: Any, table: str) -> None:
+    store = DynamoDbStateStore(client, table)
+    store.apply({"c1": [make_event("customer.start")]})
+    winner = store.get("c1")
+    assert winner is not None
+    stale = PendingWrite(StoredState("c1", {"startTime": 1}, 1, 0, 0), expected_version=None)
+    outcome = store._save([stale])["c1"]
+    assert isinstance(outcome, Conflict)
+    assert outcome.known
+    assert outcome.current == winner
+
+
+def test_projection_needs_few_requests_per_event(client: Any, table: str) -> None:
+    """1,000 events over 200 conversations: 2 BatchGetItem + 200 PutItem, counted on the wire."""
+    sent: Counter[str] = Counter()
+    client.meta.events.register("before-send.dynamodb", lambda request, **_: sent.update([_operation(request)]))
+    projection = StateProjection(DynamoDbStateStore(client, table))
+    context = HandlerContext(enrichment=None, deadline=0.0, idempotency_key="", services={})
+    kinds = ["customer.start", "acd.start", "user.start", "customer.end", "acw"]
+    items = [
+        WorkItem(make_event(kinds[e], f"conv-{c}", f"p{e}", at=BASE_MS + e, userId="u1"), context)
+        for c in range(200)
+        for e in range(5)
+    ]
+    assert projection.handle_batch(items) == {}
+    requests = sum(sent.values())
+    print(f"\nDynamoDB requests for 1000 events / 200 conversations: {dict(sent)} = {requests / 1000:.3f}/event")
+    assert sent == Counter({"BatchGetItem": 2, "PutItem": 200})
+    assert requests / len(items) <= 1.5
+
+    sent.clear()
+    assert projection.handle_batch(items) == {}  # a redelivered batch: read, nothing to write
+    assert sent == Counter({"BatchGetItem": 2})
+
+
+def _operation(request: Any) -> str:
+    target = request.headers.get("X-Amz-Target", b"")
+    target = target.decode() if isinstance(target, bytes) else target
+    return str(target).rpartition(".")[2]
+
+
+def test_unreachable_endpoint_is_a_transient_per_conversation_failure() -> None:
+    dead = boto3.client(
+        "dynamodb",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=1),
+    )
+    result = DynamoDbStateStore(dead, "t").apply({"c1": [make_event("customer.start")]})
+    assert isinstance(result.failed["c1"], StoreUnavailableError)
+
+
+def test_missing_table_is_a_config_error(client: Any, unique_name: str) -> None:
+    result = DynamoDbStateStore(client, unique_name).apply({"c1": [make_event("customer.start")]})
+    assert isinstance(result.failed["c1"], ConfigError)
+
+
+def test_an_oversized_item_fails_only_its_conversation(client: Any, table: str) -> None:
+    store = DynamoDbStateStore(client, table)
+    huge = {f"k{i}": "x" * 1000 for i in range(450)}  # > 400 KB once stored
+    result = store.apply(
+        {
+            "big": [make_event("attributes", "big", attributes=huge)],
+            "small": [make_event("customer.start", "small")],
+        }
+    )
+    assert set(result.written) == {"small"}
+    assert isinstance(result.failed["big"], PermanentError)
