@@ -1,0 +1,197 @@
+"""The capacity planner: every output within AWS limits, the arithmetic of a worked example, and the spike
+model's monotonicity."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gcevents import plan as planner
+from gcevents.plan import Plan, PlanInputs, plan, spike_profile
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def inputs(draw: st.DrawFn) -> PlanInputs:
+    rate = draw(st.floats(0, 5_000))
+    return PlanInputs(
+        rate=rate,
+        peak_rate=rate + draw(st.floats(0.1, 50_000)),
+        duration=draw(st.floats(0, 7_200)),
+        event_ms=draw(st.floats(0.05, 500)),
+        batch_overhead_ms=draw(st.floats(0, 5_000)),
+        api_latency_ms=draw(st.floats(0, 5_000)),
+        api_limit=draw(st.integers(1, 10_000)),
+        api_share=draw(st.floats(0.05, 1.0)),
+        api_max_wait=draw(st.floats(0, 60)),
+        chunk=draw(st.integers(1, 500)),
+        enrich_fraction=draw(st.floats(0, 1)),
+        account_headroom=draw(st.integers(2, 10_000)),
+        event_kb=draw(st.floats(0.1, 1_024)),
+        max_latency=draw(st.floats(0, 600)),
+        max_batch_seconds=draw(st.floats(0.1, 900)),
+        safety=draw(st.floats(1, 3)),
+        lag_retries=draw(st.integers(0, 20)),
+        transient_retries=draw(st.integers(0, 20)),
+        reserve=draw(st.booleans()),
+    )
+
+
+def assert_within_aws_limits(p: Plan) -> None:
+    assert 1 <= p.batch_size <= 10_000
+    assert 0 <= p.window <= 300
+    assert p.batch_size <= 10 or p.window >= 1
+    assert 2 <= p.max_concurrency <= 1000
+    assert p.max_concurrency <= max(2, p.inputs.account_headroom)
+    assert 1 <= p.function_timeout <= 900
+    assert p.visibility_timeout >= 6 * p.function_timeout + p.window
+    assert p.visibility_timeout <= 43_200
+    assert p.function_timeout <= p.visibility_timeout  # Lambda rejects the mapping otherwise
+    assert p.batch_size * (p.inputs.event_kb * 1024 + planner.RECORD_OVERHEAD_BYTES) <= 6 * 1024 * 1024
+    assert p.reserved_concurrency == 0 or p.reserved_concurrency >= p.max_concurrency
+    assert 1 <= p.max_receive_count <= 1000
+    assert p.function_timeout in planner.TIMEOUT_CHOICES
+    assert p.window in planner.WINDOW_CHOICES
+    assert p.genesys_rate_per_minute >= 1
+
+
+@FAST
+@given(inputs())
+def test_every_output_respects_every_aws_limit(i: PlanInputs) -> None:
+    p = plan(i)
+    assert_within_aws_limits(p)
+    overrides = p.parameter_overrides()
+    assert all(isinstance(v, int) for v in overrides.values())
+    assert p.spike.peak_backlog >= 0
+    assert p.spike.drain_seconds >= 0
+    json.dumps(p.to_dict())  # serialisable: no inf, no custom objects
+
+
+@FAST
+@given(inputs())
+def test_the_api_budget_is_respected_when_the_planner_can(i: PlanInputs) -> None:
+    p = plan(i)
+    budget = i.api_limit * i.api_share
+    assert p.api_calls_per_minute <= budget + 1e-6
+    if p.calls_per_batch and not any("cannot feed" in w for w in p.warnings):
+        # concurrency x batches/min x calls/batch <= limit x share
+        assert p.max_concurrency * 60 / p.batch_seconds * p.calls_per_batch <= budget + 1e-6
+
+
+@FAST
+@given(inputs(), st.floats(1.0, 10.0))
+def test_drain_time_is_monotonic_in_the_peak_rate(i: PlanInputs, factor: float) -> None:
+    low = plan(i)
+    high = plan(dataclasses.replace(i, peak_rate=i.peak_rate * factor))
+    assert at_least(high.spike.peak_backlog, low.spike.peak_backlog)
+    assert at_least(high.spike.clear_seconds, low.spike.clear_seconds)
+    assert at_least(high.spike.drain_seconds, low.spike.drain_seconds)
+
+
+@FAST
+@given(
+    rate=st.floats(0, 1_000),
+    extra=st.floats(0, 10_000),
+    more=st.floats(0, 10_000),
+    duration=st.floats(0, 3_600),
+    start=st.floats(0, 5_000),
+    ramp=st.floats(0, 2_000),
+    capacity=st.floats(1, 20_000),
+)
+def test_spike_model_is_monotonic_for_a_fixed_deployment(
+    rate: float, extra: float, more: float, duration: float, start: float, ramp: float, capacity: float
+) -> None:
+    common = {"rate": rate, "duration": duration, "start_capacity": start, "ramp": ramp, "capacity": capacity}
+    low = spike_profile(peak_rate=rate + extra, **common)
+    high = spike_profile(peak_rate=rate + extra + more, **common)
+    assert at_least(high.peak_backlog, low.peak_backlog)
+    assert at_least(high.drain_seconds, low.drain_seconds)
+
+
+def at_least(a: float, b: float) -> bool:
+    """a >= b up to float noise (inf included)."""
+    return a >= b or (math.isfinite(b) and a >= b - 1e-6 * max(1.0, b))
+
+
+def test_worked_example() -> None:
+    """50/s steady, 2,000/s for 10 minutes, 2 KB events, 20 % enriched, defaults otherwise."""
+    p = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600))
+    # window: largest allowed <= 5 s latency budget
+    assert p.window == 5
+    # payload cap floor(6 MiB / 3 KiB) = 2048; aligned down so 20 % = 400 lookups fill 4 chunks of 100
+    assert p.batch_size == 2_000
+    assert p.calls_per_batch == 4
+    # (150 + 2000 x 2 + 4 x 300) ms
+    assert p.batch_seconds == pytest.approx(5.35)
+    # max(3 x 5.35, 5.35 + 20) + 5 = 30.35 -> 60
+    assert p.function_timeout == 60
+    assert p.visibility_timeout == 6 * 60 + 5
+    # per instance 2000 / 5.35 = 373.8/s; peak needs ceil(1.2 x 2000 / 373.8) = 7;
+    # the API allows floor(240 / (60 / 5.35 x 4)) = floor(5.35) = 5
+    assert p.max_concurrency == 5
+    assert p.reserved_concurrency == 5
+    assert p.genesys_rate_per_minute == 48  # 240 / 5
+    assert p.max_receive_count == 5
+    assert p.capacity == pytest.approx(5 * 2_000 / 5.35)
+    # the capacity (1869/s) is reached at once (5 instances from the start); backlog (2000 - 1869.2) x 600
+    assert p.spike.peak_backlog == pytest.approx((2_000 - p.capacity) * 600)
+    assert p.spike.drain_seconds == pytest.approx(p.spike.peak_backlog / (p.capacity - 50))
+    assert any("capped at 5" in w for w in p.warnings)
+    assert p.to_sam() == (
+        "BatchSize=2000 MaximumBatchingWindowInSeconds=5 MaximumConcurrency=5 ReservedConcurrency=5 "
+        "FunctionTimeout=60 MaxReceiveCount=5 GenesysRatePerMinute=48 GenesysBulkChunk=100"
+    )
+
+
+def test_no_window_means_at_most_ten_per_batch() -> None:
+    p = plan(PlanInputs(rate=1, peak_rate=10, duration=60, max_latency=0.5))
+    assert p.window == 0
+    assert p.batch_size <= 10
+
+
+def test_large_events_are_capped_by_the_payload_limit() -> None:
+    p = plan(PlanInputs(rate=1, peak_rate=10, duration=60, event_kb=255, enrich_fraction=0))
+    assert p.batch_size == 6 * 1024 * 1024 // (255 * 1024 + 1024)
+
+
+def test_capacity_below_steady_rate_never_drains() -> None:
+    p = plan(PlanInputs(rate=5_000, peak_rate=6_000, duration=60, api_limit=1, enrich_fraction=1))
+    assert math.isinf(p.spike.drain_seconds)
+    assert p.to_dict()["spike"]["drain_seconds"] is None
+    assert any("never drains" in w for w in p.warnings)
+
+
+def test_invalid_inputs_are_rejected() -> None:
+    with pytest.raises(ValueError, match="below the steady rate"):
+        plan(PlanInputs(rate=10, peak_rate=5, duration=1))
+
+
+def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="gcevents")
+    planner.register(parser.add_subparsers())
+    args = parser.parse_args(argv)
+    code = args.func(args)
+    return code, capsys.readouterr().out
+
+
+def test_cli_formats(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["plan", "--rate", "50", "--peak-rate", "2000", "--duration", "600"]
+    code, text = _run(base, capsys)
+    assert code == 0
+    assert "BatchSize" in text
+    assert "floor(6291456 B" in text
+    assert "sam deploy --parameter-overrides" in text
+    code, sam = _run([*base, "--format", "sam"], capsys)
+    assert code == 0
+    assert sam.strip().startswith("BatchSize=2000 ")
+    code, out = _run([*base, "--json"], capsys)
+    assert json.loads(out)["parameter_overrides"]["MaximumConcurrency"] == 5
+    code, _ = _run(["plan", "--rate", "10", "--peak-rate", "5", "--duration", "1"], capsys)
+    assert code == 2

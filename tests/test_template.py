@@ -1,0 +1,379 @@
+"""template.yaml: the production topology's invariants, checked offline (and cfn-lint, when installed)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gcevents import plan as planner
+
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
+
+
+# --------------------------------------------------------------------------------------- loading
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short-form tags (!Ref, !Sub, ...) into their long form."""
+
+
+def _construct(tag: str, node: yaml.Node, loader: CfnLoader) -> dict[str, Any]:
+    name = "Ref" if tag == "Ref" else f"Fn::{tag}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+for _tag in ("Ref", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "FindInMap", "Join", "Select",
+             "Split", "ImportValue", "GetAZs", "Base64", "Cidr", "Condition"):  # fmt: skip
+    CfnLoader.add_constructor(f"!{_tag}", lambda loader, node, t=_tag: _construct(t, node, loader))
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return yaml.load(TEMPLATE.read_text(), Loader=CfnLoader)  # a SafeLoader subclass
+
+
+def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def default(template: dict[str, Any], parameter: str) -> Any:
+    return template["Parameters"][parameter]["Default"]
+
+
+def resolve(template: dict[str, Any], node: Any) -> Any:
+    """Evaluate Ref-to-parameter and FindInMap with the parameters' defaults (enough for the checks here)."""
+    if isinstance(node, dict) and "Ref" in node and node["Ref"] in template["Parameters"]:
+        return default(template, node["Ref"])
+    if isinstance(node, dict) and "Fn::FindInMap" in node:
+        name, top, second = (resolve(template, part) for part in node["Fn::FindInMap"])
+        return template["Mappings"][name][str(top)][str(second)]
+    return node
+
+
+def single(items: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    assert len(items) == 1, sorted(items)
+    return next(iter(items.values()))
+
+
+def is_ref_to(node: Any, logical_id: str) -> bool:
+    return node == {"Ref": logical_id}
+
+
+def getatt(node: Any) -> list[str] | None:
+    return node.get("Fn::GetAtt") if isinstance(node, dict) else None
+
+
+# --------------------------------------------------------------------------------------- topology
+def test_is_a_sam_template(template: dict[str, Any]) -> None:
+    assert template["Transform"] == "AWS::Serverless-2016-10-31"
+
+
+def test_event_source_mapping_batches_with_partial_failures(template: dict[str, Any]) -> None:
+    esm = single(resources_of(template, "AWS::Lambda::EventSourceMapping"))["Properties"]
+    assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert getatt(esm["EventSourceArn"]) == ["Queue", "Arn"]
+    assert is_ref_to(esm["FunctionName"], "Function")
+    batch = resolve(template, esm["BatchSize"])
+    window = resolve(template, esm["MaximumBatchingWindowInSeconds"])
+    concurrency = resolve(template, esm["ScalingConfig"]["MaximumConcurrency"])
+    assert 1 <= batch <= 10_000
+    assert 0 <= window <= 300
+    assert batch <= 10 or window >= 1, "BatchSize > 10 needs a batching window"
+    assert 2 <= concurrency <= 1000
+    # The parameters themselves cannot leave the AWS ranges.
+    params = template["Parameters"]
+    assert (params["BatchSize"]["MinValue"], params["BatchSize"]["MaxValue"]) == (1, 10_000)
+    assert (params["MaximumConcurrency"]["MinValue"], params["MaximumConcurrency"]["MaxValue"]) == (2, 1000)
+    assert all(0 <= w <= 300 for w in params["MaximumBatchingWindowInSeconds"]["AllowedValues"])
+
+
+def test_visibility_timeout_is_six_times_the_timeout_plus_the_window_for_every_choice(
+    template: dict[str, Any],
+) -> None:
+    params = template["Parameters"]
+    timeouts = params["FunctionTimeout"]["AllowedValues"]
+    windows = params["MaximumBatchingWindowInSeconds"]["AllowedValues"]
+    assert tuple(timeouts) == planner.TIMEOUT_CHOICES
+    assert tuple(windows) == planner.WINDOW_CHOICES
+    queue = template["Resources"]["Queue"]["Properties"]
+    lookup = queue["VisibilityTimeout"]["Fn::FindInMap"]
+    assert lookup[1:] == [{"Ref": "FunctionTimeout"}, {"Ref": "MaximumBatchingWindowInSeconds"}]
+    table = template["Mappings"][lookup[0]]
+    for timeout in timeouts:
+        for window in windows:
+            assert table[str(timeout)][str(window)] == planner.visibility_timeout(timeout, window)
+            assert table[str(timeout)][str(window)] >= 6 * timeout + window
+    function = template["Resources"]["Function"]["Properties"]
+    assert is_ref_to(function["Timeout"], "FunctionTimeout")
+    visibility = resolve(template, queue["VisibilityTimeout"])
+    assert visibility >= 6 * default(template, "FunctionTimeout") + default(template, "MaximumBatchingWindowInSeconds")
+
+
+def test_defaults_are_what_the_planner_computes_for_the_reference_load(template: dict[str, Any]) -> None:
+    """docs/deploy.md's reference load; keeps the template's defaults consistent with each other."""
+    reference = planner.plan(planner.PlanInputs(rate=50, peak_rate=2_000, duration=600))
+    for key, value in reference.parameter_overrides().items():
+        assert default(template, key) == value, key
+    assert default(template, "ReservedConcurrency") >= default(template, "MaximumConcurrency")
+
+
+def test_reserved_concurrency_can_be_disabled(template: dict[str, Any]) -> None:
+    function = template["Resources"]["Function"]["Properties"]
+    condition, when_true, when_false = function["ReservedConcurrentExecutions"]["Fn::If"]
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]}
+    assert is_ref_to(when_true, "ReservedConcurrency")
+    assert is_ref_to(when_false, "AWS::NoValue")
+
+
+def test_queue_redrives_to_the_dead_letter_queue(template: dict[str, Any]) -> None:
+    queue = template["Resources"]["Queue"]["Properties"]
+    redrive = queue["RedrivePolicy"]
+    assert getatt(redrive["deadLetterTargetArn"]) == ["DeadLetterQueue", "Arn"]
+    assert is_ref_to(redrive["maxReceiveCount"], "MaxReceiveCount")
+    assert default(template, "MaxReceiveCount") == 5
+    dlq = template["Resources"]["DeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] > default(template, "QueueRetentionSeconds")
+
+
+def test_rule_sends_genesys_topics_to_the_queue_with_retries_and_a_dlq(template: dict[str, Any]) -> None:
+    rule = single(resources_of(template, "AWS::Events::Rule"))["Properties"]
+    assert is_ref_to(rule["EventBusName"], "EventBusName")
+    pattern = rule["EventPattern"]
+    assert is_ref_to(pattern["detail-type"], "TopicPatterns")
+    assert pattern["source"] == [{"prefix": {"Fn::Sub": "aws.partner/genesys.com/cloud/${OrgId}/"}}]
+    topics = default(template, "TopicPatterns").split(",")
+    assert "v2.detail.events.conversation.{id}.customer.end" in topics  # detail-type carries the literal {id}
+    assert all(re.fullmatch(r"v2\.detail\.events\.conversation\.\{id\}\.[a-z.]+", t) for t in topics)
+    (target,) = rule["Targets"]
+    assert getatt(target["Arn"]) == ["Queue", "Arn"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    dlq = getatt(target["DeadLetterConfig"]["Arn"])
+    assert dlq is not None
+    assert template["Resources"][dlq[0]]["Type"] == "AWS::SQS::Queue"
+
+
+def test_queue_policies_let_only_the_rule_send(template: dict[str, Any]) -> None:
+    rule_id = next(iter(resources_of(template, "AWS::Events::Rule")))
+    covered = set()
+    for policy in resources_of(template, "AWS::SQS::QueuePolicy").values():
+        props = policy["Properties"]
+        for statement in props["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+            assert statement["Action"] == "sqs:SendMessage"
+            assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+            queue = getatt(statement["Resource"])
+            assert queue is not None
+            assert {"Ref": queue[0]} in props["Queues"]
+            covered.add(queue[0])
+    assert covered == {"Queue", "DeadLetterQueue"}
+
+
+def test_tables_have_ttl_pitr_on_demand_and_the_keys_the_code_uses(template: dict[str, Any]) -> None:
+    from gcevents.adapters.dynamodb import create_idempotency_table
+    from gcevents.state.dynamodb import create_state_table
+
+    expected = {
+        "IdempotencyTable": _table_contract(create_idempotency_table),
+        "StateTable": _table_contract(create_state_table),
+    }
+    assert expected["IdempotencyTable"] == ("pk", "ttl")
+    assert expected["StateTable"] == ("conversationId", "ttl")
+    tables = resources_of(template, "AWS::DynamoDB::Table")
+    assert set(tables) == set(expected)
+    for name, table in tables.items():
+        props = table["Properties"]
+        key, ttl = expected[name]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["KeySchema"] == [{"AttributeName": key, "KeyType": "HASH"}]
+        assert props["AttributeDefinitions"] == [{"AttributeName": key, "AttributeType": "S"}]
+        assert props["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+        assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert table["DeletionPolicy"] == "Retain"
+
+
+class _RecordingClient:
+    """Enough of a boto3 DynamoDB client for the create_*_table helpers; records what they ask for."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, dict[str, Any]] = {}
+
+    def create_table(self, **kwargs: Any) -> None:
+        self.calls["create_table"] = kwargs
+
+    def get_waiter(self, name: str) -> Any:
+        return self
+
+    def wait(self, **kwargs: Any) -> None:
+        return None
+
+    def describe_time_to_live(self, **kwargs: Any) -> dict[str, Any]:
+        return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
+
+    def update_time_to_live(self, **kwargs: Any) -> None:
+        self.calls["update_time_to_live"] = kwargs
+
+
+def _table_contract(create: Any) -> tuple[str, str]:
+    client = _RecordingClient()
+    create(client, "t")
+    (key,) = client.calls["create_table"]["KeySchema"]
+    return key["AttributeName"], client.calls["update_time_to_live"]["TimeToLiveSpecification"]["AttributeName"]
+
+
+# --------------------------------------------------------------------------------------- function
+def test_function_runtime_architecture_and_artifact(template: dict[str, Any]) -> None:
+    function = template["Resources"]["Function"]
+    assert function["Type"] == "AWS::Serverless::Function"
+    props = function["Properties"]
+    major, minor = (int(p) for p in props["Runtime"].removeprefix("python").split("."))
+    assert (major, minor) >= (3, 12)
+    assert props["Architectures"] == ["arm64"]
+    assert props["Handler"] == "gcevents.handler"
+    assert props["CodeUri"].rstrip("/") == "build/lambda"  # what `make package` builds
+    assert getatt(props["Role"]) == ["FunctionRole", "Arn"]
+
+
+def _env(template: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    return variables
+
+
+def test_environment_wires_the_stores_and_the_secret_arn(template: dict[str, Any]) -> None:
+    env = _env(template)
+    assert env["GCEVENTS_IDEMPOTENCY_STORE"] == {"Fn::Sub": "dynamodb:${IdempotencyTable}"}
+    assert env["GCEVENTS_STATE_STORE"] == {"Fn::Sub": "dynamodb:${StateTable}"}
+    assert env["GCEVENTS_DLQ"] == {"Fn::Sub": "sqs:${DeadLetterQueue}"}  # Ref of a queue is its URL
+    assert env["GCEVENTS_ALLOWED_SOURCES"] == {"Fn::Sub": "aws.partner/genesys.com/cloud/${OrgId}/"}
+    assert env["GENESYS_CLIENT_SECRET_ARN"] == {
+        "Fn::If": ["CreateSecret", {"Ref": "GenesysClientSecret"}, {"Ref": "GenesysClientSecretArn"}]
+    }
+    assert not any("POWERTOOLS" in name for name in env)
+
+
+def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, Any]) -> None:
+    """Substitute plausible values and let the real Config parse them, as a cold start in Lambda would."""
+    from gcevents.config import Config
+
+    fake = {
+        "IdempotencyTable": "idem", "StateTable": "state",
+        "DeadLetterQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+        "OrgId": "00000000-0000-0000-0000-000000000000",
+        "GenesysClientSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gc-AbCdEf",
+    }  # fmt: skip
+
+    def value(node: Any) -> str:
+        if isinstance(node, dict) and "Fn::Sub" in node:
+            return re.sub(r"\$\{(\w+)\}", lambda m: fake[m.group(1)], node["Fn::Sub"])
+        if isinstance(node, dict) and "Fn::If" in node:
+            return value(node["Fn::If"][1])
+        if isinstance(node, dict) and node.get("Ref") in fake:
+            return fake[node["Ref"]]
+        resolved = resolve(template, node)
+        return "client-id" if resolved == "" else str(resolved)
+
+    env = {name: value(node) for name, node in _env(template).items()}
+    env["AWS_LAMBDA_FUNCTION_NAME"] = "gcevents"
+    config = Config.from_env(env)
+    assert str(config.idempotency_store) == "dynamodb:idem"
+    assert str(config.state_store) == "dynamodb:state"
+    assert config.dead_letters.kind == "sqs"
+    assert config.pipeline.allowed_sources == ("aws.partner/genesys.com/cloud/00000000-0000-0000-0000-000000000000/",)
+    assert config.genesys is not None
+    assert config.genesys.client_secret_arn == fake["GenesysClientSecret"]
+    assert config.genesys.api_base_url == "https://api.mypurecloud.com"
+
+
+def test_the_secret_never_travels_in_plain_text(template: dict[str, Any]) -> None:
+    secret = single(resources_of(template, "AWS::SecretsManager::Secret"))["Properties"]
+    assert "SecretString" not in secret
+    for name in template["Parameters"]:
+        if "secret" in name.lower():
+            assert name.endswith("Arn"), f"parameter {name} would carry a secret value"
+    for name in _env(template):
+        assert "SECRET" not in name or name.endswith("_ARN"), name
+
+
+# --------------------------------------------------------------------------------------- IAM
+def _statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for role in resources_of(template, "AWS::IAM::Role").values():
+        for policy in role["Properties"].get("Policies", []):
+            yield from policy["PolicyDocument"]["Statement"]
+        assert "ManagedPolicyArns" not in role["Properties"]
+
+
+def _listify(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _own_references(template: dict[str, Any], node: Any) -> bool:
+    """A resource is a Ref/GetAtt of this template's resources or parameters (or an If between such)."""
+    if isinstance(node, dict) and "Fn::If" in node:
+        return all(_own_references(template, branch) for branch in node["Fn::If"][1:])
+    if isinstance(node, dict) and "Ref" in node:
+        return node["Ref"] in template["Resources"] or node["Ref"] in template["Parameters"]
+    target = getatt(node)
+    return target is not None and target[0] in template["Resources"] and target[1] == "Arn"
+
+
+def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
+    allowed: dict[str, set[str]] = {}
+    for statement in _statements(template):
+        assert statement["Effect"] == "Allow"
+        actions = _listify(statement["Action"])
+        assert all("*" not in action for action in actions), actions
+        for resource in _listify(statement["Resource"]):
+            assert _own_references(template, resource), resource
+            key = resource["Fn::GetAtt"][0] if getatt(resource) else repr(resource)
+            allowed.setdefault(key, set()).update(actions)
+    dynamodb = {"dynamodb:" + a for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem",
+                                            "BatchWriteItem", "ConditionCheckItem")}  # fmt: skip
+    assert allowed["IdempotencyTable"] == dynamodb
+    assert allowed["StateTable"] == dynamodb
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+            "sqs:ChangeMessageVisibility"} <= allowed["Queue"]  # fmt: skip
+    assert allowed["DeadLetterQueue"] == {"sqs:SendMessage"}
+    secret = repr({"Fn::If": ["CreateSecret", {"Ref": "GenesysClientSecret"}, {"Ref": "GenesysClientSecretArn"}]})
+    assert allowed[secret] == {"secretsmanager:GetSecretValue"}
+
+
+# --------------------------------------------------------------------------------------- alarms, outputs
+def test_alarms(template: dict[str, Any]) -> None:
+    alarms = [a["Properties"] for a in resources_of(template, "AWS::CloudWatch::Alarm").values()]
+    by_metric = {a["MetricName"]: a for a in alarms}
+    dlq = by_metric["ApproximateNumberOfMessagesVisible"]
+    assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
+    assert (dlq["ComparisonOperator"], dlq["Threshold"]) == ("GreaterThanThreshold", 0)
+    age = by_metric["ApproximateAgeOfOldestMessage"]
+    assert age["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["Queue", "QueueName"]}}]
+    for metric in ("Errors", "Throttles"):
+        assert by_metric[metric]["Namespace"] == "AWS/Lambda"
+        assert by_metric[metric]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "Function"}}]
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == {
+            "Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]
+        }
+    assert default(template, "AlarmTopicArn") == ""
+
+
+def test_outputs(template: dict[str, Any]) -> None:
+    assert {"QueueUrl", "QueueArn", "DeadLetterQueueUrl", "IdempotencyTableName", "StateTableName",
+            "FunctionName"} <= set(template["Outputs"])  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------- cfn-lint
+def test_cfn_lint_finds_nothing() -> None:
+    api = pytest.importorskip("cfnlint.api")
+    matches = api.lint_file(TEMPLATE)
+    assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
