@@ -77,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------------------- setup
 def cmd_setup(args: argparse.Namespace) -> int:
     config = Config.from_env()
-    created = setup_resources(config, queue=args.queue, max_receive_count=args.max_receive_count,
-                              visibility_timeout=args.visibility_timeout)  # fmt: skip
+    created = setup_resources(
+        config, queue=args.queue, max_receive_count=args.max_receive_count, visibility_timeout=args.visibility_timeout
+    )
     if args.json:
         print(json.dumps(created))
     else:
@@ -114,8 +115,11 @@ def setup_resources(
     if queue:
         from ..adapters.sqs import create_queues
 
-        done.update(create_queues(make_client("sqs"), queue, visibility_timeout=visibility_timeout,
-                                  max_receive_count=max_receive_count))  # fmt: skip
+        done.update(
+            create_queues(
+                make_client("sqs"), queue, visibility_timeout=visibility_timeout, max_receive_count=max_receive_count
+            )
+        )
     return done
 
 
@@ -157,9 +161,15 @@ def _batches(records: Sequence[RawRecord], size: int) -> Iterator[Sequence[RawRe
 
 
 def run_records(
-    runtime: Any, records: Sequence[RawRecord], *, batch_size: int, max_attempts: int, max_wait: float,
-    deadline_s: float = 900.0, progress: Any = None,
-) -> tuple[Counter[str], Counter[str]]:  # fmt: skip
+    runtime: Any,
+    records: Sequence[RawRecord],
+    *,
+    batch_size: int,
+    max_attempts: int,
+    max_wait: float,
+    deadline_s: float = 900.0,
+    progress: Any = None,
+) -> tuple[Counter[str], Counter[str]]:
     """Local runner: batches through the pipeline, retry rounds for transient failures (there is no SQS here to
     redeliver), then dead-letter what still fails. Returns (final outcome counts, dead-letter reasons)."""
     outcomes: Counter[str] = Counter()
@@ -216,8 +226,10 @@ def cmd_process(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"records {summary['records']}: processed {summary['processed']}, duplicates {summary['duplicate']},"
-              f" dead-lettered {summary['dead_lettered']} in {summary['seconds']} s")  # fmt: skip
+        print(
+            f"records {summary['records']}: processed {summary['processed']}, duplicates {summary['duplicate']},"
+            f" dead-lettered {summary['dead_lettered']} in {summary['seconds']} s"
+        )
         for reason, count in sorted(reasons.items()):
             print(f"  dead letter {reason}: {count}")
     return 0

@@ -98,7 +98,9 @@ def build_runtime(
 
     pipeline = Pipeline(
         idempotency=Idempotency(
-            idempotency_store, clock=clock, ttl_seconds=config.idempotency_ttl_seconds,
+            idempotency_store,
+            clock=clock,
+            ttl_seconds=config.idempotency_ttl_seconds,
             concurrency=config.claim_concurrency,
         ),
         dead_letters=dead_letters,
@@ -107,7 +109,7 @@ def build_runtime(
         settings=config.pipeline,
         clock=clock,
         services={"genesys": genesys} if genesys is not None else {},
-    )  # fmt: skip
+    )
     return Runtime(
         config=config,
         pipeline=pipeline,
