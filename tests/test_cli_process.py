@@ -38,8 +38,6 @@ def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app: ModuleType) -> Path
     monkeypatch.setenv("GCEVENTS_DB", str(path))
     monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
     monkeypatch.setenv("GCEVENTS_HANDLERS", "tests.fixtures.lambda_app:router")
-    # configure_logging swaps the root handlers (right for a CLI); keep pytest's log capture intact.
-    monkeypatch.setattr("gcevents.observability.configure_logging", lambda level: None)
     return path
 
 

@@ -48,7 +48,7 @@ def env(
         if name.startswith(("GCEVENTS_", "GENESYS_")):
             monkeypatch.delenv(name)
     # configure_logging replaces the root handlers (right in Lambda); keep pytest's log capture intact here.
-    monkeypatch.setattr(lambda_handler, "configure_logging", lambda level: None)
+    monkeypatch.setattr(lambda_handler, "configure_logging", lambda *args, **kwargs: None)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "gcevents-test")
     monkeypatch.setenv("GCEVENTS_IDEMPOTENCY_STORE", f"dynamodb:{unique_name}")
     monkeypatch.setenv("GCEVENTS_DLQ", f"sqs:{queues['dlq_url']}")

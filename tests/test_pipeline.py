@@ -410,6 +410,34 @@ def test_events_of_one_conversation_run_in_event_time_order() -> None:
         assert len(times) == len(kinds)
 
 
+def test_a_retryable_failure_holds_back_the_later_events_of_its_conversation_only() -> None:
+    def handler(event: GenesysEvent, context: HandlerContext) -> None:
+        if event.conversation_id == "c-bad" and event.kind == "conversation.acd.start":
+            raise TransientError("crm timeout")
+        if event.conversation_id == "c-poison" and event.kind == "conversation.acd.start":
+            raise PermanentError("cannot map", reason="handler_rejected")
+
+    h = harness(handler)
+    kinds = ["customer.start", "acd.start", "acd.end", "customer.end"]
+    batch = [
+        make_event(kind, conversation, event_time_ms=BASE_MS + 1000 * i)
+        for conversation in ("c-bad", "c-ok", "c-poison")
+        for i, kind in enumerate(kinds)
+    ]
+    report = h.run(sqs_batch(batch))
+    by_conversation: dict[str, list[str]] = defaultdict(list)
+    for result in report.results:
+        assert result.event is not None
+        by_conversation[result.event.conversation_id or ""].append(result.outcome.value)
+    # The failed event and everything after it wait; what came before it is done.
+    assert by_conversation["c-bad"] == ["processed", "retry", "retry", "retry"]
+    assert by_conversation["c-ok"] == ["processed"] * 4
+    # A permanent failure is dead-lettered and does not block the conversation.
+    assert by_conversation["c-poison"] == ["processed", "dead_lettered", "processed", "processed"]
+    retried = [r.reason or "" for r in report.results if r.outcome is Outcome.RETRY]
+    assert sum("earlier event" in reason for reason in retried) == 2
+
+
 # ------------------------------------------------------------------------------------------------- batch handlers
 def test_batch_handler_failures_are_per_item() -> None:
     class Projection:

@@ -238,7 +238,11 @@ def content_key(
     if kind != "other" and subject and isinstance(raw_time, int | str) and not isinstance(raw_time, bool):
         identity = "|".join((kind, subject, participant_id or "", session_id or "", str(raw_time)))
     else:
-        identity = topic + "|" + json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        try:
+            canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        except (TypeError, ValueError):  # non-string keys from a hand-made invoke: JSON input cannot have them
+            canonical = repr(sorted(body.items(), key=repr))
+        identity = topic + "|" + canonical
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 

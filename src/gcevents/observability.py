@@ -34,17 +34,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> None:
+def configure_logging(level: str = "INFO", stream: IO[str] | None = None, *, replace_handlers: bool = False) -> None:
+    """JSON lines on stderr. `replace_handlers` is for Lambda, whose runtime installs a plain-text handler
+    of its own; elsewhere existing handlers (a test runner's capture, an app's own) are left alone."""
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return  # warm Lambda container: configured already
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
-    # Lambda's runtime installs its own plain-text handler; replace it so every line is JSON.
-    for existing in list(root.handlers):
-        root.removeHandler(existing)
+    if replace_handlers:
+        for existing in list(root.handlers):
+            root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(level.upper())
+    # httpx logs every request URL at INFO; bulk URLs carry up to 100 conversation ids per line.
+    for noisy in ("httpx", "httpcore", "botocore", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 
 def emf_document(

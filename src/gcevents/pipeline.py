@@ -250,7 +250,11 @@ class Pipeline:
 
         def run_group(indexes: list[int]) -> dict[int, BaseException]:
             failed: dict[int, BaseException] = {}
+            blocked = False  # after a retryable failure, later events of the conversation wait for it
             for i in sorted(indexes, key=lambda j: events[j].event_time):
+                if blocked:
+                    failed[i] = TransientError("an earlier event of this conversation must be retried first")
+                    continue
                 if out_of_time():
                     failed[i] = TransientError("deadline reached before this event started")
                     continue
@@ -259,6 +263,7 @@ class Pipeline:
                         handler(events[i], contexts[i])
                     except Exception as exc:
                         failed[i] = exc
+                        blocked = not isinstance(exc, PermanentError)
                         break
             return failed
 

@@ -37,7 +37,7 @@ def get_runtime() -> Runtime:
         with _runtime_lock:
             if _runtime is None:
                 config = Config.from_env()
-                configure_logging(config.log_level)
+                configure_logging(config.log_level, replace_handlers=True)
                 _runtime = build_runtime(config)
     return _runtime
 
@@ -92,9 +92,7 @@ def _delay_retries(runtime: Runtime, report: BatchReport) -> None:
             # Jitter on top of Retry-After so the retried records don't all return in the same second.
             delays.append((result.record.source_arn, receipt, after + random.uniform(0, min(after, 30.0))))
     if delays:
-        from ..adapters.sqs import SqsRequeuer
-
-        SqsRequeuer(runtime.client("sqs")).delay_records(delays)
+        runtime.requeuer().delay_records(delays)
 
 
 def _log_report(report: BatchReport, context: Any) -> None:

@@ -27,6 +27,7 @@ class Runtime:
     state_store: Any = None
     genesys: Any = None  # the Genesys client, when configured
     clients: dict[str, Any] = field(default_factory=dict)
+    _requeuer: Any = field(default=None, repr=False)
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
@@ -34,6 +35,14 @@ class Runtime:
 
             self.clients[service] = make_client(service)
         return self.clients[service]
+
+    def requeuer(self) -> Any:
+        """One per container, so its queue-URL cache survives across invocations."""
+        if self._requeuer is None:
+            from ..adapters.sqs import SqsRequeuer
+
+            self._requeuer = SqsRequeuer(self.client("sqs"))
+        return self._requeuer
 
     def api_stats(self) -> dict[str, float]:
         stats = getattr(self.genesys, "stats", None)

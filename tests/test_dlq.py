@@ -1,0 +1,92 @@
+"""`gcevents dlq inspect|redrive` on SQLite and on SQS (moto): filters, dry run, and a redriven event is
+processed normally."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from factories import ALLOWED_PREFIX, make_event
+from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink
+from gcevents.adapters.sqs import SqsDeadLetterSink, create_queues
+from gcevents.entrypoints import cli
+from gcevents.entrypoints.dlq import DeadLetterReader, LetterFilter, inspect, redrive
+from gcevents.ports import DeadLetter
+
+
+def letters() -> list[DeadLetter]:
+    good = make_event("customer.end", "c-1")
+    return [
+        DeadLetter("untrusted_source", "source not allowed", json.dumps(good), good["detail"]["topicName"], "c-1"),
+        DeadLetter("not_json", "body is not JSON", "{oops"),
+        DeadLetter("handler_rejected", "crm said 400", json.dumps(make_event("acw", "c-2")), None, "c-2", "m-2", 1.0),
+    ]
+
+
+def test_filters_match_reason_topic_conversation_and_age() -> None:
+    now = 1000.0
+    old = DeadLetter("not_json", "x", "{", "v2.detail.events.conversation.c.customer.end", "c", failed_at=0.0)
+    assert LetterFilter(reason="not_json")(old, now)
+    assert not LetterFilter(reason="too_large")(old, now)
+    assert LetterFilter(topic="customer.end")(old, now)
+    assert not LetterFilter(topic="acw")(old, now)
+    assert LetterFilter(conversation_id="c")(old, now)
+    assert LetterFilter(older_than=999)(old, now)
+    assert not LetterFilter(newer_than=10)(old, now)
+
+
+def test_sqlite_inspect_and_dry_run_change_nothing(tmp_path: Any) -> None:
+    sink = SqliteDeadLetterSink(SqliteDatabase(tmp_path / "d.db"))
+    sink.send(letters())
+    reader = DeadLetterReader(sink)
+    assert [x.reason for x in inspect(reader, LetterFilter(), 100)] == [
+        "untrusted_source", "not_json", "handler_rejected",
+    ]  # fmt: skip
+    counts = redrive(reader, LetterFilter(reason="not_json"), lambda bodies: None, limit=100, rate=0, dry_run=True)
+    assert counts == {"would_redrive": 1, "skipped": 2}
+    assert sink.count() == 3
+
+
+def test_sqs_redrive_sends_the_original_body_and_deletes_only_what_was_sent(boto_client: Any, unique_name: str) -> None:
+    sqs = boto_client("sqs")
+    urls = create_queues(sqs, unique_name, visibility_timeout=30)
+    sink = SqsDeadLetterSink(sqs, urls["dlq_url"])
+    originals = letters()
+    sink.send(originals)
+    sent: list[str] = []
+    reader = DeadLetterReader(sink, visibility_timeout=30)
+    counts = redrive(reader, LetterFilter(conversation_id="c-2"), sent.extend, limit=100, rate=0, dry_run=False)
+    assert counts == {"redriven": 1, "skipped": 2}
+    assert sent == [originals[2].body]
+    # The two skipped letters were made visible again at once and are still there, with their reasons.
+    left = inspect(DeadLetterReader(sink), LetterFilter(), 100)
+    assert sorted(x.reason for x in left) == ["not_json", "untrusted_source"]
+
+
+def test_redriven_event_is_processed_normally_after_the_cause_is_fixed(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An event dead-lettered as untrusted is redriven once the allow-list includes its source."""
+    db = tmp_path / "g.db"
+    monkeypatch.setenv("GCEVENTS_DB", str(db))
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_ALLOWED_SOURCES", "aws.partner/genesys.com/cloud/someone-else/")
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(make_event(k, "c-7")) for k in ("customer.start", "customer.end")))
+    assert cli.main(["process", str(events), "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["dead_lettered"] == 2
+    assert first["dead_letter_reasons"] == {"untrusted_source": 2}
+
+    monkeypatch.setenv("GCEVENTS_ALLOWED_SOURCES", ALLOWED_PREFIX)  # the operator fixes the configuration
+    assert cli.main(["dlq", "inspect", "--json", "--reason", "untrusted_source"]) == 0
+    inspected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {x["conversationId"] for x in inspected} == {"c-7"}
+    assert cli.main(["dlq", "redrive", "--reason", "untrusted_source", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"redriven": 2}
+    assert SqliteDeadLetterSink(SqliteDatabase(db)).count() == 0
+    # Processed now: running the same file again finds both events already done.
+    assert cli.main(["process", str(events), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["duplicate"] == 2
