@@ -110,3 +110,27 @@ def test_slow_batch_gets_its_visibility_extended() -> None:
     worker.run(max_batches=1)
     assert extended, "the heartbeat never extended the visibility of the slow batch"
     assert all(v == 1.5 for e in extended for v in e.values())
+
+
+def test_worker_over_sqs_on_moto_acknowledges_settled_messages(boto_client: Any, unique_name: str) -> None:
+    from gcevents.adapters.queues import SqsEventSource
+    from gcevents.adapters.sqs import create_queues
+
+    sqs = boto_client("sqs")
+    urls = create_queues(sqs, unique_name, visibility_timeout=30)
+    events = [make_event("customer.end", f"c-{i}") for i in range(15)]
+    for body in [json.dumps(e) for e in events] + [json.dumps(dict(events[0], id="re-sent")), "[]"]:
+        sqs.send_message(QueueUrl=urls["queue_url"], MessageBody=body)
+    handled: list[str] = []
+    router = Router()
+    router.add("*", lambda event, ctx: handled.append(event.content_key))
+    pipeline, _, sink = build(router)
+    source = SqsEventSource(sqs, urls["queue_url"])
+    worker = Worker(pipeline, source, WorkerSettings(batch_size=50, batch_window=0.2, wait_seconds=0.0, concurrency=1))
+    stats = worker.run(exit_when_idle=True)
+    assert len(handled) == len(set(handled)) == 15
+    assert stats.outcomes == {"processed": 15, "duplicate": 1, "dead_lettered": 1}
+    assert [x.reason for x in sink.letters] == ["not_an_object"]
+    attributes = sqs.get_queue_attributes(QueueUrl=urls["queue_url"], AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == "0"
+    assert attributes["ApproximateNumberOfMessagesNotVisible"] == "0"  # all deleted, none left in flight

@@ -56,10 +56,9 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, Any]:
     deadline = _deadline(context)
     records = split_records(event)
-    api_before = runtime.api_stats()
+    before = runtime.counters()
     report = runtime.pipeline.run(records, deadline)
-    api_after = runtime.api_stats()
-    extra = {f"Api.{k}": v - api_before.get(k, 0) for k, v in api_after.items()}
+    extra = {k: v - before.get(k, 0.0) for k, v in runtime.counters().items()}
     runtime.metrics.emit_batch(report, extra)
     _log_report(report, context)
     if is_sqs_batch(event):

@@ -25,6 +25,7 @@ class Runtime:
     dead_letters: DeadLetterSink
     metrics: MetricsEmitter
     state_store: Any = None
+    projection: Any = None  # the built-in StateProjection, when state tracking is on
     genesys: Any = None  # the Genesys client, when configured
     clients: dict[str, Any] = field(default_factory=dict)
     _requeuer: Any = field(default=None, repr=False)
@@ -48,6 +49,13 @@ class Runtime:
         stats = getattr(self.genesys, "stats", None)
         snapshot = getattr(stats, "snapshot", None)
         return dict(snapshot()) if callable(snapshot) else {}
+
+    def counters(self) -> dict[str, float]:
+        """Cumulative counters of this container, for per-batch metric deltas."""
+        counters = {f"Api.{k}": float(v) for k, v in self.api_stats().items() if isinstance(v, int | float)}
+        if self.projection is not None:
+            counters.update({f"State.{k}": float(v) for k, v in self.projection.snapshot().items()})
+        return counters
 
 
 def load_handlers(router: Router, specs: tuple[str, ...]) -> None:
@@ -93,10 +101,12 @@ def build_runtime(
     router = router or Router()
     load_handlers(router, config.handler_modules)
     state_store = _state_store(config, client, database)
+    projection = None
     if state_store is not None:
         from ..state import StateProjection
 
-        router.add_batch(StateProjection(state_store))
+        projection = StateProjection(state_store)
+        router.add_batch(projection)
 
     genesys = None
     if enricher is None and config.genesys is not None:
@@ -126,6 +136,7 @@ def build_runtime(
         dead_letters=dead_letters,
         metrics=MetricsEmitter(config.metrics_namespace),
         state_store=state_store,
+        projection=projection,
         genesys=genesys,
         clients=clients,
     )

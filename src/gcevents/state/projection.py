@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
@@ -18,6 +19,14 @@ class StateProjection:
 
     def __init__(self, store: StateStore) -> None:
         self.store = store
+        # Cumulative, for metrics: events that changed nothing (older than or equal to what is stored).
+        self.stale_events = 0
+        self.conversations_written = 0
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            return {"stale_events_ignored": self.stale_events, "conversations_written": self.conversations_written}
 
     def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
         observations: dict[str, list[Observation]] = defaultdict(list)
@@ -31,7 +40,12 @@ class StateProjection:
         if not observations:
             return {}
         try:
-            failed: Mapping[str, Exception] = self.store.apply(observations).failed
+            result = self.store.apply(observations)
         except Exception as exc:  # a store bug: fail (retry) what we were given, never more
-            failed = dict.fromkeys(observations, exc)
+            failed: Mapping[str, Exception] = dict.fromkeys(observations, exc)
+        else:
+            failed = result.failed
+            with self._lock:
+                self.stale_events += sum(len(observations[cid]) for cid in result.unchanged)
+                self.conversations_written += len(result.written)
         return {key: error for cid, error in failed.items() for key in keys.get(cid, ())}
