@@ -120,3 +120,30 @@ def test_empty_file(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     path.write_text("\n\n", encoding="utf-8")
     summary = run(capsys, str(path))
     assert (summary["records"], summary["processed"], summary["dead_lettered"]) == (0, 0, 0)
+
+
+def test_setup_creates_tables_and_queues_on_aws_and_is_idempotent(
+    aws: str, unique_name: str, boto_client: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GCEVENTS_IDEMPOTENCY_STORE", f"dynamodb:{unique_name}-idem")
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", f"dynamodb:{unique_name}-state")
+    monkeypatch.setenv("GCEVENTS_DLQ", "sqs:unused")
+    argv = ["setup", "--queue", unique_name, "--max-receive-count", "4", "--json"]
+    assert cli.main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["idempotency_table"] == f"{unique_name}-idem (created)"
+    assert first["state_table"] == f"{unique_name}-state (created)"
+    assert cli.main(argv) == 0  # a second run finds everything in place
+    second = json.loads(capsys.readouterr().out)
+    assert second["idempotency_table"] == f"{unique_name}-idem (exists)"
+    assert second["queue_url"] == first["queue_url"]
+    dynamodb, sqs = boto_client("dynamodb"), boto_client("sqs")
+    ttl = dynamodb.describe_time_to_live(TableName=f"{unique_name}-idem")["TimeToLiveDescription"]
+    assert ttl["AttributeName"] == "ttl"
+    redrive = json.loads(
+        sqs.get_queue_attributes(QueueUrl=first["queue_url"], AttributeNames=["RedrivePolicy"])["Attributes"][
+            "RedrivePolicy"
+        ]
+    )
+    assert redrive["deadLetterTargetArn"] == first["dlq_arn"]
+    assert int(redrive["maxReceiveCount"]) == 4

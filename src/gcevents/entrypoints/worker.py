@@ -222,7 +222,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         batch_time_limit=args.batch_time_limit,
         concurrency=args.concurrency,
     )
-    worker = Worker(runtime.pipeline, source, settings, on_batch=runtime.metrics.emit_batch, is_drained=is_drained)
+    last = runtime.counters()
+    lock = threading.Lock()
+
+    def emit(report: BatchReport) -> None:
+        # Counter deltas since the previous batch: totals are exact, attribution between pollers approximate.
+        nonlocal last
+        with lock:
+            now = runtime.counters()
+            extra, last = {k: v - last.get(k, 0.0) for k, v in now.items()}, now
+        runtime.metrics.emit_batch(report, extra)
+
+    worker = Worker(runtime.pipeline, source, settings, on_batch=emit, is_drained=is_drained)
     install_signal_handlers(worker)
     stats = worker.run(exit_when_idle=args.exit_when_idle, max_batches=args.max_batches)
     log.info("worker stopped", extra={"batches": stats.batches, "outcomes": dict(stats.outcomes)})
