@@ -12,7 +12,7 @@ from ..events import RawRecord
 from ..ports import DeadLetter, DeadLetterSink
 from .aws import translate
 from .sqlite import SqliteDatabase
-from .sqs import MAX_VISIBILITY_SECONDS
+from .sqs import MAX_VISIBILITY_SECONDS, change_visibility_batch
 
 _QUEUE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -159,13 +159,7 @@ class SqsEventSource:
                 raise translate(exc, "sqs delete_message_batch") from exc
 
     def change_visibility(self, receipts: Mapping[str, float]) -> None:
-        items = list(receipts.items())
-        for start in range(0, len(items), 10):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": int(min(MAX_VISIBILITY_SECONDS, max(0, s)))}
-                for i, (r, s) in enumerate(items[start : start + 10])
-            ]
-            try:
-                self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
-            except Exception as exc:
-                raise translate(exc, "sqs change_message_visibility_batch") from exc
+        try:
+            change_visibility_batch(self.client, self.queue_url, list(receipts.items()))
+        except Exception as exc:
+            raise translate(exc, "sqs change_message_visibility_batch") from exc

@@ -182,6 +182,19 @@ def _topic_of(body: str) -> str | None:
     return topic if isinstance(topic, str) else None
 
 
+def change_visibility_batch(client: Any, queue_url: str, items: Sequence[tuple[str, float]]) -> int:
+    """(receipt handle, seconds) pairs, 10 per call, clamped to SQS's 0..12 h. Returns how many SQS refused."""
+    failed = 0
+    for start in range(0, len(items), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": int(min(MAX_VISIBILITY_SECONDS, max(0, s)))}
+            for i, (r, s) in enumerate(items[start : start + 10])
+        ]
+        response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        failed += len(response.get("Failed", []))
+    return failed
+
+
 class SqsRequeuer:
     """Pushes redelivery out (ChangeMessageVisibility) so a record retried after a 429 comes back when the
     API has budget again, instead of burning receive counts toward the DLQ."""
@@ -203,21 +216,12 @@ class SqsRequeuer:
             if url:
                 by_queue.setdefault(url, []).append((receipt, seconds))
         for url, items in by_queue.items():
-            for start in range(0, len(items), 10):
-                entries = [
-                    {
-                        "Id": str(i),
-                        "ReceiptHandle": r,
-                        "VisibilityTimeout": int(min(MAX_VISIBILITY_SECONDS, max(0, s))),
-                    }
-                    for i, (r, s) in enumerate(items[start : start + 10])
-                ]
-                try:
-                    response = self.client.change_message_visibility_batch(QueueUrl=url, Entries=entries)
-                    if response.get("Failed"):
-                        log.warning("some visibility changes failed", extra={"failed": len(response["Failed"])})
-                except Exception as exc:  # best effort: the record is retried at the normal timeout anyway
-                    log.warning("visibility extension failed", extra={"error": repr(translate(exc, "sqs"))})
+            try:
+                failed = change_visibility_batch(self.client, url, items)
+                if failed:
+                    log.warning("some visibility changes failed", extra={"failed": failed})
+            except Exception as exc:  # best effort: the record is retried at the normal timeout anyway
+                log.warning("visibility extension failed", extra={"error": repr(translate(exc, "sqs"))})
 
     def delay(self, receipts: Mapping[str, float]) -> None:
         self.delay_records([(None, r, s) for r, s in receipts.items()])
