@@ -49,7 +49,6 @@ class BatchReport:
     results: list[RecordResult] = field(default_factory=list)
     started: float = field(default_factory=time.time)
     finished: float = 0.0
-    enrichment_calls: int = 0
 
     def counts(self) -> Counter[str]:
         return Counter(r.outcome.value for r in self.results)
@@ -137,7 +136,7 @@ class Pipeline:
 
         work = self._claim(primaries, events, results, deadline, out_of_time)
         if work:
-            enrichment = self._enrich(work, events, results, deadline, report)
+            enrichment = self._enrich(work, events, results, deadline)
             self._handle(work, events, enrichment, results, letters, deadline, out_of_time)
         self._send_letters(letters, records, events, results)
 
@@ -189,7 +188,6 @@ class Pipeline:
         events: dict[int, GenesysEvent],
         results: dict[int, RecordResult],
         deadline: float,
-        report: BatchReport,
     ) -> dict[str, Mapping[str, Any]]:
         if self.enricher is None:
             return {}
@@ -274,6 +272,7 @@ class Pipeline:
             for failed in self._pool.map(run_group, group_lists):
                 errors.update(failed)
 
+        by_key = {events[i].content_key: i for i in runnable}
         for patterns, batch_handler in self.router.batch_handlers():
             items = [
                 WorkItem(events[i], contexts[i]) for i in runnable
@@ -281,7 +280,6 @@ class Pipeline:
             ]  # fmt: skip
             if not items:
                 continue
-            by_key = {events[i].content_key: i for i in runnable}
             try:
                 batch_errors: Mapping[str, Exception] = batch_handler.handle_batch(items)
             except Exception as exc:
