@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,11 +23,36 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 
 
+def _atomic_dynamodb(app: Any) -> Any:
+    """moto's server is threaded but its DynamoDB backend takes no locks, so two concurrent conditional
+    writes to one item can both succeed. Real DynamoDB applies each conditional write atomically; serialising
+    DynamoDB requests restores that, so concurrency tests check our algorithm and not the emulator's races.
+    Other services are left concurrent (SQS long polls must not block everyone else)."""
+    lock = threading.Lock()
+
+    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            with lock:
+                return list(app(environ, start_response))
+        return app(environ, start_response)
+
+    return wrapped
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    class AtomicMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = _atomic_dynamodb(DomainDispatcherApplication(create_backend_app))
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    server = AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     try:
