@@ -410,7 +410,9 @@ def test_events_of_one_conversation_run_in_event_time_order() -> None:
         assert len(times) == len(kinds)
 
 
-def test_a_retryable_failure_holds_back_the_later_events_of_its_conversation_only() -> None:
+def test_a_failed_event_does_not_hold_back_the_rest_of_its_conversation() -> None:
+    """Holding back would burn the receive counts of healthy events behind a poison one."""
+
     def handler(event: GenesysEvent, context: HandlerContext) -> None:
         if event.conversation_id == "c-bad" and event.kind == "conversation.acd.start":
             raise TransientError("crm timeout")
@@ -429,13 +431,9 @@ def test_a_retryable_failure_holds_back_the_later_events_of_its_conversation_onl
     for result in report.results:
         assert result.event is not None
         by_conversation[result.event.conversation_id or ""].append(result.outcome.value)
-    # The failed event and everything after it wait; what came before it is done.
-    assert by_conversation["c-bad"] == ["processed", "retry", "retry", "retry"]
+    assert by_conversation["c-bad"] == ["processed", "retry", "processed", "processed"]
     assert by_conversation["c-ok"] == ["processed"] * 4
-    # A permanent failure is dead-lettered and does not block the conversation.
     assert by_conversation["c-poison"] == ["processed", "dead_lettered", "processed", "processed"]
-    retried = [r.reason or "" for r in report.results if r.outcome is Outcome.RETRY]
-    assert sum("earlier event" in reason for reason in retried) == 2
 
 
 # ------------------------------------------------------------------------------------------------- batch handlers
@@ -507,7 +505,9 @@ def test_every_record_gets_one_outcome_and_effects_happen_once(batches: list[lis
     for items in batches:
         payload = [resend(originals[v]) if tag == "event" else v for tag, v in items]
         pending: list[RawRecord] = split_records(sqs_batch(payload))
-        for _attempt in range(5):  # SQS would redeliver the retries; a few rounds settle every mode here
+        # SQS would redeliver the retries. A retry holds back its conversation's later events, so failures
+        # in one conversation settle one after another: allow a round per failure.
+        for _attempt in range(1 + 2 * len(IDENTITIES)):
             report = h.run(pending)
             counts = report.counts()
             assert sum(counts.values()) == len(pending)

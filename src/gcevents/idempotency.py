@@ -8,15 +8,19 @@ conditional write (concurrently); the caller does the work, then `complete`s wha
 from __future__ import annotations
 
 import logging
+import random
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from .errors import TransientError
 from .ports import Claim, ClaimResult, ClaimStatus, Clock, IdempotencyStore, SystemClock
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 5 * 24 * 3600  # Genesys re-sends for up to 4 days; keep a day of margin
+COMPLETE_ATTEMPTS = 4  # a COMPLETED mark that never lands lets a re-send run the handlers again after the lease
 
 
 class Idempotency:
@@ -27,8 +31,10 @@ class Idempotency:
         clock: Clock | None = None,
         ttl_seconds: int = DEFAULT_TTL_SECONDS,
         concurrency: int = 16,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
+        self._sleep = sleep
         self.clock = clock or SystemClock()
         self.ttl_seconds = ttl_seconds
         # Reused across invocations of a warm container: threads are cheap to keep, costly to start per batch.
@@ -69,8 +75,19 @@ class Idempotency:
         return results
 
     def complete(self, claims: Sequence[Claim]) -> None:
-        if claims:
-            self.store.complete(claims, self._now_ms() + self.ttl_seconds * 1000)
+        """Mark claims COMPLETED, retrying throttling with jittered backoff: the effects have happened, and a key
+        left IN_PROGRESS becomes claimable when its lease ends, so a later re-send would run its handlers again.
+        Re-putting COMPLETED is idempotent."""
+        if not claims:
+            return
+        for attempt in range(COMPLETE_ATTEMPTS):
+            try:
+                self.store.complete(claims, self._now_ms() + self.ttl_seconds * 1000)
+                return
+            except TransientError:
+                if attempt == COMPLETE_ATTEMPTS - 1:
+                    raise
+                self._sleep(random.uniform(0, 0.05 * 2**attempt))
 
     def release(self, claims: Sequence[Claim]) -> list[Exception]:
         """Release every claim; best effort (an unreleased lease still ends at the deadline)."""

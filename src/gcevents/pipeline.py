@@ -247,12 +247,11 @@ class Pipeline:
         errors: dict[int, BaseException] = {}
 
         def run_group(indexes: list[int]) -> dict[int, BaseException]:
+            # A failed event does not hold back the later ones: SQS standard queues and Genesys guarantee no
+            # order across batches anyway, and holding back would burn the receive counts of healthy events
+            # behind a poison one until they too were dead-lettered.
             failed: dict[int, BaseException] = {}
-            blocked = False  # after a retryable failure, later events of the conversation wait for it
             for i in sorted(indexes, key=lambda j: events[j].event_time):
-                if blocked:
-                    failed[i] = TransientError("an earlier event of this conversation must be retried first")
-                    continue
                 if out_of_time():
                     failed[i] = TransientError("deadline reached before this event started")
                     continue
@@ -261,7 +260,6 @@ class Pipeline:
                         handler(events[i], contexts[i])
                     except Exception as exc:
                         failed[i] = exc
-                        blocked = not isinstance(exc, PermanentError)
                         break
             return failed
 
