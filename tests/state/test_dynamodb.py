@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
@@ -44,16 +45,36 @@ def test_create_table_honours_aws_endpoint_url(aws: str, unique_name: str) -> No
     assert create_state_table(make_client("dynamodb"), unique_name) is True
 
 
-def test_the_item_is_readable_in_the_console(client: Any, table: str) -> None:
+def test_the_item_holds_the_state_as_one_json_attribute(client: Any, table: str) -> None:
     store = DynamoDbStateStore(client, table)
     store.apply({"c1": [make_event("customer.start", mediaType="VOICE", interactingDurationMs=1.5)]})
     raw = client.get_item(TableName=table, Key={"conversationId": {"S": "c1"}})["Item"]
     assert raw["version"] == {"N": "1"}
-    assert set(raw) >= {"conversationId", "updatedAt", "ttl", "mediaType", "participants", "lastEvent"}
-    assert raw["mediaType"]["M"]["value"] == {"S": "VOICE"}
+    assert set(raw) == {"conversationId", "version", "updatedAt", "ttl", "state"}
+    state = json.loads(raw["state"]["S"])
+    assert state["mediaType"]["value"] == "VOICE"
     item = store.get("c1")
     assert item is not None
+    assert item.state == state
     assert item.state["participants"]["p1"]["interactingDurationMs"]["value"] == 1.5
+
+
+def test_items_written_as_native_maps_are_still_read(client: Any, table: str) -> None:
+    """Items from before the state became one JSON attribute: every part a top-level map."""
+    client.put_item(
+        TableName=table,
+        Item={
+            "conversationId": {"S": "old"},
+            "version": {"N": "3"},
+            "updatedAt": {"N": "1700000000000"},
+            "ttl": {"N": "1800000000"},
+            "mediaType": {"M": {"value": {"S": "CHAT"}, "at": {"N": "5"}}},
+        },
+    )
+    item = DynamoDbStateStore(client, table).get("old")
+    assert item is not None
+    assert item.version == 3
+    assert item.state == {"mediaType": {"value": "CHAT", "at": 5}}
 
 
 def test_a_lost_race_brings_the_winners_item_back_without_a_read(client: Any, table: str) -> None:
