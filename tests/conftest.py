@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -81,3 +84,13 @@ def boto_client(aws: str) -> Any:
 @pytest.fixture
 def unique_name() -> str:
     return "t" + uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """tests/fixtures/lambda_app.py, the handler module loaded via GCEVENTS_HANDLERS, reset around each test."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    module = importlib.import_module("tests.fixtures.lambda_app")
+    module.reset()
+    yield module
+    module.reset()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,15 +14,6 @@ from factories import make_event, resend, sqs_batch
 from gcevents.entrypoints import cli
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.syspath_prepend(str(ROOT))
-    module = importlib.import_module("tests.fixtures.lambda_app")
-    module.reset()
-    yield module
-    module.reset()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections import Counter
@@ -26,15 +25,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def context(remaining_ms: int = 60_000) -> Any:
     return SimpleNamespace(get_remaining_time_in_millis=lambda: remaining_ms, aws_request_id="req-1")
-
-
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
-    monkeypatch.syspath_prepend(str(ROOT))
-    module = importlib.import_module("tests.fixtures.lambda_app")
-    module.reset()
-    yield module
-    module.reset()
 
 
 @pytest.fixture
