@@ -202,7 +202,9 @@ def print_report(report: dict[str, Any]) -> None:
         f" {report['genesys_429s']} answered 429, {report['genesys_5xx']} 5xx injected)",
         f"  loss check             {'PASS' if ok else 'FAIL'}: {report['loss_check']['accounted']:,} of"
         f" {report['events_in']:,} inputs accounted for; {report['expected']['unique_events']:,} unique expected",
-        f"  state and dead letters: {report['database']}  (try: gcevents dlq inspect, gcevents state list)",
+        f"  state and dead letters: {report['database']}",
+        f"    GCEVENTS_DB={report['database']} .venv/bin/gcevents dlq inspect",
+        f"    .venv/bin/gcevents state list --store sqlite:{report['database']}",
     ]
     print("\n".join(lines))
 
