@@ -11,6 +11,7 @@ from .errors import ConfigError
 from .pipeline import PipelineSettings
 
 DEFAULT_DB = ".gcevents/gcevents.db"
+CLAIM_MODES = ("per_key", "transaction")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,7 @@ class Config:
     idempotency_ttl_seconds: int = 5 * 24 * 3600
     state_ttl_days: int = 30
     claim_concurrency: int = 16
+    claim_mode: str = "per_key"  # or "transaction": up to 100 claims per DynamoDB TransactWriteItems
     log_level: str = "INFO"
     metrics_namespace: str = "gcevents"
     genesys: Any = None  # gcevents.genesys.GenesysSettings | None, parsed by that package
@@ -71,6 +73,9 @@ class Config:
             deadline_margin=_float(env, "GCEVENTS_DEADLINE_MARGIN", 5.0),
             handler_concurrency=_int(env, "GCEVENTS_HANDLER_CONCURRENCY", 8),
         )
+        claim_mode = env.get("GCEVENTS_CLAIM_MODE", "per_key").strip() or "per_key"
+        if claim_mode not in CLAIM_MODES:
+            raise ConfigError(f"GCEVENTS_CLAIM_MODE={claim_mode!r}: expected one of {', '.join(CLAIM_MODES)}")
         genesys = None
         if env.get("GENESYS_CLIENT_ID"):
             from .genesys import genesys_settings_from_env
@@ -85,6 +90,7 @@ class Config:
             idempotency_ttl_seconds=int(_float(env, "GCEVENTS_IDEMPOTENCY_TTL_DAYS", 5) * 86400),
             state_ttl_days=_int(env, "GCEVENTS_STATE_TTL_DAYS", 30),
             claim_concurrency=_int(env, "GCEVENTS_CLAIM_CONCURRENCY", 16),
+            claim_mode=claim_mode,
             log_level=env.get("GCEVENTS_LOG_LEVEL", "INFO"),
             metrics_namespace=env.get("GCEVENTS_METRICS_NAMESPACE", "gcevents"),
             genesys=genesys,

@@ -7,7 +7,7 @@ import enum
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .events import RawRecord
@@ -65,6 +65,17 @@ class IdempotencyStore(Protocol):
     def release(self, claim: Claim) -> None:
         """Delete the record if (and only if) it is still IN_PROGRESS under `claim.token`: a late release after
         `complete` (same token) must not undo the completion, nor one whose lease someone re-took."""
+        ...
+
+
+@runtime_checkable
+class BatchClaimStore(Protocol):
+    """Optional capability of an IdempotencyStore: many claims per request (DynamoDB: TransactWriteItems)."""
+
+    def claim_many(
+        self, items: Sequence[tuple[str, str]], lease_until_ms: int, now_ms: int
+    ) -> dict[str, ClaimResult | Exception]:
+        """(key, token) pairs -> per key the same answer `claim` gives, or the exception that prevented it."""
         ...
 
 

@@ -121,6 +121,7 @@ def build_runtime(
             clock=clock,
             ttl_seconds=config.idempotency_ttl_seconds,
             concurrency=config.claim_concurrency,
+            batch_claims=config.claim_mode == "transaction",
         ),
         dead_letters=dead_letters,
         router=router,
