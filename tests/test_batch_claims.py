@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 from factories import make_event, resend, sqs_batch
 from gcevents.adapters.dynamodb import DynamoDbIdempotencyStore, create_idempotency_table
@@ -129,6 +129,22 @@ def test_duplicate_keys_in_one_call_are_claimed_once_with_the_first_token(
     assert item(client, unique_name, "k")["token"]["S"] == "first"
 
 
+def test_a_retried_transaction_that_had_landed_keeps_its_claims(
+    store: DynamoDbIdempotencyStore, requests: Counter[str]
+) -> None:
+    """botocore resends a transaction after a read timeout; if the first attempt landed, the keys carry our own
+    tokens and are still ours (not 'in progress elsewhere', which would park them until the lease ends)."""
+    items = [("a", "ta"), ("b", "tb")]
+    assert store.claim_many(items, LEASE, NOW) == {k: ClaimResult(ClaimStatus.CLAIMED) for k, _ in items}
+    requests.clear()
+    again = store.claim_many([*items, ("c", "tc")], LEASE, NOW + 1)
+    assert again == {k: ClaimResult(ClaimStatus.CLAIMED) for k in "abc"}
+    assert requests == Counter({"TransactWriteItems": 1})
+    assert store.claim_many([("a", "someone-else")], LEASE, NOW + 2) == {
+        "a": ClaimResult(ClaimStatus.IN_PROGRESS, LEASE)
+    }
+
+
 def test_claim_many_of_nothing_sends_nothing(store: DynamoDbIdempotencyStore, requests: Counter[str]) -> None:
     assert store.claim_many([], LEASE, NOW) == {}
     assert requests == Counter()
@@ -191,6 +207,14 @@ def test_other_reasons_and_whole_call_failures_become_errors() -> None:
     assert "ValidationError" in str(results["a"])
     assert isinstance(results["b"], StoreUnavailableError)  # the second request failed as a whole
     assert client.calls == [["a", "b"], ["b"]]
+
+
+def test_a_timed_out_transaction_is_transient_for_every_key() -> None:
+    timeout = ReadTimeoutError(endpoint_url="http://127.0.0.1:1/")  # its `response` attribute is None
+    store = DynamoDbIdempotencyStore(ScriptedClient(timeout), "t", sleep=lambda _: None)
+    results = store.claim_many([("a", "1"), ("b", "1")], LEASE, NOW)
+    assert set(results) == {"a", "b"}
+    assert all(isinstance(r, TransientError) for r in results.values()), results
 
 
 def test_rounds_are_bounded() -> None:

@@ -56,6 +56,15 @@ def test_second_claim_with_a_live_lease_is_in_progress(store: IdempotencyStore) 
     assert claim(store, "k", "t3", now=LEASE).status is ClaimStatus.IN_PROGRESS  # the lease's last ms is still live
 
 
+def test_claim_repeated_with_its_own_token_is_still_claimed(store: IdempotencyStore) -> None:
+    """The SDK retries a timed-out write whose first attempt landed: that lease is the caller's own."""
+    claim(store, "k", "t1")
+    assert claim(store, "k", "t1", now=NOW + 1).status is ClaimStatus.CLAIMED
+    assert claim(store, "k", "t2", now=NOW + 2) == ClaimResult(ClaimStatus.IN_PROGRESS, LEASE)
+    store.complete([Claim("k", "t1")], EXPIRES)
+    assert claim(store, "k", "t1", now=NOW + 3).status is ClaimStatus.COMPLETED  # done is done, whoever asks
+
+
 def test_expired_lease_is_reclaimable(store: IdempotencyStore) -> None:
     claim(store, "k", "t1")
     assert claim(store, "k", "t2", lease=LEASE + 60_000, now=LEASE + 1).status is ClaimStatus.CLAIMED

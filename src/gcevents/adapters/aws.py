@@ -53,12 +53,15 @@ def make_client(service: str, *, max_pool_connections: int = 32, read_timeout: f
     return boto3.client(service, config=config)
 
 
-def error_code(exc: BaseException) -> str | None:
+def error_response(exc: BaseException) -> dict[str, Any]:
+    """The parsed error body of a ClientError; {} for errors without one (a ReadTimeoutError's is None)."""
     response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        return code if isinstance(code, str) else None
-    return None
+    return response if isinstance(response, dict) else {}
+
+
+def error_code(exc: BaseException) -> str | None:
+    code = error_response(exc).get("Error", {}).get("Code")
+    return code if isinstance(code, str) else None
 
 
 def translate(exc: Exception, what: str) -> GcEventsError:

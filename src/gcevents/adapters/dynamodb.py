@@ -12,11 +12,13 @@ from typing import Any
 
 from ..errors import StoreUnavailableError
 from ..ports import Claim, ClaimResult, ClaimStatus
-from .aws import error_code, translate
+from .aws import error_code, error_response, translate
 
+# A claim wins a missing key, a lapsed lease, an expired completion, or a lease that already carries its own token:
+# the SDK retries a timed-out write whose first attempt may have landed, and that claim is still ours.
 _CLAIMABLE = (
     "attribute_not_exists(pk)"
-    " OR (#status = :in_progress AND lease_until < :now)"
+    " OR (#status = :in_progress AND (lease_until < :now OR #token = :token))"
     " OR (#status = :completed AND expires_at < :now)"
 )
 _BATCH_RETRIES = 5  # for UnprocessedKeys / UnprocessedItems, with exponential backoff
@@ -72,11 +74,12 @@ class DynamoDbIdempotencyStore:
                 "ttl": {"N": str(lease_until_ms // 1000 + 3600)},
             },
             "ConditionExpression": _CLAIMABLE,
-            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeNames": {"#status": "status", "#token": "token"},
             "ExpressionAttributeValues": {
                 ":in_progress": {"S": "IN_PROGRESS"},
                 ":completed": {"S": "COMPLETED"},
                 ":now": {"N": str(now_ms)},
+                ":token": {"S": token},
             },
             # The holder comes back with the failure: no second read to learn why we lost.
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
@@ -88,7 +91,7 @@ class DynamoDbIdempotencyStore:
         except Exception as exc:
             if error_code(exc) != "ConditionalCheckFailedException":
                 raise translate(exc, "dynamodb put_item (claim)") from exc
-            return _held(getattr(exc, "response", {}).get("Item") or {})
+            return _held(error_response(exc).get("Item") or {})
         return ClaimResult(ClaimStatus.CLAIMED)
 
     def claim_many(
@@ -121,7 +124,7 @@ class DynamoDbIdempotencyStore:
                     TransactItems=[{"Put": self._claim_put(k, t, lease_until_ms, now_ms)} for k, t in pending]
                 )
             except Exception as exc:
-                reasons = getattr(exc, "response", {}).get("CancellationReasons")
+                reasons = error_response(exc).get("CancellationReasons")
                 if (
                     error_code(exc) != "TransactionCanceledException"
                     or not isinstance(reasons, list)

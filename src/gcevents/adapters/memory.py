@@ -39,7 +39,7 @@ class MemoryIdempotencyStore:
         with self._lock:
             self.requests += 1
             current = self._records.get(key)
-            if current is None or _claimable(current, now_ms):
+            if current is None or _claimable(current, now_ms) or _held_by(current, token):
                 self._records[key] = _Record(ClaimStatus.IN_PROGRESS, token, lease_until_ms)
                 return ClaimResult(ClaimStatus.CLAIMED)
             if current.status is ClaimStatus.COMPLETED:
@@ -58,6 +58,11 @@ class MemoryIdempotencyStore:
             current = self._records.get(claim.key)
             if current is not None and current.token == claim.token and current.status is ClaimStatus.IN_PROGRESS:
                 del self._records[claim.key]
+
+
+def _held_by(record: _Record, token: str) -> bool:
+    """A lease with this token is the caller's own (its earlier attempt landed): claiming it again wins."""
+    return record.status is ClaimStatus.IN_PROGRESS and record.token == token
 
 
 def _claimable(record: _Record, now_ms: int) -> bool:

@@ -102,7 +102,8 @@ class SqliteIdempotencyStore:
                    VALUES (?, 'IN_PROGRESS', ?, ?, 0)
                    ON CONFLICT(pk) DO UPDATE SET status='IN_PROGRESS', token=excluded.token,
                        lease_until=excluded.lease_until, expires_at=0
-                   WHERE (status='IN_PROGRESS' AND lease_until < ?) OR (status='COMPLETED' AND expires_at < ?)
+                   WHERE (status='IN_PROGRESS' AND (lease_until < ? OR token = excluded.token))
+                      OR (status='COMPLETED' AND expires_at < ?)
                    RETURNING pk""",
                 (key, token, lease_until_ms, now_ms, now_ms),
             ).fetchone()

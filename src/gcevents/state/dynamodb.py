@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ..adapters.aws import error_code, translate
+from ..adapters.aws import error_code, error_response, translate
 from ..errors import PermanentError, StoreUnavailableError
 from ..ports import Clock
 from .store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite, StoredState
@@ -119,7 +119,7 @@ class DynamoDbStateStore(OptimisticStateStore):
         except Exception as exc:
             code = error_code(exc)
             if code == "ConditionalCheckFailedException":
-                old = getattr(exc, "response", {}).get("Item")
+                old = error_response(exc).get("Item")
                 if old:
                     return Conflict(from_item(old), known=True)
                 # No item back: it vanished (TTL) after we read it, or the backend does not send ALL_OLD.
