@@ -61,6 +61,7 @@ def build(env: BenchEnv, effects: EffectLog, dynamo: RequestCounter, other: Requ
             "GCEVENTS_LOG_LEVEL": "WARNING",
             **env.simulator.env(),
             "GENESYS_RATE_PER_MINUTE": str(env.params.rate_per_minute),
+            "GCEVENTS_CLAIM_MODE": env.params.claim_mode,
         }
     )
     router = Router()

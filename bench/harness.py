@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gcevents.workload import conversation_lifecycle
@@ -50,6 +51,7 @@ class Params:
     memory_events: int = 200  # prefix for the separate tracemalloc pass (0: no memory pass)
     moto_process: bool = False  # moto in its own process: its CPU no longer competes for our GIL
     aws_rtt_ms: float = 0.0  # added per AWS request (a sleep, so concurrent requests overlap as on a network)
+    claim_mode: str = "per_key"  # gcevents' GCEVENTS_CLAIM_MODE: per_key or transaction
 
 
 @dataclass(slots=True)
@@ -343,14 +345,12 @@ def bench_env(params: Params) -> Iterator[BenchEnv]:
 
 @contextmanager
 def _moto(separate_process: bool) -> Iterator[str]:
-    if not separate_process:
-        from moto.server import ThreadedMotoServer
+    from .moto_server import ServerThread
 
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        server.start()
-        host, port = server.get_host_and_port()
+    if not separate_process:
+        server = ServerThread()
         try:
-            yield f"http://{host}:{port}"
+            yield server.endpoint
         finally:
             server.stop()
         return
@@ -361,16 +361,10 @@ def _moto(separate_process: bool) -> Iterator[str]:
     with socket.socket() as probe:  # a free port for the child
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
     child = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import logging, sys; logging.disable(logging.INFO); from moto.server import main; main(sys.argv[1:])",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            str(port),
-        ],
+        [sys.executable, "-m", "bench.moto_server", str(port)],
+        cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -291,6 +291,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--moto-in-process", action="store_true", help="run moto in this process (its CPU then competes for our GIL)"
     )
     parser.add_argument("--aws-rtt-ms", type=float, default=0.0, help="model a network round trip per AWS request")
+    parser.add_argument(
+        "--claim-mode", choices=("per_key", "transaction"), default=defaults.claim_mode, help="gcevents' claim mode"
+    )
     parser.add_argument("--variants", default="a,b,c", help="comma-separated subset of a,b,c")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--quick", action="store_true", help="600 events over 120 conversations (smoke run)")
@@ -318,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory_events=0 if args.no_memory else args.memory_events,
         moto_process=not args.moto_in_process,
         aws_rtt_ms=args.aws_rtt_ms,
+        claim_mode=args.claim_mode,
     )
     load_before = os.getloadavg()
     result = run_benchmark(params, variants, track_memory=not args.no_memory, imports=not args.no_imports)

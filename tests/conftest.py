@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
-import threading
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `bench` is a top-level package next to `src`, not installed
+    sys.path.insert(0, str(ROOT))
+
+from bench.moto_server import ServerThread  # noqa: E402
 
 # Never let a test reach real AWS or pick up a developer's credentials.
 os.environ.update(
@@ -26,40 +33,23 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 
 
-def _atomic_dynamodb(app: Any) -> Any:
-    """moto's server is threaded but its DynamoDB backend takes no locks, so two concurrent conditional
-    writes to one item can both succeed. Real DynamoDB applies each conditional write atomically; serialising
-    DynamoDB requests restores that, so concurrency tests check our algorithm and not the emulator's races.
-    Other services are left concurrent (SQS long polls must not block everyone else)."""
-    lock = threading.Lock()
-
-    def wrapped(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            with lock:
-                return list(app(environ, start_response))
-        return app(environ, start_response)
-
-    return wrapped
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """Entry points run in-process (`cli.main`) add a JSON handler on the sys.stderr of that moment, which is a
+    test's capture stream; once that stream closes, every later log record would print a 'Logging error'."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-    from moto.server import ThreadedMotoServer
-    from werkzeug.serving import make_server
-
-    class AtomicMotoServer(ThreadedMotoServer):
-        def _server_entry(self) -> None:
-            app = _atomic_dynamodb(DomainDispatcherApplication(create_backend_app))
-            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
-            self._server_ready_event.set()
-            self._server.serve_forever()
-
-    server = AtomicMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    server = ServerThread()  # DynamoDB requests serialised, as real DynamoDB is atomic per request
     try:
-        yield f"http://{host}:{port}"
+        yield server.endpoint
     finally:
         server.stop()
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `bench` is a top-level package next to `src`, not installed
-    sys.path.insert(0, str(ROOT))
-
-from bench import gcevents_variant, tutorial  # noqa: E402
-from bench.harness import Params, bench_env, make_workload  # noqa: E402
-from bench.run import render_table, run_benchmark  # noqa: E402
+from bench import gcevents_variant, tutorial  # `bench` sits next to `src`; conftest puts it on sys.path
+from bench.harness import Params, bench_env, make_workload
+from bench.run import render_table, run_benchmark
 
 pytestmark = pytest.mark.timeout(120)
 
