@@ -13,6 +13,12 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Timing is not behaviour: on a busy 2-core CI machine (or the first run of a fresh venv, which compiles
+# every module it imports) a draw can take a second, and hypothesis would fail the test for it.
+settings.register_profile("gcevents", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("gcevents")
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `bench` is a top-level package next to `src`, not installed

@@ -100,7 +100,11 @@ def shared_client(shared_simulator: GenesysSimulator) -> Iterator[GenesysClient]
         yield client
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture],
+)
 @given(
     ids=st.lists(st.text(alphabet="abcdef0123456789-", min_size=1, max_size=12), max_size=60),
     chunk_size=st.integers(min_value=1, max_value=25),

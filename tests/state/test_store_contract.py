@@ -149,9 +149,21 @@ def test_concurrent_writers_lose_no_update(make_store: MakeStore) -> None:
 
 
 STORE_SETTINGS = {
-    "memory": settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]),
-    "sqlite": settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]),
-    "dynamodb": settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]),
+    "memory": settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture],
+    ),
+    "sqlite": settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture],
+    ),
+    "dynamodb": settings(
+        max_examples=15,
+        deadline=None,
+        suppress_health_check=[*settings.default.suppress_health_check, HealthCheck.function_scoped_fixture],
+    ),
 }
 
 
