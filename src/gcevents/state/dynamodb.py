@@ -3,7 +3,8 @@
 Item: conversationId (S, hash key), version (N), updatedAt (N, epoch ms), ttl (N, epoch s, the table's TTL
 attribute), and `state` (S): the whole merged state as compact JSON. One string instead of a tree of typed
 maps: botocore validates and serialises every nested attribute, which measured as most of the client CPU of a
-state write (the benchmark went from 51 to 95 events/s). `gcevents state get` shows it readably.
+state write (the benchmark went from 52.7 to 85.8 events/s, docs/benchmarks.md). `gcevents state get` shows it
+readably.
 
 Requests per batch: ceil(conversations / 100) BatchGetItem + one conditional PutItem per changed
 conversation (+ one more per lost race, which brings the current item back via ALL_OLD, so no extra read).
