@@ -41,11 +41,10 @@ class _Discard(io.StringIO):
 
 
 def build(env: BenchEnv, effects: EffectLog, dynamo: RequestCounter, other: RequestCounter) -> tuple[Any, Any, str]:
-    from gcevents.adapters.dynamodb import create_idempotency_table
+    from gcevents.adapters.dynamodb import create_idempotency_table, create_state_table
     from gcevents.config import Config
+    from gcevents.core.router import Router
     from gcevents.entrypoints.runtime import build_runtime
-    from gcevents.router import Router
-    from gcevents.state import create_state_table
 
     setup = env.client("dynamodb")
     idem, state = env.table_name("c", "idem"), env.table_name("c", "state")

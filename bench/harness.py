@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gcevents.workload import conversation_lifecycle
+from gcevents.testing.workload import conversation_lifecycle
 
 # Never reach real AWS, whatever the caller's environment holds.
 AWS_ENV = {
@@ -99,7 +99,7 @@ def _identity(event: dict[str, Any]) -> str:
 def make_workload(
     events: int, conversations: int, duplicate_rate: float = 0.10, *, seed: int = 7, start_ms: int = 1_764_000_000_000
 ) -> Workload:
-    """A spike as `gcevents.workload.make_spike` builds it (lifecycle events, re-sends with new envelope ids,
+    """A spike as `gcevents.testing.workload.make_spike` builds it (lifecycle events, re-sends with new envelope ids,
     shuffled), but spread over `conversations` conversations: a spike window sees a slice of each lifecycle."""
     rng = random.Random(seed)
     n_unique = round(events / (1 + duplicate_rate))
@@ -307,7 +307,7 @@ class BenchEnv:
     """One moto server and one Genesys simulator, shared by the variants (fresh tables each)."""
 
     endpoint: str
-    simulator: Any  # gcevents.genesys.GenesysSimulator
+    simulator: Any  # gcevents.adapters.genesys.GenesysSimulator
     params: Params
 
     def client(self, service: str, counter: RequestCounter | None = None, **config: Any) -> Any:
@@ -325,7 +325,7 @@ class BenchEnv:
 
 @contextmanager
 def bench_env(params: Params) -> Iterator[BenchEnv]:
-    from gcevents.genesys import GenesysSimulator, SimulatorOptions
+    from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 
     os.environ.update(AWS_ENV)
     os.environ.pop("AWS_PROFILE", None)
@@ -345,7 +345,7 @@ def bench_env(params: Params) -> Iterator[BenchEnv]:
 
 @contextmanager
 def _moto(separate_process: bool) -> Iterator[str]:
-    from .moto_server import ServerThread
+    from gcevents.testing.moto import ServerThread
 
     if not separate_process:
         server = ServerThread()
@@ -363,7 +363,7 @@ def _moto(separate_process: bool) -> Iterator[str]:
         port = probe.getsockname()[1]
     root = Path(__file__).resolve().parent.parent
     child = subprocess.Popen(
-        [sys.executable, "-m", "bench.moto_server", str(port)],
+        [sys.executable, "-m", "gcevents.testing.moto", str(port)],
         cwd=root,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

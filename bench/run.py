@@ -45,7 +45,7 @@ IMPORTS = {
     # gcevents defers boto3 to the first invocation (build_runtime): this is its full cold path.
     "c_cold_path": (
         "import gcevents.entrypoints.lambda_handler, gcevents.adapters.dynamodb, gcevents.adapters.sqs, "
-        "gcevents.state.dynamodb, gcevents.genesys, boto3"
+        "gcevents.adapters.genesys, boto3"
     ),
 }
 

@@ -27,12 +27,13 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports():
-    from gcevents.adapters.memory import MemoryDeadLetterSink, MemoryIdempotencyStore
-    from gcevents.events import GenesysEvent, RawRecord, split_records
-    from gcevents.idempotency import Idempotency
-    from gcevents.pipeline import Outcome, Pipeline, PipelineSettings
-    from gcevents.router import HandlerContext, Router
-    from gcevents.state import MemoryStateStore, StateProjection
+    from gcevents.core.events import GenesysEvent, RawRecord, split_records
+    from gcevents.core.idempotency import Idempotency
+    from gcevents.core.pipeline import Outcome, Pipeline, PipelineSettings
+    from gcevents.core.projection import StateProjection
+    from gcevents.core.router import HandlerContext, Router
+    from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore
+from gcevents.testing.fakes import MemoryStateStore
 
 ALLOWED = ("aws.partner/genesys.com/cloud/",)
 

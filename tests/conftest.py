@@ -15,16 +15,16 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+from gcevents.testing.moto import ServerThread
+
 # Timing is not behaviour: on a busy 2-core CI machine (or the first run of a fresh venv, which compiles
 # every module it imports) a draw can take a second, and hypothesis would fail the test for it.
 settings.register_profile("gcevents", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("gcevents")
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `bench` is a top-level package next to `src`, not installed
+if str(ROOT) not in sys.path:  # `bench` (used by its smoke test) is a top-level package next to `src`
     sys.path.insert(0, str(ROOT))
-
-from bench.moto_server import ServerThread  # noqa: E402
 
 # Never let a test reach real AWS or pick up a developer's credentials.
 os.environ.update(

@@ -16,15 +16,15 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from factories import make_event, resend, sqs_batch
 from gcevents.adapters.dynamodb import DynamoDbIdempotencyStore, create_idempotency_table
-from gcevents.adapters.memory import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore
 from gcevents.config import Config
+from gcevents.core.events import GenesysEvent, split_records
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.pipeline import Outcome, Pipeline, PipelineSettings
+from gcevents.core.router import HandlerContext, Router
 from gcevents.entrypoints.runtime import build_runtime
 from gcevents.errors import ConfigError, StoreUnavailableError, TransientError
-from gcevents.events import GenesysEvent, split_records
-from gcevents.idempotency import Idempotency
-from gcevents.pipeline import Outcome, Pipeline, PipelineSettings
 from gcevents.ports import Claim, ClaimResult, ClaimStatus
-from gcevents.router import HandlerContext, Router
+from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore
 
 NOW = 1_700_000_000_000  # ms
 LEASE = NOW + 60_000

@@ -12,7 +12,7 @@ from factories import ALLOWED_PREFIX, make_event
 from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink
 from gcevents.adapters.sqs import SqsDeadLetterSink, create_queues
 from gcevents.entrypoints import cli
-from gcevents.entrypoints.dlq import DeadLetterReader, LetterFilter, inspect, redrive
+from gcevents.ops.dlq import DeadLetterReader, LetterFilter, inspect, redrive
 from gcevents.ports import DeadLetter
 
 
@@ -52,11 +52,11 @@ def test_sqlite_inspect_and_dry_run_change_nothing(tmp_path: Any) -> None:
 def test_sqs_redrive_sends_the_original_body_and_deletes_only_what_was_sent(boto_client: Any, unique_name: str) -> None:
     sqs = boto_client("sqs")
     urls = create_queues(sqs, unique_name, visibility_timeout=30)
-    sink = SqsDeadLetterSink(sqs, urls["dlq_url"])
+    sink = SqsDeadLetterSink(sqs, urls["dlq_url"], read_visibility_timeout=30)
     originals = letters()
     sink.send(originals)
     sent: list[str] = []
-    reader = DeadLetterReader(sink, visibility_timeout=30)
+    reader = DeadLetterReader(sink)
     counts = redrive(reader, LetterFilter(conversation_id="c-2"), sent.extend, limit=100, rate=0, dry_run=False)
     assert counts == {"redriven": 1, "skipped": 2}
     assert sent == [originals[2].body]

@@ -21,7 +21,7 @@ from factories import (
     sqs_batch,
     sqs_record,
 )
-from gcevents.events import (
+from gcevents.core.events import (
     MAX_EVENT_BYTES,
     GenesysEvent,
     RawRecord,

@@ -40,15 +40,14 @@ from typing import Any
 import pytest
 
 from factories import sqs_record
-from gcevents.adapters.dynamodb import create_idempotency_table
+from gcevents.adapters.dynamodb import create_idempotency_table, create_state_table
 from gcevents.config import Config, StoreSpec
+from gcevents.core.events import CONVERSATION_KINDS, GenesysEvent, RawRecord, parse_record
+from gcevents.core.pipeline import PipelineSettings
 from gcevents.entrypoints.lambda_handler import process_invocation
 from gcevents.entrypoints.runtime import Runtime, build_runtime
-from gcevents.events import CONVERSATION_KINDS, GenesysEvent, RawRecord, parse_record
-from gcevents.pipeline import PipelineSettings
 from gcevents.ports import Claim, DeadLetter
-from gcevents.state import create_state_table
-from gcevents.workload import TRUSTED_PREFIX, conversation_lifecycle, make_spike
+from gcevents.testing.workload import TRUSTED_PREFIX, conversation_lifecycle, make_spike
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.fixtures.fault_app"
@@ -627,7 +626,7 @@ def test_a_refused_completion_does_not_let_a_later_resend_run_again(
 
 # ------------------------------------------------------------------------------------------------ (b) Genesys faults
 def test_genesys_429_5xx_timeouts_and_lag_lose_nothing(app: ModuleType, tmp_path: Path) -> None:
-    from gcevents.genesys import GenesysSimulator, SimulatorOptions
+    from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 
     spike = make_spike(150, duplicate_rate=0.1, malformed=0, untrusted=0, seed=23)
     unknown = frozenset(sorted(spike.conversations)[:2])  # analytics never knows these
@@ -729,8 +728,7 @@ def sqlite_scalar(path: Path, sql: str) -> int:
 
 
 def test_worker_killed_with_sigkill_mid_batch_loses_nothing(tmp_path: Path, app: ModuleType) -> None:
-    from gcevents.adapters.queues import SqliteQueue
-    from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink, SqliteIdempotencyStore
+    from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink, SqliteIdempotencyStore, SqliteQueue
 
     queue_db, store_db, effects_db, log = (tmp_path / n for n in ("queue.db", "store.db", "fx.db", "worker.log"))
     app.configure(str(effects_db))

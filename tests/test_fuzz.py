@@ -16,15 +16,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from factories import ALLOWED_PREFIX, BASE_MS, CONVERSATION_KINDS, make_event, sqs_batch
-from gcevents.adapters.memory import MemoryDeadLetterSink, MemoryIdempotencyStore
 from gcevents.config import Config, StoreSpec
+from gcevents.core.events import GenesysEvent, RawRecord, split_records
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.pipeline import Outcome, Pipeline, PipelineSettings
+from gcevents.core.projection import StateProjection
+from gcevents.core.router import HandlerContext, Router
 from gcevents.entrypoints.lambda_handler import process_invocation
 from gcevents.entrypoints.runtime import build_runtime
-from gcevents.events import GenesysEvent, RawRecord, split_records
-from gcevents.idempotency import Idempotency
-from gcevents.pipeline import Outcome, Pipeline, PipelineSettings
-from gcevents.router import HandlerContext, Router
-from gcevents.state import MemoryStateStore, StateProjection
+from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryStateStore
 
 # ------------------------------------------------------------------------------------------------ strategies
 surrogates = st.integers(0xD800, 0xDFFF).map(chr)  # lone surrogates: valid in a Python str, not in UTF-8

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from gcevents.adapters.dynamodb import DynamoDbIdempotencyStore, create_idempotency_table
-from gcevents.adapters.memory import FakeClock, MemoryIdempotencyStore
 from gcevents.adapters.sqlite import SqliteDatabase, SqliteIdempotencyStore
-from gcevents.idempotency import Idempotency
+from gcevents.core.idempotency import Idempotency
 from gcevents.ports import Claim, ClaimResult, ClaimStatus, IdempotencyStore
+from gcevents.testing.fakes import FakeClock, MemoryIdempotencyStore
 
 NOW = 1_700_000_000_000  # ms
 LEASE = NOW + 60_000

@@ -16,9 +16,9 @@ import gcevents
 from factories import ALLOWED_PREFIX, BASE_MS, make_event, resend, sqs_batch, sqs_record
 from gcevents.adapters.dynamodb import DynamoDbIdempotencyStore, create_idempotency_table
 from gcevents.adapters.sqs import SqsDeadLetterSink, create_queues
+from gcevents.core.events import GenesysEvent, parse_record, split_records
 from gcevents.entrypoints import lambda_handler
 from gcevents.errors import TransientError
-from gcevents.events import GenesysEvent, parse_record, split_records
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -214,7 +214,7 @@ def test_record_without_message_id_fails_the_whole_batch(env: dict[str, Any], ap
 def test_runtime_is_built_once_per_container(env: dict[str, Any], app: ModuleType) -> None:
     first = lambda_handler.get_runtime()
     assert lambda_handler.get_runtime() is first
-    assert first.state_store is None  # GCEVENTS_STATE_STORE=off: no projection, no gcevents.state import needed
+    assert first.state_store is None  # GCEVENTS_STATE_STORE=off: no projection
     assert first.pipeline.router.batch_handlers() == []
     lambda_handler.reset_runtime()
     assert lambda_handler.get_runtime() is not first
@@ -222,7 +222,6 @@ def test_runtime_is_built_once_per_container(env: dict[str, Any], app: ModuleTyp
 
 def test_with_a_state_store_the_batch_still_settles(env: dict[str, Any], app: ModuleType,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    pytest.importorskip("gcevents.state")
     monkeypatch.setenv("GCEVENTS_STATE_STORE", "memory")
     lambda_handler.reset_runtime()
     events = [make_event("customer.start", "c-s"), make_event("customer.end", "c-s", event_time_ms=BASE_MS + 9)]

@@ -11,10 +11,10 @@ import pytest
 
 from factories import ALLOWED_PREFIX, make_event, resend, sqs_batch
 from gcevents.config import Config
+from gcevents.core.pipeline import BatchReport
 from gcevents.entrypoints.lambda_handler import process_invocation
 from gcevents.entrypoints.runtime import build_runtime
 from gcevents.observability import JsonFormatter, MetricsEmitter
-from gcevents.pipeline import BatchReport
 
 
 def emf_metrics(document: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +48,7 @@ def test_json_log_lines_carry_extra_fields() -> None:
 
 @pytest.fixture
 def genesys_env() -> Any:
-    from gcevents.genesys.simulator import GenesysSimulator, SimulatorOptions
+    from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 
     secret = "s3cr3t-value-that-must-never-leak"
     with GenesysSimulator(SimulatorOptions(client_id="cid", client_secret=secret)) as simulator:

@@ -14,13 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from factories import BASE_MS, make_event, resend, sqs_batch
-from gcevents.adapters.memory import FakeClock, MemoryDeadLetterSink, MemoryEnricher, MemoryIdempotencyStore
+from gcevents.core.events import GenesysEvent, RawRecord, Reason, parse_record, split_records
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
+from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.errors import PermanentError, RateLimitedError, StoreUnavailableError, TransientError
-from gcevents.events import GenesysEvent, RawRecord, Reason, parse_record, split_records
-from gcevents.idempotency import Idempotency
-from gcevents.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.ports import Claim, ClaimResult, ClaimStatus, DeadLetter
-from gcevents.router import HandlerContext, Router, WorkItem
+from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher, MemoryIdempotencyStore
 
 ANY_TOPIC = "*"
 

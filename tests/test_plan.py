@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gcevents import plan as planner
-from gcevents.plan import Plan, PlanInputs, plan, spike_profile
+from gcevents.entrypoints.cli import plan as plan_cli
+from gcevents.ops import plan as planner
+from gcevents.ops.plan import Plan, PlanInputs, plan, spike_profile
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -175,7 +176,7 @@ def test_invalid_inputs_are_rejected() -> None:
 
 def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     parser = argparse.ArgumentParser(prog="gcevents")
-    planner.register(parser.add_subparsers())
+    plan_cli.register(parser.add_subparsers())
     args = parser.parse_args(argv)
     code = args.func(args)
     return code, capsys.readouterr().out

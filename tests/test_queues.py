@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from gcevents.adapters.memory import MemoryDeadLetterSink, MemoryQueue
-from gcevents.adapters.queues import SqliteQueue, SqsEventSource
-from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink
+from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink, SqliteQueue
+from gcevents.adapters.sqs import SqsEventSource
+from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryQueue
 
 
 class QueueUnderTest:

@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import pytest
 
-from gcevents.events import GenesysEvent
-from gcevents.router import HandlerContext, Router, WorkItem, compile_pattern, topic_matches
+from gcevents.core.events import GenesysEvent
+from gcevents.core.router import HandlerContext, Router, WorkItem, compile_pattern, topic_matches
 
 END = "v2.detail.events.conversation.{id}.customer.end"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gcevents import plan as planner
+from gcevents.ops import plan as planner
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 
@@ -182,7 +182,7 @@ def test_queue_policies_let_only_the_rule_send(template: dict[str, Any]) -> None
 
 def test_tables_have_ttl_pitr_on_demand_and_the_keys_the_code_uses(template: dict[str, Any]) -> None:
     from gcevents.adapters.dynamodb import create_idempotency_table
-    from gcevents.state.dynamodb import create_state_table
+    from gcevents.adapters.dynamodb.state import create_state_table
 
     expected = {
         "IdempotencyTable": _table_contract(create_idempotency_table),

@@ -8,13 +8,13 @@ from collections import Counter
 from typing import Any
 
 from factories import make_event
-from gcevents.adapters.memory import MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryQueue
+from gcevents.core.events import GenesysEvent
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.pipeline import Pipeline, PipelineSettings
+from gcevents.core.router import HandlerContext, Router
 from gcevents.entrypoints.worker import Worker, WorkerSettings
 from gcevents.errors import TransientError
-from gcevents.events import GenesysEvent
-from gcevents.idempotency import Idempotency
-from gcevents.pipeline import Pipeline, PipelineSettings
-from gcevents.router import HandlerContext, Router
+from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryQueue
 
 FAST = WorkerSettings(batch_size=20, batch_window=0.0, wait_seconds=0.0, visibility_timeout=30.0,
                       concurrency=2, retry_base_delay=0.0, retry_max_delay=0.0)  # fmt: skip
@@ -113,8 +113,7 @@ def test_slow_batch_gets_its_visibility_extended() -> None:
 
 
 def test_worker_over_sqs_on_moto_acknowledges_settled_messages(boto_client: Any, unique_name: str) -> None:
-    from gcevents.adapters.queues import SqsEventSource
-    from gcevents.adapters.sqs import create_queues
+    from gcevents.adapters.sqs import SqsEventSource, create_queues
 
     sqs = boto_client("sqs")
     urls = create_queues(sqs, unique_name, visibility_timeout=30)

@@ -11,6 +11,6 @@ __version__ = "0.1.0"
 
 
 def handler(event: Any, context: Any) -> Any:
-    from .entrypoints.lambda_handler import handler as _handler
+    from gcevents.entrypoints.lambda_handler import handler as _handler
 
     return _handler(event, context)

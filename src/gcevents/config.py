@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
-from .pipeline import PipelineSettings
+from gcevents.core.pipeline import PipelineSettings
+from gcevents.errors import ConfigError
 
 DEFAULT_DB = ".gcevents/gcevents.db"
 CLAIM_MODES = ("per_key", "transaction")
@@ -47,7 +47,7 @@ class Config:
     claim_mode: str = "per_key"  # or "transaction": up to 100 claims per DynamoDB TransactWriteItems
     log_level: str = "INFO"
     metrics_namespace: str = "gcevents"
-    genesys: Any = None  # gcevents.genesys.GenesysSettings | None, parsed by that package
+    genesys: Any = None  # gcevents.adapters.genesys.GenesysSettings | None, parsed by that package
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -78,7 +78,7 @@ class Config:
             raise ConfigError(f"GCEVENTS_CLAIM_MODE={claim_mode!r}: expected one of {', '.join(CLAIM_MODES)}")
         genesys = None
         if env.get("GENESYS_CLIENT_ID"):
-            from .genesys import genesys_settings_from_env
+            from gcevents.adapters.genesys import genesys_settings_from_env
 
             genesys = genesys_settings_from_env(env)
         return cls(

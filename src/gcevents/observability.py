@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any
 
-from .pipeline import BatchReport, Outcome
+from gcevents.core.pipeline import BatchReport, Outcome
 
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 

@@ -1,16 +1,18 @@
 """The small Protocols the core depends on. Adapters (DynamoDB, SQLite, SQS, HTTP) live in `gcevents.adapters`;
-every port has a memory fake in `gcevents.adapters.memory` and one contract test suite over all adapters."""
+every port has a memory fake in `gcevents.testing.fakes` and one contract test suite over all adapters."""
 
 from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
-    from .events import RawRecord
+    from gcevents.core.events import GenesysEvent, RawRecord
+    from gcevents.core.state import Observation
 
 
 class Clock(Protocol):
@@ -44,7 +46,7 @@ class Claim:
 
 
 class IdempotencyStore(Protocol):
-    """Four hooks; `gcevents.idempotency.Idempotency` owns the algorithm.
+    """Four hooks; `gcevents.core.idempotency.Idempotency` owns the algorithm.
 
     Records: key -> (status IN_PROGRESS|COMPLETED, token, lease_until_ms, expires_at_ms). A missing record,
     an IN_PROGRESS record whose lease has ended, and a COMPLETED record past its expiry are all claimable:
@@ -105,6 +107,22 @@ class DeadLetterSink(Protocol):
         ...
 
 
+class DeadLetterStore(DeadLetterSink, Protocol):
+    """A sink that can be read back, for `gcevents dlq inspect|redrive`."""
+
+    def scan(self, limit: int) -> Iterator[StoredDeadLetter]:
+        """Up to `limit` letters, oldest first. A queue-backed store hides what it yields until `release`."""
+        ...
+
+    def remove(self, handles: Sequence[str]) -> None:
+        """Delete letters (after a successful redrive)."""
+        ...
+
+    def release(self, handles: Sequence[str]) -> None:
+        """Give back letters that were read but not removed (visible again at once); a no-op for tables."""
+        ...
+
+
 # ---------------------------------------------------------------------------------------------- enrichment
 @dataclass(slots=True)
 class EnrichmentResult:
@@ -120,11 +138,49 @@ class Enricher(Protocol):
         ...
 
 
+# ---------------------------------------------------------------------------------------------- state
+Updates: TypeAlias = "Mapping[str, Sequence[GenesysEvent | Observation]]"  # conversationId -> its events
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """One conversation's item: the merged state plus store metadata (not part of the merge)."""
+
+    conversation_id: str
+    state: Mapping[str, Any]
+    version: int  # bumped by every write; the condition of the next one
+    updated_at_ms: int  # wall clock of the last write
+    ttl: int  # epoch seconds; only for garbage collection (DynamoDB TTL, SQLite purge)
+
+
+@dataclass(slots=True)
+class ApplyResult:
+    written: dict[str, StoredState] = field(default_factory=dict)
+    unchanged: set[str] = field(default_factory=set)  # every event was already reflected: no write needed
+    failed: dict[str, Exception] = field(default_factory=dict)  # conversationId -> gcevents error
+
+
+class StateStore(Protocol):
+    """One order-independent item per conversation (`gcevents.core.state` is the merge). The shared algorithm,
+    read -> merge -> conditional write -> retry, is `gcevents.core.state_store.OptimisticStateStore`."""
+
+    def apply(self, updates: Updates) -> ApplyResult:
+        """Merge each conversation's events into its item. Never raises for a conversation's failure: it is
+        reported in `ApplyResult.failed` so the rest of the batch still lands."""
+        ...
+
+    def get(self, conversation_id: str) -> StoredState | None: ...
+
+    def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
+        """Items updated at or after `since`, most recently updated first."""
+        ...
+
+
 # ---------------------------------------------------------------------------------------------- requeue
 class Requeuer(Protocol):
-    def delay(self, receipts: Mapping[str, float]) -> None:
-        """Push redelivery of these messages (receipt handle -> seconds) out, so a retry after a 429 does
-        not burn receive counts. Best effort: failures are logged, the record is retried anyway."""
+    def delay(self, records: Sequence[tuple[RawRecord, float]]) -> None:
+        """Push redelivery of these delivered records out by the given seconds, so a retry after a 429 does not
+        burn receive counts. Best effort: failures are logged, the record is retried anyway."""
         ...
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from gcevents.genesys import GenesysClient, GenesysSettings
-from gcevents.genesys.simulator import GenesysSimulator, SimulatorOptions
+from gcevents.adapters.genesys import GenesysClient, GenesysSettings
+from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 
 # Retries and backoff in milliseconds, so the suite stays fast; behaviour is the same as in production.
 FAST = {"backoff_base": 0.005, "backoff_cap": 0.02, "rate_per_minute": 60_000}

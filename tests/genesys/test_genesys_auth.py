@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from gcevents.errors import ConfigError, TransientError
-from gcevents.genesys import (
+from gcevents.adapters.genesys import (
     GenesysAuthError,
     GenesysClient,
     GenesysEnricher,
@@ -20,8 +19,9 @@ from gcevents.genesys import (
     Secret,
     clear_secret_cache,
 )
-from gcevents.genesys.auth import AccessToken, ClientCredentialsAuth
-from gcevents.genesys.simulator import GenesysSimulator
+from gcevents.adapters.genesys.auth import AccessToken, ClientCredentialsAuth
+from gcevents.errors import ConfigError, TransientError
+from gcevents.testing.genesys import GenesysSimulator
 
 
 def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from gcevents.genesys import GenesysClient, GenesysEnricher
-from gcevents.genesys.simulator import GenesysSimulator
+from gcevents.adapters.genesys import GenesysClient, GenesysEnricher
+from gcevents.testing.genesys import GenesysSimulator
 
 EVENTS = 1_000
 CONVERSATIONS = 200

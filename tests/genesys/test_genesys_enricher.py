@@ -9,10 +9,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gcevents.adapters.genesys import GenesysClient, GenesysEnricher, GenesysRequestError
 from gcevents.errors import TransientError
-from gcevents.genesys import GenesysClient, GenesysEnricher, GenesysRequestError
-from gcevents.genesys.simulator import GenesysSimulator, SimulatorOptions, analytics_conversation
 from gcevents.ports import Enricher
+from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions, analytics_conversation
 
 BULK = "GET /api/v2/analytics/conversations/details"
 

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
+from gcevents.adapters.genesys import GenesysClient, GenesysEnricher, RateLimiter
 from gcevents.errors import RateLimitedError
-from gcevents.genesys import GenesysClient, GenesysEnricher, RateLimiter
-from gcevents.genesys.simulator import GenesysSimulator
+from gcevents.testing.genesys import GenesysSimulator
 
 
 class FakeTime:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from gcevents.genesys.cli import cmd_simulate_genesys, register
-from gcevents.genesys.simulator import AGENTS, QUEUES, GenesysSimulator, analytics_conversation
+from gcevents.entrypoints.cli.simulate import cmd_simulate_genesys, register
+from gcevents.testing.genesys import AGENTS, QUEUES, GenesysSimulator, analytics_conversation
 
 
 def _token(simulator: GenesysSimulator, http: httpx.Client) -> str:

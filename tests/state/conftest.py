@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from gcevents.state.memory import MemoryStateStore
-from gcevents.state.store import OptimisticStateStore
+from gcevents.core.state_store import OptimisticStateStore
+from gcevents.testing.fakes import MemoryStateStore
 
 from .helpers import dynamodb_store_factory
 
@@ -29,7 +29,7 @@ def make_store(
 
         yield memory
     elif request.param == "sqlite":
-        from gcevents.state.sqlite import SqliteStateStore
+        from gcevents.adapters.sqlite.state import SqliteStateStore
 
         yield lambda **kw: SqliteStateStore(tmp_path / "state.db", **kw)
     else:

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from itertools import pairwise
 from typing import Any
 
-from gcevents.events import GenesysEvent, RawRecord, parse_record
-from gcevents.state.store import OptimisticStateStore
+from gcevents.core.events import GenesysEvent, RawRecord, parse_record
+from gcevents.core.state_store import OptimisticStateStore
 
 BASE_MS = 1_700_000_000_000
 
@@ -47,7 +47,7 @@ def dynamodb_store_factory(endpoint: str, table: str) -> Callable[..., Optimisti
     import boto3
     from botocore.config import Config
 
-    from gcevents.state.dynamodb import DynamoDbStateStore, create_state_table
+    from gcevents.adapters.dynamodb.state import DynamoDbStateStore, create_state_table
 
     client = boto3.client(
         "dynamodb",
@@ -63,7 +63,7 @@ def dynamodb_store_factory(endpoint: str, table: str) -> Callable[..., Optimisti
 def _strategies() -> Any:
     from hypothesis import strategies as st
 
-    from gcevents.events import CONVERSATION_KINDS
+    from gcevents.core.events import CONVERSATION_KINDS
 
     label = st.sampled_from(["x", "y", "z"])
     extras = st.fixed_dictionaries(
@@ -110,7 +110,7 @@ def event_specs(min_size: int = 1, max_size: int = 10) -> Any:
 
 
 def build(spec: tuple[Any, ...], conversation_id: str) -> Any:
-    from gcevents.state import Observation
+    from gcevents.core.state import Observation
 
     kind, participant, session, offset, extras, enrichment = spec
     event = make_event(kind, conversation_id, participant, at=BASE_MS + offset * 1000, session_id=session, **extras)

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gcevents.adapters.memory import FakeClock
-from gcevents.state.cli import open_state_store, register
-from gcevents.state.sqlite import SqliteStateStore
+from gcevents.adapters.sqlite.state import SqliteStateStore
+from gcevents.entrypoints.cli.state import open_state_store, register
+from gcevents.testing.fakes import FakeClock
 
 from .helpers import BASE_MS, make_event
 
@@ -77,7 +77,7 @@ def test_list_reads_the_store_from_the_environment(
 
 def test_dynamodb_store_spec(aws: str, unique_name: str, capsys: pytest.CaptureFixture[str]) -> None:
     from gcevents.adapters.aws import make_client
-    from gcevents.state.dynamodb import create_state_table
+    from gcevents.adapters.dynamodb.state import create_state_table
 
     create_state_table(make_client("dynamodb"), unique_name)
     open_state_store(f"dynamodb:{unique_name}").apply({"c9": [make_event("customer.start", "c9")]})

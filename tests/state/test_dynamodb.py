@@ -10,11 +10,11 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from gcevents.adapters.dynamodb.state import DynamoDbStateStore, create_state_table
+from gcevents.core.projection import StateProjection
+from gcevents.core.router import HandlerContext, WorkItem
+from gcevents.core.state_store import Conflict, PendingWrite, StoredState
 from gcevents.errors import ConfigError, PermanentError, StoreUnavailableError
-from gcevents.router import HandlerContext, WorkItem
-from gcevents.state import StateProjection
-from gcevents.state.dynamodb import DynamoDbStateStore, create_state_table
-from gcevents.state.store import Conflict, PendingWrite, StoredState
 
 from .helpers import BASE_MS, make_event
 

@@ -8,7 +8,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcevents.state.model import Observation, delta, join, merge, view
+from gcevents.core.state import Observation, delta, join, merge, view
 
 from .helpers import BASE_MS, build, event_specs, make_event, shuffled_batches
 

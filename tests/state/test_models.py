@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gcevents import models
-from gcevents.events import CONVERSATION_KINDS
-from gcevents.models import (
+from gcevents.core import models
+from gcevents.core.events import CONVERSATION_KINDS
+from gcevents.core.models import (
     AcwEvent,
     AgentStateEvent,
     AttributesEvent,
@@ -21,7 +21,7 @@ from gcevents.models import (
     typed,
     typed_handler,
 )
-from gcevents.router import HandlerContext, Router
+from gcevents.core.router import HandlerContext, Router
 
 from .helpers import BASE_MS, make_event
 
@@ -70,7 +70,7 @@ def test_agent_state_and_other_topics() -> None:
     assert (agent.user_id, agent.routing_status) == ("user-9", "IDLE")
     assert not hasattr(agent, "conversation_id")
 
-    from gcevents.events import GenesysEvent, RawRecord, parse_record
+    from gcevents.core.events import GenesysEvent, RawRecord, parse_record
 
     audit = parse_record(
         RawRecord(
@@ -114,7 +114,7 @@ def test_typed_handler_plugs_into_the_router() -> None:
 
 
 def test_importing_models_stays_lean() -> None:
-    code = "import sys, gcevents.models; print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
+    code = "import sys, gcevents.core.models; print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in "
     code += "('boto3', 'botocore', 'pydantic', 'httpx', 'sqlite3', 'concurrent'))))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == ""

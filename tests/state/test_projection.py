@@ -7,13 +7,15 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from gcevents.adapters.memory import MemoryDeadLetterSink, MemoryEnricher, MemoryIdempotencyStore
+from gcevents.core.events import RawRecord
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.pipeline import Outcome, Pipeline, PipelineSettings
+from gcevents.core.projection import StateProjection
+from gcevents.core.router import BatchHandler, HandlerContext, Router, WorkItem
+from gcevents.core.state import stored_view
 from gcevents.errors import StoreUnavailableError
-from gcevents.events import RawRecord
-from gcevents.idempotency import Idempotency
-from gcevents.pipeline import Outcome, Pipeline, PipelineSettings
-from gcevents.router import BatchHandler, HandlerContext, Router, WorkItem
-from gcevents.state import ApplyResult, MemoryStateStore, StateProjection
+from gcevents.ports import ApplyResult
+from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryEnricher, MemoryIdempotencyStore, MemoryStateStore
 
 from .helpers import BASE_MS, envelope, make_event
 
@@ -52,7 +54,7 @@ def test_enrichment_reaches_the_state() -> None:
     StateProjection(store).handle_batch([item(event, {"conversationEnd": "2023-11-14T22:20:00Z"})])
     stored = store.get("c1")
     assert stored is not None
-    assert stored.view()["enrichment"] == {"conversationEnd": "2023-11-14T22:20:00Z"}
+    assert stored_view(stored)["enrichment"] == {"conversationEnd": "2023-11-14T22:20:00Z"}
 
 
 class _FailingFor(MemoryStateStore):
@@ -108,4 +110,4 @@ def test_in_the_pipeline_failures_are_retried_and_the_rest_processed() -> None:
     assert outcomes == {"m-good": Outcome.PROCESSED, "m-bad": Outcome.RETRY}
     stored = store.get("good")
     assert stored is not None
-    assert stored.view()["enrichment"] == {"conversationEnd": "2023-11-14T22:20:00Z", "participantCount": 0}
+    assert stored_view(stored)["enrichment"] == {"conversationEnd": "2023-11-14T22:20:00Z", "participantCount": 0}

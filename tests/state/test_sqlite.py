@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from gcevents.adapters.memory import FakeClock
+from gcevents.adapters.sqlite.state import SqliteStateStore
 from gcevents.errors import StoreUnavailableError
-from gcevents.state.sqlite import SqliteStateStore
+from gcevents.testing.fakes import FakeClock
 
 from .helpers import make_event
 
@@ -21,7 +21,7 @@ WRITER = textwrap.dedent(
     import sys
     sys.path.insert(0, sys.argv[3])
     from state.helpers import make_event
-    from gcevents.state.sqlite import SqliteStateStore
+    from gcevents.adapters.sqlite.state import SqliteStateStore
 
     store = SqliteStateStore(sys.argv[1], max_attempts=50)
     writer = sys.argv[2]

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gcevents.adapters.memory import FakeClock
+from gcevents.core import state_store as store_module
+from gcevents.core.state import merge, stored_view
+from gcevents.core.state_store import OptimisticStateStore
 from gcevents.errors import GcEventsError
-from gcevents.state import store as store_module
-from gcevents.state.model import merge
-from gcevents.state.store import OptimisticStateStore
+from gcevents.testing.fakes import FakeClock
 
 from .helpers import BASE_MS, build, event_specs, make_event, shuffled_batches
 
@@ -49,7 +49,7 @@ def test_apply_writes_one_item_per_conversation(make_store: MakeStore) -> None:
     assert item.ttl == 1_700_000_100 + 7 * 86400
     assert item.state["mediaType"]["value"] == "VOICE"
     assert item.state["lastEvent"]["value"] == "customer.end"
-    assert item.view()["updatedAt"] == "2023-11-14T22:15:00Z"
+    assert stored_view(item)["updatedAt"] == "2023-11-14T22:15:00Z"
 
 
 def test_an_older_event_never_overwrites_a_newer_one(make_store: MakeStore) -> None:

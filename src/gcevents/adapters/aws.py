@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import ConfigError, GcEventsError, StoreUnavailableError, TransientError
+from gcevents.errors import ConfigError, GcEventsError, StoreUnavailableError, TransientError
 
 _TRANSIENT_CODES = frozenset(
     {

@@ -12,12 +12,12 @@ import threading
 import time
 from typing import Any
 
-from ..config import Config
-from ..errors import TransientError
-from ..events import is_sqs_batch, split_records
-from ..observability import configure_logging
-from ..pipeline import BatchReport
-from .runtime import Runtime, build_runtime
+from gcevents.config import Config
+from gcevents.core.events import is_sqs_batch, split_records
+from gcevents.core.pipeline import BatchReport
+from gcevents.entrypoints.runtime import Runtime, build_runtime
+from gcevents.errors import TransientError
+from gcevents.observability import configure_logging
 
 log = logging.getLogger("gcevents")
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..adapters.memory import MemoryDeadLetterSink, MemoryIdempotencyStore
-from ..adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink, SqliteIdempotencyStore
-from ..config import Config, StoreSpec
-from ..errors import ConfigError
-from ..idempotency import Idempotency
-from ..observability import MetricsEmitter
-from ..pipeline import Pipeline
-from ..ports import Clock, DeadLetterSink, Enricher, IdempotencyStore
-from ..router import Router
+from gcevents.config import Config, StoreSpec
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.pipeline import Pipeline
+from gcevents.core.router import Router
+from gcevents.errors import ConfigError
+from gcevents.observability import MetricsEmitter
+from gcevents.ports import Clock, DeadLetterStore, Enricher, IdempotencyStore
+
+if TYPE_CHECKING:
+    from gcevents.adapters.sqlite.database import SqliteDatabase
 
 
 @dataclass
@@ -22,7 +23,7 @@ class Runtime:
     config: Config
     pipeline: Pipeline
     idempotency_store: IdempotencyStore
-    dead_letters: DeadLetterSink
+    dead_letters: DeadLetterStore
     metrics: MetricsEmitter
     state_store: Any = None
     projection: Any = None  # the built-in StateProjection, when state tracking is on
@@ -32,7 +33,7 @@ class Runtime:
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
-            from ..adapters.aws import make_client
+            from gcevents.adapters.aws import make_client
 
             self.clients[service] = make_client(service)
         return self.clients[service]
@@ -40,7 +41,7 @@ class Runtime:
     def requeuer(self) -> Any:
         """One per container, so its queue-URL cache survives across invocations."""
         if self._requeuer is None:
-            from ..adapters.sqs import SqsRequeuer
+            from gcevents.adapters.sqs import SqsRequeuer
 
             self._requeuer = SqsRequeuer(self.client("sqs"))
         return self._requeuer
@@ -87,13 +88,17 @@ def build_runtime(
 
     def client(service: str) -> Any:
         if service not in clients:
-            from ..adapters.aws import make_client
+            from gcevents.adapters.aws import make_client
 
             clients[service] = make_client(service, max_pool_connections=max(32, config.claim_concurrency * 2))
         return clients[service]
 
     def database(path: str) -> SqliteDatabase:
-        return databases.setdefault(path, SqliteDatabase(path))
+        if path not in databases:
+            from gcevents.adapters.sqlite.database import SqliteDatabase
+
+            databases[path] = SqliteDatabase(path)
+        return databases[path]
 
     idempotency_store = _idempotency_store(config.idempotency_store, client, database)
     dead_letters = _dead_letter_sink(config.dead_letters, client, database)
@@ -103,14 +108,14 @@ def build_runtime(
     state_store = _state_store(config, client, database)
     projection = None
     if state_store is not None:
-        from ..state import StateProjection
+        from gcevents.core.projection import StateProjection
 
         projection = StateProjection(state_store)
         router.add_batch(projection)
 
     genesys = None
     if enricher is None and config.genesys is not None:
-        from ..genesys import GenesysClient, GenesysEnricher
+        from gcevents.adapters.genesys import GenesysClient, GenesysEnricher
 
         genesys = GenesysClient(config.genesys)
         enricher = GenesysEnricher(genesys)
@@ -145,21 +150,29 @@ def build_runtime(
 
 def _idempotency_store(spec: StoreSpec, client: Any, database: Any) -> IdempotencyStore:
     if spec.kind == "dynamodb":
-        from ..adapters.dynamodb import DynamoDbIdempotencyStore
+        from gcevents.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 
         return DynamoDbIdempotencyStore(client("dynamodb"), spec.target)
     if spec.kind == "sqlite":
+        from gcevents.adapters.sqlite.idempotency import SqliteIdempotencyStore
+
         return SqliteIdempotencyStore(database(spec.target))
+    from gcevents.testing.fakes import MemoryIdempotencyStore
+
     return MemoryIdempotencyStore()
 
 
-def _dead_letter_sink(spec: StoreSpec, client: Any, database: Any) -> DeadLetterSink:
+def _dead_letter_sink(spec: StoreSpec, client: Any, database: Any) -> DeadLetterStore:
     if spec.kind == "sqs":
-        from ..adapters.sqs import SqsDeadLetterSink
+        from gcevents.adapters.sqs import SqsDeadLetterSink
 
         return SqsDeadLetterSink(client("sqs"), spec.target)
     if spec.kind == "sqlite":
+        from gcevents.adapters.sqlite.dead_letters import SqliteDeadLetterSink
+
         return SqliteDeadLetterSink(database(spec.target))
+    from gcevents.testing.fakes import MemoryDeadLetterSink
+
     return MemoryDeadLetterSink()
 
 
@@ -167,10 +180,14 @@ def _state_store(config: Config, client: Any, database: Any) -> Any:
     spec = config.state_store
     if spec.kind == "off":
         return None
-    from .. import state
-
     if spec.kind == "dynamodb":
-        return state.DynamoDbStateStore(client("dynamodb"), spec.target, ttl_days=config.state_ttl_days)
+        from gcevents.adapters.dynamodb.state import DynamoDbStateStore
+
+        return DynamoDbStateStore(client("dynamodb"), spec.target, ttl_days=config.state_ttl_days)
     if spec.kind == "sqlite":
-        return state.SqliteStateStore(database(spec.target).path, ttl_days=config.state_ttl_days)
-    return state.MemoryStateStore(ttl_days=config.state_ttl_days)
+        from gcevents.adapters.sqlite.state import SqliteStateStore
+
+        return SqliteStateStore(database(spec.target), ttl_days=config.state_ttl_days)
+    from gcevents.testing.fakes import MemoryStateStore
+
+    return MemoryStateStore(ttl_days=config.state_ttl_days)

@@ -5,7 +5,6 @@ SIGTERM: stop receiving, let in-flight batches finish or hand their unstarted re
 
 from __future__ import annotations
 
-import argparse
 import logging
 import random
 import signal
@@ -16,9 +15,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..events import RawRecord
-from ..pipeline import BatchReport, Outcome, Pipeline
-from ..ports import EventSource
+from gcevents.core.events import RawRecord
+from gcevents.core.pipeline import BatchReport, Outcome, Pipeline
+from gcevents.ports import EventSource
 
 log = logging.getLogger(__name__)
 
@@ -172,69 +171,3 @@ def install_signal_handlers(worker: Worker) -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-
-
-# ---------------------------------------------------------------------------------------------------- CLI
-def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("worker", help="long-running SQS (or local SQLite queue) consumer")
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--queue-url", help="SQS queue URL")
-    target.add_argument("--sqlite-queue", metavar="PATH", help="local SQLite queue file")
-    parser.add_argument("--concurrency", type=int, default=WorkerSettings.concurrency)
-    parser.add_argument("--batch-size", type=int, default=WorkerSettings.batch_size)
-    parser.add_argument("--batch-window", type=float, default=WorkerSettings.batch_window)
-    parser.add_argument("--visibility-timeout", type=float, default=WorkerSettings.visibility_timeout)
-    parser.add_argument("--wait", type=float, default=WorkerSettings.wait_seconds)
-    parser.add_argument("--batch-time-limit", type=float, default=WorkerSettings.batch_time_limit)
-    parser.add_argument("--max-receive-count", type=int, default=5, help="SQLite queue redrive threshold")
-    parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
-    parser.add_argument("--max-batches", type=int)
-    parser.set_defaults(func=cmd_worker)
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    from ..config import Config
-    from ..observability import configure_logging
-    from .runtime import build_runtime
-
-    config = Config.from_env()
-    configure_logging(config.log_level)
-    runtime = build_runtime(config)
-    source: EventSource
-    is_drained: Callable[[], bool] | None = None
-    if args.queue_url:
-        from ..adapters.queues import SqsEventSource
-
-        source = SqsEventSource(runtime.client("sqs"), args.queue_url)
-    else:
-        from ..adapters.queues import SqliteQueue
-        from ..adapters.sqlite import SqliteDatabase
-
-        queue = SqliteQueue(
-            SqliteDatabase(args.sqlite_queue), max_receive_count=args.max_receive_count, redrive_to=runtime.dead_letters
-        )
-        source, is_drained = queue, queue.is_drained
-    settings = WorkerSettings(
-        batch_size=args.batch_size,
-        batch_window=args.batch_window,
-        wait_seconds=args.wait,
-        visibility_timeout=args.visibility_timeout,
-        batch_time_limit=args.batch_time_limit,
-        concurrency=args.concurrency,
-    )
-    last = runtime.counters()
-    lock = threading.Lock()
-
-    def emit(report: BatchReport) -> None:
-        # Counter deltas since the previous batch: totals are exact, attribution between pollers approximate.
-        nonlocal last
-        with lock:
-            now = runtime.counters()
-            extra, last = {k: v - last.get(k, 0.0) for k, v in now.items()}, now
-        runtime.metrics.emit_batch(report, extra)
-
-    worker = Worker(runtime.pipeline, source, settings, on_batch=emit, is_drained=is_drained)
-    install_signal_handlers(worker)
-    stats = worker.run(exit_when_idle=args.exit_when_idle, max_batches=args.max_batches)
-    log.info("worker stopped", extra={"batches": stats.batches, "outcomes": dict(stats.outcomes)})
-    return 0

@@ -1,0 +1,249 @@
+"""DynamoDB idempotency store.
+
+Item: pk (S), status (S), token (S), lease_until (N, epoch ms), expires_at (N, epoch ms), ttl (N, epoch s).
+`ttl` is only for DynamoDB's TTL garbage collection, which can lag 48 h; validity is decided from the
+timestamps inside the condition expressions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gcevents.adapters.aws import error_code, error_response, translate
+from gcevents.errors import StoreUnavailableError
+from gcevents.ports import Claim, ClaimResult, ClaimStatus
+
+# A claim wins a missing key, a lapsed lease, an expired completion, or a lease that already carries its own token:
+# the SDK retries a timed-out write whose first attempt may have landed, and that claim is still ours.
+_CLAIMABLE = (
+    "attribute_not_exists(pk)"
+    " OR (#status = :in_progress AND (lease_until < :now OR #token = :token))"
+    " OR (#status = :completed AND expires_at < :now)"
+)
+_BATCH_RETRIES = 5  # for UnprocessedKeys / UnprocessedItems, with exponential backoff
+_TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions per request
+_TRANSACTION_ROUNDS = 5  # cancelled transactions are resubmitted without the keys that got an answer
+_TRANSACTION_KEY_RETRIES = 2  # per key, for TransactionConflict / throttling reasons
+_RETRYABLE_REASONS = frozenset(
+    {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
+)
+
+
+class DynamoDbIdempotencyStore:
+    def __init__(self, client: Any, table: str, *, sleep: Any = time.sleep) -> None:
+        self.client = client
+        self.table = table
+        self._sleep = sleep
+
+    def completed(self, keys: Sequence[str], now_ms: int) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(keys), 100):  # BatchGetItem: 100 keys per call
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [{"pk": {"S": k}} for k in dict.fromkeys(keys[start : start + 100])],
+                    "ProjectionExpression": "pk, #status, expires_at",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                }
+            }
+            for attempt in range(_BATCH_RETRIES + 1):
+                try:
+                    response = self.client.batch_get_item(RequestItems=request)
+                except Exception as exc:
+                    raise translate(exc, "dynamodb batch_get_item") from exc
+                for item in response.get("Responses", {}).get(self.table, []):
+                    if item["status"]["S"] == "COMPLETED" and int(item["expires_at"]["N"]) > now_ms:
+                        found.add(item["pk"]["S"])
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self._sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise StoreUnavailableError("dynamodb batch_get_item: keys left unprocessed")
+        return found
+
+    def _claim_put(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> dict[str, Any]:
+        """The conditional put of a claim: one shape for `claim` (PutItem) and `claim_many` (a transaction's Put)."""
+        return {
+            "TableName": self.table,
+            "Item": {
+                "pk": {"S": key},
+                "status": {"S": "IN_PROGRESS"},
+                "token": {"S": token},
+                "lease_until": {"N": str(lease_until_ms)},
+                "ttl": {"N": str(lease_until_ms // 1000 + 3600)},
+            },
+            "ConditionExpression": _CLAIMABLE,
+            "ExpressionAttributeNames": {"#status": "status", "#token": "token"},
+            "ExpressionAttributeValues": {
+                ":in_progress": {"S": "IN_PROGRESS"},
+                ":completed": {"S": "COMPLETED"},
+                ":now": {"N": str(now_ms)},
+                ":token": {"S": token},
+            },
+            # The holder comes back with the failure: no second read to learn why we lost.
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+
+    def claim(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> ClaimResult:
+        try:
+            self.client.put_item(**self._claim_put(key, token, lease_until_ms, now_ms))
+        except Exception as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc, "dynamodb put_item (claim)") from exc
+            return _held(error_response(exc).get("Item") or {})
+        return ClaimResult(ClaimStatus.CLAIMED)
+
+    def claim_many(
+        self, items: Sequence[tuple[str, str]], lease_until_ms: int, now_ms: int
+    ) -> dict[str, ClaimResult | Exception]:
+        """Claim (key, token) pairs with one TransactWriteItems per 100 keys (same puts and conditions as
+        `claim`). A transaction is all or nothing, so when one key's condition fails the whole request is
+        cancelled: keys that got an answer (COMPLETED, IN_PROGRESS, an error) are settled from the per-item
+        cancellation reasons, and the rest are resubmitted. A duplicate key keeps its first token."""
+        first: dict[str, str] = {}  # a transaction may not touch one item twice
+        for key, token in items:
+            first.setdefault(key, token)
+        unique = list(first.items())
+        results: dict[str, ClaimResult | Exception] = {}
+        for start in range(0, len(unique), _TRANSACTION_ITEMS):
+            results.update(self._claim_chunk(unique[start : start + _TRANSACTION_ITEMS], lease_until_ms, now_ms))
+        return results
+
+    def _claim_chunk(
+        self, items: Sequence[tuple[str, str]], lease_until_ms: int, now_ms: int
+    ) -> dict[str, ClaimResult | Exception]:
+        results: dict[str, ClaimResult | Exception] = {}
+        retries: dict[str, int] = {}
+        pending = list(items)
+        for round_ in range(_TRANSACTION_ROUNDS):
+            if not pending:
+                return results
+            try:
+                self.client.transact_write_items(
+                    TransactItems=[{"Put": self._claim_put(k, t, lease_until_ms, now_ms)} for k, t in pending]
+                )
+            except Exception as exc:
+                reasons = error_response(exc).get("CancellationReasons")
+                if (
+                    error_code(exc) != "TransactionCanceledException"
+                    or not isinstance(reasons, list)
+                    or len(reasons) != len(pending)
+                ):
+                    error = translate(exc, "dynamodb transact_write_items (claim)")
+                    results.update({key: error for key, _ in pending})
+                    return results
+                resubmit: list[tuple[str, str]] = []
+                backoff = False
+                for (key, token), reason in zip(pending, reasons, strict=True):
+                    code = reason.get("Code")
+                    if code == "ConditionalCheckFailed":
+                        results[key] = _held(reason.get("Item") or {})
+                    elif code is None or code == "None":  # not written only because another key failed
+                        resubmit.append((key, token))
+                    elif code in _RETRYABLE_REASONS:
+                        retries[key] = retries.get(key, 0) + 1
+                        if retries[key] > _TRANSACTION_KEY_RETRIES:
+                            results[key] = StoreUnavailableError(f"dynamodb transact_write_items (claim): {code}")
+                        else:
+                            resubmit.append((key, token))
+                            backoff = True
+                    else:
+                        results[key] = translate(_reason_error(reason), "dynamodb transact_write_items (claim)")
+                pending = resubmit
+                if backoff and pending:
+                    self._sleep(min(1.0, 0.05 * 2**round_))
+                continue
+            results.update({key: ClaimResult(ClaimStatus.CLAIMED) for key, _ in pending})
+            return results
+        for key, _ in pending:
+            results[key] = StoreUnavailableError(
+                "dynamodb transact_write_items (claim): transaction kept being cancelled"
+            )
+        return results
+
+    def complete(self, claims: Sequence[Claim], expires_at_ms: int) -> None:
+        # Unconditional batched puts (25 per call): we hold the lease until the deadline, and the effects
+        # are done either way, so COMPLETED is the truth even if a lease had lapsed.
+        unique = list({c.key: c for c in claims}.values())
+        for start in range(0, len(unique), 25):
+            requests: list[dict[str, Any]] = [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": c.key},
+                            "status": {"S": "COMPLETED"},
+                            "token": {"S": c.token},
+                            "expires_at": {"N": str(expires_at_ms)},
+                            "ttl": {"N": str(expires_at_ms // 1000)},
+                        }
+                    }
+                }
+                for c in unique[start : start + 25]
+            ]
+            pending: dict[str, Any] = {self.table: requests}
+            for attempt in range(_BATCH_RETRIES + 1):
+                try:
+                    response = self.client.batch_write_item(RequestItems=pending)
+                except Exception as exc:
+                    raise translate(exc, "dynamodb batch_write_item (complete)") from exc
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                self._sleep(min(1.0, 0.05 * 2**attempt))
+            else:
+                raise StoreUnavailableError("dynamodb batch_write_item: items left unprocessed")
+
+    def release(self, claim: Claim) -> None:
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key={"pk": {"S": claim.key}},
+                # Only our own IN_PROGRESS claim: a late release must not delete a completion (same token).
+                ConditionExpression="#token = :token AND #status = :in_progress",
+                ExpressionAttributeNames={"#token": "token", "#status": "status"},
+                ExpressionAttributeValues={":token": {"S": claim.token}, ":in_progress": {"S": "IN_PROGRESS"}},
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return  # completed, or re-taken by someone else after our lease ended: not ours to delete
+            raise translate(exc, "dynamodb delete_item (release)") from exc
+
+
+def _held(old: Mapping[str, Any]) -> ClaimResult:
+    """Why a claim lost, from the item that failed the condition (ALL_OLD)."""
+    if old.get("status", {}).get("S") == "COMPLETED":
+        return ClaimResult(ClaimStatus.COMPLETED)
+    lease = old.get("lease_until", {}).get("N")
+    return ClaimResult(ClaimStatus.IN_PROGRESS, int(lease) if lease else None)
+
+
+def _reason_error(reason: Mapping[str, Any]) -> Exception:
+    """A cancellation reason as a ClientError, so `translate` classifies it like any other DynamoDB error."""
+    from botocore.exceptions import ClientError
+
+    code = str(reason.get("Code"))
+    message = str(reason.get("Message", ""))
+    error: Exception = ClientError({"Error": {"Code": code, "Message": message}}, "TransactWriteItems")
+    return error
+
+
+def create_idempotency_table(client: Any, table: str) -> bool:
+    """Create the table (on demand, TTL on `ttl`) if missing. Returns True if it was created."""
+    created = False
+    try:
+        client.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        created = True
+    except Exception as exc:
+        if error_code(exc) != "ResourceInUseException":
+            raise translate(exc, f"dynamodb create_table {table}") from exc
+    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    ttl = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        client.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
+    return created

@@ -1,0 +1,444 @@
+"""A thin Genesys Cloud API client over httpx: OAuth client credentials, client-side rate limiting corrected by
+the `inin-ratelimit-*` headers, bounded retries with full-jitter backoff inside a deadline, and translation of
+httpx errors into `gcevents.errors` at this boundary.
+
+Only httpx and the stdlib are imported here: this module is on the Lambda cold-start path."""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from gcevents.adapters.genesys.auth import AccessToken, ClientCredentialsAuth, clear_secret_cache, resolve_client_secret
+from gcevents.adapters.genesys.limiter import RateLimiter
+from gcevents.adapters.genesys.settings import GenesysSettings, Secret
+from gcevents.errors import ConfigError, GcEventsError, PermanentError, RateLimitedError, TransientError
+
+log = logging.getLogger(__name__)
+
+BULK_DETAILS_PATH = "/api/v2/analytics/conversations/details"
+_RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+_ENDPOINTS = (
+    (re.compile(r"/oauth/token$"), "token"),
+    (re.compile(r"/api/v2/analytics/conversations/details$"), "analytics_details_bulk"),
+    (re.compile(r"/api/v2/analytics/conversations/[^/]+/details$"), "analytics_details"),
+    (re.compile(r"/api/v2/conversations/[^/]+$"), "conversation"),
+)
+
+
+class GenesysAuthError(ConfigError):
+    """Genesys rejected our client credentials, or the OAuth client lacks a permission (401/403)."""
+
+
+class GenesysRequestError(PermanentError):
+    """Genesys rejected the request itself (4xx other than 401/403/429): retrying it unchanged cannot help."""
+
+    def __init__(self, message: str, *, status_code: int) -> None:
+        super().__init__(message, reason="genesys_rejected")
+        self.status_code = status_code
+
+
+def endpoint_label(path: str) -> str:
+    for pattern, label in _ENDPOINTS:
+        if pattern.search(path):
+            return label
+    return "other"
+
+
+class ClientStats:
+    """Counters for benchmarks and metrics: API calls per endpoint, tokens fetched, 429s, retries."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._calls: Counter[str] = Counter()
+        self._counters: Counter[str] = Counter()
+        self._wait_seconds = 0.0
+
+    def record_call(self, endpoint: str) -> None:
+        with self._lock:
+            self._calls[endpoint] += 1
+
+    def increment(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counters[name] += amount
+
+    def add_wait(self, seconds: float) -> None:
+        with self._lock:
+            self._wait_seconds += seconds
+
+    @property
+    def api_calls(self) -> int:
+        """Every HTTP request sent, token requests included."""
+        with self._lock:
+            return sum(self._calls.values())
+
+    def calls(self, endpoint: str) -> int:
+        with self._lock:
+            return self._calls[endpoint]
+
+    def count(self, name: str) -> int:
+        with self._lock:
+            return self._counters[name]
+
+    @property
+    def tokens_fetched(self) -> int:
+        return self.count("tokens_fetched")
+
+    @property
+    def rate_limited(self) -> int:
+        return self.count("rate_limited")
+
+    def snapshot(self) -> dict[str, float]:
+        with self._lock:
+            snapshot: dict[str, float] = {"api_calls": float(sum(self._calls.values()))}
+            snapshot.update({f"calls.{name}": float(n) for name, n in sorted(self._calls.items())})
+            for name in ("tokens_fetched", "rate_limited", "server_errors", "unauthorized", "retries",
+                         "transport_errors", "gave_up_rate_limited"):  # fmt: skip
+                snapshot[name] = float(self._counters[name])
+            snapshot["rate_limit_wait_seconds"] = round(self._wait_seconds, 3)
+            return snapshot
+
+    def reset(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._counters.clear()
+            self._wait_seconds = 0.0
+
+    def __repr__(self) -> str:
+        return f"ClientStats({self.snapshot()})"
+
+
+class GenesysClient:
+    """One per container: it owns the connection pool, the cached token and the rate-limit budget.
+
+    Thread-safe. `transport`, `sleep`, `rng` and `clock` are seams for tests."""
+
+    def __init__(
+        self,
+        settings: GenesysSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.stats = ClientStats()
+        self._sleep = sleep
+        self._rng = rng or random.Random()  # jitter, not security
+        self._clock = clock
+        self._limiter = RateLimiter(settings.rate_per_minute, sleep=sleep)
+        self._auth = ClientCredentialsAuth(self._fetch_token)
+        self._http = httpx.Client(
+            base_url=settings.api_base_url,
+            auth=self._auth,
+            transport=transport,
+            timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
+            limits=httpx.Limits(
+                max_connections=max(10, settings.max_concurrency * 2),
+                max_keepalive_connections=max(5, settings.max_concurrency * 2),
+            ),
+            headers={"Accept": "application/json", "User-Agent": "gcevents"},
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
+        )
+
+    def __repr__(self) -> str:
+        return f"GenesysClient(api={self.settings.api_base_url!r}, client_id={self.settings.client_id!r})"
+
+    def __enter__(self) -> GenesysClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._limiter
+
+    # ------------------------------------------------------------------------------------------- endpoints
+    def conversation(self, conversation_id: str, *, deadline: float | None = None) -> dict[str, Any] | None:
+        """`GET /api/v2/conversations/{id}`: the live conversation (participant attributes); None if unknown."""
+        return self._get_one(f"/api/v2/conversations/{_path_id(conversation_id)}", deadline)
+
+    def conversation_details(self, conversation_id: str, *, deadline: float | None = None) -> dict[str, Any] | None:
+        """`GET /api/v2/analytics/conversations/{id}/details`; None while analytics does not know it (yet)."""
+        return self._get_one(f"/api/v2/analytics/conversations/{_path_id(conversation_id)}/details", deadline)
+
+    def conversation_details_bulk(
+        self, conversation_ids: Sequence[str], *, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        """One `GET /api/v2/analytics/conversations/details?id=a,b,c` call. Ids analytics does not know are
+        simply absent from the answer. Raises GenesysRequestError(status_code=400|413) when the id list is too
+        long for the server; `GenesysEnricher` splits and retries."""
+        if not conversation_ids:
+            return []
+        query = ",".join(quote(cid, safe="") for cid in conversation_ids)
+        response = self._request("GET", f"{BULK_DETAILS_PATH}?id={query}", self._deadline(deadline))
+        if response.status_code != 200:
+            raise _status_error(response, "analytics_details_bulk")
+        document = _json(response, "analytics_details_bulk")
+        conversations = document.get("conversations") if isinstance(document, dict) else None
+        if conversations is None:
+            return []  # Genesys omits the key when none of the ids is known
+        if not isinstance(conversations, list):
+            raise TransientError("Genesys analytics_details_bulk: `conversations` is not a list")
+        return [c for c in conversations if isinstance(c, dict)]
+
+    def _get_one(self, path: str, deadline: float | None) -> dict[str, Any] | None:
+        label = endpoint_label(path)
+        response = self._request("GET", path, self._deadline(deadline))
+        if response.status_code == 404:
+            return None
+        if response.status_code != 200:
+            raise _status_error(response, label)
+        document = _json(response, label)
+        if not isinstance(document, dict):
+            raise TransientError(f"Genesys {label}: expected a JSON object")
+        return document
+
+    def _deadline(self, deadline: float | None) -> float:
+        return deadline if deadline is not None else self._clock() + self.settings.default_timeout
+
+    # ----------------------------------------------------------------------------------- request + retries
+    def _request(self, method: str, url: str, deadline: float) -> httpx.Response:
+        """Send with pacing and bounded retries. Returns any non-retryable response (the caller maps it);
+        raises RateLimitedError / TransientError when it cannot get an answer before `deadline`."""
+        label = endpoint_label(url.split("?", 1)[0])
+        settings = self.settings
+        attempt = 0  # retries used for 5xx, timeouts, connection errors and 429s together
+        while True:
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise TransientError(f"Genesys {label}: deadline reached")
+            try:
+                waited = self._limiter.acquire(min(remaining, settings.max_wait))
+            except RateLimitedError:
+                self.stats.increment("gave_up_rate_limited")
+                raise
+            if waited:
+                self.stats.add_wait(waited)
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise TransientError(f"Genesys {label}: deadline reached while pacing")
+            timeout = httpx.Timeout(
+                min(settings.read_timeout, remaining), connect=min(settings.connect_timeout, remaining)
+            )
+            failure: TransientError
+            cause: BaseException | None = None
+            try:
+                response = self._http.request(method, url, timeout=timeout)
+            except httpx.TimeoutException as exc:
+                self.stats.increment("transport_errors")
+                failure, cause = TransientError(f"Genesys {label}: timed out ({type(exc).__name__})"), exc
+            except httpx.TransportError as exc:
+                self.stats.increment("transport_errors")
+                failure, cause = TransientError(f"Genesys {label}: connection failed ({type(exc).__name__})"), exc
+            except RateLimitedError:
+                raise  # the token endpoint said 429: its own budget, and the hint is in the error
+            except TransientError as exc:  # token endpoint unavailable
+                failure, cause = exc, exc
+            except httpx.HTTPError as exc:  # e.g. a malformed URL: a bug, not an outage
+                raise TransientError(f"Genesys {label}: {type(exc).__name__}") from exc
+            else:
+                status = response.status_code
+                if status == 429:
+                    retry_after = _retry_after_seconds(response)
+                    self._limiter.penalize(retry_after)
+                    budget = min(deadline - self._clock(), settings.max_wait)
+                    if retry_after > budget or attempt >= settings.max_retries:
+                        self.stats.increment("gave_up_rate_limited")
+                        log.warning(
+                            "genesys rate limited; handing the work back",
+                            extra={"endpoint": label, "retryAfter": retry_after, "attempt": attempt},
+                        )
+                        raise RateLimitedError(f"Genesys {label}: 429 Too Many Requests", retry_after=retry_after)
+                    attempt += 1
+                    self.stats.increment("retries")
+                    log.info("genesys rate limited; waiting", extra={"endpoint": label, "retryAfter": retry_after})
+                    continue  # the limiter now holds everyone back for Retry-After
+                if status not in _RETRYABLE_STATUS:
+                    return response
+                failure = TransientError(f"Genesys {label}: HTTP {status}", retry_after=_optional_retry_after(response))
+            # 5xx, timeout or connection error: full-jitter exponential backoff, bounded and inside the deadline.
+            if attempt >= settings.max_retries:
+                raise failure from cause
+            delay = self._rng.uniform(0.0, min(settings.backoff_cap, settings.backoff_base * 2**attempt))
+            if self._clock() + delay >= deadline:
+                raise failure from cause
+            attempt += 1
+            self.stats.increment("retries")
+            log.info(
+                "genesys request failed; retrying",
+                extra={"endpoint": label, "error": str(failure), "attempt": attempt, "delay": round(delay, 3)},
+            )
+            self._sleep(delay)
+
+    # ------------------------------------------------------------------------------------------- token
+    def _fetch_token(self) -> AccessToken:
+        """Called by the auth flow under its lock: exactly one of these runs at a time."""
+        secret = resolve_client_secret(self.settings)
+        response = self._post_token(secret)
+        if response.status_code in (400, 401) and self.settings.client_secret_arn is not None:
+            # The secret may have been rotated since this container read it: read it again, once.
+            clear_secret_cache()
+            secret = resolve_client_secret(self.settings, refresh=True)
+            response = self._post_token(secret)
+        status = response.status_code
+        if status == 429:
+            retry_after = _retry_after_seconds(response)
+            raise RateLimitedError("Genesys token endpoint: 429 Too Many Requests", retry_after=retry_after)
+        if status in _RETRYABLE_STATUS:
+            raise TransientError(f"Genesys token endpoint: HTTP {status}")
+        if status != 200:
+            raise GenesysAuthError(
+                f"Genesys token endpoint rejected client {self.settings.client_id!r}: HTTP {status} "
+                f"{_oauth_error(response)}".rstrip()
+            )
+        document = _json(response, "token")
+        access_token = document.get("access_token") if isinstance(document, dict) else None
+        if not isinstance(access_token, str) or not access_token:
+            raise TransientError("Genesys token endpoint: no access_token in the answer")
+        try:
+            expires_in = float(document.get("expires_in", 86399))
+        except (TypeError, ValueError):
+            expires_in = 86399.0
+        now = time.monotonic()
+        margin = min(self.settings.token_renew_margin, expires_in * 0.1)
+        self.stats.increment("tokens_fetched")
+        log.info("genesys token fetched", extra={"expiresIn": expires_in})
+        return AccessToken(value=Secret(access_token), expires_at=now + expires_in, renew_at=now + expires_in - margin)
+
+    def _post_token(self, secret: Secret) -> httpx.Response:
+        timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+        try:
+            return self._http.post(
+                self.settings.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=httpx.BasicAuth(self.settings.client_id, secret.reveal()),
+                timeout=timeout,
+            )
+        except httpx.TimeoutException as exc:
+            self.stats.increment("transport_errors")
+            raise TransientError(f"Genesys token endpoint: timed out ({type(exc).__name__})") from exc
+        except httpx.HTTPError as exc:
+            self.stats.increment("transport_errors")
+            raise TransientError(f"Genesys token endpoint: connection failed ({type(exc).__name__})") from exc
+
+    # ------------------------------------------------------------------------------------------- hooks
+    def _on_request(self, request: httpx.Request) -> None:
+        self.stats.record_call(endpoint_label(request.url.path))
+
+    def _on_response(self, response: httpx.Response) -> None:
+        status = response.status_code
+        if status == 429:
+            self.stats.increment("rate_limited")
+        elif status == 401:
+            self.stats.increment("unauthorized")
+        elif status >= 500:
+            self.stats.increment("server_errors")
+        if endpoint_label(response.request.url.path) == "token":
+            return  # the token endpoint has its own limits; the bucket paces API calls
+        headers = response.headers
+        allowed = _int_header(headers, "inin-ratelimit-allowed")
+        if allowed is not None:
+            self._limiter.observe(
+                allowed=allowed,
+                count=_int_header(headers, "inin-ratelimit-count"),
+                reset_seconds=_float_header(headers, "inin-ratelimit-reset"),
+            )
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _path_id(conversation_id: str) -> str:
+    if not conversation_id:
+        raise ValueError("conversation id is empty")
+    return quote(conversation_id, safe="")
+
+
+def _json(response: httpx.Response, label: str) -> Any:
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise TransientError(f"Genesys {label}: answer is not JSON (HTTP {response.status_code})") from exc
+
+
+def _status_error(response: httpx.Response, label: str) -> GcEventsError:
+    status = response.status_code
+    message = _api_message(response)
+    if status in (401, 403):
+        return GenesysAuthError(f"Genesys {label}: HTTP {status} {message}".rstrip())
+    if 400 <= status < 500:
+        return GenesysRequestError(f"Genesys {label}: HTTP {status} {message}".rstrip(), status_code=status)
+    return TransientError(f"Genesys {label}: HTTP {status}")
+
+
+def _api_message(response: httpx.Response) -> str:
+    """Genesys error bodies: {"message", "code", "status", "contextId"}. Only the short, safe parts."""
+    try:
+        document = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(document, dict):
+        return ""
+    parts = [str(document[key])[:200] for key in ("code", "message") if document.get(key)]
+    return ": ".join(parts)
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    try:
+        document = response.json()
+    except ValueError:
+        return ""
+    error = document.get("error") if isinstance(document, dict) else None
+    return str(error)[:100] if error else ""
+
+
+def _retry_after_seconds(response: httpx.Response) -> float:
+    """`Retry-After` in seconds (or an HTTP date); falls back to the window reset, then to one second."""
+    value = _optional_retry_after(response)
+    if value is None:
+        value = _float_header(response.headers, "inin-ratelimit-reset")
+    return max(0.0, value) if value is not None else 1.0
+
+
+def _optional_retry_after(response: httpx.Response) -> float | None:
+    raw = response.headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        return max(0.0, parsedate_to_datetime(raw).timestamp() - time.time())
+    except (TypeError, ValueError):
+        return None
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    raw = headers.get(name)
+    try:
+        return int(float(raw)) if raw is not None else None
+    except ValueError:
+        return None
+
+
+def _float_header(headers: Mapping[str, str], name: str) -> float | None:
+    raw = headers.get(name)
+    try:
+        return float(raw) if raw is not None else None
+    except ValueError:
+        return None

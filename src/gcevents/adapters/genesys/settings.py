@@ -1,0 +1,204 @@
+"""Genesys Cloud connection settings: one frozen object, parsed from the environment once by entry points.
+
+Stdlib only: `gcevents.config` imports this on every cold start that has a Genesys client configured."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from gcevents.errors import ConfigError
+
+# Genesys Cloud regions, by the domain that hosts `api.<domain>` and `login.<domain>`.
+REGION_DOMAINS = frozenset(
+    {
+        "mypurecloud.com", "mypurecloud.ie", "mypurecloud.de", "mypurecloud.jp", "mypurecloud.com.au",
+        "usw2.pure.cloud", "cac1.pure.cloud", "euw2.pure.cloud", "euc2.pure.cloud", "aps1.pure.cloud",
+        "apne2.pure.cloud", "apne3.pure.cloud", "apse1.pure.cloud", "sae1.pure.cloud", "mec1.pure.cloud",
+        "mxc1.pure.cloud", "use2.us-gov-pure.cloud",
+    }
+)  # fmt: skip
+
+
+class Secret:
+    """A string that never shows itself in a repr, str, log line or traceback; `reveal()` is explicit."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:  # pickling would be a way to leak it
+        raise TypeError("Secret values are not picklable")
+
+
+@dataclass(frozen=True, slots=True)
+class GenesysSettings:
+    api_base_url: str
+    login_base_url: str
+    client_id: str
+    # Exactly one of the two: the secret itself, or the Secrets Manager ARN it is read from (once per container).
+    client_secret: Secret | None = field(default=None, repr=False)
+    client_secret_arn: str | None = None
+    domain: str | None = None  # informational; None when both base URLs were overridden
+    bulk_chunk_size: int = 100  # ids per bulk analytics lookup; the API limit is undocumented, we split on 400/413
+    rate_per_minute: int = 300  # Genesys' default per client-credentials token
+    max_concurrency: int = 4  # bulk calls in flight at once (per client)
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    max_retries: int = 3  # per request, for 5xx / timeouts / connection errors / 429
+    backoff_base: float = 0.25  # seconds; full jitter: sleep uniform(0, min(cap, base * 2**attempt))
+    backoff_cap: float = 4.0
+    max_wait: float = 20.0  # never wait longer than this for rate-limit budget, even when the deadline allows
+    token_renew_margin: float = 300.0  # renew this long before `expires_in` ends (capped at 10% of the lifetime)
+    default_timeout: float = 30.0  # deadline of single lookups made without one
+
+    def __post_init__(self) -> None:
+        for name in ("api_base_url", "login_base_url"):
+            url = getattr(self, name)
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ConfigError(f"Genesys {name} must be an http(s) URL, got {url!r}")
+            if url.endswith("/"):
+                object.__setattr__(self, name, url.rstrip("/"))
+        if not self.client_id:
+            raise ConfigError("GENESYS_CLIENT_ID is empty")
+        if (self.client_secret is None) == (self.client_secret_arn is None):
+            raise ConfigError("set exactly one of GENESYS_CLIENT_SECRET and GENESYS_CLIENT_SECRET_ARN")
+        if self.client_secret_arn is not None and not self.client_secret_arn.startswith("arn:"):
+            raise ConfigError(f"GENESYS_CLIENT_SECRET_ARN is not an ARN: {self.client_secret_arn!r}")
+        positive = {
+            "bulk_chunk_size": self.bulk_chunk_size, "rate_per_minute": self.rate_per_minute,
+            "max_concurrency": self.max_concurrency, "connect_timeout": self.connect_timeout,
+            "read_timeout": self.read_timeout,
+        }  # fmt: skip
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"Genesys {name} must be positive, got {value!r}")
+        for name, number in (("max_retries", self.max_retries), ("backoff_base", self.backoff_base),
+                             ("backoff_cap", self.backoff_cap), ("max_wait", self.max_wait),
+                             ("token_renew_margin", self.token_renew_margin)):  # fmt: skip
+            if number < 0:
+                raise ConfigError(f"Genesys {name} must not be negative, got {number!r}")
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.login_base_url}/oauth/token"
+
+    @classmethod
+    def for_domain(cls, domain: str, *, client_id: str, client_secret: str, **options: object) -> GenesysSettings:
+        """Settings for a Genesys Cloud region, e.g. `for_domain("mypurecloud.ie", client_id=..., ...)`."""
+        domain = normalise_domain(domain)
+        return cls(
+            api_base_url=f"https://api.{domain}", login_base_url=f"https://login.{domain}", domain=domain,
+            client_id=client_id, client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+    @classmethod
+    def for_base_url(cls, base_url: str, *, client_id: str, client_secret: str, **options: object) -> GenesysSettings:
+        """One server for login and API, as the simulator serves it."""
+        return cls(
+            api_base_url=base_url, login_base_url=base_url, client_id=client_id,
+            client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
+        )  # fmt: skip
+
+
+def normalise_domain(text: str) -> str:
+    """Accept `mypurecloud.ie`, `api.mypurecloud.ie` or `https://login.mypurecloud.ie/`; reject unknown ones,
+    because a typo would otherwise send the client secret to a host we do not know."""
+    domain = text.strip().lower()
+    if "://" in domain:
+        domain = urlsplit(domain).netloc
+    domain = domain.strip("/")
+    for prefix in ("api.", "login."):
+        if domain.startswith(prefix):
+            domain = domain[len(prefix) :]
+    if domain not in REGION_DOMAINS:
+        raise ConfigError(
+            f"GENESYS_REGION={text!r} is not a Genesys Cloud region domain; "
+            f"expected one of {', '.join(sorted(REGION_DOMAINS))} (or set GENESYS_API_BASE_URL)"
+        )
+    return domain
+
+
+def genesys_settings_from_env(env: Mapping[str, str]) -> GenesysSettings | None:
+    """Parse the GENESYS_* variables; None when no client id is configured (enrichment off).
+
+    GENESYS_REGION (alias GENESYS_DOMAIN) names the region domain; GENESYS_API_BASE_URL and
+    GENESYS_LOGIN_BASE_URL override the derived URLs (the login URL defaults to the API URL when only that is
+    overridden: the simulator serves both)."""
+    client_id = env.get("GENESYS_CLIENT_ID", "").strip()
+    if not client_id:
+        return None
+    region = (env.get("GENESYS_REGION") or env.get("GENESYS_DOMAIN") or "").strip()
+    api_override = env.get("GENESYS_API_BASE_URL", "").strip()
+    login_override = env.get("GENESYS_LOGIN_BASE_URL", "").strip()
+    domain = normalise_domain(region) if region else None
+    if domain is None and not api_override:
+        raise ConfigError("GENESYS_REGION (e.g. mypurecloud.com) or GENESYS_API_BASE_URL must be set")
+    api_base_url = api_override or f"https://api.{domain}"
+    login_base_url = login_override or (f"https://login.{domain}" if domain else api_base_url)
+
+    secret_text = env.get("GENESYS_CLIENT_SECRET", "")
+    secret_arn = env.get("GENESYS_CLIENT_SECRET_ARN", "").strip() or None
+    if secret_text and secret_arn:
+        raise ConfigError("set GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN, not both")
+    if not secret_text and not secret_arn:
+        raise ConfigError("GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN must be set with GENESYS_CLIENT_ID")
+
+    return GenesysSettings(
+        api_base_url=api_base_url,
+        login_base_url=login_base_url,
+        client_id=client_id,
+        client_secret=Secret(secret_text) if secret_text else None,
+        client_secret_arn=secret_arn,
+        domain=domain,
+        bulk_chunk_size=_int(env, "GENESYS_BULK_CHUNK", 100),
+        rate_per_minute=_int(env, "GENESYS_RATE_PER_MINUTE", 300),
+        max_concurrency=_int(env, "GENESYS_MAX_CONCURRENCY", 4),
+        connect_timeout=_float(env, "GENESYS_CONNECT_TIMEOUT", 3.0),
+        read_timeout=_float(env, "GENESYS_READ_TIMEOUT", 10.0),
+        max_retries=_int(env, "GENESYS_MAX_RETRIES", 3),
+        max_wait=_float(env, "GENESYS_MAX_WAIT", 20.0),
+    )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc

@@ -1,0 +1,67 @@
+"""Helpers every SQS adapter shares: queue URLs, batched visibility changes, queue creation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from gcevents.adapters.aws import translate
+
+MAX_VISIBILITY_SECONDS = 12 * 3600
+
+
+def queue_url_from_arn(client: Any, arn: str, cache: dict[str, str]) -> str:
+    """`arn:aws:sqs:region:account:name` -> queue URL (asked once per queue, then cached)."""
+    url = cache.get(arn)
+    if url is None:
+        parts = arn.split(":")
+        url = client.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"]
+        cache[arn] = url
+    return url
+
+
+def change_visibility_batch(client: Any, queue_url: str, items: Sequence[tuple[str, float]]) -> int:
+    """(receipt handle, seconds) pairs, 10 per call, clamped to SQS's 0..12 h. Returns how many SQS refused."""
+    failed = 0
+    for start in range(0, len(items), 10):
+        entries = [
+            {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": int(min(MAX_VISIBILITY_SECONDS, max(0, s)))}
+            for i, (r, s) in enumerate(items[start : start + 10])
+        ]
+        response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
+        failed += len(response.get("Failed", []))
+    return failed
+
+
+def delete_batch(client: Any, queue_url: str, receipts: Sequence[str], what: str) -> None:
+    """DeleteMessageBatch, 10 receipts per call; errors are translated at this boundary."""
+    for start in range(0, len(receipts), 10):
+        entries = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + 10])]
+        try:
+            client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception as exc:
+            raise translate(exc, f"sqs delete_message_batch ({what})") from exc
+
+
+def create_queues(
+    client: Any, name: str, *, visibility_timeout: int = 360, max_receive_count: int = 5
+) -> dict[str, str]:
+    """Main queue + DLQ with a redrive policy (idempotent: CreateQueue returns the existing queue)."""
+    try:
+        dlq_url = client.create_queue(QueueName=f"{name}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})[
+            "QueueUrl"
+        ]
+        dlq_arn = client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_url = client.create_queue(
+            QueueName=name,
+            Attributes={
+                "VisibilityTimeout": str(visibility_timeout),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive_count)}
+                ),
+            },
+        )["QueueUrl"]
+    except Exception as exc:
+        raise translate(exc, f"sqs create_queue {name}") from exc
+    return {"queue_url": queue_url, "dlq_url": dlq_url, "dlq_arn": dlq_arn}

@@ -1,0 +1,184 @@
+"""SQS adapters: the dead-letter sink (reason travels as message attributes, the body stays the original event
+so a redrive re-sends it unchanged), visibility extension after 429s, and queue creation for `setup`."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from gcevents.adapters.aws import translate
+from gcevents.adapters.sqs.common import delete_batch
+from gcevents.errors import StoreUnavailableError
+from gcevents.ports import DeadLetter, StoredDeadLetter
+
+log = logging.getLogger(__name__)
+
+_SQS_MAX_BYTES = 256 * 1024
+# Characters SQS accepts in a message body; anything else (e.g. most control characters) is rejected.
+_SQS_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+_BODY_MAX_BYTES = _SQS_MAX_BYTES - 8 * 1024  # leave room for the attributes
+
+
+def _encode_body(text: str) -> tuple[str, str | None]:
+    """SQS rejects some characters and bodies over 256 KB; keep the original recoverable either way."""
+    if not text:
+        return "<empty>", "empty"
+    if _SQS_INVALID.search(text):
+        raw = text.encode("utf-8", "surrogatepass")
+        if len(raw) > _BODY_MAX_BYTES // 4 * 3:  # base64 grows by 4/3: cut before encoding so it still decodes
+            return base64.b64encode(raw[: _BODY_MAX_BYTES // 4 * 3]).decode("ascii"), "base64-truncated"
+        return base64.b64encode(raw).decode("ascii"), "base64"
+    if len(text.encode("utf-8")) > _BODY_MAX_BYTES:
+        return text.encode("utf-8")[:_BODY_MAX_BYTES].decode("utf-8", "ignore"), "truncated"
+    return text, None
+
+
+def _entry_bytes(entry: Mapping[str, Any]) -> int:
+    attributes = entry["MessageAttributes"]
+    return len(entry["MessageBody"].encode("utf-8")) + sum(
+        len(name) + len(value["DataType"]) + len(value["StringValue"].encode("utf-8"))
+        for name, value in attributes.items()
+    )
+
+
+def _batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """SendMessageBatch takes 10 entries AND at most 256 KiB in total: a batch of ten 100 KB dead letters
+    must go out as several calls, or the whole call fails (BatchRequestTooLong) and nothing is dead-lettered."""
+    batches: list[list[dict[str, Any]]] = []
+    size = 0
+    for entry in entries:
+        n = _entry_bytes(entry)
+        if not batches or len(batches[-1]) == 10 or size + n > _SQS_MAX_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += n
+    return batches
+
+
+def _attr(value: str) -> dict[str, str]:
+    # Topic, conversation id and error text come from input data: a control character in one would make SQS
+    # reject the whole SendMessageBatch (InvalidParameterValue), and the letters would be retried forever.
+    return {"DataType": "String", "StringValue": _SQS_INVALID.sub("\ufffd", value[:1024]) or "-"}
+
+
+class SqsDeadLetterSink:
+    """Dead letters in an SQS queue; implements `DeadLetterStore`. Letters read by `scan` stay hidden for
+    `read_visibility_timeout` seconds (so a redrive does not meet them twice) until `remove` or `release`."""
+
+    def __init__(self, client: Any, queue_url: str, *, read_visibility_timeout: int = 120) -> None:
+        self.client = client
+        self.queue_url = queue_url
+        self.read_visibility_timeout = read_visibility_timeout
+
+    def scan(self, limit: int) -> Iterator[StoredDeadLetter]:
+        """Receive in pages until `limit` letters were read or nothing is visible any more."""
+        seen = 0
+        while seen < limit:
+            page = self.receive(min(10, limit - seen), self.read_visibility_timeout, 0)
+            if not page:
+                return
+            seen += len(page)
+            yield from page
+
+    def release(self, handles: Sequence[str]) -> None:
+        self.unhide(handles)
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        for entries in _batches([self._entry(str(i), letter) for i, letter in enumerate(letters)]):
+            for _attempt in range(3):
+                try:
+                    response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+                except Exception as exc:
+                    raise translate(exc, "sqs send_message_batch (dead letters)") from exc
+                failed = {f["Id"] for f in response.get("Failed", [])}
+                entries = [e for e in entries if e["Id"] in failed]
+                if not entries:
+                    break
+            else:
+                raise StoreUnavailableError(f"sqs: {len(entries)} dead letters not accepted")
+
+    @staticmethod
+    def _entry(entry_id: str, letter: DeadLetter) -> dict[str, Any]:
+        body, encoding = _encode_body(letter.body)
+        attributes = {
+            "reason": _attr(letter.reason),
+            "error": _attr(letter.message or letter.reason),
+            "failedAt": {"DataType": "Number", "StringValue": f"{letter.failed_at:.3f}"},
+        }
+        if letter.topic:
+            attributes["topic"] = _attr(letter.topic)
+        if letter.conversation_id:
+            attributes["conversationId"] = _attr(letter.conversation_id)
+        if letter.message_id:
+            attributes["originalMessageId"] = _attr(letter.message_id)
+        if encoding:
+            attributes["encoding"] = _attr(encoding)
+        return {"Id": entry_id, "MessageBody": body, "MessageAttributes": attributes}
+
+    def receive(self, max_messages: int = 10, visibility_timeout: int = 60, wait_s: int = 0) -> list[StoredDeadLetter]:
+        """Read dead letters (they stay in the queue until `remove`), for inspect and redrive."""
+        try:
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=max(1, min(10, max_messages)),
+                VisibilityTimeout=visibility_timeout,
+                WaitTimeSeconds=wait_s,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["SentTimestamp", "ApproximateReceiveCount"],
+            )
+        except Exception as exc:
+            raise translate(exc, "sqs receive_message (dead letters)") from exc
+        return [self._decode(m) for m in response.get("Messages", [])]
+
+    @staticmethod
+    def _decode(message: Mapping[str, Any]) -> StoredDeadLetter:
+        attrs = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
+        body = message.get("Body", "")
+        encoding = attrs.get("encoding", "")
+        if encoding.startswith("base64"):
+            body = base64.b64decode(body).decode("utf-8", "surrogatepass" if encoding == "base64" else "ignore")
+        elif encoding == "empty":
+            body = ""
+        sent_ms = message.get("Attributes", {}).get("SentTimestamp")
+        failed_at = float(attrs.get("failedAt") or (int(sent_ms) / 1000 if sent_ms else 0.0))
+        letter = DeadLetter(
+            # Messages moved here by SQS redrive (maxReceiveCount) carry no reason of ours.
+            reason=attrs.get("reason", "max_receive_count"),
+            message=attrs.get("error", "redriven by SQS after maxReceiveCount"),
+            body=body,
+            topic=attrs.get("topic") or _topic_of(body),
+            conversation_id=attrs.get("conversationId"),
+            message_id=attrs.get("originalMessageId") or message.get("MessageId"),
+            failed_at=failed_at,
+        )
+        return StoredDeadLetter(letter, message["ReceiptHandle"])
+
+    def remove(self, handles: Sequence[str]) -> None:
+        delete_batch(self.client, self.queue_url, handles, "dead letters")
+
+    def unhide(self, handles: Sequence[str]) -> None:
+        """Make read-but-kept letters visible again at once (after an inspect or a dry run)."""
+        for start in range(0, len(handles), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
+                for i, h in enumerate(handles[start : start + 10])
+            ]
+            try:
+                self.client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
+            except Exception as exc:  # they reappear when the visibility timeout ends anyway
+                log.warning("could not unhide dead letters", extra={"error": repr(translate(exc, "sqs"))})
+
+
+def _topic_of(body: str) -> str | None:
+    try:
+        topic = json.loads(body).get("detail", {}).get("topicName")
+    except (ValueError, AttributeError):
+        return None
+    return topic if isinstance(topic, str) else None

@@ -1,0 +1,47 @@
+"""SQS as the worker's event source (`gcevents worker --queue-url`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from gcevents.adapters.aws import translate
+from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch
+from gcevents.core.events import RawRecord
+
+
+class SqsEventSource:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self.client = client
+        self.queue_url = queue_url
+
+    def receive(self, max_messages: int, wait_seconds: float, visibility_timeout: float) -> list[RawRecord]:
+        try:
+            response = self.client.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=max(1, min(10, max_messages)),
+                WaitTimeSeconds=int(max(0, min(20, wait_seconds))),
+                VisibilityTimeout=int(min(MAX_VISIBILITY_SECONDS, visibility_timeout)),
+                MessageSystemAttributeNames=["ApproximateReceiveCount"],
+            )
+        except Exception as exc:
+            raise translate(exc, "sqs receive_message") from exc
+        return [
+            RawRecord(
+                m.get("Body", ""),
+                m["MessageId"],
+                m["ReceiptHandle"],
+                int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)),
+                None,
+            )
+            for m in response.get("Messages", [])
+        ]
+
+    def ack(self, receipts: Sequence[str]) -> None:
+        delete_batch(self.client, self.queue_url, receipts, "ack")
+
+    def change_visibility(self, receipts: Mapping[str, float]) -> None:
+        try:
+            change_visibility_batch(self.client, self.queue_url, list(receipts.items()))
+        except Exception as exc:
+            raise translate(exc, "sqs change_message_visibility_batch") from exc

@@ -1,0 +1,138 @@
+"""The idempotency algorithm, written once over the `IdempotencyStore` port.
+
+Per batch: one batched read drops keys already COMPLETED, then each remaining key is claimed with ONE
+conditional write (concurrently; or, opt-in with `batch_claims`, up to 100 per transactional request of a store
+that has `claim_many`); the caller does the work, then `complete`s what succeeded (batched) and
+`release`s what failed so a retry can run. The tutorial's "mark processed first" is exactly what this avoids.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from gcevents.errors import TransientError
+from gcevents.ports import BatchClaimStore, Claim, ClaimResult, ClaimStatus, Clock, IdempotencyStore, SystemClock
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TTL_SECONDS = 5 * 24 * 3600  # Genesys re-sends for up to 4 days; keep a day of margin
+COMPLETE_ATTEMPTS = 4  # a COMPLETED mark that never lands lets a re-send run the handlers again after the lease
+CLAIM_MANY_CHUNK = 100  # keys per `claim_many` call (DynamoDB: one TransactWriteItems request)
+
+
+class Idempotency:
+    def __init__(
+        self,
+        store: IdempotencyStore,
+        *,
+        clock: Clock | None = None,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        concurrency: int = 16,
+        sleep: Callable[[float], None] = time.sleep,
+        batch_claims: bool = False,
+    ) -> None:
+        self.store = store
+        # Opt-in: claim through the store's `claim_many` (fewer requests) instead of one write per key.
+        self._claim_many = store if batch_claims and isinstance(store, BatchClaimStore) else None
+        self._sleep = sleep
+        self.clock = clock or SystemClock()
+        self.ttl_seconds = ttl_seconds
+        # Reused across invocations of a warm container: threads are cheap to keep, costly to start per batch.
+        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gcevents-claim")
+
+    def _now_ms(self) -> int:
+        return int(self.clock.now() * 1000)
+
+    def claim_all(self, keys: Sequence[str], lease_until: float) -> dict[str, tuple[Claim, ClaimResult] | Exception]:
+        """Claim every key; per key either (claim, result) or the exception that prevented the claim."""
+        results: dict[str, tuple[Claim, ClaimResult] | Exception] = {}
+        if not keys:
+            return results
+        now_ms = self._now_ms()
+        try:
+            done = self.store.completed(keys, now_ms)
+        except Exception as exc:  # the pre-filter is an optimisation; the claim itself detects COMPLETED too
+            log.warning("completed-key pre-filter failed, claiming all", extra={"error": repr(exc)})
+            done = set()
+        lease_ms = int(lease_until * 1000)
+        for key in keys:
+            if key in done:
+                results[key] = (Claim(key, ""), ClaimResult(ClaimStatus.COMPLETED))
+        pending = [k for k in keys if k not in done]
+
+        def attempt(key: str) -> tuple[Claim, ClaimResult] | Exception:
+            claim = Claim(key, uuid.uuid4().hex)
+            try:
+                return claim, self.store.claim(key, claim.token, lease_ms, now_ms)
+            except Exception as exc:
+                return exc
+
+        if self._claim_many is not None:
+            results.update(self._claim_batches(self._claim_many, pending, lease_ms, now_ms))
+        elif len(pending) == 1:
+            results[pending[0]] = attempt(pending[0])
+        else:
+            for key, outcome in zip(pending, self._pool.map(attempt, pending), strict=True):
+                results[key] = outcome
+        return results
+
+    def _claim_batches(
+        self, store: BatchClaimStore, keys: Sequence[str], lease_ms: int, now_ms: int
+    ) -> dict[str, tuple[Claim, ClaimResult] | Exception]:
+        claims = {key: Claim(key, uuid.uuid4().hex) for key in keys}  # one token per unique key, as per key
+        unique = list(claims.values())
+        chunks = [unique[start : start + CLAIM_MANY_CHUNK] for start in range(0, len(unique), CLAIM_MANY_CHUNK)]
+
+        def attempt(chunk: list[Claim]) -> dict[str, tuple[Claim, ClaimResult] | Exception]:
+            try:
+                answers = store.claim_many([(c.key, c.token) for c in chunk], lease_ms, now_ms)
+            except Exception as exc:
+                return {c.key: exc for c in chunk}
+            out: dict[str, tuple[Claim, ClaimResult] | Exception] = {}
+            for c in chunk:
+                answer = answers.get(c.key)
+                if isinstance(answer, ClaimResult):
+                    out[c.key] = (c, answer)
+                else:
+                    out[c.key] = answer or TransientError(f"claim_many gave no answer for {c.key!r}")
+            return out
+
+        results: dict[str, tuple[Claim, ClaimResult] | Exception] = {}
+        for outcome in map(attempt, chunks) if len(chunks) <= 1 else self._pool.map(attempt, chunks):
+            results.update(outcome)
+        return results
+
+    def complete(self, claims: Sequence[Claim]) -> None:
+        """Mark claims COMPLETED, retrying throttling with jittered backoff: the effects have happened, and a key
+        left IN_PROGRESS becomes claimable when its lease ends, so a later re-send would run its handlers again.
+        Re-putting COMPLETED is idempotent."""
+        if not claims:
+            return
+        for attempt in range(COMPLETE_ATTEMPTS):
+            try:
+                self.store.complete(claims, self._now_ms() + self.ttl_seconds * 1000)
+                return
+            except TransientError:
+                if attempt == COMPLETE_ATTEMPTS - 1:
+                    raise
+                self._sleep(random.uniform(0, 0.05 * 2**attempt))
+
+    def release(self, claims: Sequence[Claim]) -> list[Exception]:
+        """Release every claim; best effort (an unreleased lease still ends at the deadline)."""
+
+        def attempt(claim: Claim) -> Exception | None:
+            try:
+                self.store.release(claim)
+            except Exception as exc:
+                return exc
+            return None
+
+        errors = [e for e in self._pool.map(attempt, claims) if e is not None]
+        for error in errors:
+            log.warning("release failed; lease will lapse at the deadline", extra={"error": repr(error)})
+        return errors

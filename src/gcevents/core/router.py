@@ -1,0 +1,101 @@
+"""Business logic plugs in here: handlers per topic pattern (`{id}` = one topic segment, `*` = anything)."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Protocol
+
+from gcevents.core.events import GenesysEvent
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerContext:
+    """What a handler gets besides the event."""
+
+    enrichment: Mapping[str, Any] | None  # analytics conversation details, when this kind is enriched
+    deadline: float  # epoch seconds: finish (or raise TransientError) before this
+    idempotency_key: str  # the event's content key: pass it downstream (e.g. an Idempotency-Key header)
+    services: Mapping[str, Any]  # e.g. {"genesys": GenesysClient} for live lookups
+
+    def remaining(self) -> float:
+        return self.deadline - time.time()
+
+
+EventHandler = Callable[[GenesysEvent, HandlerContext], None]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkItem:
+    event: GenesysEvent
+    context: HandlerContext
+
+
+class BatchHandler(Protocol):
+    """A handler that wants the whole batch at once (e.g. to write one item per conversation)."""
+
+    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+        """Return content_key -> exception for the items that failed; the rest succeeded."""
+        ...
+
+
+@lru_cache(maxsize=512)
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}.]*\}|\*)", pattern)
+    regex = "".join("[^.]+" if p.startswith("{") else ".*" if p == "*" else re.escape(p) for p in parts if p)
+    return re.compile(regex + r"\Z")
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    return compile_pattern(pattern).match(topic) is not None
+
+
+class Router:
+    def __init__(self) -> None:
+        self._handlers: list[tuple[str, EventHandler]] = []
+        self._batch_handlers: list[tuple[tuple[str, ...], BatchHandler]] = []
+        self._cache: dict[str, tuple[EventHandler, ...]] = {}
+
+    def on(self, *patterns: str) -> Callable[[EventHandler], EventHandler]:
+        """Decorator: `@router.on("v2.detail.events.conversation.{id}.customer.end")`."""
+
+        def register(fn: EventHandler) -> EventHandler:
+            for pattern in patterns:
+                self.add(pattern, fn)
+            return fn
+
+        return register
+
+    def add(self, pattern: str, handler: EventHandler) -> None:
+        compile_pattern(pattern)
+        self._handlers.append((pattern, handler))
+        self._cache.clear()
+
+    def add_batch(self, handler: BatchHandler, patterns: Sequence[str] = ("*",)) -> None:
+        for pattern in patterns:
+            compile_pattern(pattern)
+        self._batch_handlers.append((tuple(patterns), handler))
+
+    def include(self, other: Router) -> None:
+        """Merge another router's handlers (e.g. one a user module built)."""
+        for pattern, handler in other._handlers:
+            self.add(pattern, handler)
+        for patterns, batch_handler in other._batch_handlers:
+            self.add_batch(batch_handler, patterns)
+
+    def handlers_for(self, topic: str) -> tuple[EventHandler, ...]:
+        found = self._cache.get(topic)
+        if found is None:
+            found = tuple(fn for pattern, fn in self._handlers if topic_matches(pattern, topic))
+            if len(self._cache) < 10_000:  # topics embed ids: bound the cache
+                self._cache[topic] = found
+        return found
+
+    def batch_handlers(self) -> list[tuple[tuple[str, ...], BatchHandler]]:
+        return list(self._batch_handlers)
+
+    def __len__(self) -> int:
+        return len(self._handlers) + len(self._batch_handlers)

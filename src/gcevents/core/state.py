@@ -1,0 +1,285 @@
+"""The conversation state as a join-semilattice: `join` is commutative, associative and idempotent, so any
+order, any batching and any number of duplicates of the same events converge to the same state.
+
+A state is a plain JSON-able dict (it is stored as-is in SQLite and DynamoDB). Every part records what set
+it, so an older event never overwrites a newer one:
+
+- registers `{"value": V, "at": eventTime ms, "by": content_key}`: "last" registers keep the greatest stamp
+  (latest event wins), "first" registers the smallest (earliest event wins: originating direction). Equal
+  stamps with different values are ordered by the value's canonical JSON, so the join stays a function.
+- plain integers for min/max times (the time is its own stamp).
+- maps of parts (participants, attributes) joined key by key.
+
+Store metadata (version, updatedAt, ttl) is deliberately *not* part of the state: it depends on when and
+how often a store wrote, which would break convergence.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gcevents.core.events import GenesysEvent
+from gcevents.ports import StoredState
+
+State = dict[str, Any]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+# Part name -> how two values of it join. Conversation level:
+_FIRST_REGISTERS = frozenset({"mediaType", "direction"})  # what the conversation started as
+_LAST_REGISTERS = frozenset({"lastEvent", "enrichment"})
+_MIN_TIMES = frozenset({"startTime"})
+_MAX_TIMES = frozenset({"endTime"})
+_REGISTER_MAPS = frozenset({"attributes"})  # name -> last register
+
+# Participant fields copied from event bodies (scalars only). Phone numbers, addresses and notes are left
+# out on purpose: the state table should not become a second store of customer PII.
+PARTICIPANT_FIELDS = (
+    "purpose", "userId", "queueId", "divisionId", "wrapupCode", "disconnectType", "acdOutcome",
+    "flowId", "flowName", "flowType", "flowVersion", "exitReason", "flowOutcome", "flowOutcomeId",
+    "flowOutcomeValue", "transferType", "outboundCampaignId", "outboundContactListId",
+    "outboundContactId", "externalContactId", "externalOrganizationId", "provider", "sessionId",
+    "mediaType", "direction",
+)  # fmt: skip
+_PARTICIPANT_MIN = frozenset({"startTime"})
+_PARTICIPANT_MAX = frozenset({"endTime"})
+
+# The participant an event is about, when the body does not say (`purpose` in the body wins).
+_PURPOSE_BY_KIND = {
+    "customer.start": "customer", "customer.end": "customer",
+    "user.start": "agent", "user.end": "agent", "acw": "agent", "wrapup": "agent",
+    "acd.start": "acd", "acd.end": "acd",
+    "flow.start": "ivr", "flow.end": "ivr", "flow.outcome": "ivr",
+    "voicemail.start": "voicemail", "voicemail.end": "voicemail",
+    "outbound": "outbound",
+}  # fmt: skip
+CONVERSATION_END_KINDS = frozenset({"customer.end"})  # the customer hanging up ends the conversation
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One event as the projection sees it: the event plus the analytics details fetched for it, if any."""
+
+    event: GenesysEvent
+    enrichment: Mapping[str, Any] | None = None
+
+
+# ------------------------------------------------------------------------------------------------ join
+def merge(state: Mapping[str, Any] | None, events: Iterable[GenesysEvent | Observation]) -> State:
+    """Fold events into a state. Pure: the input state is not modified."""
+    merged: State = dict(state) if state else {}
+    for item in events:
+        observation = item if isinstance(item, Observation) else Observation(item)
+        merged = join(merged, delta(observation))
+    return merged
+
+
+def join(left: Mapping[str, Any], right: Mapping[str, Any]) -> State:
+    """The least upper bound of two states."""
+    out: State = dict(left)
+    for name, value in right.items():
+        mine = out.get(name)
+        if mine is None:
+            out[name] = value
+        elif name in _FIRST_REGISTERS:
+            out[name] = min(mine, value, key=_register_order)
+        elif name in _LAST_REGISTERS:
+            out[name] = max(mine, value, key=_register_order)
+        elif name in _MIN_TIMES:
+            out[name] = min(mine, value)
+        elif name in _MAX_TIMES:
+            out[name] = max(mine, value)
+        elif name in _REGISTER_MAPS:
+            out[name] = _join_maps(mine, value, _join_last)
+        elif name == "participants":
+            out[name] = _join_maps(mine, value, _join_participant)
+        else:  # a part this version does not know (written by a newer one): keep a deterministic value
+            out[name] = max(mine, value, key=_canonical)
+    return out
+
+
+def _join_participant(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(left)
+    for name, value in right.items():
+        mine = out.get(name)
+        if mine is None:
+            out[name] = value
+        elif name in _PARTICIPANT_MIN:
+            out[name] = min(mine, value)
+        elif name in _PARTICIPANT_MAX:
+            out[name] = max(mine, value)
+        else:
+            out[name] = max(mine, value, key=_register_order)
+    return out
+
+
+def _join_last(left: Any, right: Any) -> Any:
+    return max(left, right, key=_register_order)
+
+
+def _join_maps(
+    left: Mapping[str, Any], right: Mapping[str, Any], join_values: Callable[[Any, Any], Any]
+) -> dict[str, Any]:
+    out = dict(left)
+    for key, value in right.items():
+        out[key] = value if key not in out else join_values(out[key], value)
+    return out
+
+
+def _register_order(register: Mapping[str, Any]) -> tuple[Any, ...]:
+    # "rank" lets a register prefer some values regardless of time (complete analytics over partial ones).
+    return (
+        register.get("rank", 0),
+        register.get("at", 0),
+        register.get("by", ""),
+        _canonical(register.get("value")),
+    )
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# ----------------------------------------------------------------------------------------------- delta
+def delta(observation: Observation) -> State:
+    """The state that one event alone implies (empty for events the projection does not track)."""
+    event = observation.event
+    if not event.kind.startswith("conversation.") or not event.conversation_id:
+        return {}
+    kind = event.kind.removeprefix("conversation.")
+    at = event_ms(event)
+    by = event.content_key
+    body = event.body
+
+    def register(value: Any) -> dict[str, Any]:
+        return {"value": _plain(value), "at": at, "by": by}
+
+    state: State = {"startTime": at, "lastEvent": register(kind)}
+    for name in ("mediaType", "direction"):
+        value = body.get(name)
+        if _is_scalar(value):
+            state[name] = register(value)
+    if kind in CONVERSATION_END_KINDS:
+        state["endTime"] = at
+
+    if event.participant_id:
+        participant: dict[str, Any] = {"startTime": at, "lastEvent": register(kind)}
+        if kind.endswith(".end"):
+            participant["endTime"] = at
+        purpose = body.get("purpose") if _is_scalar(body.get("purpose")) else _PURPOSE_BY_KIND.get(kind)
+        if purpose is not None:
+            participant["purpose"] = register(purpose)
+        for name, value in body.items():
+            if (name in PARTICIPANT_FIELDS and name != "purpose" and _is_scalar(value)) or (
+                name.endswith("DurationMs") and isinstance(value, int | float) and not isinstance(value, bool)
+            ):
+                participant[name] = register(value)
+        state["participants"] = {event.participant_id: participant}
+
+    attributes = body.get("attributes")
+    if kind == "attributes" and isinstance(attributes, Mapping):
+        state["attributes"] = {
+            str(name): register(value if _is_scalar(value) else _canonical(value)) for name, value in attributes.items()
+        }
+
+    if observation.enrichment:
+        summary = enrichment_summary(observation.enrichment)
+        if summary:
+            # Complete analytics (with conversationEnd) beat partial ones fetched later for an older event.
+            rank = 1 if summary.get("conversationEnd") else 0
+            state["enrichment"] = {"value": summary, "at": at, "by": by, "rank": rank}
+    return state
+
+
+def enrichment_summary(details: Mapping[str, Any]) -> dict[str, Any]:
+    """The few analytics facts worth keeping next to the state (the full details can be large)."""
+    summary: dict[str, Any] = {}
+    for name in ("conversationStart", "conversationEnd", "originatingDirection"):
+        if _is_scalar(details.get(name)):
+            summary[name] = _plain(details[name])
+    divisions = details.get("divisionIds")
+    if isinstance(divisions, list):
+        summary["divisionIds"] = sorted(str(d) for d in divisions)
+    participants = details.get("participants")
+    if isinstance(participants, list):
+        summary["participantCount"] = len(participants)
+        media = _first_media_type(participants)
+        if media is not None:
+            summary["mediaType"] = media
+    return summary
+
+
+def _first_media_type(participants: list[Any]) -> str | None:
+    for participant in participants:
+        sessions = participant.get("sessions") if isinstance(participant, Mapping) else None
+        for session in sessions if isinstance(sessions, list) else ():
+            media = session.get("mediaType") if isinstance(session, Mapping) else None
+            if isinstance(media, str):
+                return media
+    return None
+
+
+def event_ms(event: GenesysEvent) -> int:
+    """Exact integer milliseconds (float timestamps can be off by one, which would break tie-breaks)."""
+    return (event.event_time - _EPOCH) // _MS
+
+
+def _is_scalar(value: Any) -> bool:
+    # NaN and infinities would poison comparisons and cannot be stored in DynamoDB.
+    return isinstance(value, str | int | bool) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _plain(value: Any) -> Any:
+    """1000.0 -> 1000: DynamoDB hands numbers back without that distinction, and the join compares values."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# ------------------------------------------------------------------------------------------------ view
+def view(conversation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """A flat, human-friendly rendering (registers -> values, ms -> ISO 8601) for the CLI and users."""
+    out: dict[str, Any] = {"conversationId": conversation_id}
+    for name in ("mediaType", "direction"):
+        if name in state:
+            out[name] = state[name]["value"]
+    for name in ("startTime", "endTime"):
+        if name in state:
+            out[name] = iso(state[name])
+    if "lastEvent" in state:
+        out["lastEventKind"] = state["lastEvent"]["value"]
+        out["lastEventTime"] = iso(state["lastEvent"]["at"])
+    participants = []
+    for participant_id, participant in sorted(
+        state.get("participants", {}).items(), key=lambda p: (p[1].get("startTime", 0), p[0])
+    ):
+        flat: dict[str, Any] = {"participantId": participant_id}
+        for name, part in sorted(participant.items()):
+            if name in ("startTime", "endTime"):
+                flat[name] = iso(part)
+            elif name == "lastEvent":
+                flat["lastEventKind"] = part["value"]
+            else:
+                flat[name] = part["value"]
+        participants.append(flat)
+    out["participants"] = participants
+    if state.get("attributes"):
+        out["attributes"] = {k: v["value"] for k, v in sorted(state["attributes"].items())}
+    if "enrichment" in state:
+        out["enrichment"] = state["enrichment"]["value"]
+    return out
+
+
+def stored_view(item: StoredState) -> dict[str, Any]:
+    """`view` plus the store metadata of an item, for people and the CLI."""
+    out = view(item.conversation_id, item.state)
+    out.update(updatedAt=iso(item.updated_at_ms), ttl=item.ttl, version=item.version)
+    return out
+
+
+def iso(epoch_ms: int | float) -> str:
+    return (_EPOCH + timedelta(milliseconds=epoch_ms)).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,57 @@
+"""`gcevents` command line. Subcommands live next to what they drive; each module offers `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from gcevents.errors import GcEventsError
+
+# One module per command group, each with `register(subparsers)`; imported when the CLI starts (never on the
+# Lambda path).
+COMMAND_MODULES = (
+    "gcevents.entrypoints.cli.setup",
+    "gcevents.entrypoints.cli.process",
+    "gcevents.entrypoints.cli.worker",
+    "gcevents.entrypoints.cli.dlq",
+    "gcevents.entrypoints.cli.state",
+    "gcevents.entrypoints.cli.plan",
+    "gcevents.entrypoints.cli.demo",
+    "gcevents.entrypoints.cli.simulate",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except GcEventsError as exc:
+        print(f"gcevents: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep the interpreter's final flush quiet
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gcevents", description=__doc__)
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue  # optional subcommand module not present
+        module.register(sub)
+    return parser

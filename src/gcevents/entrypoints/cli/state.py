@@ -1,0 +1,137 @@
+"""`gcevents state get|list`: read the conversation state items."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from gcevents.core.state import stored_view
+from gcevents.core.state_store import DEFAULT_TTL_DAYS
+from gcevents.errors import ConfigError
+from gcevents.ports import StateStore, StoredState
+
+STORE_ENV = "GCEVENTS_STATE_STORE"
+DEFAULT_STORE = "sqlite:.gcevents/gcevents.db"
+
+StoreFactory = Callable[[str], StateStore]
+
+
+def open_state_store(spec: str, *, ttl_days: int = DEFAULT_TTL_DAYS) -> StateStore:
+    """`sqlite:PATH`, `dynamodb:TABLE` or `memory` -> a store (boto3 honours AWS_ENDPOINT_URL)."""
+    kind, _, target = spec.strip().partition(":")
+    if kind == "sqlite" and target:
+        from gcevents.adapters.sqlite.state import SqliteStateStore
+
+        return SqliteStateStore(target, ttl_days=ttl_days)
+    if kind == "dynamodb" and target:
+        from gcevents.adapters.aws import make_client
+        from gcevents.adapters.dynamodb.state import DynamoDbStateStore
+
+        return DynamoDbStateStore(make_client("dynamodb"), target, ttl_days=ttl_days)
+    if kind == "memory":
+        from gcevents.testing.fakes import MemoryStateStore
+
+        return MemoryStateStore(ttl_days=ttl_days)
+    raise ConfigError(f"state store {spec!r}: expected sqlite:PATH, dynamodb:TABLE or memory")
+
+
+def register(subparsers: Any, store_factory: StoreFactory = open_state_store) -> None:
+    """Add `state get` and `state list` to the main CLI's subparsers."""
+    state = subparsers.add_parser("state", help="inspect conversation state items")
+    commands = state.add_subparsers(metavar="COMMAND")
+    store_help = f"sqlite:PATH or dynamodb:TABLE (default: ${STORE_ENV} or {DEFAULT_STORE})"
+
+    get = commands.add_parser("get", help="show one conversation's state")
+    get.add_argument("conversation_id", metavar="CONVERSATION_ID")
+    get.add_argument("--store", help=store_help)
+    get.add_argument("--json", action="store_true", help="machine-readable output")
+    get.set_defaults(func=lambda args: cmd_get(args, store_factory))
+
+    listing = commands.add_parser("list", help="list conversations, most recently updated first")
+    listing.add_argument("--since", type=_parse_since, help="only items updated at or after (ISO 8601)")
+    listing.add_argument("--limit", type=_positive_int, default=50)
+    listing.add_argument("--store", help=store_help)
+    listing.add_argument("--json", action="store_true", help="machine-readable output (a JSON array)")
+    listing.set_defaults(func=lambda args: cmd_list(args, store_factory))
+
+    state.set_defaults(func=lambda _args: _usage(state))
+
+
+def cmd_get(args: argparse.Namespace, store_factory: StoreFactory = open_state_store) -> int:
+    store = store_factory(_store_spec(args))
+    item = store.get(args.conversation_id)
+    if item is None:
+        print(f"no state for conversation {args.conversation_id}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(stored_view(item), indent=2, sort_keys=True))
+    else:
+        print(_describe(item))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace, store_factory: StoreFactory = open_state_store) -> int:
+    store = store_factory(_store_spec(args))
+    items = store.list(since=args.since, limit=args.limit)
+    if args.json:
+        print(json.dumps([stored_view(item) for item in items], indent=2, sort_keys=True))
+        return 0
+    columns = ("conversationId", "mediaType", "direction", "lastEventKind", "lastEventTime", "updatedAt")
+    views = [stored_view(item) for item in items]
+    rows = [[str(v.get(c, "-")) for c in columns] for v in views]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    print(f"{len(items)} conversation(s)", file=sys.stderr)
+    return 0
+
+
+def _store_spec(args: argparse.Namespace) -> str:
+    # Only here, inside the command, is the environment read.
+    return str(args.store or os.environ.get(STORE_ENV) or DEFAULT_STORE)
+
+
+def _describe(item: StoredState) -> str:
+    data = stored_view(item)
+    lines = [f"conversation {data['conversationId']}"]
+    for name in ("mediaType", "direction", "startTime", "endTime", "lastEventKind", "lastEventTime"):
+        if name in data:
+            lines.append(f"  {name}: {data[name]}")
+    for participant in data["participants"]:
+        details = ", ".join(f"{k}={v}" for k, v in participant.items() if k != "participantId")
+        lines.append(f"  participant {participant['participantId']}: {details}")
+    if "attributes" in data:
+        lines.append(f"  attributes: {json.dumps(data['attributes'], sort_keys=True)}")
+    if "enrichment" in data:
+        lines.append(f"  enrichment: {json.dumps(data['enrichment'], sort_keys=True)}")
+    lines.append(f"  updatedAt: {data['updatedAt']}  version: {data['version']}  ttl: {data['ttl']}")
+    return "\n".join(lines)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help()
+    return 2
+
+
+def _parse_since(text: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value

@@ -1,0 +1,265 @@
+"""In-memory fakes of the ports: the reference behaviour the contract suites hold the real adapters to.
+
+Thread-safe, like the adapters they stand in for. Used by the tests, the benchmarks and `memory` store specs."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gcevents.core.events import RawRecord
+
+from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
+from gcevents.ports import (
+    Claim,
+    ClaimResult,
+    ClaimStatus,
+    Clock,
+    DeadLetter,
+    EnrichmentResult,
+    StoredDeadLetter,
+    StoredState,
+)
+
+
+@dataclass(slots=True)
+class _Record:
+    status: ClaimStatus
+    token: str
+    lease_until_ms: int = 0
+    expires_at_ms: int = 0
+
+
+class MemoryIdempotencyStore:
+    def __init__(self) -> None:
+        self._records: dict[str, _Record] = {}
+        self._lock = threading.Lock()
+        self.requests = 0  # counted like DynamoDB requests, so algorithms can be compared on fakes
+
+    def completed(self, keys: Sequence[str], now_ms: int) -> set[str]:
+        with self._lock:
+            self.requests += -(-len(keys) // 100)
+            return {
+                k for k in keys
+                if (r := self._records.get(k)) and r.status is ClaimStatus.COMPLETED and r.expires_at_ms > now_ms
+            }  # fmt: skip
+
+    def claim(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> ClaimResult:
+        with self._lock:
+            self.requests += 1
+            current = self._records.get(key)
+            if current is None or _claimable(current, now_ms) or _held_by(current, token):
+                self._records[key] = _Record(ClaimStatus.IN_PROGRESS, token, lease_until_ms)
+                return ClaimResult(ClaimStatus.CLAIMED)
+            if current.status is ClaimStatus.COMPLETED:
+                return ClaimResult(ClaimStatus.COMPLETED)
+            return ClaimResult(ClaimStatus.IN_PROGRESS, current.lease_until_ms)
+
+    def complete(self, claims: Sequence[Claim], expires_at_ms: int) -> None:
+        with self._lock:
+            self.requests += -(-len(claims) // 25)
+            for claim in claims:
+                self._records[claim.key] = _Record(ClaimStatus.COMPLETED, claim.token, 0, expires_at_ms)
+
+    def release(self, claim: Claim) -> None:
+        with self._lock:
+            self.requests += 1
+            current = self._records.get(claim.key)
+            if current is not None and current.token == claim.token and current.status is ClaimStatus.IN_PROGRESS:
+                del self._records[claim.key]
+
+
+def _held_by(record: _Record, token: str) -> bool:
+    """A lease with this token is the caller's own (its earlier attempt landed): claiming it again wins."""
+    return record.status is ClaimStatus.IN_PROGRESS and record.token == token
+
+
+def _claimable(record: _Record, now_ms: int) -> bool:
+    if record.status is ClaimStatus.IN_PROGRESS:
+        return record.lease_until_ms < now_ms
+    return record.expires_at_ms < now_ms
+
+
+class MemoryDeadLetterSink:
+    """A `DeadLetterStore` in memory; `letters` is what was sent and is still there."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, DeadLetter] = {}
+        self._next = 0
+        self._lock = threading.Lock()
+
+    @property
+    def letters(self) -> list[DeadLetter]:
+        with self._lock:
+            return list(self._rows.values())
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        with self._lock:
+            for letter in letters:
+                self._rows[self._next] = letter
+                self._next += 1
+
+    def list(self, limit: int = 1000) -> list[StoredDeadLetter]:
+        with self._lock:
+            return [StoredDeadLetter(letter, str(i)) for i, letter in list(self._rows.items())[:limit]]
+
+    def scan(self, limit: int) -> Iterator[StoredDeadLetter]:
+        yield from self.list(limit)
+
+    def remove(self, handles: Sequence[str]) -> None:
+        with self._lock:
+            for handle in handles:
+                self._rows.pop(int(handle), None)
+
+    def release(self, handles: Sequence[str]) -> None:
+        """Nothing is hidden by reading."""
+
+
+@dataclass(slots=True)
+class MemoryEnricher:
+    """Serves fixed conversation details; ids not in `details` are reported missing (analytics lag)."""
+
+    details: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    failures: Mapping[str, Exception] = field(default_factory=dict)
+    calls: int = 0
+    requested: list[str] = field(default_factory=list)
+
+    def enrich(self, conversation_ids: Sequence[str], deadline: float) -> EnrichmentResult:
+        self.calls += 1
+        self.requested.extend(conversation_ids)
+        result = EnrichmentResult()
+        for cid in conversation_ids:
+            if cid in self.failures:
+                result.failed[cid] = self.failures[cid]
+            elif cid in self.details:
+                result.details[cid] = self.details[cid]
+            else:
+                result.missing.add(cid)
+        return result
+
+
+@dataclass(slots=True)
+class FakeClock:
+    current: float = 1_700_000_000.0
+
+    def now(self) -> float:
+        return self.current
+
+    def advance(self, seconds: float) -> None:
+        self.current += seconds
+
+
+@dataclass(slots=True)
+class _Message:
+    message_id: str
+    body: str
+    visible_at: float = 0.0
+    receive_count: int = 0
+    receipt: str = ""
+
+
+class MemoryQueue:
+    """An SQS-like queue in memory (visibility timeout, receive count, redrive) for worker unit tests."""
+
+    def __init__(self, *, max_receive_count: int = 5, redrive_to: Any = None, clock: Any = None) -> None:
+        import time
+
+        self.max_receive_count = max_receive_count
+        self.redrive_to = redrive_to
+        self._now = clock.now if clock is not None else time.time
+        self._messages: dict[str, _Message] = {}
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def send(self, bodies: Sequence[str], delay: float = 0.0) -> list[str]:
+        with self._lock:
+            ids = []
+            for body in bodies:
+                self._seq += 1
+                message_id = f"m-{self._seq}"
+                self._messages[message_id] = _Message(message_id, body, self._now() + delay)
+                ids.append(message_id)
+            return ids
+
+    def receive(self, max_messages: int, wait_seconds: float, visibility_timeout: float) -> list[RawRecord]:
+        from gcevents.core.events import RawRecord
+
+        now = self._now()
+        out: list[RawRecord] = []
+        exhausted: list[DeadLetter] = []
+        with self._lock:
+            for message in sorted(self._messages.values(), key=lambda m: m.visible_at):
+                if len(out) >= max_messages or message.visible_at > now:
+                    continue
+                if message.receive_count >= self.max_receive_count and self.redrive_to is not None:
+                    del self._messages[message.message_id]
+                    exhausted.append(
+                        DeadLetter("max_receive_count", "redrive", message.body, message_id=message.message_id)
+                    )
+                    continue
+                self._seq += 1
+                message.receive_count += 1
+                message.receipt = f"r-{self._seq}"
+                message.visible_at = now + visibility_timeout
+                out.append(RawRecord(message.body, message.message_id, message.receipt, message.receive_count))
+        if exhausted:
+            self.redrive_to.send(exhausted)
+        return out
+
+    def ack(self, receipts: Sequence[str]) -> None:
+        wanted = set(receipts)
+        with self._lock:
+            for key in [k for k, m in self._messages.items() if m.receipt in wanted]:
+                del self._messages[key]
+
+    def change_visibility(self, receipts: Mapping[str, float]) -> None:
+        now = self._now()
+        with self._lock:
+            for message in self._messages.values():
+                if message.receipt in receipts:
+                    message.visible_at = now + max(0.0, receipts[message.receipt])
+
+    def is_drained(self) -> bool:
+        with self._lock:
+            return not self._messages
+
+
+class MemoryStateStore(OptimisticStateStore):
+    def __init__(self, *, ttl_days: int = DEFAULT_TTL_DAYS, clock: Clock | None = None, **kwargs: Any) -> None:
+        super().__init__(ttl_days=ttl_days, clock=clock, **kwargs)
+        self._items: dict[str, StoredState] = {}
+        self._lock = threading.Lock()
+
+    def _load(self, conversation_ids: Sequence[str]) -> dict[str, StoredState]:
+        with self._lock:
+            return {cid: self._items[cid] for cid in conversation_ids if cid in self._items}
+
+    def _save(self, writes: Sequence[PendingWrite]) -> dict[str, Conflict | Exception]:
+        outcomes: dict[str, Conflict | Exception] = {}
+        with self._lock:
+            for write in writes:
+                cid = write.item.conversation_id
+                stored = self._items.get(cid)
+                if (stored.version if stored else None) != write.expected_version:
+                    outcomes[cid] = Conflict(stored, known=True)
+                    continue
+                # A JSON round trip, as the real stores do: a value they could not store fails here too.
+                state = json.loads(json.dumps(write.item.state))
+                self._items[cid] = StoredState(cid, state, write.item.version, write.item.updated_at_ms, write.item.ttl)
+        return outcomes
+
+    def get(self, conversation_id: str) -> StoredState | None:
+        with self._lock:
+            return self._items.get(conversation_id)
+
+    def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
+        floor = int(since.timestamp() * 1000) if since else 0
+        with self._lock:
+            items = [i for i in self._items.values() if i.updated_at_ms >= floor]
+        items.sort(key=lambda i: (i.updated_at_ms, i.conversation_id), reverse=True)
+        return items[:limit]

@@ -1,0 +1,548 @@
+"""A Genesys Cloud API simulator: a real HTTP server (stdlib only) for tests, the demo and benchmarks.
+
+It imitates what our client relies on: OAuth client credentials (Basic auth, expiring bearer tokens), the
+analytics details endpoints (bulk and single) and the live conversation endpoint, with deterministic
+conversation data derived from the id, a per-token rate limit with `inin-ratelimit-*` headers and 429 +
+`Retry-After`, seeded fault injection (5xx, slow answers), analytics lag, and a per-call id limit.
+
+    with GenesysSimulator(SimulatorOptions(rate_limit_per_minute=600)) as sim:
+        client = GenesysClient(sim.settings())
+        ...
+        sim.stats()["calls"]
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import hmac
+import json
+import math
+import random
+import re
+import secrets
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from gcevents.adapters.genesys.settings import GenesysSettings
+
+MEDIA_TYPES = ("voice", "voice", "voice", "chat", "email", "callback", "message")
+_EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+_DETAILS_ONE = re.compile(r"^/api/v2/analytics/conversations/([^/]+)/details$")
+_CONVERSATION = re.compile(r"^/api/v2/conversations/([^/]+)$")
+_BULK = "/api/v2/analytics/conversations/details"
+
+
+@dataclass(frozen=True, slots=True)
+class SimulatorOptions:
+    client_id: str = "gcevents-sim"
+    client_secret: str = field(default="gcevents-sim-secret", repr=False)
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: any free port (tests); the CLI picks a fixed one
+    token_expires_in: int = 86399  # seconds; an expired token is answered with 401
+    rate_limit_per_minute: int | None = 300  # requests per token per window; None: unlimited
+    rate_window_seconds: float = 60.0  # shorter windows make rate-limit tests fast
+    rate_limit_headers: bool = True  # send inin-ratelimit-*; off lets a test reach a 429 before the client adapts
+    latency_ms: float = 0.0  # added to every API answer
+    error_rate: float = 0.0  # fraction of API requests answered with `error_status`
+    error_status: int = 503
+    slow_rate: float = 0.0  # fraction of API requests that take an extra `slow_ms`
+    slow_ms: float = 1000.0
+    lagging_ids: frozenset[str] = frozenset()  # conversations analytics does not know for `lag_lookups` lookups
+    lagging_fraction: float = 0.0  # ... and this fraction of all conversations (chosen by hash)
+    lag_lookups: int = 1
+    unknown_ids: frozenset[str] = frozenset()  # conversations that never exist (404, omitted from bulk)
+    max_ids_per_request: int = 100  # bulk calls with more ids get a 400
+    seed: int = 0  # fault injection is drawn from a Random(seed)
+
+
+# ------------------------------------------------------------------------------------------- conversation data
+def _rng_for(conversation_id: str) -> random.Random:
+    digest = hashlib.sha256(conversation_id.encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+def _pool_id(kind: str, index: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"gcevents-sim/{kind}/{index}"))
+
+
+def _child_id(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+QUEUES = tuple(_pool_id("queue", i) for i in range(6))
+AGENTS = tuple(_pool_id("user", i) for i in range(40))
+WRAPUP_CODES = tuple(_pool_id("wrapup", i) for i in range(8))
+DIVISION = _pool_id("division", 0)
+
+
+def analytics_conversation(conversation_id: str) -> dict[str, Any]:
+    """Deterministic analytics conversation details for an id (same id -> same document, every run)."""
+    rng = _rng_for(conversation_id)
+    media = rng.choice(MEDIA_TYPES)
+    start = _EPOCH + timedelta(seconds=rng.randrange(365 * 86400), milliseconds=rng.randrange(1000))
+    queue_wait = timedelta(seconds=rng.randint(0, 300))
+    talk = timedelta(seconds=rng.randint(20, 1200))
+    acw = timedelta(seconds=rng.randint(0, 120))
+    answered = start + queue_wait
+    end = answered + talk
+    queue_id = rng.choice(QUEUES)
+    user_id = rng.choice(AGENTS)
+    wrapup_code = rng.choice(WRAPUP_CODES)
+    direction = "outbound" if media == "callback" else "inbound"
+    customer_address = f"tel:+1555{rng.randrange(10**7):07d}" if media in ("voice", "callback") else "customer"
+    return {
+        "conversationId": conversation_id,
+        "conversationStart": _iso(start),
+        "conversationEnd": _iso(end + acw),
+        "originatingDirection": direction,
+        "divisionIds": [DIVISION],
+        "participants": [
+            {
+                "participantId": _child_id(rng),
+                "participantName": f"Customer {rng.randrange(10000)}",
+                "purpose": "customer",
+                "sessions": [{
+                    "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
+                    "ani": customer_address, "dnis": "tel:+18005550100",
+                    "segments": [{"segmentStart": _iso(start), "segmentEnd": _iso(end),
+                                  "segmentType": "interact", "disconnectType": "peer"}],
+                }],
+            },
+            {
+                "participantId": _child_id(rng),
+                "participantName": "Queue",
+                "purpose": "acd",
+                "sessions": [{
+                    "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
+                    "segments": [{"segmentStart": _iso(start), "segmentEnd": _iso(answered),
+                                  "segmentType": "delay", "queueId": queue_id}],
+                }],
+            },
+            {
+                "participantId": _child_id(rng),
+                "participantName": f"Agent {AGENTS.index(user_id)}",
+                "purpose": "agent",
+                "userId": user_id,
+                "sessions": [{
+                    "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
+                    "segments": [
+                        {"segmentStart": _iso(answered - timedelta(seconds=5)), "segmentEnd": _iso(answered),
+                         "segmentType": "alert", "queueId": queue_id},
+                        {"segmentStart": _iso(answered), "segmentEnd": _iso(end),
+                         "segmentType": "interact", "queueId": queue_id, "disconnectType": "client"},
+                        {"segmentStart": _iso(end), "segmentEnd": _iso(end + acw),
+                         "segmentType": "wrapup", "queueId": queue_id, "wrapUpCode": wrapup_code},
+                    ],
+                }],
+            },
+        ],
+    }  # fmt: skip
+
+
+def live_conversation(conversation_id: str) -> dict[str, Any]:
+    """`GET /api/v2/conversations/{id}` shape (simplified), consistent with the analytics document."""
+    details = analytics_conversation(conversation_id)
+    rng = _rng_for(conversation_id + "/live")
+    participants: list[dict[str, Any]] = []
+    for participant in details["participants"]:
+        session = participant["sessions"][0]
+        segments = session["segments"]
+        entry: dict[str, Any] = {
+            "id": participant["participantId"],
+            "name": participant["participantName"],
+            "purpose": participant["purpose"],
+            "startTime": segments[0]["segmentStart"],
+            "endTime": segments[-1]["segmentEnd"],
+            "attributes": {},
+        }
+        queue_id = next((s["queueId"] for s in segments if "queueId" in s), None)
+        if queue_id:
+            entry["queueId"] = queue_id
+        if participant["purpose"] == "customer":
+            entry["address"] = session.get("ani", "")
+            entry["attributes"] = {"accountTier": rng.choice(["gold", "silver", "bronze"]),
+                                   "language": rng.choice(["en-US", "es-US", "fr-CA"])}  # fmt: skip
+        if participant["purpose"] == "agent":
+            entry["userId"] = participant["userId"]
+            entry["wrapup"] = {"code": segments[-1]["wrapUpCode"], "durationSeconds": 0}
+        participants.append(entry)
+    return {
+        "id": conversation_id,
+        "startTime": details["conversationStart"],
+        "endTime": details["conversationEnd"],
+        "divisions": [{"division": {"id": DIVISION}, "entities": []}],
+        "participants": participants,
+    }
+
+
+# ---------------------------------------------------------------------------------------------- server state
+@dataclass(slots=True)
+class _Window:
+    started: float
+    count: int = 0
+
+
+class _State:
+    def __init__(self, options: SimulatorOptions) -> None:
+        self.options = options
+        self.lock = threading.Lock()
+        self.rng = random.Random(options.seed)
+        self.tokens: dict[str, float] = {}  # token -> expires at (monotonic)
+        self.issued: list[str] = []  # every token ever issued, for leak checks
+        self.windows: dict[str, _Window] = {}
+        self.lookups: Counter[str] = Counter()  # analytics lookups per conversation id (for the lag)
+        self.calls: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()
+
+    def lagging(self, conversation_id: str) -> bool:
+        options = self.options
+        if conversation_id in options.lagging_ids:
+            return True
+        if options.lagging_fraction <= 0:
+            return False
+        digest = hashlib.sha256(b"lag/" + conversation_id.encode()).digest()
+        return int.from_bytes(digest[:4], "big") / 2**32 < options.lagging_fraction
+
+    def analytics_available(self, conversation_id: str) -> bool:
+        """Counts one lookup; a lagging conversation becomes visible after `lag_lookups` lookups."""
+        if conversation_id in self.options.unknown_ids:
+            return False
+        with self.lock:
+            seen = self.lookups[conversation_id]
+            self.lookups[conversation_id] += 1
+        return not self.lagging(conversation_id) or seen >= self.options.lag_lookups
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            total = sum(self.calls.values())
+            return {
+                "calls": dict(self.calls),  # per route, token requests included
+                "api_calls": total,
+                "total_calls": total,
+                "tokens_issued": self.counters["tokens_issued"],
+                "rate_limited": self.counters["rate_limited"],  # 429s sent
+                "server_errors": self.counters["server_errors"],  # injected 5xx sent
+                "errors_injected": self.counters["server_errors"],
+                "slow_responses": self.counters["slow_responses"],
+                "unauthorized": self.counters["unauthorized"],
+                "bad_requests": self.counters["bad_requests"],
+                "ids_requested": self.counters["ids_requested"],
+            }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.calls.clear()
+            self.counters.clear()
+            self.lookups.clear()
+            self.rng = random.Random(self.options.seed)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 50 threads connecting at once must not see refused connections
+
+    def __init__(self, address: tuple[str, int], state: _State) -> None:
+        self.state = state
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client closed a keep-alive connection: normal, not worth a traceback
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
+    # Headers and body leave in one write, without Nagle: otherwise every keep-alive answer waits ~40 ms for
+    # a delayed ACK and latency measurements would be about the simulator, not the client.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: the stats endpoint says what happened
+
+    # ---------------------------------------------------------------------------------------- dispatch
+    def do_GET(self) -> None:
+        parts = urlsplit(self.path)
+        path = unquote(parts.path) if parts.path.startswith("/stats") else parts.path
+        if path == "/stats":
+            self._send(200, self.server.state.snapshot())
+            return
+        if path == _BULK:
+            self._api("GET " + _BULK, lambda: self._bulk(parts.query))
+        elif match := _DETAILS_ONE.match(path):
+            cid = unquote(match.group(1))
+            self._api("GET /api/v2/analytics/conversations/{id}/details", lambda: self._details(cid))
+        elif match := _CONVERSATION.match(path):
+            cid = unquote(match.group(1))
+            self._api("GET /api/v2/conversations/{id}", lambda: self._conversation(cid))
+        else:
+            self._send(404, {"message": f"no route for GET {path}", "code": "not.found", "status": 404})
+
+    def do_POST(self) -> None:
+        path = urlsplit(self.path).path
+        body = self._read_body()
+        if path == "/stats/reset":
+            self.server.state.reset()
+            self._send(200, {"reset": True})
+        elif path == "/oauth/token":
+            self._token(body)
+        else:
+            self._send(404, {"message": f"no route for POST {path}", "code": "not.found", "status": 404})
+
+    # ------------------------------------------------------------------------------------------ oauth
+    def _token(self, body: bytes) -> None:
+        state = self.server.state
+        options = state.options
+        with state.lock:
+            state.calls["POST /oauth/token"] += 1
+        if not self._basic_auth_ok(options):
+            with state.lock:
+                state.counters["unauthorized"] += 1
+            self._send(401, {"error": "invalid_client", "description": "client authentication failed"})
+            return
+        form = parse_qs(body.decode("utf-8", "replace"))
+        if form.get("grant_type") != ["client_credentials"]:
+            self._send(400, {"error": "unsupported_grant_type"})
+            return
+        token = secrets.token_urlsafe(32)
+        with state.lock:
+            state.tokens[token] = time.monotonic() + options.token_expires_in
+            state.issued.append(token)
+            state.counters["tokens_issued"] += 1
+        self._send(200, {"access_token": token, "token_type": "bearer", "expires_in": options.token_expires_in})
+
+    def _basic_auth_ok(self, options: SimulatorOptions) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() != "basic":
+            return False
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        client_id, _, client_secret = decoded.partition(":")
+        return hmac.compare_digest(client_id.encode(), options.client_id.encode()) and hmac.compare_digest(
+            client_secret.encode(), options.client_secret.encode()
+        )
+
+    # ------------------------------------------------------------------------------------------ API
+    def _api(self, route: str, answer: Callable[[], tuple[int, dict[str, Any]]]) -> None:
+        """Auth, rate limit and faults, in the order Genesys applies them, then `answer()`."""
+        state = self.server.state
+        options = state.options
+        with state.lock:
+            state.calls[route] += 1
+        if options.latency_ms > 0:
+            time.sleep(options.latency_ms / 1000)
+        token = self._bearer()
+        now = time.monotonic()
+        with state.lock:
+            expires_at = state.tokens.get(token) if token else None
+            if expires_at is None or expires_at <= now:
+                state.counters["unauthorized"] += 1
+                authorized = False
+            else:
+                authorized = True
+        if not authorized:
+            self._send(401, {"message": "Authentication failed", "code": "bad.credentials", "status": 401})
+            return
+        assert token is not None
+        headers, limited_for = self._rate_limit(token, now)
+        if limited_for is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(limited_for)))
+            self._send(429, {"message": "Rate limit exceeded", "code": "too.many.requests", "status": 429}, headers)
+            return
+        with state.lock:
+            fail = state.rng.random() < options.error_rate
+            slow = state.rng.random() < options.slow_rate
+            if fail:
+                state.counters["server_errors"] += 1
+            elif slow:
+                state.counters["slow_responses"] += 1
+        if fail:
+            status = options.error_status
+            self._send(status, {"message": "simulated failure", "code": "internal.server.error", "status": status},
+                       headers)  # fmt: skip
+            return
+        if slow:
+            time.sleep(options.slow_ms / 1000)
+        status, document = answer()
+        self._send(status, document, headers)
+
+    def _bearer(self) -> str | None:
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        return token if scheme.lower() == "bearer" and token else None
+
+    def _rate_limit(self, token: str, now: float) -> tuple[dict[str, str], float | None]:
+        """Fixed window per token. Returns the rate-limit headers and, when over the limit, the wait."""
+        state = self.server.state
+        options = state.options
+        if options.rate_limit_per_minute is None:
+            return {}, None
+        with state.lock:
+            window = state.windows.get(token)
+            if window is None or now - window.started >= options.rate_window_seconds:
+                window = state.windows[token] = _Window(started=now)
+            reset = window.started + options.rate_window_seconds - now
+            limited = window.count >= options.rate_limit_per_minute
+            if limited:
+                state.counters["rate_limited"] += 1
+            else:
+                window.count += 1
+            count = window.count
+        headers: dict[str, str] = {}
+        if options.rate_limit_headers:
+            headers = {
+                "inin-ratelimit-allowed": str(options.rate_limit_per_minute),
+                "inin-ratelimit-count": str(count),
+                "inin-ratelimit-reset": str(max(1, math.ceil(reset))),
+            }
+        return headers, (reset if limited else None)
+
+    def _bulk(self, query: str) -> tuple[int, dict[str, Any]]:
+        state = self.server.state
+        params = parse_qs(query)
+        ids = list(dict.fromkeys(i.strip() for value in params.get("id", []) for i in value.split(",") if i.strip()))
+        limit = state.options.max_ids_per_request
+        if not ids or len(ids) > limit:
+            with state.lock:
+                state.counters["bad_requests"] += 1
+            message = "id is required" if not ids else f"Too many ids: {len(ids)} > {limit}"
+            return 400, {"message": message, "code": "bad.request", "status": 400}
+        with state.lock:
+            state.counters["ids_requested"] += len(ids)
+        found = [analytics_conversation(cid) for cid in ids if state.analytics_available(cid)]
+        return 200, ({"conversations": found} if found else {})
+
+    def _details(self, conversation_id: str) -> tuple[int, dict[str, Any]]:
+        state = self.server.state
+        with state.lock:
+            state.counters["ids_requested"] += 1
+        if not state.analytics_available(conversation_id):
+            return 404, {"message": "Conversation not found", "code": "not.found", "status": 404}
+        return 200, analytics_conversation(conversation_id)
+
+    def _conversation(self, conversation_id: str) -> tuple[int, dict[str, Any]]:
+        if conversation_id in self.server.state.options.unknown_ids:
+            return 404, {"message": "Conversation not found", "code": "not.found", "status": 404}
+        return 200, live_conversation(conversation_id)
+
+    # ------------------------------------------------------------------------------------------ plumbing
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(document, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("inin-correlation-id", str(uuid.uuid4()))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+# ------------------------------------------------------------------------------------------------- public
+class GenesysSimulator:
+    """The simulator in a background thread. `with GenesysSimulator(options) as sim: sim.base_url`."""
+
+    def __init__(self, options: SimulatorOptions | None = None) -> None:
+        self._state = _State(options or SimulatorOptions())
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def options(self) -> SimulatorOptions:
+        return self._state.options
+
+    def start(self) -> GenesysSimulator:
+        if self._server is None:
+            options = self._state.options
+            self._server = _Server((options.host, options.port), self._state)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                name="genesys-simulator", daemon=True,
+            )  # fmt: skip
+            self._thread.start()
+        return self
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server, self._thread = None, None
+
+    def __enter__(self) -> GenesysSimulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the simulator is not running")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def stats(self) -> dict[str, Any]:
+        """Calls per route, tokens issued, 429s and 5xx sent (the same document as GET /stats)."""
+        return self._state.snapshot()
+
+    def reset_stats(self) -> None:
+        self._state.reset()
+
+    def update(self, **changes: Any) -> None:
+        """Change options while running (e.g. turn faults on mid-test)."""
+        with self._state.lock:
+            self._state.options = dataclasses.replace(self._state.options, **changes)
+
+    def revoke_tokens(self) -> None:
+        """Invalidate every issued token, as an expiry or a revocation would: the next calls get 401."""
+        with self._state.lock:
+            self._state.tokens.clear()
+            self._state.windows.clear()
+
+    def issued_tokens(self) -> list[str]:
+        """Every token issued so far, revoked ones included (for leak checks in tests)."""
+        with self._state.lock:
+            return list(self._state.issued)
+
+    def settings(self, **overrides: Any) -> GenesysSettings:
+        """Client settings pointing at this simulator with its credentials."""
+        options = self._state.options
+        return GenesysSettings.for_base_url(
+            self.base_url, client_id=options.client_id, client_secret=options.client_secret, **overrides
+        )
+
+    def env(self) -> dict[str, str]:
+        """The environment an entry point needs to use this simulator."""
+        options = self._state.options
+        return {
+            "GENESYS_CLIENT_ID": options.client_id,
+            "GENESYS_CLIENT_SECRET": options.client_secret,
+            "GENESYS_API_BASE_URL": self.base_url,
+            "GENESYS_LOGIN_BASE_URL": self.base_url,
+        }
