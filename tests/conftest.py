@@ -39,6 +39,20 @@ os.environ.update(
 os.environ.pop("AWS_PROFILE", None)
 
 
+# Tests that need a server (moto over HTTP, the Genesys simulator) form the slow tier; `pytest -m "not slow"`
+# is the fast unit tier. `make test` runs both.
+SERVER_FIXTURES = frozenset({"moto_endpoint", "aws", "boto_client", "simulator", "make_simulator"})
+SERVER_PARAMS = frozenset({"dynamodb", "sqs"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        uses_server = SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if uses_server or any(isinstance(v, str) and v in SERVER_PARAMS for v in params.values()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _restore_root_logging() -> Iterator[None]:
     """Entry points run in-process (`cli.main`) add a JSON handler on the sys.stderr of that moment, which is a

@@ -10,6 +10,7 @@ import pytest
 
 from factories import make_event
 from gcevents.adapters.sqs import SqsDeadLetterSink, SqsRequeuer, create_queues
+from gcevents.core.events import RawRecord
 from gcevents.errors import ConfigError, GcEventsError
 from gcevents.ports import DeadLetter
 
@@ -180,10 +181,10 @@ def test_requeuer_pushes_redelivery_out_by_arn(sqs: Any, queues: dict[str, str])
     sqs.send_message(QueueUrl=url, MessageBody="hello")
     message = _receive_one(sqs, url)  # visible again at once (VisibilityTimeout=0)
     requeuer = SqsRequeuer(sqs)
-    requeuer.delay_records([(arn, message["ReceiptHandle"], 600.0)])
+    requeuer.delay([(RawRecord("hello", receipt_handle=message["ReceiptHandle"], source_arn=arn), 600.0)])
     assert counts(sqs, url) == (0, 1)
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", []) == []
-    requeuer.delay_records([(arn, message["ReceiptHandle"], 0.0)])  # and back
+    requeuer.delay([(RawRecord("hello", receipt_handle=message["ReceiptHandle"], source_arn=arn), 0.0)])  # back
     assert counts(sqs, url) == (1, 0)
 
 
@@ -199,11 +200,13 @@ def test_requeuer_with_a_fixed_queue_url_and_clamped_delays(sqs: Any, queues: di
         ):
             handles[message["ReceiptHandle"]] = 10**9  # far beyond the 12 h maximum: clamped, not rejected
     assert len(handles) == 12
-    SqsRequeuer(sqs, url).delay(handles)
+    SqsRequeuer(sqs, url).delay([(RawRecord("m", receipt_handle=h), s) for h, s in handles.items()])
     assert counts(sqs, url) == (0, 12)
 
 
 def test_requeuer_failures_are_best_effort(sqs: Any) -> None:
     requeuer = SqsRequeuer(sqs)
-    requeuer.delay_records([("arn:aws:sqs:us-east-1:123456789012:no-such-queue", "rh", 30.0)])
-    requeuer.delay_records([(None, "rh", 30.0)])  # no queue known: skipped
+    requeuer.delay(
+        [(RawRecord("x", receipt_handle="rh", source_arn="arn:aws:sqs:us-east-1:123456789012:no-such-queue"), 30.0)]
+    )
+    requeuer.delay([(RawRecord("x", receipt_handle="rh"), 30.0)])  # no queue known: skipped

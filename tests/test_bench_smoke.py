@@ -9,7 +9,7 @@ from bench import gcevents_variant, tutorial  # `bench` sits next to `src`; conf
 from bench.harness import Params, bench_env, make_workload
 from bench.run import render_table, run_benchmark
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

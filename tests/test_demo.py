@@ -9,6 +9,8 @@ import pytest
 
 from gcevents.entrypoints import cli
 
+pytestmark = pytest.mark.slow  # subprocesses, servers and whole workloads
+
 
 def test_demo_accounts_for_every_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["demo", "--events", "1500", "--dir", str(tmp_path / "demo"), "--json"]) == 0

@@ -49,6 +49,8 @@ from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.ports import Claim, DeadLetter
 from gcevents.testing.workload import TRUSTED_PREFIX, conversation_lifecycle, make_spike
 
+pytestmark = pytest.mark.slow  # subprocesses, servers and whole workloads
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.fixtures.fault_app"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:gcevents-faults"

@@ -187,6 +187,7 @@ def _claim_in_process(path: str, token: str, start: Any, results: Any) -> None:
     results.put((token, store.claim("shared-key", token, LEASE, NOW).status.value))
 
 
+@pytest.mark.slow  # four processes
 def test_sqlite_four_processes_exactly_one_winner(tmp_path: Path) -> None:
     path = str(tmp_path / "shared.db")
     SqliteIdempotencyStore(SqliteDatabase(path))  # schema and WAL mode before the race

@@ -11,6 +11,8 @@ from types import ModuleType
 
 import pytest
 
+pytestmark = pytest.mark.slow  # subprocesses, servers and whole workloads
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -373,6 +373,7 @@ def test_outputs(template: dict[str, Any]) -> None:
 
 
 # --------------------------------------------------------------------------------------- cfn-lint
+@pytest.mark.slow  # a subprocess
 def test_cfn_lint_finds_nothing() -> None:
     api = pytest.importorskip("cfnlint.api")
     matches = api.lint_file(TEMPLATE)

@@ -1,7 +1,7 @@
-"""The batch algorithm, pure over ports:
+"""The batch algorithm, pure over ports. A record's whole life, in the order `Pipeline.run` calls the steps:
 
-parse -> fold in-batch duplicates -> dead-letter rejects -> claim (idempotency) -> bulk enrichment ->
-handlers -> complete / release -> per-record outcome (the partial-batch-failure report).
+parse -> fold in-batch duplicates -> claim (idempotency) -> bulk enrichment -> handlers -> settle (complete /
+release) -> dead-letter -> per-record outcome (the partial-batch-failure report).
 
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
 DEAD_LETTERED is acknowledged only once the sink has it, RETRY goes back to the queue with its claim released.
@@ -23,7 +23,17 @@ from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, par
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.router import HandlerContext, Router, WorkItem, topic_matches
 from gcevents.errors import PermanentError, TransientError
-from gcevents.ports import Claim, ClaimStatus, Clock, DeadLetter, DeadLetterSink, Enricher, SystemClock
+from gcevents.ports import (
+    Claim,
+    ClaimResult,
+    ClaimStatus,
+    Clock,
+    DeadLetter,
+    DeadLetterSink,
+    Enricher,
+    EnrichmentResult,
+    SystemClock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +97,31 @@ class PipelineSettings:
     in_progress_retry_cap: float = 30.0  # seconds before re-checking a key another consumer holds
 
 
+@dataclass(slots=True)
+class _Batch:
+    """One run's working state, indexed by the position of each record in the delivered batch."""
+
+    records: Sequence[RawRecord]
+    deadline: float
+    out_of_time: Callable[[], bool]
+    started: float
+    results: dict[int, RecordResult] = field(default_factory=dict)
+    events: dict[int, GenesysEvent] = field(default_factory=dict)
+    letters: dict[int, DeadLetter] = field(default_factory=dict)
+    primaries: dict[str, int] = field(default_factory=dict)  # content key -> the record that does the work
+    claims: dict[int, Claim] = field(default_factory=dict)  # records this run owns the key of
+    enrichment: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # conversationId -> details
+    errors: dict[int, BaseException] = field(default_factory=dict)  # handler failures
+
+    def retry(self, index: int, reason: str, retry_after: float | None = None) -> None:
+        event = self.events[index]
+        self.results[index] = RecordResult(event.record, Outcome.RETRY, reason, retry_after, event)
+
+    def runnable(self) -> list[int]:
+        """Claimed records that nothing has settled yet (enrichment may have sent some back)."""
+        return [i for i in self.claims if i not in self.results]
+
+
 class Pipeline:
     def __init__(
         self,
@@ -110,207 +145,175 @@ class Pipeline:
             max_workers=max(1, self.settings.handler_concurrency), thread_name_prefix="gcevents-handler"
         )
 
-    # ------------------------------------------------------------------------------------------------ run
     def run(self, records: Sequence[RawRecord], deadline: float, *, stop: threading.Event | None = None) -> BatchReport:
         """`deadline` (epoch s) ends the idempotency leases; `stop` (a worker's SIGTERM) ends new work early."""
-        report = BatchReport(started=self.clock.now())
+        margin = self.settings.deadline_margin
 
         def out_of_time() -> bool:
-            return (stop is not None and stop.is_set()) or self.clock.now() >= deadline - self.settings.deadline_margin
+            return (stop is not None and stop.is_set()) or self.clock.now() >= deadline - margin
 
-        results: dict[int, RecordResult] = {}  # index in `records` -> result
-        primaries: dict[str, int] = {}  # content key -> index of the record that does the work
-        events: dict[int, GenesysEvent] = {}
-        letters: dict[int, DeadLetter] = {}
+        batch = _Batch(records, deadline, out_of_time, started=self.clock.now())
+        self._parse(batch)
+        self._claim(batch)
+        self._enrich(batch)
+        self._handle(batch)
+        self._settle(batch)
+        self._dead_letter(batch)
+        return BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
 
-        for index, record in enumerate(records):
+    # ----------------------------------------------------------------------------------------- parse + fold
+    def _parse(self, batch: _Batch) -> None:
+        """Events or rejections (dead-lettered with a reason); copies of an event already in the batch fold into
+        it before any I/O (Genesys has no event id: identity is the content key)."""
+        for index, record in enumerate(batch.records):
             parsed = parse_record(record, self.settings.allowed_sources)
             if isinstance(parsed, Rejection):
-                letters[index] = _letter_for_rejection(parsed)
+                batch.letters[index] = _letter_for_rejection(parsed)
                 continue
-            events[index] = parsed
-            if parsed.content_key in primaries:  # folded before any I/O
-                results[index] = RecordResult(record, Outcome.DUPLICATE, "in_batch", event=parsed)
+            batch.events[index] = parsed
+            if parsed.content_key in batch.primaries:
+                batch.results[index] = RecordResult(record, Outcome.DUPLICATE, "in_batch", event=parsed)
             else:
-                primaries[parsed.content_key] = index
+                batch.primaries[parsed.content_key] = index
 
-        work = self._claim(primaries, events, results, deadline, out_of_time)
-        if work:
-            enrichment = self._enrich(work, events, results, deadline)
-            self._handle(work, events, enrichment, results, letters, deadline, out_of_time)
-        self._send_letters(letters, records, events, results)
-
-        report.results = [results[i] for i in range(len(records))]
-        report.finished = self.clock.now()
-        return report
-
-    # ----------------------------------------------------------------------------------------- claim
-    def _claim(
-        self,
-        primaries: dict[str, int],
-        events: dict[int, GenesysEvent],
-        results: dict[int, RecordResult],
-        deadline: float,
-        out_of_time: Callable[[], bool],
-    ) -> dict[int, Claim]:
-        if not primaries:
-            return {}
-        if out_of_time():
-            for index in primaries.values():
-                results[index] = _retry(events[index], "deadline_before_start")
-            return {}
-        claimed = self.idempotency.claim_all(list(primaries), lease_until=deadline)
-        work: dict[int, Claim] = {}
+    # ----------------------------------------------------------------------------------------------- claim
+    def _claim(self, batch: _Batch) -> None:
+        if not batch.primaries:
+            return
+        if batch.out_of_time():
+            for index in batch.primaries.values():
+                batch.retry(index, "deadline_before_start")
+            return
+        claimed = self.idempotency.claim_all(list(batch.primaries), lease_until=batch.deadline)
         now_ms = int(self.clock.now() * 1000)
-        for key, index in primaries.items():
-            event = events[index]
+        for key, index in batch.primaries.items():
             outcome = claimed[key]
             if isinstance(outcome, Exception):
-                results[index] = _retry(event, f"claim_failed: {_describe(outcome)}", _retry_after(outcome))
-                continue
-            claim, result = outcome
-            if result.status is ClaimStatus.CLAIMED:
-                work[index] = claim
-            elif result.status is ClaimStatus.COMPLETED:
-                results[index] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
+                batch.retry(index, f"claim_failed: {_describe(outcome)}", _retry_after(outcome))
+            elif outcome[1].status is ClaimStatus.CLAIMED:
+                batch.claims[index] = outcome[0]
+            elif outcome[1].status is ClaimStatus.COMPLETED:
+                event = batch.events[index]
+                batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
             else:
-                # A live lease elsewhere. Its holder usually finishes (or releases) well before the lease ends,
-                # so look again soon; only a crashed holder makes us wait for the whole lease.
-                lease_left = ((result.lease_until_ms or now_ms) - now_ms) / 1000
-                wait = max(0.0, min(lease_left, self.settings.in_progress_retry_cap))
-                results[index] = _retry(event, "in_progress_elsewhere", wait)
-        return work
+                batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms))
 
-    # ------------------------------------------------------------------------------------------ enrich
-    def _enrich(
-        self,
-        work: dict[int, Claim],
-        events: dict[int, GenesysEvent],
-        results: dict[int, RecordResult],
-        deadline: float,
-    ) -> dict[str, Mapping[str, Any]]:
-        if self.enricher is None:
-            return {}
-        wanted = [
-            i for i in work
-            if events[i].kind in self.settings.enrich_kinds and events[i].conversation_id
-        ]  # fmt: skip
-        if not wanted:
-            return {}
-        ids = list(dict.fromkeys(cid for i in wanted if (cid := events[i].conversation_id)))
+    def _recheck_after(self, held: ClaimResult, now_ms: int) -> float:
+        """A live lease elsewhere. Its holder usually finishes (or releases) well before the lease ends, so look
+        again soon; only a crashed holder makes us wait for the whole lease."""
+        lease_left = ((held.lease_until_ms or now_ms) - now_ms) / 1000
+        return max(0.0, min(lease_left, self.settings.in_progress_retry_cap))
+
+    # ---------------------------------------------------------------------------------------------- enrich
+    def _enrich(self, batch: _Batch) -> None:
+        """One bulk lookup for the conversations of every claimed event of an enriched kind. Conversations the
+        API does not know yet (analytics lag) are retried a few times, then proceed without enrichment."""
+        wanted = [i for i in batch.claims if self._wants_enrichment(batch.events[i])]
+        if self.enricher is None or not wanted:
+            return
+        ids = list(dict.fromkeys(cid for i in wanted if (cid := batch.events[i].conversation_id)))
+        found = self._lookup(ids, batch.deadline - self.settings.deadline_margin)
+        for index in wanted:
+            cid = batch.events[index].conversation_id or ""
+            error = found.failed.get(cid)
+            if error is not None:
+                batch.retry(index, f"enrichment_failed: {_describe(error)}", _retry_after(error))
+            elif cid in found.missing and batch.events[index].record.receive_count <= self.settings.lag_retries:
+                batch.retry(index, "enrichment_not_ready", self.settings.lag_retry_delay)
+        batch.enrichment = found.details
+
+    def _wants_enrichment(self, event: GenesysEvent) -> bool:
+        return event.kind in self.settings.enrich_kinds and event.conversation_id is not None
+
+    def _lookup(self, ids: list[str], deadline: float) -> EnrichmentResult:
+        assert self.enricher is not None
         try:
-            found = self.enricher.enrich(ids, deadline - self.settings.deadline_margin)
+            return self.enricher.enrich(ids, deadline)
         except Exception as exc:  # an enricher bug must not lose the batch: everything enriched is retried
             log.exception("enricher failed")
             failure: Exception = exc if isinstance(exc, TransientError) else TransientError(_describe(exc))
-            found_failed: dict[str, Exception] = dict.fromkeys(ids, failure)
-            found_details: dict[str, Mapping[str, Any]] = {}
-            found_missing: set[str] = set()
-        else:
-            found_failed, found_details, found_missing = found.failed, found.details, found.missing
-        for index in wanted:
-            event = events[index]
-            cid = event.conversation_id or ""
-            error = found_failed.get(cid)
-            if error is not None:
-                results[index] = _retry(event, f"enrichment_failed: {_describe(error)}", _retry_after(error))
-            elif cid in found_missing and event.record.receive_count <= self.settings.lag_retries:
-                results[index] = _retry(event, "enrichment_not_ready", self.settings.lag_retry_delay)
-        # After the lag retries run out, the event proceeds without enrichment (handlers see None).
-        return found_details
+            return EnrichmentResult(failed=dict.fromkeys(ids, failure))
 
-    # ------------------------------------------------------------------------------------------ handle
-    def _handle(
-        self,
-        work: dict[int, Claim],
-        events: dict[int, GenesysEvent],
-        enrichment: Mapping[str, Mapping[str, Any]],
-        results: dict[int, RecordResult],
-        letters: dict[int, DeadLetter],
-        deadline: float,
-        out_of_time: Callable[[], bool],
-    ) -> None:
-        runnable = [i for i in work if i not in results]
-        contexts = {
-            i: HandlerContext(
-                enrichment=enrichment.get(events[i].conversation_id or ""),
-                deadline=deadline,
-                idempotency_key=events[i].content_key,
-                services=self.services,
-            )
-            for i in runnable
-        }
-        # Events of one conversation run in event-time order; conversations run in parallel.
+    # ---------------------------------------------------------------------------------------------- handle
+    def _handle(self, batch: _Batch) -> None:
+        """Per-event handlers (events of one conversation in event-time order, conversations in parallel), then
+        batch handlers (e.g. the state projection) over what succeeded."""
+        runnable = batch.runnable()
+        if not runnable:
+            return
+        contexts = {i: self._context(batch, batch.events[i]) for i in runnable}
         groups: dict[str, list[int]] = defaultdict(list)
         for i in runnable:
-            groups[events[i].conversation_id or events[i].content_key].append(i)
-        errors: dict[int, BaseException] = {}
+            groups[batch.events[i].conversation_id or batch.events[i].content_key].append(i)
 
         def run_group(indexes: list[int]) -> dict[int, BaseException]:
-            # A failed event does not hold back the later ones: SQS standard queues and Genesys guarantee no
-            # order across batches anyway, and holding back would burn the receive counts of healthy events
-            # behind a poison one until they too were dead-lettered.
-            failed: dict[int, BaseException] = {}
-            for i in sorted(indexes, key=lambda j: events[j].event_time):
-                if out_of_time():
-                    failed[i] = TransientError("deadline reached before this event started")
-                    continue
-                for handler in self.router.handlers_for(events[i].topic):
-                    try:
-                        handler(events[i], contexts[i])
-                    except Exception as exc:
-                        failed[i] = exc
-                        break
-            return failed
+            return self._run_group(batch, indexes, contexts)
 
         group_lists = list(groups.values())
-        if len(group_lists) == 1:
-            errors.update(run_group(group_lists[0]))
-        else:
-            for failed in self._pool.map(run_group, group_lists):
-                errors.update(failed)
+        for failed in map(run_group, group_lists) if len(group_lists) == 1 else self._pool.map(run_group, group_lists):
+            batch.errors.update(failed)
+        self._run_batch_handlers(batch, runnable, contexts)
 
-        by_key = {events[i].content_key: i for i in runnable}
+    def _context(self, batch: _Batch, event: GenesysEvent) -> HandlerContext:
+        return HandlerContext(
+            enrichment=batch.enrichment.get(event.conversation_id or ""),
+            deadline=batch.deadline,
+            idempotency_key=event.content_key,
+            services=self.services,
+        )
+
+    def _run_group(
+        self, batch: _Batch, indexes: list[int], contexts: Mapping[int, HandlerContext]
+    ) -> dict[int, BaseException]:
+        # A failed event does not hold back the later ones: SQS standard queues and Genesys guarantee no order
+        # across batches anyway, and holding back would burn the receive counts of healthy events behind a
+        # poison one until they too were dead-lettered.
+        failed: dict[int, BaseException] = {}
+        for i in sorted(indexes, key=lambda j: batch.events[j].event_time):
+            if batch.out_of_time():
+                failed[i] = TransientError("deadline reached before this event started")
+                continue
+            for handler in self.router.handlers_for(batch.events[i].topic):
+                try:
+                    handler(batch.events[i], contexts[i])
+                except Exception as exc:
+                    failed[i] = exc
+                    break
+        return failed
+
+    def _run_batch_handlers(self, batch: _Batch, runnable: list[int], contexts: Mapping[int, HandlerContext]) -> None:
+        by_key = {batch.events[i].content_key: i for i in runnable}
         for patterns, batch_handler in self.router.batch_handlers():
             items = [
-                WorkItem(events[i], contexts[i]) for i in runnable
-                if i not in errors and any(topic_matches(p, events[i].topic) for p in patterns)
+                WorkItem(batch.events[i], contexts[i]) for i in runnable
+                if i not in batch.errors and any(topic_matches(p, batch.events[i].topic) for p in patterns)
             ]  # fmt: skip
             if not items:
                 continue
             try:
-                batch_errors: Mapping[str, Exception] = batch_handler.handle_batch(items)
+                failures: Mapping[str, Exception] = batch_handler.handle_batch(items)
             except Exception as exc:
-                batch_errors = {item.event.content_key: exc for item in items}
-            for key, failure in batch_errors.items():
+                failures = {item.event.content_key: exc for item in items}
+            for key, failure in failures.items():
                 if key in by_key:
-                    errors.setdefault(by_key[key], failure)
+                    batch.errors.setdefault(by_key[key], failure)
 
+    # ---------------------------------------------------------------------------------------------- settle
+    def _settle(self, batch: _Batch) -> None:
+        """Successes are marked COMPLETED (batched); failed and never-handled claims are released so a retry (or a
+        redrive from the DLQ) can run them again."""
         done: list[Claim] = []
         to_release: list[Claim] = []
-        for i in runnable:
-            event = events[i]
-            error = errors.get(i)
-            if error is None:
-                done.append(work[i])
-                results[i] = RecordResult(event.record, Outcome.PROCESSED, event=event)
-            elif isinstance(error, PermanentError):
-                to_release.append(work[i])  # so a redrive from the DLQ can run it again
-                letters[i] = DeadLetter(
-                    reason=error.reason, message=str(error), body=event.record.text(), topic=event.topic,
-                    conversation_id=event.conversation_id, message_id=event.message_id,
-                )  # fmt: skip
+        for i, claim in batch.claims.items():
+            if i in batch.results:  # sent back before its handlers ran (enrichment not ready / failed)
+                to_release.append(claim)
+            elif i in batch.errors:
+                to_release.append(claim)
+                self._record_failure(batch, i, batch.errors[i])
             else:
-                # Unknown exceptions are retried: SQS redrive dead-letters a poison record after maxReceiveCount.
-                to_release.append(work[i])
-                if not isinstance(error, TransientError):
-                    log.error(
-                        "handler failed", exc_info=error,
-                        extra={"topic": event.topic, "conversationId": event.conversation_id},
-                    )  # fmt: skip
-                results[i] = _retry(event, f"handler_failed: {_describe(error)}", _retry_after(error))
-        # Claims of records that were never handled (enrichment not ready/failed) are released too.
-        to_release.extend(work[i] for i in work if i not in runnable)
+                done.append(claim)
+                event = batch.events[i]
+                batch.results[i] = RecordResult(event.record, Outcome.PROCESSED, event=event)
         try:
             self.idempotency.complete(done)
         except Exception:
@@ -319,28 +322,37 @@ class Pipeline:
         if to_release:
             self.idempotency.release(to_release)
 
+    def _record_failure(self, batch: _Batch, index: int, error: BaseException) -> None:
+        event = batch.events[index]
+        if isinstance(error, PermanentError):
+            batch.letters[index] = DeadLetter(
+                reason=error.reason, message=str(error), body=event.record.text(), topic=event.topic,
+                conversation_id=event.conversation_id, message_id=event.message_id,
+            )  # fmt: skip
+            return
+        # Unknown exceptions are retried: SQS redrive dead-letters a poison record after maxReceiveCount.
+        if not isinstance(error, TransientError):
+            log.error(
+                "handler failed", exc_info=error,
+                extra={"topic": event.topic, "conversationId": event.conversation_id},
+            )  # fmt: skip
+        batch.retry(index, f"handler_failed: {_describe(error)}", _retry_after(error))
+
     # --------------------------------------------------------------------------------------- dead letters
-    def _send_letters(
-        self,
-        letters: dict[int, DeadLetter],
-        records: Sequence[RawRecord],
-        events: dict[int, GenesysEvent],
-        results: dict[int, RecordResult],
-    ) -> None:
-        if not letters:
+    def _dead_letter(self, batch: _Batch) -> None:
+        """Dead letters are acknowledged only once the sink has them; if it fails, SQS redelivers them."""
+        if not batch.letters:
             return
+        failure: str | None = None
         try:
-            self.dead_letters.send(list(letters.values()))
-        except Exception as exc:  # not acknowledged unless the sink has it: SQS will redeliver
-            log.error("dead-letter sink failed", extra={"error": _describe(exc), "count": len(letters)})
-            for index in letters:
-                event = events.get(index)
-                results[index] = RecordResult(
-                    records[index], Outcome.RETRY, f"dead_letter_failed: {_describe(exc)}", event=event
-                )
-            return
-        for index, letter in letters.items():
-            results[index] = RecordResult(records[index], Outcome.DEAD_LETTERED, letter.reason, event=events.get(index))
+            self.dead_letters.send(list(batch.letters.values()))
+        except Exception as exc:
+            failure = f"dead_letter_failed: {_describe(exc)}"
+            log.error("dead-letter sink failed", extra={"error": failure, "count": len(batch.letters)})
+        outcome = Outcome.DEAD_LETTERED if failure is None else Outcome.RETRY
+        for index, letter in batch.letters.items():
+            record, event = batch.records[index], batch.events.get(index)
+            batch.results[index] = RecordResult(record, outcome, failure or letter.reason, event=event)
 
 
 def _letter_for_rejection(rejection: Rejection) -> DeadLetter:
@@ -352,10 +364,6 @@ def _letter_for_rejection(rejection: Rejection) -> DeadLetter:
         conversation_id=rejection.conversation_id,
         message_id=rejection.record.message_id,
     )
-
-
-def _retry(event: GenesysEvent, reason: str, retry_after: float | None = None) -> RecordResult:
-    return RecordResult(event.record, Outcome.RETRY, reason, retry_after, event)
 
 
 def _retry_after(exc: BaseException) -> float | None:

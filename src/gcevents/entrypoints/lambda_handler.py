@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from gcevents.config import Config
-from gcevents.core.events import is_sqs_batch, split_records
+from gcevents.core.events import RawRecord, is_sqs_batch, split_records
 from gcevents.core.pipeline import BatchReport
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.errors import TransientError
@@ -84,14 +84,14 @@ def _deadline(context: Any) -> float:
 
 
 def _delay_retries(runtime: Runtime, report: BatchReport) -> None:
-    delays: list[tuple[str | None, str, float]] = []
+    delays: list[tuple[RawRecord, float]] = []
     for result in report.retries():
-        after, receipt = result.retry_after, result.record.receipt_handle
-        if after and receipt:
+        after = result.retry_after
+        if after:
             # Jitter on top of Retry-After so the retried records don't all return in the same second.
-            delays.append((result.record.source_arn, receipt, after + random.uniform(0, min(after, 30.0))))
+            delays.append((result.record, after + random.uniform(0, min(after, 30.0))))
     if delays:
-        runtime.requeuer().delay_records(delays)
+        runtime.requeuer().delay(delays)
 
 
 def _log_report(report: BatchReport, context: Any) -> None:

@@ -12,7 +12,7 @@ from gcevents.core.pipeline import Pipeline
 from gcevents.core.router import Router
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
-from gcevents.ports import Clock, DeadLetterStore, Enricher, IdempotencyStore
+from gcevents.ports import Clock, DeadLetterStore, Enricher, IdempotencyStore, Requeuer
 
 if TYPE_CHECKING:
     from gcevents.adapters.sqlite.database import SqliteDatabase
@@ -29,7 +29,7 @@ class Runtime:
     projection: Any = None  # the built-in StateProjection, when state tracking is on
     genesys: Any = None  # the Genesys client, when configured
     clients: dict[str, Any] = field(default_factory=dict)
-    _requeuer: Any = field(default=None, repr=False)
+    _requeuer: Requeuer | None = field(default=None, repr=False)
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
@@ -38,7 +38,7 @@ class Runtime:
             self.clients[service] = make_client(service)
         return self.clients[service]
 
-    def requeuer(self) -> Any:
+    def requeuer(self) -> Requeuer:
         """One per container, so its queue-URL cache survives across invocations."""
         if self._requeuer is None:
             from gcevents.adapters.sqs import SqsRequeuer

@@ -4,11 +4,12 @@ budget again, instead of burning receive counts toward the DLQ."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import change_visibility_batch, queue_url_from_arn
+from gcevents.core.events import RawRecord
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +23,14 @@ class SqsRequeuer:
         self.queue_url = queue_url
         self._urls: dict[str, str] = {}
 
-    def delay_records(self, delays: Sequence[tuple[str | None, str, float]]) -> None:
-        """(eventSourceARN or None, receipt handle, seconds) triples; grouped into batch calls per queue."""
+    def delay(self, records: Sequence[tuple[RawRecord, float]]) -> None:
+        """Implements `Requeuer`: each record's queue comes from its eventSourceARN (or the fixed queue URL);
+        one batched call per queue. Records without a receipt handle cannot be delayed and are skipped."""
         by_queue: dict[str, list[tuple[str, float]]] = {}
-        for arn, receipt, seconds in delays:
-            try:
-                url = self.queue_url or (queue_url_from_arn(self.client, arn, self._urls) if arn else None)
-            except Exception as exc:
-                log.warning("cannot resolve queue for delay", extra={"error": repr(translate(exc, "sqs"))})
-                continue
-            if url:
-                by_queue.setdefault(url, []).append((receipt, seconds))
+        for record, seconds in records:
+            url = self._queue_of(record)
+            if url and record.receipt_handle:
+                by_queue.setdefault(url, []).append((record.receipt_handle, seconds))
         for url, items in by_queue.items():
             try:
                 failed = change_visibility_batch(self.client, url, items)
@@ -41,5 +39,11 @@ class SqsRequeuer:
             except Exception as exc:  # best effort: the record is retried at the normal timeout anyway
                 log.warning("visibility extension failed", extra={"error": repr(translate(exc, "sqs"))})
 
-    def delay(self, receipts: Mapping[str, float]) -> None:
-        self.delay_records([(None, r, s) for r, s in receipts.items()])
+    def _queue_of(self, record: RawRecord) -> str | None:
+        if self.queue_url or not record.source_arn:
+            return self.queue_url
+        try:
+            return queue_url_from_arn(self.client, record.source_arn, self._urls)
+        except Exception as exc:
+            log.warning("cannot resolve queue for delay", extra={"error": repr(translate(exc, "sqs"))})
+            return None
