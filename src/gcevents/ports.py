@@ -4,6 +4,7 @@ every port has a memory fake in `gcevents.testing.fakes` and one contract test s
 from __future__ import annotations
 
 import enum
+import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,8 +12,29 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 if TYPE_CHECKING:
-    from gcevents.core.events import GenesysEvent, RawRecord
+    from gcevents.core.events import GenesysEvent
     from gcevents.core.state import Observation
+
+
+# ---------------------------------------------------------------------------------------------- delivery
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One delivered item before parsing: SQS body text, or an event object delivered directly."""
+
+    payload: str | Mapping[str, Any] | Any
+    message_id: str | None = None
+    receipt_handle: str | None = None
+    receive_count: int = 1
+    source_arn: str | None = None
+
+    def text(self) -> str:
+        """The original text, for the dead-letter sink (objects are serialised, never repr'd)."""
+        if isinstance(self.payload, str):
+            return self.payload
+        try:
+            return json.dumps(self.payload, separators=(",", ":"), default=str)
+        except (TypeError, ValueError):  # e.g. circular structures from a hand-made invoke
+            return str(self.payload)
 
 
 class Clock(Protocol):

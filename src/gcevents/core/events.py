@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gcevents.ports import RawRecord as RawRecord  # the delivery shape, defined with the ports that carry it
+
 MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own PutEvents entry limit
 
 CONVERSATION_KINDS = frozenset(
@@ -40,26 +42,6 @@ class Reason:
     UNRECOGNISED_PAYLOAD = "unrecognised_payload"
     HANDLER_REJECTED = "handler_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
-
-
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """One delivered item before parsing: SQS body text, or an event object delivered directly."""
-
-    payload: str | Mapping[str, Any] | Any
-    message_id: str | None = None
-    receipt_handle: str | None = None
-    receive_count: int = 1
-    source_arn: str | None = None
-
-    def text(self) -> str:
-        """The original text, for the dead-letter sink (objects are serialised, never repr'd)."""
-        if isinstance(self.payload, str):
-            return self.payload
-        try:
-            return json.dumps(self.payload, separators=(",", ":"), default=str)
-        except (TypeError, ValueError):  # e.g. circular structures from a hand-made invoke
-            return str(self.payload)
 
 
 @dataclass(frozen=True, slots=True)

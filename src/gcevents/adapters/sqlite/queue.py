@@ -8,8 +8,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from gcevents.adapters.sqlite.database import SqliteDatabase
-from gcevents.core.events import RawRecord
-from gcevents.ports import DeadLetter, DeadLetterSink
+from gcevents.ports import DeadLetter, DeadLetterSink, RawRecord
 
 _QUEUE_SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (

@@ -9,7 +9,7 @@ from typing import Any
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import change_visibility_batch, queue_url_from_arn
-from gcevents.core.events import RawRecord
+from gcevents.ports import RawRecord
 
 log = logging.getLogger(__name__)
 

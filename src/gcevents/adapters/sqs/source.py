@@ -7,7 +7,7 @@ from typing import Any
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch
-from gcevents.core.events import RawRecord
+from gcevents.ports import RawRecord
 
 
 class SqsEventSource:

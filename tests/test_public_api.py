@@ -1,0 +1,41 @@
+"""The public API: every name in `gcevents.__all__` resolves, and importing gcevents stays cheap."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import gcevents
+
+
+def test_every_public_name_resolves() -> None:
+    for name in gcevents.__all__:
+        assert getattr(gcevents, name) is not None, name
+
+
+def test_a_handler_module_needs_only_the_top_level_package() -> None:
+    from gcevents import AcwEvent, HandlerContext, Router, typed_handler
+
+    router = Router()
+    seen: list[str | None] = []
+
+    @router.on("v2.detail.events.conversation.{id}.acw")
+    @typed_handler
+    def on_acw(event: AcwEvent, ctx: HandlerContext) -> None:
+        seen.append(event.wrapup_code)
+
+    assert len(router) == 1
+    assert router.handlers_for("v2.detail.events.conversation.c1.acw")
+
+
+def test_importing_gcevents_loads_no_submodule() -> None:
+    code = "import sys, gcevents; print(sorted(m for m in sys.modules if m.startswith('gcevents.')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_unknown_names_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="does_not_exist"):
+        gcevents.does_not_exist  # type: ignore[attr-defined]  # noqa: B018
