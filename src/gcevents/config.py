@@ -1,116 +1,149 @@
-"""One frozen configuration object, built from the environment once, by entry points only."""
+"""The one configuration resolver: the environment -> one frozen `Config`, read once by each entry point (the
+Lambda handler once per container). No other module of gcevents reads `os.environ`.
+
+The variables themselves (name, default, parser, meaning) are the table in `gcevents._variables`; empty values
+count as unset everywhere."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
+from gcevents import _variables as v
+from gcevents._variables import (
+    CLAIM_MODES,
+    DEFAULT_DB,
+    LAMBDA_MARKER,
+    VARIABLES,
+    StoreSpec,
+    Variable,
+    markdown_table,
+    raw_value,
+)
 from gcevents.core.pipeline import PipelineSettings
 from gcevents.errors import ConfigError
 
-DEFAULT_DB = ".gcevents/gcevents.db"
-CLAIM_MODES = ("per_key", "transaction")
+if TYPE_CHECKING:
+    from gcevents.adapters.genesys.settings import GenesysSettings
 
+__all__ = [
+    "CLAIM_MODES",
+    "DEFAULT_DB",
+    "VARIABLES",
+    "Config",
+    "StoreSpec",
+    "Variable",
+    "genesys_settings_from_env",
+    "markdown_table",
+    "pipeline_settings_from_env",
+]
 
-@dataclass(frozen=True, slots=True)
-class StoreSpec:
-    """`dynamodb:TABLE`, `sqlite:PATH`, `sqs:URL`, `memory` or `off`."""
-
-    kind: str
-    target: str = ""
-
-    @classmethod
-    def parse(cls, text: str, *, allowed: tuple[str, ...], name: str) -> StoreSpec:
-        kind, _, target = text.strip().partition(":")
-        if kind not in allowed:
-            raise ConfigError(f"{name}={text!r}: expected one of {', '.join(k + ':...' for k in allowed)}")
-        if kind not in ("memory", "off") and not target:
-            raise ConfigError(f"{name}={text!r}: {kind} needs a target after the colon")
-        return cls(kind, target)
-
-    def __str__(self) -> str:
-        return f"{self.kind}:{self.target}" if self.target else self.kind
+_DEFAULT_STORE = StoreSpec("sqlite", DEFAULT_DB)
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    idempotency_store: StoreSpec = StoreSpec("sqlite", DEFAULT_DB)
-    state_store: StoreSpec = StoreSpec("sqlite", DEFAULT_DB)
-    dead_letters: StoreSpec = StoreSpec("sqlite", DEFAULT_DB)
+    idempotency_store: StoreSpec = _DEFAULT_STORE
+    state_store: StoreSpec = _DEFAULT_STORE
+    dead_letters: StoreSpec = _DEFAULT_STORE
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
-    handler_modules: tuple[str, ...] = ()
-    idempotency_ttl_seconds: int = 5 * 24 * 3600
-    state_ttl_days: int = 30
-    claim_concurrency: int = 16
-    claim_mode: str = "per_key"  # or "transaction": up to 100 claims per DynamoDB TransactWriteItems
-    log_level: str = "INFO"
-    metrics_namespace: str = "gcevents"
-    genesys: Any = None  # gcevents.adapters.genesys.GenesysSettings | None, parsed by that package
-    env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    handler_modules: tuple[str, ...] = v.GCEVENTS_HANDLERS.default
+    idempotency_ttl_seconds: int = int(v.GCEVENTS_IDEMPOTENCY_TTL_DAYS.default * 86400)
+    state_ttl_days: int = v.GCEVENTS_STATE_TTL_DAYS.default
+    claim_concurrency: int = v.GCEVENTS_CLAIM_CONCURRENCY.default
+    claim_mode: str = v.GCEVENTS_CLAIM_MODE.default  # or "transaction": 100 claims per TransactWriteItems
+    log_level: str = v.GCEVENTS_LOG_LEVEL.default
+    metrics_namespace: str = v.GCEVENTS_METRICS_NAMESPACE.default
+    genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
-        env = dict(os.environ if env is None else env)
-        in_lambda = "AWS_LAMBDA_FUNCTION_NAME" in env
-
-        def spec(name: str, allowed: tuple[str, ...]) -> StoreSpec:
-            value = env.get(name)
-            if value is None:
-                if in_lambda:  # a per-container SQLite file would silently break exactly-once
-                    raise ConfigError(f"{name} must be set in Lambda (e.g. dynamodb:TABLE)")
-                return StoreSpec("sqlite", env.get("GCEVENTS_DB", DEFAULT_DB))
-            return StoreSpec.parse(value, allowed=allowed, name=name)
-
-        pipeline = PipelineSettings(
-            allowed_sources=_csv(env.get("GCEVENTS_ALLOWED_SOURCES", "")),
-            enrich_kinds=frozenset(
-                _csv(env.get("GCEVENTS_ENRICH_KINDS", ",".join(sorted(PipelineSettings().enrich_kinds))))
-            ),
-            lag_retries=_int(env, "GCEVENTS_LAG_RETRIES", 2),
-            lag_retry_delay=_float(env, "GCEVENTS_LAG_RETRY_DELAY", 60.0),
-            deadline_margin=_float(env, "GCEVENTS_DEADLINE_MARGIN", 5.0),
-            handler_concurrency=_int(env, "GCEVENTS_HANDLER_CONCURRENCY", 8),
-        )
-        claim_mode = env.get("GCEVENTS_CLAIM_MODE", "per_key").strip() or "per_key"
-        if claim_mode not in CLAIM_MODES:
-            raise ConfigError(f"GCEVENTS_CLAIM_MODE={claim_mode!r}: expected one of {', '.join(CLAIM_MODES)}")
-        genesys = None
-        if env.get("GENESYS_CLIENT_ID"):
-            from gcevents.adapters.genesys import genesys_settings_from_env
-
-            genesys = genesys_settings_from_env(env)
+        """Resolve every variable; raises ConfigError naming the first one that is wrong."""
+        env = os.environ if env is None else env
         return cls(
-            idempotency_store=spec("GCEVENTS_IDEMPOTENCY_STORE", ("dynamodb", "sqlite", "memory")),
-            state_store=spec("GCEVENTS_STATE_STORE", ("dynamodb", "sqlite", "memory", "off")),
-            dead_letters=spec("GCEVENTS_DLQ", ("sqs", "sqlite", "memory")),
-            pipeline=pipeline,
-            handler_modules=_csv(env.get("GCEVENTS_HANDLERS", "")),
-            idempotency_ttl_seconds=int(_float(env, "GCEVENTS_IDEMPOTENCY_TTL_DAYS", 5) * 86400),
-            state_ttl_days=_int(env, "GCEVENTS_STATE_TTL_DAYS", 30),
-            claim_concurrency=_int(env, "GCEVENTS_CLAIM_CONCURRENCY", 16),
-            claim_mode=claim_mode,
-            log_level=env.get("GCEVENTS_LOG_LEVEL", "INFO"),
-            metrics_namespace=env.get("GCEVENTS_METRICS_NAMESPACE", "gcevents"),
-            genesys=genesys,
-            env=env,
+            idempotency_store=store_from_env(env, v.GCEVENTS_IDEMPOTENCY_STORE),
+            state_store=store_from_env(env, v.GCEVENTS_STATE_STORE),
+            dead_letters=store_from_env(env, v.GCEVENTS_DLQ),
+            pipeline=pipeline_settings_from_env(env),
+            handler_modules=v.GCEVENTS_HANDLERS.read(env),
+            idempotency_ttl_seconds=int(v.GCEVENTS_IDEMPOTENCY_TTL_DAYS.read(env) * 86400),
+            state_ttl_days=v.GCEVENTS_STATE_TTL_DAYS.read(env),
+            claim_concurrency=v.GCEVENTS_CLAIM_CONCURRENCY.read(env),
+            claim_mode=v.GCEVENTS_CLAIM_MODE.read(env),
+            log_level=v.GCEVENTS_LOG_LEVEL.read(env),
+            metrics_namespace=v.GCEVENTS_METRICS_NAMESPACE.read(env),
+            genesys=genesys_settings_from_env(env),
         )
 
 
-def _csv(value: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in value.split(",") if part.strip())
+def store_from_env(env: Mapping[str, str], variable: Variable[StoreSpec | None]) -> StoreSpec:
+    """The store the variable names; unset: the SQLite file `GCEVENTS_DB`, except in Lambda, where a
+    per-container SQLite file would silently break exactly-once."""
+    spec = variable.read(env)
+    if spec is not None:
+        return spec
+    if raw_value(env, LAMBDA_MARKER) is not None:
+        raise ConfigError(f"{variable.name} must be set in Lambda (e.g. dynamodb:TABLE)")
+    return StoreSpec("sqlite", v.GCEVENTS_DB.read(env))
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    try:
-        return int(env.get(name, default))
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {env.get(name)!r}") from exc
+def pipeline_settings_from_env(env: Mapping[str, str]) -> PipelineSettings:
+    return PipelineSettings(
+        allowed_sources=v.GCEVENTS_ALLOWED_SOURCES.read(env),
+        enrich_kinds=v.GCEVENTS_ENRICH_KINDS.read(env),
+        lag_retries=v.GCEVENTS_LAG_RETRIES.read(env),
+        lag_retry_delay=v.GCEVENTS_LAG_RETRY_DELAY.read(env),
+        deadline_margin=v.GCEVENTS_DEADLINE_MARGIN.read(env),
+        handler_concurrency=v.GCEVENTS_HANDLER_CONCURRENCY.read(env),
+    )
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        return float(env.get(name, default))
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {env.get(name)!r}") from exc
+def genesys_settings_from_env(env: Mapping[str, str]) -> GenesysSettings | None:
+    """The GENESYS_* variables; None when no client id is configured (enrichment off). The Genesys package
+    (httpx) is imported only then."""
+    client_id = v.GENESYS_CLIENT_ID.read(env)
+    if client_id is None:
+        return None
+    from gcevents.adapters.genesys.settings import GenesysSettings, Secret
+
+    api_base_url, login_base_url, domain = _genesys_urls(env)
+    secret = v.GENESYS_CLIENT_SECRET.read(env)
+    secret_arn = v.GENESYS_CLIENT_SECRET_ARN.read(env)
+    if secret and secret_arn:
+        raise ConfigError("set GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN, not both")
+    if not secret and not secret_arn:
+        raise ConfigError("GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN must be set with GENESYS_CLIENT_ID")
+    return GenesysSettings(
+        api_base_url=api_base_url,
+        login_base_url=login_base_url,
+        client_id=client_id,
+        client_secret=Secret(secret) if secret else None,
+        client_secret_arn=secret_arn,
+        domain=domain,
+        bulk_chunk_size=v.GENESYS_BULK_CHUNK.read(env),
+        rate_per_minute=v.GENESYS_RATE_PER_MINUTE.read(env),
+        max_concurrency=v.GENESYS_MAX_CONCURRENCY.read(env),
+        connect_timeout=v.GENESYS_CONNECT_TIMEOUT.read(env),
+        read_timeout=v.GENESYS_READ_TIMEOUT.read(env),
+        max_retries=v.GENESYS_MAX_RETRIES.read(env),
+        max_wait=v.GENESYS_MAX_WAIT.read(env),
+    )
+
+
+def _genesys_urls(env: Mapping[str, str]) -> tuple[str, str, str | None]:
+    """(API base URL, login base URL, region domain). GENESYS_API_BASE_URL and GENESYS_LOGIN_BASE_URL override
+    the URLs derived from the region; the login URL is the API URL when only that is overridden (the simulator
+    serves both)."""
+    from gcevents.adapters.genesys.settings import normalise_domain
+
+    region = v.GENESYS_REGION.read(env) or v.GENESYS_DOMAIN.read(env)
+    api_override = v.GENESYS_API_BASE_URL.read(env)
+    login_override = v.GENESYS_LOGIN_BASE_URL.read(env)
+    domain = normalise_domain(region) if region else None
+    if domain is None and not api_override:
+        raise ConfigError("GENESYS_REGION (e.g. mypurecloud.com) or GENESYS_API_BASE_URL must be set")
+    api_base_url = api_override or f"https://api.{domain}"
+    login_base_url = login_override or (f"https://login.{domain}" if domain else api_base_url)
+    return api_base_url, login_base_url, domain

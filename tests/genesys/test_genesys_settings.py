@@ -4,7 +4,8 @@ import pickle
 
 import pytest
 
-from gcevents.adapters.genesys import GenesysSettings, Secret, genesys_settings_from_env
+from gcevents.adapters.genesys import GenesysSettings, Secret
+from gcevents.config import genesys_settings_from_env
 from gcevents.errors import ConfigError
 
 BASE = {"GENESYS_CLIENT_ID": "client-1", "GENESYS_CLIENT_SECRET": "s3cr3t-value", "GENESYS_REGION": "mypurecloud.ie"}

@@ -7,7 +7,7 @@ from gcevents.adapters.genesys.auth import clear_secret_cache
 from gcevents.adapters.genesys.client import ClientStats, GenesysAuthError, GenesysClient, GenesysRequestError
 from gcevents.adapters.genesys.enricher import GenesysEnricher
 from gcevents.adapters.genesys.limiter import RateLimiter
-from gcevents.adapters.genesys.settings import REGION_DOMAINS, GenesysSettings, Secret, genesys_settings_from_env
+from gcevents.adapters.genesys.settings import REGION_DOMAINS, GenesysSettings, Secret
 
 __all__ = [
     "REGION_DOMAINS",
@@ -20,5 +20,4 @@ __all__ = [
     "RateLimiter",
     "Secret",
     "clear_secret_cache",
-    "genesys_settings_from_env",
 ]

@@ -1,11 +1,11 @@
-"""Genesys Cloud connection settings: one frozen object, parsed from the environment once by entry points.
+"""Genesys Cloud connection settings: one frozen object. `gcevents.config` builds it from the GENESYS_*
+variables, once per entry point.
 
 Stdlib only: `gcevents.config` imports this on every cold start that has a Genesys client configured."""
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -140,65 +140,3 @@ def normalise_domain(text: str) -> str:
             f"expected one of {', '.join(sorted(REGION_DOMAINS))} (or set GENESYS_API_BASE_URL)"
         )
     return domain
-
-
-def genesys_settings_from_env(env: Mapping[str, str]) -> GenesysSettings | None:
-    """Parse the GENESYS_* variables; None when no client id is configured (enrichment off).
-
-    GENESYS_REGION (alias GENESYS_DOMAIN) names the region domain; GENESYS_API_BASE_URL and
-    GENESYS_LOGIN_BASE_URL override the derived URLs (the login URL defaults to the API URL when only that is
-    overridden: the simulator serves both)."""
-    client_id = env.get("GENESYS_CLIENT_ID", "").strip()
-    if not client_id:
-        return None
-    region = (env.get("GENESYS_REGION") or env.get("GENESYS_DOMAIN") or "").strip()
-    api_override = env.get("GENESYS_API_BASE_URL", "").strip()
-    login_override = env.get("GENESYS_LOGIN_BASE_URL", "").strip()
-    domain = normalise_domain(region) if region else None
-    if domain is None and not api_override:
-        raise ConfigError("GENESYS_REGION (e.g. mypurecloud.com) or GENESYS_API_BASE_URL must be set")
-    api_base_url = api_override or f"https://api.{domain}"
-    login_base_url = login_override or (f"https://login.{domain}" if domain else api_base_url)
-
-    secret_text = env.get("GENESYS_CLIENT_SECRET", "")
-    secret_arn = env.get("GENESYS_CLIENT_SECRET_ARN", "").strip() or None
-    if secret_text and secret_arn:
-        raise ConfigError("set GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN, not both")
-    if not secret_text and not secret_arn:
-        raise ConfigError("GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN must be set with GENESYS_CLIENT_ID")
-
-    return GenesysSettings(
-        api_base_url=api_base_url,
-        login_base_url=login_base_url,
-        client_id=client_id,
-        client_secret=Secret(secret_text) if secret_text else None,
-        client_secret_arn=secret_arn,
-        domain=domain,
-        bulk_chunk_size=_int(env, "GENESYS_BULK_CHUNK", 100),
-        rate_per_minute=_int(env, "GENESYS_RATE_PER_MINUTE", 300),
-        max_concurrency=_int(env, "GENESYS_MAX_CONCURRENCY", 4),
-        connect_timeout=_float(env, "GENESYS_CONNECT_TIMEOUT", 3.0),
-        read_timeout=_float(env, "GENESYS_READ_TIMEOUT", 10.0),
-        max_retries=_int(env, "GENESYS_MAX_RETRIES", 3),
-        max_wait=_float(env, "GENESYS_MAX_WAIT", 20.0),
-    )
-
-
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc

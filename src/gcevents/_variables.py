@@ -1,0 +1,233 @@
+"""Every environment variable gcevents reads: name, default, parser and meaning, in one declarative table.
+
+`gcevents.config` resolves them (and is the only module that touches `os.environ`); the README's configuration
+table is this table rendered (`gcevents config`), and a test keeps the two in agreement.
+
+One rule for every variable: unset, empty and whitespace-only are the same thing, the default. Values are
+stripped, except secrets, which are taken as given."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from gcevents.errors import ConfigError
+
+T = TypeVar("T")
+
+DEFAULT_DB = ".gcevents/gcevents.db"
+CLAIM_MODES = ("per_key", "transaction")
+IDEMPOTENCY_KINDS = ("dynamodb", "sqlite", "memory")
+STATE_KINDS = ("dynamodb", "sqlite", "memory", "off")
+DEAD_LETTER_KINDS = ("sqs", "sqlite", "memory")
+LAMBDA_MARKER = "AWS_LAMBDA_FUNCTION_NAME"  # set by the Lambda runtime; not ours to document
+
+
+def raw_value(env: Mapping[str, str], name: str) -> str | None:
+    """The variable's text, or None when it is unset, empty or only whitespace."""
+    value = env.get(name)
+    return value if value is not None and value.strip() else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSpec:
+    """`dynamodb:TABLE`, `sqlite:PATH`, `sqs:URL`, `memory` or `off`."""
+
+    kind: str
+    target: str = ""
+
+    @classmethod
+    def parse(cls, text: str, *, allowed: tuple[str, ...]) -> StoreSpec:
+        """Raises ValueError (the resolver adds the variable's name) for unknown kinds and missing targets."""
+        kind, _, target = text.strip().partition(":")
+        if kind not in allowed:
+            expected = (k if k in ("memory", "off") else f"{k}:..." for k in allowed)
+            raise ValueError(f"expected one of {', '.join(expected)}")
+        if kind not in ("memory", "off") and not target:
+            raise ValueError(f"{kind} needs a target after the colon")
+        return cls(kind, target)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.target}" if self.target else self.kind
+
+
+@dataclass(frozen=True, slots=True)
+class Variable(Generic[T]):
+    name: str
+    default: T
+    parse: Callable[[str], T]
+    meaning: str  # one line, Markdown
+    shown_default: str | None = None  # what the README shows when the default is not a plain value
+    secret: bool = False  # never echoed, not even in an error message; not stripped
+
+    def read(self, env: Mapping[str, str]) -> T:
+        raw = raw_value(env, self.name)
+        if raw is None:
+            return self.default
+        try:
+            return self.parse(raw if self.secret else raw.strip())
+        except ValueError as exc:
+            shown = "'********'" if self.secret else repr(raw)
+            raise ConfigError(f"{self.name}={shown}: {exc}") from exc
+
+    def default_cell(self) -> str:
+        """The README's default column: Markdown."""
+        if self.shown_default is not None:
+            return self.shown_default
+        text = _plain(self.default)
+        return f"`{text}`" if text else ""
+
+    def row(self) -> str:
+        return f"| `{self.name}` | {self.default_cell()} | {self.meaning} |"
+
+
+def _plain(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, tuple | frozenset | set):
+        return ",".join(sorted(str(v) for v in value))
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+# ------------------------------------------------------------------------------------------------- parsers
+def integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError("not an integer") from None
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+
+
+def string(text: str) -> str:
+    return text
+
+
+def csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def csv_set(text: str) -> frozenset[str]:
+    return frozenset(csv(text))
+
+
+def choice(*options: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in options:
+            raise ValueError(f"expected one of {', '.join(options)}")
+        return text
+
+    return parse
+
+
+def store(*kinds: str) -> Callable[[str], StoreSpec]:
+    def parse(text: str) -> StoreSpec:
+        return StoreSpec.parse(text, allowed=kinds)
+
+    return parse
+
+
+# ------------------------------------------------------------------------------------------------- the table
+_STORE_DEFAULT = "`sqlite:$GCEVENTS_DB` (required in Lambda)"
+
+# fmt: off
+GCEVENTS_IDEMPOTENCY_STORE: Variable[StoreSpec | None] = Variable(
+    "GCEVENTS_IDEMPOTENCY_STORE", None, store(*IDEMPOTENCY_KINDS),
+    "`dynamodb:TABLE`, `sqlite:PATH` or `memory`: idempotency claims", _STORE_DEFAULT)
+GCEVENTS_STATE_STORE: Variable[StoreSpec | None] = Variable(
+    "GCEVENTS_STATE_STORE", None, store(*STATE_KINDS),
+    "`dynamodb:TABLE`, `sqlite:PATH`, `memory` or `off`: conversation state items", _STORE_DEFAULT)
+GCEVENTS_DLQ: Variable[StoreSpec | None] = Variable(
+    "GCEVENTS_DLQ", None, store(*DEAD_LETTER_KINDS),
+    "`sqs:QUEUE_URL`, `sqlite:PATH` or `memory`: dead letters", _STORE_DEFAULT)
+GCEVENTS_DB = Variable(
+    "GCEVENTS_DB", DEFAULT_DB, string, "the SQLite file of the three stores above when they are unset")
+GCEVENTS_ALLOWED_SOURCES: Variable[tuple[str, ...]] = Variable(
+    "GCEVENTS_ALLOWED_SOURCES", (), csv,
+    "comma-separated `source` prefixes, e.g. `aws.partner/genesys.com/cloud/<orgId>/`; others are dead-lettered",
+    "(all)")
+GCEVENTS_HANDLERS: Variable[tuple[str, ...]] = Variable(
+    "GCEVENTS_HANDLERS", (), csv,
+    "comma-separated `pkg.module:router` (a Router) or `pkg.module:register` (called with the router)")
+GCEVENTS_ENRICH_KINDS = Variable(
+    "GCEVENTS_ENRICH_KINDS", frozenset({"conversation.acw", "conversation.customer.end"}), csv_set,
+    "comma-separated event kinds that get analytics details")
+GCEVENTS_LAG_RETRIES = Variable(
+    "GCEVENTS_LAG_RETRIES", 2, integer, "retries of an event whose conversation analytics does not know yet")
+GCEVENTS_LAG_RETRY_DELAY = Variable(
+    "GCEVENTS_LAG_RETRY_DELAY", 60.0, number, "seconds before such a retry")
+GCEVENTS_DEADLINE_MARGIN = Variable(
+    "GCEVENTS_DEADLINE_MARGIN", 5.0, number, "seconds before the deadline at which no new work starts")
+GCEVENTS_HANDLER_CONCURRENCY = Variable(
+    "GCEVENTS_HANDLER_CONCURRENCY", 8, integer,
+    "conversations handled in parallel (the events of one conversation in order)")
+GCEVENTS_IDEMPOTENCY_TTL_DAYS = Variable(
+    "GCEVENTS_IDEMPOTENCY_TTL_DAYS", 5.0, number, "days a completed key is kept (re-sends within it are skipped)")
+GCEVENTS_STATE_TTL_DAYS = Variable(
+    "GCEVENTS_STATE_TTL_DAYS", 30, integer, "days a conversation state item is kept after its last update")
+GCEVENTS_CLAIM_CONCURRENCY = Variable(
+    "GCEVENTS_CLAIM_CONCURRENCY", 16, integer,
+    "idempotency claims in flight at once (also sizes the boto3 connection pools)")
+GCEVENTS_CLAIM_MODE = Variable(
+    "GCEVENTS_CLAIM_MODE", "per_key", choice(*CLAIM_MODES),
+    "`transaction`: up to 100 claims per TransactWriteItems request (fewer requests and round trips; each"
+    " transactional write costs 2 WCU, and one conflicting key makes the other 99 retry once)")
+GCEVENTS_LOG_LEVEL = Variable(
+    "GCEVENTS_LOG_LEVEL", "INFO", string, "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr)")
+GCEVENTS_METRICS_NAMESPACE = Variable(
+    "GCEVENTS_METRICS_NAMESPACE", "gcevents", string, "CloudWatch namespace of the embedded-format metrics")
+GENESYS_CLIENT_ID: Variable[str | None] = Variable(
+    "GENESYS_CLIENT_ID", None, string, "OAuth client-credentials client id; unset = no enrichment")
+GENESYS_CLIENT_SECRET: Variable[str | None] = Variable(
+    "GENESYS_CLIENT_SECRET", None, string, "the client secret (or use `GENESYS_CLIENT_SECRET_ARN`, not both)",
+    secret=True)
+GENESYS_CLIENT_SECRET_ARN: Variable[str | None] = Variable(
+    "GENESYS_CLIENT_SECRET_ARN", None, string, "Secrets Manager ARN of the client secret, read once per container")
+GENESYS_REGION: Variable[str | None] = Variable(
+    "GENESYS_REGION", None, string, "region domain, e.g. `mypurecloud.ie`: `api.` and `login.` hosts derive from it")
+GENESYS_DOMAIN: Variable[str | None] = Variable(
+    "GENESYS_DOMAIN", None, string, "alias of `GENESYS_REGION`, read when that is unset")
+GENESYS_API_BASE_URL: Variable[str | None] = Variable(
+    "GENESYS_API_BASE_URL", None, string, "overrides `https://api.<region>` (simulators, proxies)")
+GENESYS_LOGIN_BASE_URL: Variable[str | None] = Variable(
+    "GENESYS_LOGIN_BASE_URL", None, string,
+    "overrides `https://login.<region>`; the API URL when only that one is overridden")
+GENESYS_BULK_CHUNK = Variable(
+    "GENESYS_BULK_CHUNK", 100, integer, "conversation ids per bulk analytics call (split on 400/413/414)")
+GENESYS_RATE_PER_MINUTE = Variable(
+    "GENESYS_RATE_PER_MINUTE", 300, integer, "requests per minute the client paces itself to")
+GENESYS_MAX_CONCURRENCY = Variable(
+    "GENESYS_MAX_CONCURRENCY", 4, integer, "bulk calls in flight at once, per client")
+GENESYS_CONNECT_TIMEOUT = Variable(
+    "GENESYS_CONNECT_TIMEOUT", 3.0, number, "seconds to connect to the Genesys API")
+GENESYS_READ_TIMEOUT = Variable(
+    "GENESYS_READ_TIMEOUT", 10.0, number, "seconds to wait for an answer of the Genesys API")
+GENESYS_MAX_RETRIES = Variable(
+    "GENESYS_MAX_RETRIES", 3, integer, "retries per request on 429, 5xx, timeouts and connection errors")
+GENESYS_MAX_WAIT = Variable(
+    "GENESYS_MAX_WAIT", 20.0, number, "longest wait, in seconds, for rate-limit budget inside one batch")
+# fmt: on
+
+VARIABLES: tuple[Variable[Any], ...] = (
+    GCEVENTS_IDEMPOTENCY_STORE, GCEVENTS_STATE_STORE, GCEVENTS_DLQ, GCEVENTS_DB, GCEVENTS_ALLOWED_SOURCES,
+    GCEVENTS_HANDLERS, GCEVENTS_ENRICH_KINDS, GCEVENTS_LAG_RETRIES, GCEVENTS_LAG_RETRY_DELAY,
+    GCEVENTS_DEADLINE_MARGIN, GCEVENTS_HANDLER_CONCURRENCY, GCEVENTS_IDEMPOTENCY_TTL_DAYS, GCEVENTS_STATE_TTL_DAYS,
+    GCEVENTS_CLAIM_CONCURRENCY, GCEVENTS_CLAIM_MODE, GCEVENTS_LOG_LEVEL, GCEVENTS_METRICS_NAMESPACE,
+    GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET, GENESYS_CLIENT_SECRET_ARN, GENESYS_REGION, GENESYS_DOMAIN,
+    GENESYS_API_BASE_URL, GENESYS_LOGIN_BASE_URL, GENESYS_BULK_CHUNK, GENESYS_RATE_PER_MINUTE,
+    GENESYS_MAX_CONCURRENCY, GENESYS_CONNECT_TIMEOUT, GENESYS_READ_TIMEOUT, GENESYS_MAX_RETRIES, GENESYS_MAX_WAIT,
+)  # fmt: skip
+
+
+def markdown_table() -> str:
+    """The README's configuration table."""
+    lines = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    return "\n".join([*lines, *(variable.row() for variable in VARIABLES)])
