@@ -1,4 +1,7 @@
-"""Wiring: Config -> adapters -> Pipeline. Shared by the Lambda handler, the worker and the CLI."""
+"""Wiring: Config -> adapters -> Pipeline. Shared by the Lambda handler, the worker and the CLI.
+
+Each adapter is imported only when the configuration names it: boto3 when an AWS store or client is first
+needed, the memory fakes of `gcevents.testing` only for `memory` stores (never on the Lambda path)."""
 
 from __future__ import annotations
 
@@ -12,10 +15,36 @@ from gcevents.core.pipeline import Pipeline
 from gcevents.core.router import Router
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
-from gcevents.ports import Clock, DeadLetterStore, Enricher, IdempotencyStore, Requeuer
+from gcevents.ports import Clock, DeadLetterStore, Enricher, IdempotencyStore, Requeuer, StateStore
 
 if TYPE_CHECKING:
+    from gcevents.adapters.genesys import GenesysClient
     from gcevents.adapters.sqlite.database import SqliteDatabase
+    from gcevents.core.projection import StateProjection
+
+
+class Resources:
+    """One boto3 client per service and one SQLite database per path, shared by the adapters of one runtime
+    (clients stay `Any`: boto3 is untyped here)."""
+
+    def __init__(self, clients: dict[str, Any] | None = None, *, max_pool_connections: int = 32) -> None:
+        self.clients: dict[str, Any] = clients if clients is not None else {}
+        self.databases: dict[str, SqliteDatabase] = {}
+        self.max_pool_connections = max_pool_connections
+
+    def client(self, service: str) -> Any:
+        if service not in self.clients:
+            from gcevents.adapters.aws import make_client
+
+            self.clients[service] = make_client(service, max_pool_connections=self.max_pool_connections)
+        return self.clients[service]
+
+    def database(self, path: str) -> SqliteDatabase:
+        if path not in self.databases:
+            from gcevents.adapters.sqlite.database import SqliteDatabase
+
+            self.databases[path] = SqliteDatabase(path)
+        return self.databases[path]
 
 
 @dataclass
@@ -25,18 +54,18 @@ class Runtime:
     idempotency_store: IdempotencyStore
     dead_letters: DeadLetterStore
     metrics: MetricsEmitter
-    state_store: Any = None
-    projection: Any = None  # the built-in StateProjection, when state tracking is on
-    genesys: Any = None  # the Genesys client, when configured
-    clients: dict[str, Any] = field(default_factory=dict)
+    state_store: StateStore | None = None
+    projection: StateProjection | None = None  # the built-in state projection, when state tracking is on
+    genesys: GenesysClient | None = None  # the Genesys client, when configured
+    resources: Resources = field(default_factory=Resources)
     _requeuer: Requeuer | None = field(default=None, repr=False)
 
-    def client(self, service: str) -> Any:
-        if service not in self.clients:
-            from gcevents.adapters.aws import make_client
+    @property
+    def clients(self) -> dict[str, Any]:
+        return self.resources.clients
 
-            self.clients[service] = make_client(service)
-        return self.clients[service]
+    def client(self, service: str) -> Any:
+        return self.resources.client(service)
 
     def requeuer(self) -> Requeuer:
         """One per container, so its queue-URL cache survives across invocations."""
@@ -47,9 +76,7 @@ class Runtime:
         return self._requeuer
 
     def api_stats(self) -> dict[str, float]:
-        stats = getattr(self.genesys, "stats", None)
-        snapshot = getattr(stats, "snapshot", None)
-        return dict(snapshot()) if callable(snapshot) else {}
+        return dict(self.genesys.stats.snapshot()) if self.genesys is not None else {}
 
     def counters(self) -> dict[str, float]:
         """Cumulative counters of this container, for per-batch metric deltas."""
@@ -83,54 +110,19 @@ def build_runtime(
     clock: Clock | None = None,
     clients: dict[str, Any] | None = None,
 ) -> Runtime:
-    clients = dict(clients or {})
-    databases: dict[str, SqliteDatabase] = {}
-
-    def client(service: str) -> Any:
-        if service not in clients:
-            from gcevents.adapters.aws import make_client
-
-            clients[service] = make_client(service, max_pool_connections=max(32, config.claim_concurrency * 2))
-        return clients[service]
-
-    def database(path: str) -> SqliteDatabase:
-        if path not in databases:
-            from gcevents.adapters.sqlite.database import SqliteDatabase
-
-            databases[path] = SqliteDatabase(path)
-        return databases[path]
-
-    idempotency_store = _idempotency_store(config.idempotency_store, client, database)
-    dead_letters = _dead_letter_sink(config.dead_letters, client, database)
-
+    resources = Resources(dict(clients or {}), max_pool_connections=max(32, config.claim_concurrency * 2))
+    idempotency_store = make_idempotency_store(config.idempotency_store, resources)
+    dead_letters = make_dead_letter_store(config.dead_letters, resources)
     router = router or Router()
     load_handlers(router, config.handler_modules)
-    state_store = _state_store(config, client, database)
-    projection = None
-    if state_store is not None:
-        from gcevents.core.projection import StateProjection
-
-        projection = StateProjection(state_store)
-        router.add_batch(projection)
-
-    genesys = None
-    if enricher is None and config.genesys is not None:
-        from gcevents.adapters.genesys import GenesysClient, GenesysEnricher
-
-        genesys = GenesysClient(config.genesys)
-        enricher = GenesysEnricher(genesys)
-
+    state_store = make_state_store(config.state_store, resources, ttl_days=config.state_ttl_days)
+    projection = _projection(router, state_store)
+    genesys = _genesys_client(config) if enricher is None else None
     pipeline = Pipeline(
-        idempotency=Idempotency(
-            idempotency_store,
-            clock=clock,
-            ttl_seconds=config.idempotency_ttl_seconds,
-            concurrency=config.claim_concurrency,
-            batch_claims=config.claim_mode == "transaction",
-        ),
+        idempotency=_idempotency(config, idempotency_store, clock),
         dead_letters=dead_letters,
         router=router,
-        enricher=enricher,
+        enricher=enricher if genesys is None else _genesys_enricher(genesys),
         settings=config.pipeline,
         clock=clock,
         services={"genesys": genesys} if genesys is not None else {},
@@ -144,50 +136,85 @@ def build_runtime(
         state_store=state_store,
         projection=projection,
         genesys=genesys,
-        clients=clients,
+        resources=resources,
     )
 
 
-def _idempotency_store(spec: StoreSpec, client: Any, database: Any) -> IdempotencyStore:
+def make_idempotency_store(spec: StoreSpec, resources: Resources) -> IdempotencyStore:
     if spec.kind == "dynamodb":
         from gcevents.adapters.dynamodb.idempotency import DynamoDbIdempotencyStore
 
-        return DynamoDbIdempotencyStore(client("dynamodb"), spec.target)
+        return DynamoDbIdempotencyStore(resources.client("dynamodb"), spec.target)
     if spec.kind == "sqlite":
         from gcevents.adapters.sqlite.idempotency import SqliteIdempotencyStore
 
-        return SqliteIdempotencyStore(database(spec.target))
+        return SqliteIdempotencyStore(resources.database(spec.target))
     from gcevents.testing.fakes import MemoryIdempotencyStore
 
     return MemoryIdempotencyStore()
 
 
-def _dead_letter_sink(spec: StoreSpec, client: Any, database: Any) -> DeadLetterStore:
+def make_dead_letter_store(spec: StoreSpec, resources: Resources) -> DeadLetterStore:
     if spec.kind == "sqs":
         from gcevents.adapters.sqs import SqsDeadLetterSink
 
-        return SqsDeadLetterSink(client("sqs"), spec.target)
+        return SqsDeadLetterSink(resources.client("sqs"), spec.target)
     if spec.kind == "sqlite":
         from gcevents.adapters.sqlite.dead_letters import SqliteDeadLetterSink
 
-        return SqliteDeadLetterSink(database(spec.target))
+        return SqliteDeadLetterSink(resources.database(spec.target))
     from gcevents.testing.fakes import MemoryDeadLetterSink
 
     return MemoryDeadLetterSink()
 
 
-def _state_store(config: Config, client: Any, database: Any) -> Any:
-    spec = config.state_store
+def make_state_store(spec: StoreSpec, resources: Resources, *, ttl_days: int) -> StateStore | None:
+    """None for `off`."""
     if spec.kind == "off":
         return None
     if spec.kind == "dynamodb":
         from gcevents.adapters.dynamodb.state import DynamoDbStateStore
 
-        return DynamoDbStateStore(client("dynamodb"), spec.target, ttl_days=config.state_ttl_days)
+        return DynamoDbStateStore(resources.client("dynamodb"), spec.target, ttl_days=ttl_days)
     if spec.kind == "sqlite":
         from gcevents.adapters.sqlite.state import SqliteStateStore
 
-        return SqliteStateStore(database(spec.target), ttl_days=config.state_ttl_days)
+        return SqliteStateStore(resources.database(spec.target), ttl_days=ttl_days)
     from gcevents.testing.fakes import MemoryStateStore
 
-    return MemoryStateStore(ttl_days=config.state_ttl_days)
+    return MemoryStateStore(ttl_days=ttl_days)
+
+
+def _idempotency(config: Config, store: IdempotencyStore, clock: Clock | None) -> Idempotency:
+    return Idempotency(
+        store,
+        clock=clock,
+        ttl_seconds=config.idempotency_ttl_seconds,
+        concurrency=config.claim_concurrency,
+        batch_claims=config.claim_mode == "transaction",
+    )
+
+
+def _projection(router: Router, state_store: StateStore | None) -> StateProjection | None:
+    """The built-in state tracking, as a batch handler after the configured ones."""
+    if state_store is None:
+        return None
+    from gcevents.core.projection import StateProjection
+
+    projection = StateProjection(state_store)
+    router.add_batch(projection)
+    return projection
+
+
+def _genesys_client(config: Config) -> GenesysClient | None:
+    if config.genesys is None:
+        return None
+    from gcevents.adapters.genesys import GenesysClient
+
+    return GenesysClient(config.genesys)
+
+
+def _genesys_enricher(client: GenesysClient) -> Enricher:
+    from gcevents.adapters.genesys import GenesysEnricher
+
+    return GenesysEnricher(client)
