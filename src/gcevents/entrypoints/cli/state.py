@@ -4,67 +4,65 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from gcevents.config import Config, StoreSpec
 from gcevents.core.state import stored_view
 from gcevents.core.state_store import DEFAULT_TTL_DAYS
 from gcevents.errors import ConfigError
 from gcevents.ports import StateStore, StoredState
 
-STORE_ENV = "GCEVENTS_STATE_STORE"
-DEFAULT_STORE = "sqlite:.gcevents/gcevents.db"
-
-StoreFactory = Callable[[str], StateStore]
+STORE_KINDS = ("sqlite", "dynamodb", "memory")
 
 
-def open_state_store(spec: str, *, ttl_days: int = DEFAULT_TTL_DAYS) -> StateStore:
+def open_state_store(spec: StoreSpec | str, *, ttl_days: int = DEFAULT_TTL_DAYS) -> StateStore:
     """`sqlite:PATH`, `dynamodb:TABLE` or `memory` -> a store (boto3 honours AWS_ENDPOINT_URL)."""
-    kind, _, target = spec.strip().partition(":")
-    if kind == "sqlite" and target:
-        from gcevents.adapters.sqlite.state import SqliteStateStore
+    from gcevents.entrypoints.runtime import Resources, make_state_store
 
-        return SqliteStateStore(target, ttl_days=ttl_days)
-    if kind == "dynamodb" and target:
-        from gcevents.adapters.aws import make_client
-        from gcevents.adapters.dynamodb.state import DynamoDbStateStore
-
-        return DynamoDbStateStore(make_client("dynamodb"), target, ttl_days=ttl_days)
-    if kind == "memory":
-        from gcevents.testing.fakes import MemoryStateStore
-
-        return MemoryStateStore(ttl_days=ttl_days)
-    raise ConfigError(f"state store {spec!r}: expected sqlite:PATH, dynamodb:TABLE or memory")
+    if isinstance(spec, str):
+        try:
+            spec = StoreSpec.parse(spec, allowed=STORE_KINDS)
+        except ValueError as exc:
+            raise ConfigError(f"state store {spec!r}: {exc}") from exc
+    store = make_state_store(spec, Resources(), ttl_days=ttl_days)
+    if store is None:
+        raise ConfigError("state tracking is off (GCEVENTS_STATE_STORE=off): name a store with --store")
+    return store
 
 
-def register(subparsers: Any, store_factory: StoreFactory = open_state_store) -> None:
+def configured_state_store(args: argparse.Namespace) -> StateStore:
+    """`--store`, else the configuration's state store (GCEVENTS_STATE_STORE, else the SQLite file GCEVENTS_DB),
+    with GCEVENTS_STATE_TTL_DAYS."""
+    config = Config.from_env()
+    return open_state_store(args.store or config.state_store, ttl_days=config.state_ttl_days)
+
+
+def register(subparsers: Any) -> None:
     """Add `state get` and `state list` to the main CLI's subparsers."""
     state = subparsers.add_parser("state", help="inspect conversation state items")
     commands = state.add_subparsers(metavar="COMMAND")
-    store_help = f"sqlite:PATH or dynamodb:TABLE (default: ${STORE_ENV} or {DEFAULT_STORE})"
+    store_help = "sqlite:PATH, dynamodb:TABLE or memory (default: $GCEVENTS_STATE_STORE, else sqlite:$GCEVENTS_DB)"
 
     get = commands.add_parser("get", help="show one conversation's state")
     get.add_argument("conversation_id", metavar="CONVERSATION_ID")
     get.add_argument("--store", help=store_help)
     get.add_argument("--json", action="store_true", help="machine-readable output")
-    get.set_defaults(func=lambda args: cmd_get(args, store_factory))
+    get.set_defaults(func=cmd_get)
 
     listing = commands.add_parser("list", help="list conversations, most recently updated first")
     listing.add_argument("--since", type=_parse_since, help="only items updated at or after (ISO 8601)")
     listing.add_argument("--limit", type=_positive_int, default=50)
     listing.add_argument("--store", help=store_help)
     listing.add_argument("--json", action="store_true", help="machine-readable output (a JSON array)")
-    listing.set_defaults(func=lambda args: cmd_list(args, store_factory))
+    listing.set_defaults(func=cmd_list)
 
     state.set_defaults(func=lambda _args: _usage(state))
 
 
-def cmd_get(args: argparse.Namespace, store_factory: StoreFactory = open_state_store) -> int:
-    store = store_factory(_store_spec(args))
-    item = store.get(args.conversation_id)
+def cmd_get(args: argparse.Namespace) -> int:
+    item = configured_state_store(args).get(args.conversation_id)
     if item is None:
         print(f"no state for conversation {args.conversation_id}", file=sys.stderr)
         return 1
@@ -75,9 +73,8 @@ def cmd_get(args: argparse.Namespace, store_factory: StoreFactory = open_state_s
     return 0
 
 
-def cmd_list(args: argparse.Namespace, store_factory: StoreFactory = open_state_store) -> int:
-    store = store_factory(_store_spec(args))
-    items = store.list(since=args.since, limit=args.limit)
+def cmd_list(args: argparse.Namespace) -> int:
+    items = configured_state_store(args).list(since=args.since, limit=args.limit)
     if args.json:
         print(json.dumps([stored_view(item) for item in items], indent=2, sort_keys=True))
         return 0
@@ -90,11 +87,6 @@ def cmd_list(args: argparse.Namespace, store_factory: StoreFactory = open_state_
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
     print(f"{len(items)} conversation(s)", file=sys.stderr)
     return 0
-
-
-def _store_spec(args: argparse.Namespace) -> str:
-    # Only here, inside the command, is the environment read.
-    return str(args.store or os.environ.get(STORE_ENV) or DEFAULT_STORE)
 
 
 def _describe(item: StoredState) -> str:
