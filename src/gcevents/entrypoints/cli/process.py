@@ -6,21 +6,32 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gcevents.config import Config
 from gcevents.core.events import RawRecord, split_records
 from gcevents.core.pipeline import Outcome
+from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.ops.local import run_records
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessOptions:
+    """How `run_records` drives a file through the pipeline (there is no queue to redeliver here)."""
+
+    batch_size: int = 100
+    max_attempts: int = 3  # then dead-letter as retries_exhausted
+    max_wait: float = 5.0  # cap on waiting between retry rounds (s)
 
 
 def register(subparsers: Any) -> None:
     process = subparsers.add_parser("process", help="run a JSON/JSONL file of events (or a saved SQS batch)")
     process.add_argument("file", help="path, or - for stdin")
-    process.add_argument("--batch-size", type=int, default=100)
-    process.add_argument("--max-attempts", type=int, default=3, help="then dead-letter as retries_exhausted")
-    process.add_argument("--max-wait", type=float, default=5.0, help="cap on waiting between retry rounds (s)")
+    add_option(process, "--batch-size", ProcessOptions)
+    add_option(process, "--max-attempts", ProcessOptions, help="then dead-letter as retries_exhausted")
+    add_option(process, "--max-wait", ProcessOptions, help="cap on waiting between retry rounds (s)")
     process.add_argument("--json", action="store_true", help="machine-readable summary")
     process.set_defaults(func=cmd_process)
 
@@ -49,15 +60,16 @@ def cmd_process(args: argparse.Namespace) -> int:
     config = Config.from_env()
     configure_logging(config.log_level)
     runtime = build_runtime(config)
+    options = options_from_args(ProcessOptions, args)
     records = read_records(args.file)
     started = time.perf_counter()
     outcomes, reasons = run_records(
         runtime.pipeline,
         runtime.dead_letters,
         records,
-        batch_size=args.batch_size,
-        max_attempts=args.max_attempts,
-        max_wait=args.max_wait,
+        batch_size=options.batch_size,
+        max_attempts=options.max_attempts,
+        max_wait=options.max_wait,
     )
     elapsed = time.perf_counter() - started
     summary = {

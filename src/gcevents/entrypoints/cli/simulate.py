@@ -8,6 +8,8 @@ import sys
 import threading
 from typing import Any
 
+from gcevents.entrypoints.cli.options import options_from_args
+
 
 def register(subparsers: Any) -> None:
     """Add the `simulate-genesys` subcommand to the main CLI's subparsers."""
@@ -25,14 +27,35 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--client-secret", default="gcevents-sim-secret")
     parser.add_argument("--token-expires-in", type=int, default=86399, help="seconds")
     parser.add_argument("--rate-per-minute", type=int, default=300, help="per token; 0 = unlimited")
-    parser.add_argument("--rate-window", type=float, default=60.0, help="rate-limit window in seconds")
+    parser.add_argument(
+        "--rate-window",
+        dest="rate_window_seconds",
+        metavar="RATE_WINDOW",
+        type=float,
+        default=60.0,
+        help="rate-limit window in seconds",
+    )
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of API calls answered 503")
     parser.add_argument("--slow-rate", type=float, default=0.0, help="fraction of API calls that are slow")
     parser.add_argument("--slow-ms", type=float, default=1000.0)
-    parser.add_argument("--lag-fraction", type=float, default=0.0, help="conversations analytics knows late")
+    parser.add_argument(
+        "--lag-fraction",
+        dest="lagging_fraction",
+        metavar="LAG_FRACTION",
+        type=float,
+        default=0.0,
+        help="conversations analytics knows late",
+    )
     parser.add_argument("--lag-lookups", type=int, default=1, help="lookups before a lagging one appears")
-    parser.add_argument("--max-ids", type=int, default=100, help="ids per bulk call before answering 400")
+    parser.add_argument(
+        "--max-ids",
+        dest="max_ids_per_request",
+        metavar="MAX_IDS",
+        type=int,
+        default=100,
+        help="ids per bulk call before answering 400",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(func=cmd_simulate_genesys)
 
@@ -40,23 +63,8 @@ def register(subparsers: Any) -> None:
 def cmd_simulate_genesys(args: argparse.Namespace) -> int:
     from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 
-    options = SimulatorOptions(
-        client_id=args.client_id,
-        client_secret=args.client_secret,
-        host=args.host,
-        port=args.port,
-        token_expires_in=args.token_expires_in,
-        rate_limit_per_minute=args.rate_per_minute or None,
-        rate_window_seconds=args.rate_window,
-        latency_ms=args.latency_ms,
-        error_rate=args.error_rate,
-        slow_rate=args.slow_rate,
-        slow_ms=args.slow_ms,
-        lagging_fraction=args.lag_fraction,
-        lag_lookups=args.lag_lookups,
-        max_ids_per_request=args.max_ids,
-        seed=args.seed,
-    )
+    # The simulator (and httpx with it) is imported only when this command runs, hence no defaults from it above.
+    options = options_from_args(SimulatorOptions, args, rate_limit_per_minute=args.rate_per_minute or None)
     simulator = GenesysSimulator(options).start()
     print(f"Genesys API simulator listening on {simulator.base_url} (GET /stats, POST /stats/reset)", flush=True)
     print(json.dumps(simulator.env(), indent=2), flush=True)

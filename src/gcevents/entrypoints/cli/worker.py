@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gcevents.core.pipeline import BatchReport
+from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.entrypoints.worker import Worker, WorkerSettings, install_signal_handlers
 from gcevents.ports import EventSource
 
@@ -20,12 +21,10 @@ def register(subparsers: Any) -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--queue-url", help="SQS queue URL")
     target.add_argument("--sqlite-queue", metavar="PATH", help="local SQLite queue file")
-    parser.add_argument("--concurrency", type=int, default=WorkerSettings.concurrency)
-    parser.add_argument("--batch-size", type=int, default=WorkerSettings.batch_size)
-    parser.add_argument("--batch-window", type=float, default=WorkerSettings.batch_window)
-    parser.add_argument("--visibility-timeout", type=float, default=WorkerSettings.visibility_timeout)
-    parser.add_argument("--wait", type=float, default=WorkerSettings.wait_seconds)
-    parser.add_argument("--batch-time-limit", type=float, default=WorkerSettings.batch_time_limit)
+    for flag in ("--concurrency", "--batch-size", "--batch-window", "--visibility-timeout"):
+        add_option(parser, flag, WorkerSettings)
+    add_option(parser, "--wait", WorkerSettings, "wait_seconds")
+    add_option(parser, "--batch-time-limit", WorkerSettings)
     parser.add_argument("--max-receive-count", type=int, default=5, help="SQLite queue redrive threshold")
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.add_argument("--max-batches", type=int)
@@ -54,14 +53,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             SqliteDatabase(args.sqlite_queue), max_receive_count=args.max_receive_count, redrive_to=runtime.dead_letters
         )
         source, is_drained = queue, queue.is_drained
-    settings = WorkerSettings(
-        batch_size=args.batch_size,
-        batch_window=args.batch_window,
-        wait_seconds=args.wait,
-        visibility_timeout=args.visibility_timeout,
-        batch_time_limit=args.batch_time_limit,
-        concurrency=args.concurrency,
-    )
+    settings = options_from_args(WorkerSettings, args)
     last = runtime.counters()
     lock = threading.Lock()
 
