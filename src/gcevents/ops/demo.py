@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.config import Config, StoreSpec
@@ -70,32 +71,24 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     )
     with GenesysSimulator(simulator_options) as simulator:
         sqlite = StoreSpec("sqlite", db_path)
-        env = {
-            "GENESYS_CLIENT_ID": "demo-client",
-            "GENESYS_CLIENT_SECRET": "demo-secret",
-            "GENESYS_API_BASE_URL": simulator.base_url,
-            "GENESYS_LOGIN_BASE_URL": simulator.base_url,
-            "GENESYS_RATE_PER_MINUTE": str(options.client_rate_per_minute),
-        }
-        config = Config.from_env(
-            {
-                **env,
-                "GCEVENTS_IDEMPOTENCY_STORE": str(sqlite),
-                "GCEVENTS_STATE_STORE": str(sqlite),
-                "GCEVENTS_DLQ": str(sqlite),
-                "GCEVENTS_ALLOWED_SOURCES": TRUSTED_PREFIX,
-            }
-        )
-        # Local retries come back in seconds, not the minute a Lambda deployment would wait for analytics.
-        config = _with_pipeline(
-            config,
-            PipelineSettings(
+        config = Config(
+            idempotency_store=sqlite,
+            state_store=sqlite,
+            dead_letters=sqlite,
+            # Local retries come back in seconds, not the minute a Lambda deployment would wait for analytics.
+            pipeline=PipelineSettings(
                 allowed_sources=(TRUSTED_PREFIX,),
                 lag_retries=2,
                 lag_retry_delay=1.0,
                 deadline_margin=2.0,
                 handler_concurrency=8,
                 in_progress_retry_cap=1.0,
+            ),
+            genesys=GenesysSettings.for_base_url(
+                simulator.base_url,
+                client_id="demo-client",
+                client_secret="demo-secret",  # noqa: S106 - the simulator's own throwaway credentials
+                rate_per_minute=options.client_rate_per_minute,
             ),
         )
         runtime = build_runtime(config)
@@ -174,14 +167,6 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         "database": db_path,
     }
     return report
-
-
-def _with_pipeline(config: Config, settings: PipelineSettings) -> Config:
-    import dataclasses
-
-    return dataclasses.replace(
-        config, pipeline=dataclasses.replace(settings, enrich_kinds=config.pipeline.enrich_kinds)
-    )
 
 
 def print_report(report: dict[str, Any]) -> None:
