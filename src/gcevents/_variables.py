@@ -201,7 +201,7 @@ GENESYS_LOGIN_BASE_URL: Variable[str | None] = Variable(
     "GENESYS_LOGIN_BASE_URL", None, string,
     "overrides `https://login.<region>`; the API URL when only that one is overridden")
 GENESYS_BULK_CHUNK = Variable(
-    "GENESYS_BULK_CHUNK", 100, integer, "conversation ids per bulk analytics call (split on 400/413/414)")
+    "GENESYS_BULK_CHUNK", 100, integer, "conversation ids per bulk analytics call (a chunk answered 400/413 is split)")
 GENESYS_RATE_PER_MINUTE = Variable(
     "GENESYS_RATE_PER_MINUTE", 300, integer, "requests per minute the client paces itself to")
 GENESYS_MAX_CONCURRENCY = Variable(

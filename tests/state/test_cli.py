@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from gcevents.adapters.sqlite.state import SqliteStateStore
-from gcevents.entrypoints.cli.state import open_state_store, register
+from gcevents.entrypoints.cli.state import configured_state_store, open_state_store, register
+from gcevents.errors import ConfigError
 from gcevents.testing.fakes import FakeClock
 
 from .helpers import BASE_MS, make_event
@@ -75,6 +76,38 @@ def test_list_reads_the_store_from_the_environment(
     assert "CHAT" in lines[1]
 
 
+def test_list_reads_the_sqlite_file_of_the_configuration(
+    db: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No GCEVENTS_STATE_STORE: the state lives where the pipeline put it, the SQLite file GCEVENTS_DB."""
+    monkeypatch.delenv("GCEVENTS_STATE_STORE", raising=False)
+    monkeypatch.setenv("GCEVENTS_DB", str(db))
+    assert run(["state", "get", "c2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mediaType"] == "CHAT"
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "")  # empty is unset
+    assert run(["state", "list", "--json"]) == 0
+    assert [i["conversationId"] for i in json.loads(capsys.readouterr().out)] == ["c2", "c1"]
+
+
+def test_the_store_comes_from_the_configuration_unless_named(
+    db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", f"sqlite:{tmp_path / 'other.db'}")
+    monkeypatch.setenv("GCEVENTS_STATE_TTL_DAYS", "7")
+    store = configured_state_store(argparse.Namespace(store=None))
+    assert isinstance(store, SqliteStateStore)
+    assert store.ttl_days == 7
+    assert store.get("c1") is None
+    named = configured_state_store(argparse.Namespace(store=f"sqlite:{db}"))  # --store wins
+    assert named.get("c1") is not None
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    with pytest.raises(ConfigError, match="state tracking is off"):
+        configured_state_store(argparse.Namespace(store=None))
+    monkeypatch.setenv("GCEVENTS_STATE_TTL_DAYS", "a week")
+    with pytest.raises(ConfigError, match="GCEVENTS_STATE_TTL_DAYS"):
+        configured_state_store(argparse.Namespace(store=f"sqlite:{db}"))
+
+
 def test_dynamodb_store_spec(aws: str, unique_name: str, capsys: pytest.CaptureFixture[str]) -> None:
     from gcevents.adapters.aws import make_client
     from gcevents.adapters.dynamodb.state import create_state_table
@@ -86,8 +119,6 @@ def test_dynamodb_store_spec(aws: str, unique_name: str, capsys: pytest.CaptureF
 
 
 def test_bad_arguments() -> None:
-    from gcevents.errors import ConfigError
-
     with pytest.raises(ConfigError):
         open_state_store("postgres:x")
     with pytest.raises(SystemExit):

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "gcevents.entrypoints.cli.plan",
     "gcevents.entrypoints.cli.demo",
     "gcevents.entrypoints.cli.simulate",
+    "gcevents.entrypoints.cli.config",
 )
 
 
