@@ -11,17 +11,20 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.config import Config, StoreSpec
 from gcevents.core.pipeline import BatchReport, PipelineSettings
-from gcevents.entrypoints.runtime import build_runtime
-from gcevents.entrypoints.worker import Worker, WorkerSettings
+from gcevents.entrypoints.runtime import Runtime, build_runtime
+from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
 from gcevents.progress import Progress
-from gcevents.testing.workload import TRUSTED_PREFIX, make_spike
+from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
+
+if TYPE_CHECKING:
+    from gcevents.testing.genesys import SimulatorOptions
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class DemoOptions:
 
 
 def run_demo(options: DemoOptions) -> dict[str, Any]:
-    from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
+    from gcevents.testing.genesys import GenesysSimulator
 
     directory = Path(options.directory)
     shutil.rmtree(directory, ignore_errors=True)
@@ -59,39 +62,8 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         seed=options.seed,
     )
 
-    simulator_options = SimulatorOptions(
-        client_id="demo-client",
-        client_secret="demo-secret",  # noqa: S106 - the simulator's own throwaway credentials
-        latency_ms=options.api_latency_ms,
-        rate_limit_per_minute=options.api_requests_per_window,
-        rate_window_seconds=options.api_window_seconds,
-        rate_limit_headers=False,  # no inin-ratelimit-* hints: the client learns the limit from 429 + Retry-After
-        error_rate=options.api_error_rate,
-        seed=options.seed,
-    )
-    with GenesysSimulator(simulator_options) as simulator:
-        sqlite = StoreSpec("sqlite", db_path)
-        config = Config(
-            idempotency_store=sqlite,
-            state_store=sqlite,
-            dead_letters=sqlite,
-            # Local retries come back in seconds, not the minute a Lambda deployment would wait for analytics.
-            pipeline=PipelineSettings(
-                allowed_sources=(TRUSTED_PREFIX,),
-                lag_retries=2,
-                lag_retry_delay=1.0,
-                deadline_margin=2.0,
-                handler_concurrency=8,
-                in_progress_retry_cap=1.0,
-            ),
-            genesys=GenesysSettings.for_base_url(
-                simulator.base_url,
-                client_id="demo-client",
-                client_secret="demo-secret",  # noqa: S106 - the simulator's own throwaway credentials
-                rate_per_minute=options.client_rate_per_minute,
-            ),
-        )
-        runtime = build_runtime(config)
+    with GenesysSimulator(_simulator_options(options)) as simulator:
+        runtime = build_runtime(demo_config(options, db_path, simulator.base_url))
         queue = SqliteQueue(SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters)
         queue.send(spike.bodies)
 
@@ -127,6 +99,52 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             progress.close()
         api = simulator.stats()
 
+    return _report(spike, stats, elapsed, api, runtime, db_path)
+
+
+def _simulator_options(options: DemoOptions) -> SimulatorOptions:
+    from gcevents.testing.genesys import SimulatorOptions
+
+    return SimulatorOptions(
+        client_id="demo-client",
+        client_secret="demo-secret",  # noqa: S106 - the simulator's own throwaway credentials
+        latency_ms=options.api_latency_ms,
+        rate_limit_per_minute=options.api_requests_per_window,
+        rate_window_seconds=options.api_window_seconds,
+        rate_limit_headers=False,  # no inin-ratelimit-* hints: the client learns the limit from 429 + Retry-After
+        error_rate=options.api_error_rate,
+        seed=options.seed,
+    )
+
+
+def demo_config(options: DemoOptions, db_path: str, api_base_url: str) -> Config:
+    """Everything on one SQLite file, the real Genesys client against the simulator at `api_base_url`."""
+    sqlite = StoreSpec("sqlite", db_path)
+    return Config(
+        idempotency_store=sqlite,
+        state_store=sqlite,
+        dead_letters=sqlite,
+        # Local retries come back in seconds, not the minute a Lambda deployment would wait for analytics.
+        pipeline=PipelineSettings(
+            allowed_sources=(TRUSTED_PREFIX,),
+            lag_retries=2,
+            lag_retry_delay=1.0,
+            deadline_margin=2.0,
+            handler_concurrency=8,
+            in_progress_retry_cap=1.0,
+        ),
+        genesys=GenesysSettings.for_base_url(
+            api_base_url,
+            client_id="demo-client",
+            client_secret="demo-secret",  # noqa: S106 - the simulator's own throwaway credentials
+            rate_per_minute=options.client_rate_per_minute,
+        ),
+    )
+
+
+def _report(
+    spike: Spike, stats: WorkerStats, elapsed: float, api: dict[str, Any], runtime: Runtime, db_path: str
+) -> dict[str, Any]:
     dead_letters = list(runtime.dead_letters.scan(100_000))
     reasons: dict[str, int] = {}
     for stored in dead_letters:
