@@ -115,7 +115,7 @@ def test_cli_registers_the_subcommand() -> None:
     register(parser.add_subparsers())
     args = parser.parse_args(["simulate-genesys", "--port", "0", "--error-rate", "0.1", "--max-ids", "50"])
     assert args.func is cmd_simulate_genesys
-    assert (args.port, args.error_rate, args.max_ids) == (0, 0.1, 50)
+    assert (args.port, args.error_rate, args.max_ids_per_request) == (0, 0.1, 50)  # as SimulatorOptions names it
 
 
 def test_not_running_has_no_url() -> None:
