@@ -22,8 +22,9 @@ DynamoDB `claim_many`, n keys                   TRANSACTION_ROUNDS x ceil(n/100)
 DynamoDB `claim` / `release` / state put        1 call, x SDK
 state `apply` (optimistic writes)               `max_attempts` write rounds per conversation
 Genesys `_request`                              1 + `max_retries` attempts (429s, 5xx, timeouts together),
-                                                each at most 2 HTTP requests (one resend after a 401);
-                                                all sleeps inside the caller's deadline
+                                                each at most 2 API requests (one resend after a 401) and
+                                                one token fetch (2 POSTs if the secret was rotated);
+                                                every sleep ends before the caller's deadline
 ==============================================  ============================================================
 
 With the defaults: one chunk of `complete` makes at most 4 x (1 + 5) x 4 = 96 HTTP attempts, 10 chunks (250
