@@ -23,7 +23,8 @@ DynamoDB `claim` / `release` / state put        1 call, x SDK
 state `apply` (optimistic writes)               `max_attempts` write rounds per conversation
 Genesys `_request`                              1 + `max_retries` attempts (429s, 5xx, timeouts together),
                                                 each at most 2 API requests (one resend after a 401) and
-                                                one token fetch (2 POSTs if the secret was rotated);
+                                                2 token fetches (a stale token, then the 401), each 1 POST
+                                                (2 when the secret was rotated);
                                                 every sleep ends before the caller's deadline
 ==============================================  ============================================================
 
