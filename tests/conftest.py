@@ -41,7 +41,9 @@ os.environ.pop("AWS_PROFILE", None)
 
 # Tests that need a server (moto over HTTP, the Genesys simulator) form the slow tier; `pytest -m "not slow"`
 # is the fast unit tier. `make test` runs both.
-SERVER_FIXTURES = frozenset({"moto_endpoint", "aws", "boto_client", "simulator", "make_simulator"})
+# The Genesys `simulator` / `make_simulator` fixtures (tests/genesys) serve in-process on a fake clock; the tests
+# that ask them for real HTTP are marked slow there (genesys_kit.BOTH_TRANSPORTS / REAL_HTTP).
+SERVER_FIXTURES = frozenset({"moto_endpoint", "aws", "boto_client"})
 SERVER_PARAMS = frozenset({"dynamodb", "sqs"})
 
 

@@ -24,6 +24,7 @@ from gcevents.core.router import HandlerContext, Router
 from gcevents.entrypoints.runtime import build_runtime
 from gcevents.errors import ConfigError, StoreUnavailableError, TransientError
 from gcevents.ports import Claim, ClaimResult, ClaimStatus
+from gcevents.retry import LEFTOVER_BACKOFF_CAP, TRANSACTION_ROUNDS
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore
 
 NOW = 1_700_000_000_000  # ms
@@ -196,6 +197,7 @@ def test_conflicts_are_retried_then_given_up_per_key() -> None:
     assert isinstance(results["b"], StoreUnavailableError)  # third conflict: given up after two retries
     assert results["c"] == ClaimResult(ClaimStatus.IN_PROGRESS, 7)
     assert len(sleeps) == 2  # backoff only between rounds that resubmit a conflicting key
+    assert all(0 <= s <= LEFTOVER_BACKOFF_CAP for s in sleeps)  # full jitter, bounded
 
 
 def test_other_reasons_and_whole_call_failures_become_errors() -> None:
@@ -218,11 +220,12 @@ def test_a_timed_out_transaction_is_transient_for_every_key() -> None:
 
 
 def test_rounds_are_bounded() -> None:
+    """TRANSACTION_ROUNDS transactions per 100 keys at most (each up to SDK_MAX_ATTEMPTS HTTP attempts)."""
     client = ScriptedClient(*[_cancelled("None", "ItemCollectionSizeLimitExceeded") for _ in range(1)])
     client.script += [_cancelled("None") for _ in range(10)]
     store = DynamoDbIdempotencyStore(client, "t", sleep=lambda _: None)
     results = store.claim_many([("a", "1"), ("b", "1")], LEASE, NOW)
-    assert len(client.calls) == 5
+    assert len(client.calls) == TRANSACTION_ROUNDS == 5
     assert all(isinstance(r, TransientError) for r in results.values())
 
 

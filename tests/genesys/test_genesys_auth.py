@@ -1,15 +1,17 @@
-"""OAuth client credentials over real HTTP: single flight, renewal, secrets from Secrets Manager, no leaks."""
+"""OAuth client credentials: single flight, renewal, secrets from Secrets Manager, no leaks.
+
+Socket-free by default (the simulator in-process, a fake clock); a few run over real HTTP too (slow)."""
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from genesys_kit import BOTH_TRANSPORTS, REAL_HTTP, FakeTime
 
 from gcevents.adapters.genesys import (
     GenesysAuthError,
@@ -36,6 +38,7 @@ def _in_threads(count: int, work: Callable[[int], Any]) -> list[Any]:
         return list(pool.map(run, range(count)))
 
 
+@BOTH_TRANSPORTS
 def test_token_fetched_once_for_fifty_concurrent_requests(
     simulator: GenesysSimulator, make_client: Callable[..., GenesysClient]
 ) -> None:
@@ -65,6 +68,21 @@ def test_token_expiry_answers_401_and_client_recovers(
     with pytest.raises(GenesysAuthError, match="401"):
         client.conversation("c-1")  # one renewal, still 401: an auth error, not an endless loop
     assert simulator.stats()["tokens_issued"] == 2
+
+
+def test_client_renews_its_token_before_it_expires(
+    make_simulator: Callable[..., GenesysSimulator], make_client: Callable[..., GenesysClient], fake_time: FakeTime
+) -> None:
+    simulator = make_simulator(token_expires_in=100)  # renewal margin: min(setting, 10 % of the lifetime) = 10 s
+    client = make_client(simulator)
+    assert client.conversation("c-1") is not None
+    fake_time.sleep(89)
+    assert client.conversation("c-2") is not None
+    assert simulator.stats()["tokens_issued"] == 1
+    fake_time.sleep(2)  # inside the margin: replaced before use, so the server never answers 401
+    assert client.conversation("c-3") is not None
+    assert simulator.stats()["tokens_issued"] == 2
+    assert simulator.stats()["unauthorized"] == 0
 
 
 def test_token_renewed_before_it_expires() -> None:
@@ -112,33 +130,36 @@ def test_failed_fetch_is_shared_with_queued_threads() -> None:
 
 
 def test_wrong_secret_is_an_auth_error_and_the_enricher_reports_failures(
-    make_simulator: Callable[..., GenesysSimulator], make_client: Callable[..., GenesysClient], fast: dict[str, float]
+    make_simulator: Callable[..., GenesysSimulator],
+    make_client: Callable[..., GenesysClient],
+    fast: dict[str, float],
+    now: Callable[[], float],
 ) -> None:
     simulator = make_simulator(client_secret="the-right-one")
-    wrong = GenesysSettings.for_base_url(
-        simulator.base_url, client_id=simulator.options.client_id, client_secret="nope", **fast
-    )
-    client = make_client(wrong)
+    wrong = simulator.settings(client_secret="nope", **fast)
+    client = make_client(wrong, via=simulator)
     with pytest.raises(GenesysAuthError, match="invalid_client") as caught:
         client.conversation("c-1")
     assert "nope" not in str(caught.value)
     assert "the-right-one" not in repr(caught.value)
-    result = GenesysEnricher(client).enrich(["a", "b"], deadline=time.time() + 5)
+    result = GenesysEnricher(client).enrich(["a", "b"], deadline=now() + 5)
     assert set(result.failed) == {"a", "b"}
     assert all(isinstance(e, GenesysAuthError) for e in result.failed.values())
 
 
+@BOTH_TRANSPORTS
 def test_no_secret_or_token_in_logs_or_reprs(
     make_simulator: Callable[..., GenesysSimulator],
     make_client: Callable[..., GenesysClient],
     caplog: pytest.LogCaptureFixture,
+    now: Callable[[], float],
 ) -> None:
     secret = "very-secret-client-secret-42"
     simulator = make_simulator(client_secret=secret, error_rate=0.3, seed=3)
     caplog.set_level(logging.DEBUG)  # httpx and httpcore included
     client = make_client(simulator, max_retries=5)
     enricher = GenesysEnricher(client, chunk_size=3)
-    result = enricher.enrich([f"c-{i}" for i in range(12)], deadline=time.time() + 10)
+    result = enricher.enrich([f"c-{i}" for i in range(12)], deadline=now() + 10)
     simulator.revoke_tokens()
     client.conversation("c-1")
     simulator.update(client_secret="rotated")  # the next token fetch fails
@@ -165,6 +186,7 @@ def fresh_secret_cache() -> Iterator[None]:
     clear_secret_cache()
 
 
+@REAL_HTTP  # moto serves Secrets Manager
 @pytest.mark.usefixtures("fresh_secret_cache")
 @pytest.mark.parametrize("as_json", [False, True])
 def test_secret_from_secrets_manager_read_once(
@@ -192,6 +214,7 @@ def test_secret_from_secrets_manager_read_once(
     assert value not in repr(settings)
 
 
+@REAL_HTTP  # moto serves Secrets Manager
 @pytest.mark.usefixtures("fresh_secret_cache")
 def test_rotated_secret_is_read_again_once(
     boto_client: Callable[[str], Any],
@@ -216,6 +239,7 @@ def test_rotated_secret_is_read_again_once(
     assert simulator.stats()["calls"]["POST /oauth/token"] == 3  # ok, rejected with the old secret, ok
 
 
+@REAL_HTTP  # moto serves Secrets Manager
 @pytest.mark.usefixtures("fresh_secret_cache", "aws")
 def test_missing_secret_is_a_config_error(make_client: Callable[..., GenesysClient]) -> None:
     settings = GenesysSettings(

@@ -4,8 +4,9 @@ Run with `-s` to see the numbers."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+
+from genesys_kit import BOTH_TRANSPORTS
 
 from gcevents.adapters.genesys import GenesysClient, GenesysEnricher
 from gcevents.testing.genesys import GenesysSimulator
@@ -14,13 +15,16 @@ EVENTS = 1_000
 CONVERSATIONS = 200
 
 
-def test_api_calls_per_event(simulator: GenesysSimulator, make_client: Callable[..., GenesysClient]) -> None:
+@BOTH_TRANSPORTS
+def test_api_calls_per_event(
+    simulator: GenesysSimulator, make_client: Callable[..., GenesysClient], now: Callable[[], float]
+) -> None:
     client = make_client(simulator, rate_per_minute=300)  # production defaults: 300/min, chunks of 100
     enricher = GenesysEnricher(client)
     # Five events per conversation (start, acd, user, acw, end), as a batch delivers them.
     event_conversations = [f"conv-{i % CONVERSATIONS:04d}" for i in range(EVENTS)]
 
-    result = enricher.enrich(event_conversations, time.time() + 30)
+    result = enricher.enrich(event_conversations, now() + 30)
 
     assert len(result.details) == CONVERSATIONS
     assert not result.failed
@@ -37,5 +41,5 @@ def test_api_calls_per_event(simulator: GenesysSimulator, make_client: Callable[
 
     # A warm container (token cached): the next batch costs the bulk calls only.
     client.stats.reset()
-    enricher.enrich([f"next-{i % CONVERSATIONS:04d}" for i in range(EVENTS)], time.time() + 30)
+    enricher.enrich([f"next-{i % CONVERSATIONS:04d}" for i in range(EVENTS)], now() + 30)
     assert client.stats.api_calls == 2  # 0.002 calls/event

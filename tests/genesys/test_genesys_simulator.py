@@ -1,4 +1,5 @@
-"""The simulator itself, spoken to with plain httpx (no gcevents client in between)."""
+"""The simulator itself, spoken to with plain httpx (no gcevents client in between): in-process, and over a real
+socket (slow) — the two transports must answer alike."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
+from genesys_kit import BOTH_TRANSPORTS
 
 from gcevents.entrypoints.cli.simulate import cmd_simulate_genesys, register
-from gcevents.testing.genesys import AGENTS, QUEUES, GenesysSimulator, analytics_conversation
+from gcevents.testing.genesys import AGENTS, QUEUES, GenesysSimulator, SimulatorOptions, analytics_conversation
 
 
 def _token(simulator: GenesysSimulator, http: httpx.Client) -> str:
@@ -39,8 +41,11 @@ def test_conversation_data_is_deterministic_and_shaped_like_analytics() -> None:
     assert agent["sessions"][0]["mediaType"] == first["participants"][0]["sessions"][0]["mediaType"]
 
 
-def test_oauth_checks_credentials_and_grant(simulator: GenesysSimulator) -> None:
-    with httpx.Client(base_url=simulator.base_url) as http:
+@BOTH_TRANSPORTS
+def test_oauth_checks_credentials_and_grant(
+    simulator: GenesysSimulator, http_to: Callable[[GenesysSimulator], httpx.Client]
+) -> None:
+    with http_to(simulator) as http:
         wrong = http.post("/oauth/token", data={"grant_type": "client_credentials"}, auth=("x", "y"))
         assert wrong.status_code == 401
         assert wrong.json()["error"] == "invalid_client"
@@ -53,18 +58,24 @@ def test_oauth_checks_credentials_and_grant(simulator: GenesysSimulator) -> None
     assert simulator.stats()["tokens_issued"] == 1
 
 
-def test_api_requires_a_live_token(make_simulator: Callable[..., GenesysSimulator]) -> None:
+@BOTH_TRANSPORTS
+def test_api_requires_a_live_token(
+    make_simulator: Callable[..., GenesysSimulator], http_to: Callable[[GenesysSimulator], httpx.Client]
+) -> None:
     simulator = make_simulator(token_expires_in=0)
-    with httpx.Client(base_url=simulator.base_url) as http:
+    with http_to(simulator) as http:
         assert http.get("/api/v2/conversations/c-1").status_code == 401
         token = _token(simulator, http)
         expired = http.get("/api/v2/conversations/c-1", headers={"Authorization": f"Bearer {token}"})
         assert expired.status_code == 401
 
 
-def test_bulk_limits_headers_and_stats_endpoints(make_simulator: Callable[..., GenesysSimulator]) -> None:
+@BOTH_TRANSPORTS
+def test_bulk_limits_headers_and_stats_endpoints(
+    make_simulator: Callable[..., GenesysSimulator], http_to: Callable[[GenesysSimulator], httpx.Client]
+) -> None:
     simulator = make_simulator(max_ids_per_request=3, rate_limit_per_minute=100)
-    with httpx.Client(base_url=simulator.base_url) as http:
+    with http_to(simulator) as http:
         auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
         ok = http.get("/api/v2/analytics/conversations/details?id=a,b,c", headers=auth)
         assert ok.status_code == 200
@@ -86,9 +97,12 @@ def test_bulk_limits_headers_and_stats_endpoints(make_simulator: Callable[..., G
         assert http.get("/stats").json()["api_calls"] == 0
 
 
-def test_rate_limit_answers_429_with_retry_after(make_simulator: Callable[..., GenesysSimulator]) -> None:
+@BOTH_TRANSPORTS
+def test_rate_limit_answers_429_with_retry_after(
+    make_simulator: Callable[..., GenesysSimulator], http_to: Callable[[GenesysSimulator], httpx.Client]
+) -> None:
     simulator = make_simulator(rate_limit_per_minute=1, rate_window_seconds=30)
-    with httpx.Client(base_url=simulator.base_url) as http:
+    with http_to(simulator) as http:
         auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
         assert http.get("/api/v2/conversations/a", headers=auth).status_code == 200
         limited = http.get("/api/v2/conversations/b", headers=auth)
@@ -98,10 +112,13 @@ def test_rate_limit_answers_429_with_retry_after(make_simulator: Callable[..., G
     assert simulator.stats()["rate_limited"] == 1
 
 
-def test_faults_are_seeded(make_simulator: Callable[..., GenesysSimulator]) -> None:
+@BOTH_TRANSPORTS
+def test_faults_are_seeded(
+    make_simulator: Callable[..., GenesysSimulator], http_to: Callable[[GenesysSimulator], httpx.Client]
+) -> None:
     def statuses(seed: int) -> list[int]:
         simulator = make_simulator(error_rate=0.5, seed=seed, rate_limit_per_minute=None)
-        with httpx.Client(base_url=simulator.base_url) as http:
+        with http_to(simulator) as http:
             auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
             return [http.get(f"/api/v2/conversations/c{i}", headers=auth).status_code for i in range(20)]
 
@@ -121,3 +138,16 @@ def test_cli_registers_the_subcommand() -> None:
 def test_not_running_has_no_url() -> None:
     with pytest.raises(RuntimeError):
         _ = GenesysSimulator().base_url
+
+
+def test_in_process_slow_answers_time_out_like_a_socket() -> None:
+    slept: list[float] = []
+    options = SimulatorOptions(slow_rate=1.0, slow_ms=1000, rate_limit_per_minute=None)
+    simulator = GenesysSimulator(options, sleep=slept.append)
+    with httpx.Client(transport=simulator.transport(), base_url=simulator.base_url) as http:
+        auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
+        with pytest.raises(httpx.ReadTimeout):
+            http.get("/api/v2/conversations/c-1", headers=auth, timeout=0.25)
+        assert http.get("/api/v2/conversations/c-1", headers=auth, timeout=5).status_code == 200
+    assert slept == [0.25, 1.0]  # cut at the read timeout, as a socket would; else the whole slow answer
+    assert simulator.stats()["slow_responses"] == 2

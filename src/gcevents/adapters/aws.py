@@ -4,9 +4,16 @@ boto3 honours AWS_ENDPOINT_URL itself, so the same code runs against AWS and an 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from gcevents.errors import ConfigError, GcEventsError, StoreUnavailableError, TransientError
+from gcevents.retry import SDK_MAX_ATTEMPTS
+
+if TYPE_CHECKING:  # boto3-stubs (dev only): nothing of it is imported at run time
+    from botocore.client import BaseClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
 _TRANSIENT_CODES = frozenset(
     {
@@ -37,20 +44,53 @@ _CONFIG_CODES = frozenset(
 )
 
 
-def make_client(service: str, *, max_pool_connections: int = 32, read_timeout: float = 10.0) -> Any:
-    """A client tuned for Lambda: short timeouts (a hung call must not eat the invocation), a pool as large
-    as our thread fan-out, and botocore's standard retry mode for throttles."""
+@overload
+def make_client(
+    service: Literal["dynamodb"],
+    *,
+    max_pool_connections: int = ...,
+    read_timeout: float = ...,
+    region_name: str | None = ...,
+) -> DynamoDBClient: ...
+@overload
+def make_client(
+    service: Literal["sqs"],
+    *,
+    max_pool_connections: int = ...,
+    read_timeout: float = ...,
+    region_name: str | None = ...,
+) -> SQSClient: ...
+@overload
+def make_client(
+    service: Literal["secretsmanager"],
+    *,
+    max_pool_connections: int = ...,
+    read_timeout: float = ...,
+    region_name: str | None = ...,
+) -> SecretsManagerClient: ...
+@overload
+def make_client(
+    service: str, *, max_pool_connections: int = ..., read_timeout: float = ..., region_name: str | None = ...
+) -> Any: ...
+def make_client(
+    service: str, *, max_pool_connections: int = 32, read_timeout: float = 10.0, region_name: str | None = None
+) -> BaseClient:
+    """The one place that builds AWS clients. Tuned for Lambda: short timeouts (a hung call must not eat the
+    invocation), a pool as large as our thread fan-out, and botocore's standard retry mode for throttles and
+    5xx with SDK_MAX_ATTEMPTS attempts per call (counted in the bounds of `gcevents.retry`)."""
     import boto3
     from botocore.config import Config
 
     config = Config(
-        retries={"mode": "standard", "max_attempts": 3},
+        retries={"mode": "standard", "total_max_attempts": SDK_MAX_ATTEMPTS},
         connect_timeout=3,
         read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,
         tcp_keepalive=True,
     )
-    return boto3.client(service, config=config)
+    # `service` is any str here: the overloads above give callers the typed client.
+    client: BaseClient = boto3.client(service, region_name=region_name, config=config)  # type: ignore[call-overload]
+    return client
 
 
 def error_response(exc: BaseException) -> dict[str, Any]:

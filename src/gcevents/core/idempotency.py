@@ -9,7 +9,6 @@ that has `claim_many`); the caller does the work, then `complete`s what succeede
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,11 +16,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 from gcevents.errors import TransientError
 from gcevents.ports import BatchClaimStore, Claim, ClaimResult, ClaimStatus, Clock, IdempotencyStore, SystemClock
+from gcevents.retry import COMPLETE_ATTEMPTS, COMPLETE_BACKOFF_BASE, COMPLETE_BACKOFF_CAP, RetryBudget
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 5 * 24 * 3600  # Genesys re-sends for up to 4 days; keep a day of margin
-COMPLETE_ATTEMPTS = 4  # a COMPLETED mark that never lands lets a re-send run the handlers again after the lease
+# COMPLETE_ATTEMPTS (gcevents.retry): a COMPLETED mark that never lands lets a re-send run the handlers again.
 CLAIM_MANY_CHUNK = 100  # keys per `claim_many` call (DynamoDB: one TransactWriteItems request)
 
 
@@ -110,17 +110,20 @@ class Idempotency:
     def complete(self, claims: Sequence[Claim]) -> None:
         """Mark claims COMPLETED, retrying throttling with jittered backoff: the effects have happened, and a key
         left IN_PROGRESS becomes claimable when its lease ends, so a later re-send would run its handlers again.
-        Re-putting COMPLETED is idempotent."""
+        Re-putting COMPLETED is idempotent. At most COMPLETE_ATTEMPTS store calls (each bounded by the store's
+        own budget: `gcevents.retry` has the product)."""
         if not claims:
             return
-        for attempt in range(COMPLETE_ATTEMPTS):
+        budget = RetryBudget(
+            COMPLETE_ATTEMPTS - 1, base=COMPLETE_BACKOFF_BASE, cap=COMPLETE_BACKOFF_CAP, sleep=self._sleep
+        )
+        while True:
             try:
                 self.store.complete(claims, self._now_ms() + self.ttl_seconds * 1000)
                 return
             except TransientError:
-                if attempt == COMPLETE_ATTEMPTS - 1:
+                if not budget.retry():
                     raise
-                self._sleep(random.uniform(0, 0.05 * 2**attempt))
 
     def release(self, claims: Sequence[Claim]) -> list[Exception]:
         """Release every claim; best effort (an unreleased lease still ends at the deadline)."""

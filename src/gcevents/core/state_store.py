@@ -9,7 +9,6 @@ no update. Adapters implement two hooks, `_load` and `_save`, and translate thei
 from __future__ import annotations
 
 import abc
-import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,8 +17,11 @@ from gcevents.core.events import GenesysEvent
 from gcevents.core.state import Observation, State, merge
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import ApplyResult, Clock, StoredState, SystemClock, Updates
+from gcevents.retry import RetryBudget
 
 DEFAULT_TTL_DAYS = 30
+_CONTENTION_BASE = 0.01  # seconds before the second write round; doubles per round (full jitter)
+_CONTENTION_CAP = 0.2
 
 
 # -------------------------------------------------------------------------------------------- the algorithm
@@ -79,7 +81,11 @@ class OptimisticStateStore(abc.ABC):
             return result
         current: dict[str, StoredState | None] = {cid: loaded.get(cid) for cid in events}
         todo = list(events)
-        for attempt in range(1, self.max_attempts + 1):
+        # Jitter between rounds so writers that collided do not collide again in lockstep.
+        budget = RetryBudget(
+            max(0, self.max_attempts - 1), base=_CONTENTION_BASE, cap=_CONTENTION_CAP, sleep=self._sleep
+        )
+        while True:
             writes = self._plan(todo, events, current, result)
             if not writes:
                 return result
@@ -112,9 +118,8 @@ class OptimisticStateStore(abc.ABC):
                     todo = [cid for cid in todo if cid not in result.failed]
                 else:
                     current.update({cid: fresh.get(cid) for cid in reload})
-            if attempt < self.max_attempts:
-                # Jitter so writers that collided do not collide again in lockstep.
-                self._sleep(random.uniform(0, min(0.2, 0.005 * 2**attempt)))
+            if not budget.retry():
+                break
         for cid in todo:
             result.failed[cid] = StoreUnavailableError(
                 f"state of conversation {cid}: still contended after {self.max_attempts} attempts"

@@ -7,7 +7,6 @@ so Lambda's own async retry runs it again (completed events are then skipped by 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from typing import Any
@@ -18,6 +17,7 @@ from gcevents.core.pipeline import BatchReport
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.errors import TransientError
 from gcevents.observability import configure_logging
+from gcevents.retry import redelivery_delay
 
 log = logging.getLogger("gcevents")
 
@@ -87,9 +87,8 @@ def _delay_retries(runtime: Runtime, report: BatchReport) -> None:
     delays: list[tuple[RawRecord, float]] = []
     for result in report.retries():
         after = result.retry_after
-        if after:
-            # Jitter on top of Retry-After so the retried records don't all return in the same second.
-            delays.append((result.record, after + random.uniform(0, min(after, 30.0))))
+        if after:  # without a hint the record returns at the queue's visibility timeout
+            delays.append((result.record, redelivery_delay(after, result.record.receive_count)))
     if delays:
         runtime.requeuer().delay(delays)
 

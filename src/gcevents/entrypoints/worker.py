@@ -6,7 +6,6 @@ SIGTERM: stop receiving, let in-flight batches finish or hand their unstarted re
 from __future__ import annotations
 
 import logging
-import random
 import signal
 import threading
 import time
@@ -18,6 +17,7 @@ from typing import Any
 from gcevents.core.events import RawRecord
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline
 from gcevents.ports import EventSource
+from gcevents.retry import REDELIVERY_BASE, REDELIVERY_CAP, redelivery_delay
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ class WorkerSettings:
     visibility_timeout: float = 120.0
     batch_time_limit: float = 300.0  # the pipeline deadline (= idempotency lease) per batch
     concurrency: int = 2  # pollers, each running one batch at a time
-    retry_base_delay: float = 2.0  # backoff for retries without a Retry-After hint: base * 2^(receives-1)
-    retry_max_delay: float = 900.0
+    retry_base_delay: float = REDELIVERY_BASE  # backoff for retries without a Retry-After hint: base * 2^(receives-1)
+    retry_max_delay: float = REDELIVERY_CAP
 
 
 @dataclass
@@ -150,9 +150,7 @@ class Worker:
         s = self.settings
         if self.stop.is_set() and retry_after is None:
             return 0.0  # shutting down: let another worker take it at once
-        if retry_after is not None:
-            return retry_after + random.uniform(0, min(retry_after, 30.0))
-        return random.uniform(0, min(s.retry_max_delay, s.retry_base_delay * 2 ** max(0, receive_count - 1)))
+        return redelivery_delay(retry_after, receive_count, base=s.retry_base_delay, cap=s.retry_max_delay)
 
     def _extend_while_running(self, receipts: list[str], done: threading.Event) -> None:
         """Keep a slow batch's messages hidden so no other consumer starts them while we still work."""

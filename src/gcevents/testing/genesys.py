@@ -1,4 +1,5 @@
-"""A Genesys Cloud API simulator: a real HTTP server (stdlib only) for tests, the demo and benchmarks.
+"""A Genesys Cloud API simulator: a real HTTP server (stdlib only) for tests, the demo and benchmarks, or the same
+API in-process as an httpx transport (`transport()`, no socket) with an injectable clock for fast tests.
 
 It imitates what our client relies on: OAuth client credentials (Basic auth, expiring bearer tokens), the
 analytics details endpoints (bulk and single) and the live conversation endpoint, with deterministic
@@ -32,16 +33,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gcevents.adapters.genesys.settings import GenesysSettings
+
+if TYPE_CHECKING:
+    import httpx
 
 MEDIA_TYPES = ("voice", "voice", "voice", "chat", "email", "callback", "message")
 _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _DETAILS_ONE = re.compile(r"^/api/v2/analytics/conversations/([^/]+)/details$")
 _CONVERSATION = re.compile(r"^/api/v2/conversations/([^/]+)$")
 _BULK = "/api/v2/analytics/conversations/details"
+IN_PROCESS_URL = "http://genesys-simulator.invalid"  # base URL of the in-process transport (never resolved)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,123 +258,105 @@ class _State:
             self.rng = random.Random(self.options.seed)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 256  # 50 threads connecting at once must not see refused connections
+@dataclass(slots=True)
+class _Answer:
+    status: int
+    document: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
-    def __init__(self, address: tuple[str, int], state: _State) -> None:
+
+class _TimedOut(Exception):
+    """The answer would arrive after the caller's read timeout (in-process transport only)."""
+
+
+class _Api:
+    """The simulated API, free of sockets: one request in (method, target, lower-case headers, body), one answer
+    out. The HTTP server and the in-process httpx transport are two thin adapters over it."""
+
+    def __init__(self, state: _State, *, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
         self.state = state
-        super().__init__(address, _Handler)
+        self._clock = clock  # monotonic seconds: token expiry and rate windows
+        self._sleep = sleep  # latency and slow answers
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client closed a keep-alive connection: normal, not worth a traceback
-        super().handle_error(request, client_address)
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, *, read_timeout: float | None = None
+    ) -> _Answer:
+        """`read_timeout` (in-process only): a slower answer raises _TimedOut after that long, as a socket would."""
+        parts = urlsplit(target)
+        if method == "GET":
+            return self._get(parts.path, parts.query, headers, read_timeout)
+        if method == "POST":
+            return self._post(parts.path, headers, body)
+        return _Answer(501, {"message": f"unsupported method {method}", "code": "not.implemented", "status": 501})
 
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
-    # Headers and body leave in one write, without Nagle: otherwise every keep-alive answer waits ~40 ms for
-    # a delayed ACK and latency measurements would be about the simulator, not the client.
-    disable_nagle_algorithm = True
-    wbufsize = 64 * 1024
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: the stats endpoint says what happened
-
-    # ---------------------------------------------------------------------------------------- dispatch
-    def do_GET(self) -> None:
-        parts = urlsplit(self.path)
-        path = unquote(parts.path) if parts.path.startswith("/stats") else parts.path
+    def _get(self, raw_path: str, query: str, headers: dict[str, str], read_timeout: float | None) -> _Answer:
+        path = unquote(raw_path) if raw_path.startswith("/stats") else raw_path
         if path == "/stats":
-            self._send(200, self.server.state.snapshot())
-            return
+            return _Answer(200, self.state.snapshot())
         if path == _BULK:
-            self._api("GET " + _BULK, lambda: self._bulk(parts.query))
-        elif match := _DETAILS_ONE.match(path):
+            return self._api("GET " + _BULK, headers, read_timeout, lambda: self._bulk(query))
+        if match := _DETAILS_ONE.match(path):
             cid = unquote(match.group(1))
-            self._api("GET /api/v2/analytics/conversations/{id}/details", lambda: self._details(cid))
-        elif match := _CONVERSATION.match(path):
+            route = "GET /api/v2/analytics/conversations/{id}/details"
+            return self._api(route, headers, read_timeout, lambda: self._details(cid))
+        if match := _CONVERSATION.match(path):
             cid = unquote(match.group(1))
-            self._api("GET /api/v2/conversations/{id}", lambda: self._conversation(cid))
-        else:
-            self._send(404, {"message": f"no route for GET {path}", "code": "not.found", "status": 404})
+            return self._api("GET /api/v2/conversations/{id}", headers, read_timeout, lambda: self._conversation(cid))
+        return _Answer(404, {"message": f"no route for GET {path}", "code": "not.found", "status": 404})
 
-    def do_POST(self) -> None:
-        path = urlsplit(self.path).path
-        body = self._read_body()
+    def _post(self, path: str, headers: dict[str, str], body: bytes) -> _Answer:
         if path == "/stats/reset":
-            self.server.state.reset()
-            self._send(200, {"reset": True})
-        elif path == "/oauth/token":
-            self._token(body)
-        else:
-            self._send(404, {"message": f"no route for POST {path}", "code": "not.found", "status": 404})
+            self.state.reset()
+            return _Answer(200, {"reset": True})
+        if path == "/oauth/token":
+            return self._token(headers, body)
+        return _Answer(404, {"message": f"no route for POST {path}", "code": "not.found", "status": 404})
 
     # ------------------------------------------------------------------------------------------ oauth
-    def _token(self, body: bytes) -> None:
-        state = self.server.state
+    def _token(self, headers: dict[str, str], body: bytes) -> _Answer:
+        state = self.state
         options = state.options
         with state.lock:
             state.calls["POST /oauth/token"] += 1
-        if not self._basic_auth_ok(options):
+        if not _basic_auth_ok(headers, options):
             with state.lock:
                 state.counters["unauthorized"] += 1
-            self._send(401, {"error": "invalid_client", "description": "client authentication failed"})
-            return
+            return _Answer(401, {"error": "invalid_client", "description": "client authentication failed"})
         form = parse_qs(body.decode("utf-8", "replace"))
         if form.get("grant_type") != ["client_credentials"]:
-            self._send(400, {"error": "unsupported_grant_type"})
-            return
+            return _Answer(400, {"error": "unsupported_grant_type"})
         token = secrets.token_urlsafe(32)
         with state.lock:
-            state.tokens[token] = time.monotonic() + options.token_expires_in
+            state.tokens[token] = self._clock() + options.token_expires_in
             state.issued.append(token)
             state.counters["tokens_issued"] += 1
-        self._send(200, {"access_token": token, "token_type": "bearer", "expires_in": options.token_expires_in})
-
-    def _basic_auth_ok(self, options: SimulatorOptions) -> bool:
-        header = self.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() != "basic":
-            return False
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        client_id, _, client_secret = decoded.partition(":")
-        return hmac.compare_digest(client_id.encode(), options.client_id.encode()) and hmac.compare_digest(
-            client_secret.encode(), options.client_secret.encode()
-        )
+        return _Answer(200, {"access_token": token, "token_type": "bearer", "expires_in": options.token_expires_in})
 
     # ------------------------------------------------------------------------------------------ API
-    def _api(self, route: str, answer: Callable[[], tuple[int, dict[str, Any]]]) -> None:
+    def _api(
+        self,
+        route: str,
+        headers: dict[str, str],
+        read_timeout: float | None,
+        answer: Callable[[], tuple[int, dict[str, Any]]],
+    ) -> _Answer:
         """Auth, rate limit and faults, in the order Genesys applies them, then `answer()`."""
-        state = self.server.state
+        state = self.state
         options = state.options
         with state.lock:
             state.calls[route] += 1
         if options.latency_ms > 0:
-            time.sleep(options.latency_ms / 1000)
-        token = self._bearer()
-        now = time.monotonic()
-        with state.lock:
-            expires_at = state.tokens.get(token) if token else None
-            if expires_at is None or expires_at <= now:
-                state.counters["unauthorized"] += 1
-                authorized = False
-            else:
-                authorized = True
-        if not authorized:
-            self._send(401, {"message": "Authentication failed", "code": "bad.credentials", "status": 401})
-            return
+            self._pause(options.latency_ms / 1000, read_timeout)
+        token = _bearer(headers)
+        now = self._clock()
+        if not self._authorized(token, now):
+            return _Answer(401, {"message": "Authentication failed", "code": "bad.credentials", "status": 401})
         assert token is not None
-        headers, limited_for = self._rate_limit(token, now)
+        limit_headers, limited_for = self._rate_limit(token, now)
         if limited_for is not None:
-            headers["Retry-After"] = str(max(1, math.ceil(limited_for)))
-            self._send(429, {"message": "Rate limit exceeded", "code": "too.many.requests", "status": 429}, headers)
-            return
+            limit_headers["Retry-After"] = str(max(1, math.ceil(limited_for)))
+            document = {"message": "Rate limit exceeded", "code": "too.many.requests", "status": 429}
+            return _Answer(429, document, limit_headers)
         with state.lock:
             fail = state.rng.random() < options.error_rate
             slow = state.rng.random() < options.slow_rate
@@ -379,21 +366,31 @@ class _Handler(BaseHTTPRequestHandler):
                 state.counters["slow_responses"] += 1
         if fail:
             status = options.error_status
-            self._send(status, {"message": "simulated failure", "code": "internal.server.error", "status": status},
-                       headers)  # fmt: skip
-            return
+            document = {"message": "simulated failure", "code": "internal.server.error", "status": status}
+            return _Answer(status, document, limit_headers)
         if slow:
-            time.sleep(options.slow_ms / 1000)
+            self._pause(options.slow_ms / 1000, read_timeout)
         status, document = answer()
-        self._send(status, document, headers)
+        return _Answer(status, document, limit_headers)
 
-    def _bearer(self) -> str | None:
-        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
-        return token if scheme.lower() == "bearer" and token else None
+    def _pause(self, seconds: float, read_timeout: float | None) -> None:
+        if read_timeout is not None and seconds > read_timeout:
+            self._sleep(read_timeout)
+            raise _TimedOut
+        self._sleep(seconds)
+
+    def _authorized(self, token: str | None, now: float) -> bool:
+        state = self.state
+        with state.lock:
+            expires_at = state.tokens.get(token) if token else None
+            if expires_at is None or expires_at <= now:
+                state.counters["unauthorized"] += 1
+                return False
+        return True
 
     def _rate_limit(self, token: str, now: float) -> tuple[dict[str, str], float | None]:
         """Fixed window per token. Returns the rate-limit headers and, when over the limit, the wait."""
-        state = self.server.state
+        state = self.state
         options = state.options
         if options.rate_limit_per_minute is None:
             return {}, None
@@ -418,7 +415,7 @@ class _Handler(BaseHTTPRequestHandler):
         return headers, (reset if limited else None)
 
     def _bulk(self, query: str) -> tuple[int, dict[str, Any]]:
-        state = self.server.state
+        state = self.state
         params = parse_qs(query)
         ids = list(dict.fromkeys(i.strip() for value in params.get("id", []) for i in value.split(",") if i.strip()))
         limit = state.options.max_ids_per_request
@@ -433,7 +430,7 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, ({"conversations": found} if found else {})
 
     def _details(self, conversation_id: str) -> tuple[int, dict[str, Any]]:
-        state = self.server.state
+        state = self.state
         with state.lock:
             state.counters["ids_requested"] += 1
         if not state.analytics_available(conversation_id):
@@ -441,22 +438,81 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, analytics_conversation(conversation_id)
 
     def _conversation(self, conversation_id: str) -> tuple[int, dict[str, Any]]:
-        if conversation_id in self.server.state.options.unknown_ids:
+        if conversation_id in self.state.options.unknown_ids:
             return 404, {"message": "Conversation not found", "code": "not.found", "status": 404}
         return 200, live_conversation(conversation_id)
 
-    # ------------------------------------------------------------------------------------------ plumbing
-    def _read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None) -> None:
-        payload = json.dumps(document, separators=(",", ":")).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("inin-correlation-id", str(uuid.uuid4()))
-        for name, value in (headers or {}).items():
+def _bearer(headers: dict[str, str]) -> str | None:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def _basic_auth_ok(headers: dict[str, str], options: SimulatorOptions) -> bool:
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        decoded = base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    client_id, _, client_secret = decoded.partition(":")
+    return hmac.compare_digest(client_id.encode(), options.client_id.encode()) and hmac.compare_digest(
+        client_secret.encode(), options.client_secret.encode()
+    )
+
+
+def _payload(answer: _Answer) -> tuple[bytes, dict[str, str]]:
+    """The body and headers an answer goes out with, whichever the transport."""
+    payload = json.dumps(answer.document, separators=(",", ":")).encode()
+    headers = {
+        "Content-Type": "application/json",
+        "Content-Length": str(len(payload)),
+        "inin-correlation-id": str(uuid.uuid4()),
+        **answer.headers,
+    }
+    return payload, headers
+
+
+# ---------------------------------------------------------------------------------------------- transports
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 50 threads connecting at once must not see refused connections
+
+    def __init__(self, address: tuple[str, int], api: _Api) -> None:
+        self.api = api
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return  # a client closed a keep-alive connection: normal, not worth a traceback
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API
+    # Headers and body leave in one write, without Nagle: otherwise every keep-alive answer waits ~40 ms for
+    # a delayed ACK and latency measurements would be about the simulator, not the client.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # quiet: the stats endpoint says what happened
+
+    def do_GET(self) -> None:
+        self._answer("GET", b"")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self._answer("POST", self.rfile.read(length) if length > 0 else b"")
+
+    def _answer(self, method: str, body: bytes) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        answer = self.server.api.handle(method, self.path, headers, body)
+        payload, response_headers = _payload(answer)
+        self.send_response(answer.status)
+        for name, value in response_headers.items():
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(payload)
@@ -466,10 +522,20 @@ class _Handler(BaseHTTPRequestHandler):
 class GenesysSimulator:
     """The simulator in a background thread. `with GenesysSimulator(options) as sim: sim.base_url`."""
 
-    def __init__(self, options: SimulatorOptions | None = None) -> None:
+    def __init__(
+        self,
+        options: SimulatorOptions | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """`clock` (monotonic seconds: token expiry, rate windows) and `sleep` (latency, slow answers) are seams:
+        with `transport()` and a fake clock, a test runs without sockets or waiting."""
         self._state = _State(options or SimulatorOptions())
+        self._api = _Api(self._state, clock=clock, sleep=sleep)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._in_process = False
 
     @property
     def options(self) -> SimulatorOptions:
@@ -478,7 +544,7 @@ class GenesysSimulator:
     def start(self) -> GenesysSimulator:
         if self._server is None:
             options = self._state.options
-            self._server = _Server((options.host, options.port), self._state)
+            self._server = _Server((options.host, options.port), self._api)
             self._thread = threading.Thread(
                 target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                 name="genesys-simulator", daemon=True,
@@ -502,10 +568,35 @@ class GenesysSimulator:
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the simulator is not running")
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        """The server's URL once started; IN_PROCESS_URL once `transport()` was asked for."""
+        if self._server is not None:
+            host, port = self._server.server_address[:2]
+            return f"http://{host!s}:{port}"
+        if self._in_process:
+            return IN_PROCESS_URL
+        raise RuntimeError("the simulator is not running (start() it, or use transport())")
+
+    def transport(self) -> httpx.MockTransport:
+        """The same simulator without a socket: an httpx transport that answers in the calling thread (use it
+        with `base_url` / `settings()`). A slow answer longer than the request's read timeout raises
+        httpx.ReadTimeout after sleeping that long, as a socket would."""
+        import httpx
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            timeout = request.extensions.get("timeout") or {}
+            headers = {name.lower(): value for name, value in request.headers.items()}
+            try:
+                result = self._api.handle(
+                    request.method, request.url.raw_path.decode("ascii"), headers, request.read(),
+                    read_timeout=timeout.get("read"),
+                )  # fmt: skip
+            except _TimedOut as exc:
+                raise httpx.ReadTimeout("simulated slow answer", request=request) from exc
+            payload, response_headers = _payload(result)
+            return httpx.Response(result.status, headers=response_headers, content=payload)
+
+        self._in_process = True
+        return httpx.MockTransport(answer)
 
     def stats(self) -> dict[str, Any]:
         """Calls per route, tokens issued, 429s and 5xx sent (the same document as GET /stats)."""
@@ -533,9 +624,8 @@ class GenesysSimulator:
     def settings(self, **overrides: Any) -> GenesysSettings:
         """Client settings pointing at this simulator with its credentials."""
         options = self._state.options
-        return GenesysSettings.for_base_url(
-            self.base_url, client_id=options.client_id, client_secret=options.client_secret, **overrides
-        )
+        credentials = {"client_id": options.client_id, "client_secret": options.client_secret}
+        return GenesysSettings.for_base_url(self.base_url, **{**credentials, **overrides})
 
     def env(self) -> dict[str, str]:
         """The environment an entry point needs to use this simulator."""

@@ -7,12 +7,18 @@ timestamps inside the condition expressions."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import error_code, error_response, translate
+from gcevents.adapters.dynamodb.batch import batch_get_all, batch_write_all
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import Claim, ClaimResult, ClaimStatus
+from gcevents.retry import LEFTOVER_BACKOFF_BASE, LEFTOVER_BACKOFF_CAP, TRANSACTION_ROUNDS, RetryBudget
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # A claim wins a missing key, a lapsed lease, an expired completion, or a lease that already carries its own token:
 # the SDK retries a timed-out write whose first attempt may have landed, and that claim is still ours.
@@ -21,9 +27,7 @@ _CLAIMABLE = (
     " OR (#status = :in_progress AND (lease_until < :now OR #token = :token))"
     " OR (#status = :completed AND expires_at < :now)"
 )
-_BATCH_RETRIES = 5  # for UnprocessedKeys / UnprocessedItems, with exponential backoff
 _TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions per request
-_TRANSACTION_ROUNDS = 5  # cancelled transactions are resubmitted without the keys that got an answer
 _TRANSACTION_KEY_RETRIES = 2  # per key, for TransactionConflict / throttling reasons
 _RETRYABLE_REASONS = frozenset(
     {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"}
@@ -31,36 +35,30 @@ _RETRYABLE_REASONS = frozenset(
 
 
 class DynamoDbIdempotencyStore:
-    def __init__(self, client: Any, table: str, *, sleep: Any = time.sleep) -> None:
+    """Attempt bounds (see `gcevents.retry`; each call is up to SDK_MAX_ATTEMPTS HTTP attempts): `completed`
+    ceil(n/100) + LEFTOVER_RETRIES BatchGetItem calls, `complete` ceil(n/25) + LEFTOVER_RETRIES BatchWriteItem
+    calls, `claim_many` TRANSACTION_ROUNDS transactions per 100 keys, `claim` / `release` one call."""
+
+    def __init__(self, client: DynamoDBClient, table: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
         self.table = table
         self._sleep = sleep
 
     def completed(self, keys: Sequence[str], now_ms: int) -> set[str]:
-        found: set[str] = set()
-        for start in range(0, len(keys), 100):  # BatchGetItem: 100 keys per call
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [{"pk": {"S": k}} for k in dict.fromkeys(keys[start : start + 100])],
-                    "ProjectionExpression": "pk, #status, expires_at",
-                    "ExpressionAttributeNames": {"#status": "status"},
-                }
-            }
-            for attempt in range(_BATCH_RETRIES + 1):
-                try:
-                    response = self.client.batch_get_item(RequestItems=request)
-                except Exception as exc:
-                    raise translate(exc, "dynamodb batch_get_item") from exc
-                for item in response.get("Responses", {}).get(self.table, []):
-                    if item["status"]["S"] == "COMPLETED" and int(item["expires_at"]["N"]) > now_ms:
-                        found.add(item["pk"]["S"])
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._sleep(min(1.0, 0.05 * 2**attempt))
-            else:
-                raise StoreUnavailableError("dynamodb batch_get_item: keys left unprocessed")
-        return found
+        items = batch_get_all(
+            self.client,
+            self.table,
+            [{"pk": {"S": k}} for k in dict.fromkeys(keys)],
+            what="dynamodb batch_get_item",
+            sleep=self._sleep,
+            ProjectionExpression="pk, #status, expires_at",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        return {
+            item["pk"]["S"]
+            for item in items
+            if item["status"]["S"] == "COMPLETED" and int(item["expires_at"]["N"]) > now_ms
+        }
 
     def _claim_put(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> dict[str, Any]:
         """The conditional put of a claim: one shape for `claim` (PutItem) and `claim_many` (a transaction's Put)."""
@@ -113,86 +111,69 @@ class DynamoDbIdempotencyStore:
     def _claim_chunk(
         self, items: Sequence[tuple[str, str]], lease_until_ms: int, now_ms: int
     ) -> dict[str, ClaimResult | Exception]:
+        """At most TRANSACTION_ROUNDS transactions: a cancelled one settles the keys that got an answer and
+        resubmits the rest; a round that resubmits a conflicting or throttled key backs off first (full jitter)."""
         results: dict[str, ClaimResult | Exception] = {}
-        retries: dict[str, int] = {}
-        pending = list(items)
-        for round_ in range(_TRANSACTION_ROUNDS):
-            if not pending:
+        conflicts: Counter[str] = Counter()
+        budget = RetryBudget(
+            TRANSACTION_ROUNDS - 1, base=LEFTOVER_BACKOFF_BASE, cap=LEFTOVER_BACKOFF_CAP, sleep=self._sleep
+        )
+        pending, backoff, first = list(items), False, True
+        while pending:
+            if not first and not (budget.retry() if backoff else budget.take()):
+                for key, _ in pending:
+                    results[key] = StoreUnavailableError(
+                        "dynamodb transact_write_items (claim): transaction kept being cancelled"
+                    )
                 return results
-            try:
-                self.client.transact_write_items(
-                    TransactItems=[{"Put": self._claim_put(k, t, lease_until_ms, now_ms)} for k, t in pending]
-                )
-            except Exception as exc:
-                reasons = error_response(exc).get("CancellationReasons")
-                if (
-                    error_code(exc) != "TransactionCanceledException"
-                    or not isinstance(reasons, list)
-                    or len(reasons) != len(pending)
-                ):
-                    error = translate(exc, "dynamodb transact_write_items (claim)")
-                    results.update({key: error for key, _ in pending})
-                    return results
-                resubmit: list[tuple[str, str]] = []
-                backoff = False
-                for (key, token), reason in zip(pending, reasons, strict=True):
-                    code = reason.get("Code")
-                    if code == "ConditionalCheckFailed":
-                        results[key] = _held(reason.get("Item") or {})
-                    elif code is None or code == "None":  # not written only because another key failed
-                        resubmit.append((key, token))
-                    elif code in _RETRYABLE_REASONS:
-                        retries[key] = retries.get(key, 0) + 1
-                        if retries[key] > _TRANSACTION_KEY_RETRIES:
-                            results[key] = StoreUnavailableError(f"dynamodb transact_write_items (claim): {code}")
-                        else:
-                            resubmit.append((key, token))
-                            backoff = True
-                    else:
-                        results[key] = translate(_reason_error(reason), "dynamodb transact_write_items (claim)")
-                pending = resubmit
-                if backoff and pending:
-                    self._sleep(min(1.0, 0.05 * 2**round_))
-                continue
-            results.update({key: ClaimResult(ClaimStatus.CLAIMED) for key, _ in pending})
-            return results
-        for key, _ in pending:
-            results[key] = StoreUnavailableError(
-                "dynamodb transact_write_items (claim): transaction kept being cancelled"
-            )
+            first = False
+            reasons = self._transact(pending, lease_until_ms, now_ms)
+            if reasons is None:
+                results.update({key: ClaimResult(ClaimStatus.CLAIMED) for key, _ in pending})
+                return results
+            if isinstance(reasons, Exception):
+                results.update({key: reasons for key, _ in pending})
+                return results
+            pending, backoff = _settle(pending, reasons, conflicts, results)
         return results
+
+    def _transact(
+        self, pending: Sequence[tuple[str, str]], lease_until_ms: int, now_ms: int
+    ) -> list[Mapping[str, Any]] | Exception | None:
+        """One TransactWriteItems: None when it committed, the per-item reasons when it was cancelled, or the
+        translated error of a request that failed as a whole."""
+        puts: list[Any] = [{"Put": self._claim_put(k, t, lease_until_ms, now_ms)} for k, t in pending]
+        try:
+            self.client.transact_write_items(TransactItems=puts)
+        except Exception as exc:
+            reasons = error_response(exc).get("CancellationReasons")
+            cancelled = error_code(exc) == "TransactionCanceledException"
+            if cancelled and isinstance(reasons, list) and len(reasons) == len(pending):
+                return reasons
+            return translate(exc, "dynamodb transact_write_items (claim)")
+        return None
 
     def complete(self, claims: Sequence[Claim], expires_at_ms: int) -> None:
         # Unconditional batched puts (25 per call): we hold the lease until the deadline, and the effects
         # are done either way, so COMPLETED is the truth even if a lease had lapsed.
-        unique = list({c.key: c for c in claims}.values())
-        for start in range(0, len(unique), 25):
-            requests: list[dict[str, Any]] = [
-                {
-                    "PutRequest": {
-                        "Item": {
-                            "pk": {"S": c.key},
-                            "status": {"S": "COMPLETED"},
-                            "token": {"S": c.token},
-                            "expires_at": {"N": str(expires_at_ms)},
-                            "ttl": {"N": str(expires_at_ms // 1000)},
-                        }
+        unique = {c.key: c for c in claims}.values()
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": c.key},
+                        "status": {"S": "COMPLETED"},
+                        "token": {"S": c.token},
+                        "expires_at": {"N": str(expires_at_ms)},
+                        "ttl": {"N": str(expires_at_ms // 1000)},
                     }
                 }
-                for c in unique[start : start + 25]
-            ]
-            pending: dict[str, Any] = {self.table: requests}
-            for attempt in range(_BATCH_RETRIES + 1):
-                try:
-                    response = self.client.batch_write_item(RequestItems=pending)
-                except Exception as exc:
-                    raise translate(exc, "dynamodb batch_write_item (complete)") from exc
-                pending = response.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                self._sleep(min(1.0, 0.05 * 2**attempt))
-            else:
-                raise StoreUnavailableError("dynamodb batch_write_item: items left unprocessed")
+            }
+            for c in unique
+        ]
+        batch_write_all(
+            self.client, self.table, requests, what="dynamodb batch_write_item (complete)", sleep=self._sleep
+        )
 
     def release(self, claim: Claim) -> None:
         try:
@@ -218,6 +199,34 @@ def _held(old: Mapping[str, Any]) -> ClaimResult:
     return ClaimResult(ClaimStatus.IN_PROGRESS, int(lease) if lease else None)
 
 
+def _settle(
+    pending: Sequence[tuple[str, str]],
+    reasons: Sequence[Mapping[str, Any]],
+    conflicts: Counter[str],
+    results: dict[str, ClaimResult | Exception],
+) -> tuple[list[tuple[str, str]], bool]:
+    """Settle the keys of a cancelled transaction that got an answer into `results`. Returns the keys to resubmit
+    and whether one of them conflicted or was throttled (the next round backs off)."""
+    resubmit: list[tuple[str, str]] = []
+    backoff = False
+    for (key, token), reason in zip(pending, reasons, strict=True):
+        code = reason.get("Code")
+        if code == "ConditionalCheckFailed":
+            results[key] = _held(reason.get("Item") or {})
+        elif code is None or code == "None":  # not written only because another key failed
+            resubmit.append((key, token))
+        elif code in _RETRYABLE_REASONS:
+            conflicts[key] += 1
+            if conflicts[key] > _TRANSACTION_KEY_RETRIES:
+                results[key] = StoreUnavailableError(f"dynamodb transact_write_items (claim): {code}")
+            else:
+                resubmit.append((key, token))
+                backoff = True
+        else:
+            results[key] = translate(_reason_error(reason), "dynamodb transact_write_items (claim)")
+    return resubmit, backoff
+
+
 def _reason_error(reason: Mapping[str, Any]) -> Exception:
     """A cancellation reason as a ClientError, so `translate` classifies it like any other DynamoDB error."""
     from botocore.exceptions import ClientError
@@ -228,7 +237,7 @@ def _reason_error(reason: Mapping[str, Any]) -> Exception:
     return error
 
 
-def create_idempotency_table(client: Any, table: str) -> bool:
+def create_idempotency_table(client: DynamoDBClient, table: str) -> bool:
     """Create the table (on demand, TTL on `ttl`) if missing. Returns True if it was created."""
     created = False
     try:

@@ -8,6 +8,8 @@ readably.
 
 Requests per batch: ceil(conversations / 100) BatchGetItem + one conditional PutItem per changed
 conversation (+ one more per lost race, which brings the current item back via ALL_OLD, so no extra read).
+At most (see `gcevents.retry`): ceil(n/100) + LEFTOVER_RETRIES BatchGetItem calls per read, `max_attempts`
+write rounds per conversation, each call up to SDK_MAX_ATTEMPTS HTTP attempts.
 """
 
 from __future__ import annotations
@@ -19,25 +21,27 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import error_code, error_response, translate
+from gcevents.adapters.dynamodb.batch import batch_get_all
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
-from gcevents.errors import PermanentError, StoreUnavailableError
+from gcevents.errors import PermanentError
 from gcevents.ports import Clock, StoredState
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 KEY = "conversationId"
 TTL_ATTRIBUTE = "ttl"
 STATE_ATTRIBUTE = "state"
 _METADATA = frozenset({KEY, "version", "updatedAt", TTL_ATTRIBUTE, STATE_ATTRIBUTE})
-_BATCH_GET_LIMIT = 100
-_UNPROCESSED_RETRIES = 5
 
 
 class DynamoDbStateStore(OptimisticStateStore):
     def __init__(
         self,
-        client: Any,
+        client: DynamoDBClient,
         table: str,
         *,
         ttl_days: int = DEFAULT_TTL_DAYS,
@@ -60,30 +64,19 @@ class DynamoDbStateStore(OptimisticStateStore):
 
     # hooks ---------------------------------------------------------------------------------------------
     def _load(self, conversation_ids: Sequence[str]) -> dict[str, StoredState]:
+        # Consistent reads: a stale read would only cost a lost race, but races cost a write each.
+        items = batch_get_all(
+            self.client,
+            self.table,
+            [{KEY: {"S": cid}} for cid in dict.fromkeys(conversation_ids)],
+            what="dynamodb batch_get_item (state)",
+            sleep=self._sleep,
+            ConsistentRead=True,
+        )
         found: dict[str, StoredState] = {}
-        unique = list(dict.fromkeys(conversation_ids))
-        for start in range(0, len(unique), _BATCH_GET_LIMIT):
-            # Consistent reads: a stale read would only cost a lost race, but races cost a write each.
-            request: dict[str, Any] = {
-                self.table: {
-                    "Keys": [{KEY: {"S": cid}} for cid in unique[start : start + _BATCH_GET_LIMIT]],
-                    "ConsistentRead": True,
-                }
-            }
-            for attempt in range(_UNPROCESSED_RETRIES + 1):
-                try:
-                    response = self.client.batch_get_item(RequestItems=request)
-                except Exception as exc:
-                    raise translate(exc, "dynamodb batch_get_item (state)") from exc
-                for raw in response.get("Responses", {}).get(self.table, []):
-                    item = from_item(raw)
-                    found[item.conversation_id] = item
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self._sleep(min(1.0, 0.05 * 2**attempt))
-            else:
-                raise StoreUnavailableError("dynamodb batch_get_item (state): keys left unprocessed")
+        for raw in items:
+            item = from_item(raw)
+            found[item.conversation_id] = item
         return found
 
     def _save(self, writes: Sequence[PendingWrite]) -> dict[str, Conflict | Exception]:
@@ -169,7 +162,7 @@ class DynamoDbStateStore(OptimisticStateStore):
         return items[:limit]
 
 
-def create_state_table(client: Any, table: str) -> bool:
+def create_state_table(client: DynamoDBClient, table: str) -> bool:
     """Create the state table (on-demand, TTL on `ttl`) if missing; idempotent. True if it was created."""
     created = False
     try:

@@ -44,18 +44,12 @@ def resolve_client_secret(settings: GenesysSettings, *, refresh: bool = False) -
 
 def _read_secrets_manager(arn: str) -> Secret:
     """The SecretString is the client secret itself, or JSON with `client_secret` / `clientSecret`."""
-    import boto3  # lazily: only containers configured with an ARN pay for it
-    from botocore.config import Config
-
-    from gcevents.adapters.aws import translate
+    # Lazily: only containers configured with an ARN pay for boto3.
+    from gcevents.adapters.aws import make_client, translate
 
     parts = arn.split(":")
     region = parts[3] if len(parts) > 3 and parts[3] else None
-    client = boto3.client(
-        "secretsmanager",
-        region_name=region,
-        config=Config(connect_timeout=3, read_timeout=5, retries={"mode": "standard", "max_attempts": 3}),
-    )
+    client = make_client("secretsmanager", region_name=region, read_timeout=5, max_pool_connections=1)
     try:
         response = client.get_secret_value(SecretId=arn)
     except Exception as exc:

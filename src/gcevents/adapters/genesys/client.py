@@ -23,6 +23,7 @@ from gcevents.adapters.genesys.auth import AccessToken, ClientCredentialsAuth, c
 from gcevents.adapters.genesys.limiter import RateLimiter
 from gcevents.adapters.genesys.settings import GenesysSettings, Secret
 from gcevents.errors import ConfigError, GcEventsError, PermanentError, RateLimitedError, TransientError
+from gcevents.retry import RetryBudget
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,8 @@ class ClientStats:
 class GenesysClient:
     """One per container: it owns the connection pool, the cached token and the rate-limit budget.
 
-    Thread-safe. `transport`, `sleep`, `rng` and `clock` are seams for tests."""
+    Thread-safe. `transport`, `sleep`, `rng`, `clock` (wall time: deadlines) and `monotonic` (the rate limiter
+    and token lifetimes) are seams for tests: `httpx.MockTransport` and a fake clock make them socket-free."""
 
     def __init__(
         self,
@@ -131,14 +133,16 @@ class GenesysClient:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.stats = ClientStats()
         self._sleep = sleep
         self._rng = rng or random.Random()  # jitter, not security
         self._clock = clock
-        self._limiter = RateLimiter(settings.rate_per_minute, sleep=sleep)
-        self._auth = ClientCredentialsAuth(self._fetch_token)
+        self._monotonic = monotonic
+        self._limiter = RateLimiter(settings.rate_per_minute, clock=monotonic, sleep=sleep)
+        self._auth = ClientCredentialsAuth(self._fetch_token, clock=monotonic)
         self._http = httpx.Client(
             base_url=settings.api_base_url,
             auth=self._auth,
@@ -213,78 +217,96 @@ class GenesysClient:
         return deadline if deadline is not None else self._clock() + self.settings.default_timeout
 
     # ----------------------------------------------------------------------------------- request + retries
+    # One concern per method, as httpx does: pace -> send -> classify -> back off.
     def _request(self, method: str, url: str, deadline: float) -> httpx.Response:
         """Send with pacing and bounded retries. Returns any non-retryable response (the caller maps it);
-        raises RateLimitedError / TransientError when it cannot get an answer before `deadline`."""
+        raises RateLimitedError / TransientError when it cannot get an answer before `deadline`.
+
+        At most 1 + `max_retries` attempts, 429s, 5xx, timeouts and connection errors together (each attempt is
+        at most two HTTP requests: the auth flow resends once after a 401); every wait ends before `deadline`."""
         label = endpoint_label(url.split("?", 1)[0])
         settings = self.settings
-        attempt = 0  # retries used for 5xx, timeouts, connection errors and 429s together
+        budget = RetryBudget(
+            settings.max_retries, base=settings.backoff_base, cap=settings.backoff_cap, rng=self._rng, sleep=self._sleep
+        )
         while True:
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise TransientError(f"Genesys {label}: deadline reached")
-            try:
-                waited = self._limiter.acquire(min(remaining, settings.max_wait))
-            except RateLimitedError:
-                self.stats.increment("gave_up_rate_limited")
-                raise
-            if waited:
-                self.stats.add_wait(waited)
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise TransientError(f"Genesys {label}: deadline reached while pacing")
-            timeout = httpx.Timeout(
-                min(settings.read_timeout, remaining), connect=min(settings.connect_timeout, remaining)
-            )
-            failure: TransientError
-            cause: BaseException | None = None
-            try:
-                response = self._http.request(method, url, timeout=timeout)
-            except httpx.TimeoutException as exc:
-                self.stats.increment("transport_errors")
-                failure, cause = TransientError(f"Genesys {label}: timed out ({type(exc).__name__})"), exc
-            except httpx.TransportError as exc:
-                self.stats.increment("transport_errors")
-                failure, cause = TransientError(f"Genesys {label}: connection failed ({type(exc).__name__})"), exc
-            except RateLimitedError:
-                raise  # the token endpoint said 429: its own budget, and the hint is in the error
-            except TransientError as exc:  # token endpoint unavailable
-                failure, cause = exc, exc
-            except httpx.HTTPError as exc:  # e.g. a malformed URL: a bug, not an outage
-                raise TransientError(f"Genesys {label}: {type(exc).__name__}") from exc
-            else:
-                status = response.status_code
-                if status == 429:
-                    retry_after = _retry_after_seconds(response)
-                    self._limiter.penalize(retry_after)
-                    budget = min(deadline - self._clock(), settings.max_wait)
-                    if retry_after > budget or attempt >= settings.max_retries:
-                        self.stats.increment("gave_up_rate_limited")
-                        log.warning(
-                            "genesys rate limited; handing the work back",
-                            extra={"endpoint": label, "retryAfter": retry_after, "attempt": attempt},
-                        )
-                        raise RateLimitedError(f"Genesys {label}: 429 Too Many Requests", retry_after=retry_after)
-                    attempt += 1
-                    self.stats.increment("retries")
-                    log.info("genesys rate limited; waiting", extra={"endpoint": label, "retryAfter": retry_after})
+            timeout = self._pace(label, deadline)
+            outcome = self._send(method, url, label, timeout)
+            if isinstance(outcome, httpx.Response):
+                if outcome.status_code == 429:
+                    self._wait_out_429(outcome, label, deadline, budget)
                     continue  # the limiter now holds everyone back for Retry-After
-                if status not in _RETRYABLE_STATUS:
-                    return response
-                failure = TransientError(f"Genesys {label}: HTTP {status}", retry_after=_optional_retry_after(response))
-            # 5xx, timeout or connection error: full-jitter exponential backoff, bounded and inside the deadline.
-            if attempt >= settings.max_retries:
-                raise failure from cause
-            delay = self._rng.uniform(0.0, min(settings.backoff_cap, settings.backoff_base * 2**attempt))
-            if self._clock() + delay >= deadline:
-                raise failure from cause
-            attempt += 1
-            self.stats.increment("retries")
-            log.info(
-                "genesys request failed; retrying",
-                extra={"endpoint": label, "error": str(failure), "attempt": attempt, "delay": round(delay, 3)},
+                if outcome.status_code not in _RETRYABLE_STATUS:
+                    return outcome
+                outcome = TransientError(
+                    f"Genesys {label}: HTTP {outcome.status_code}", retry_after=_optional_retry_after(outcome)
+                )
+            self._back_off(outcome, label, deadline, budget)
+
+    def _pace(self, label: str, deadline: float) -> httpx.Timeout:
+        """Wait for the rate limiter's permit (within the deadline and `max_wait`); the timeouts that still fit."""
+        settings = self.settings
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise TransientError(f"Genesys {label}: deadline reached")
+        try:
+            waited = self._limiter.acquire(min(remaining, settings.max_wait))
+        except RateLimitedError:
+            self.stats.increment("gave_up_rate_limited")
+            raise
+        if waited:
+            self.stats.add_wait(waited)
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise TransientError(f"Genesys {label}: deadline reached while pacing")
+        return httpx.Timeout(min(settings.read_timeout, remaining), connect=min(settings.connect_timeout, remaining))
+
+    def _send(self, method: str, url: str, label: str, timeout: httpx.Timeout) -> httpx.Response | TransientError:
+        """One exchange (the auth flow may add a token fetch and one resend). A failure worth retrying comes back
+        as a TransientError with its cause; anything else raises."""
+        try:
+            return self._http.request(method, url, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            self.stats.increment("transport_errors")
+            return _caused_by(TransientError(f"Genesys {label}: timed out ({type(exc).__name__})"), exc)
+        except httpx.TransportError as exc:
+            self.stats.increment("transport_errors")
+            return _caused_by(TransientError(f"Genesys {label}: connection failed ({type(exc).__name__})"), exc)
+        except RateLimitedError:
+            raise  # the token endpoint said 429: its own budget, and the hint is in the error
+        except TransientError as exc:  # token endpoint unavailable
+            return exc
+        except httpx.HTTPError as exc:  # e.g. a malformed URL: a bug, not an outage
+            raise TransientError(f"Genesys {label}: {type(exc).__name__}") from exc
+
+    def _wait_out_429(self, response: httpx.Response, label: str, deadline: float, budget: RetryBudget) -> None:
+        """A 429: hold the limiter back for Retry-After, and retry if that fits the deadline, `max_wait` and the
+        budget (the limiter does the waiting); otherwise hand the work back with the hint."""
+        retry_after = _retry_after_seconds(response)
+        self._limiter.penalize(retry_after)
+        fits = retry_after <= min(deadline - self._clock(), self.settings.max_wait)
+        if not fits or not budget.take():
+            self.stats.increment("gave_up_rate_limited")
+            log.warning(
+                "genesys rate limited; handing the work back",
+                extra={"endpoint": label, "retryAfter": retry_after, "attempt": budget.retries},
             )
-            self._sleep(delay)
+            raise RateLimitedError(f"Genesys {label}: 429 Too Many Requests", retry_after=retry_after)
+        self.stats.increment("retries")
+        log.info("genesys rate limited; waiting", extra={"endpoint": label, "retryAfter": retry_after})
+
+    def _back_off(self, failure: TransientError, label: str, deadline: float, budget: RetryBudget) -> None:
+        """5xx, timeout or connection error: sleep a full-jitter backoff if the budget has one that ends before
+        the deadline; otherwise raise `failure`."""
+        delay = budget.next_delay()
+        if delay is None or self._clock() + delay >= deadline:
+            raise failure
+        self.stats.increment("retries")
+        log.info(
+            "genesys request failed; retrying",
+            extra={"endpoint": label, "error": str(failure), "attempt": budget.retries, "delay": round(delay, 3)},
+        )
+        self._sleep(delay)
 
     # ------------------------------------------------------------------------------------------- token
     def _fetch_token(self) -> AccessToken:
@@ -315,7 +337,7 @@ class GenesysClient:
             expires_in = float(document.get("expires_in", 86399))
         except (TypeError, ValueError):
             expires_in = 86399.0
-        now = time.monotonic()
+        now = self._monotonic()
         margin = min(self.settings.token_renew_margin, expires_in * 0.1)
         self.stats.increment("tokens_fetched")
         log.info("genesys token fetched", extra={"expiresIn": expires_in})
@@ -362,6 +384,12 @@ class GenesysClient:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+def _caused_by(error: TransientError, cause: BaseException) -> TransientError:
+    """`error` as if raised `from cause`, for errors returned to the retry loop rather than raised at once."""
+    error.__cause__ = cause
+    return error
+
+
 def _path_id(conversation_id: str) -> str:
     if not conversation_id:
         raise ValueError("conversation id is empty")

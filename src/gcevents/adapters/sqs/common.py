@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        DeleteMessageBatchRequestEntryTypeDef,
+    )
 
 MAX_VISIBILITY_SECONDS = 12 * 3600
 
 
-def queue_url_from_arn(client: Any, arn: str, cache: dict[str, str]) -> str:
+def queue_url_from_arn(client: SQSClient, arn: str, cache: dict[str, str]) -> str:
     """`arn:aws:sqs:region:account:name` -> queue URL (asked once per queue, then cached)."""
     url = cache.get(arn)
     if url is None:
@@ -21,11 +28,11 @@ def queue_url_from_arn(client: Any, arn: str, cache: dict[str, str]) -> str:
     return url
 
 
-def change_visibility_batch(client: Any, queue_url: str, items: Sequence[tuple[str, float]]) -> int:
+def change_visibility_batch(client: SQSClient, queue_url: str, items: Sequence[tuple[str, float]]) -> int:
     """(receipt handle, seconds) pairs, 10 per call, clamped to SQS's 0..12 h. Returns how many SQS refused."""
     failed = 0
     for start in range(0, len(items), 10):
-        entries = [
+        entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": int(min(MAX_VISIBILITY_SECONDS, max(0, s)))}
             for i, (r, s) in enumerate(items[start : start + 10])
         ]
@@ -34,10 +41,12 @@ def change_visibility_batch(client: Any, queue_url: str, items: Sequence[tuple[s
     return failed
 
 
-def delete_batch(client: Any, queue_url: str, receipts: Sequence[str], what: str) -> None:
+def delete_batch(client: SQSClient, queue_url: str, receipts: Sequence[str], what: str) -> None:
     """DeleteMessageBatch, 10 receipts per call; errors are translated at this boundary."""
     for start in range(0, len(receipts), 10):
-        entries = [{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + 10])]
+        entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + 10])
+        ]
         try:
             client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
         except Exception as exc:
@@ -45,7 +54,7 @@ def delete_batch(client: Any, queue_url: str, receipts: Sequence[str], what: str
 
 
 def create_queues(
-    client: Any, name: str, *, visibility_timeout: int = 360, max_receive_count: int = 5
+    client: SQSClient, name: str, *, visibility_timeout: int = 360, max_receive_count: int = 5
 ) -> dict[str, str]:
     """Main queue + DLQ with a redrive policy (idempotent: CreateQueue returns the existing queue)."""
     try:

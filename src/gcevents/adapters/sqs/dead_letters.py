@@ -8,12 +8,20 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import delete_batch
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import DeadLetter, StoredDeadLetter
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import (
+        ChangeMessageVisibilityBatchRequestEntryTypeDef,
+        MessageAttributeValueTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
+    )
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +47,7 @@ def _encode_body(text: str) -> tuple[str, str | None]:
     return text, None
 
 
-def _entry_bytes(entry: Mapping[str, Any]) -> int:
+def _entry_bytes(entry: SendMessageBatchRequestEntryTypeDef) -> int:
     attributes = entry["MessageAttributes"]
     return len(entry["MessageBody"].encode("utf-8")) + sum(
         len(name) + len(value["DataType"]) + len(value["StringValue"].encode("utf-8"))
@@ -47,10 +55,10 @@ def _entry_bytes(entry: Mapping[str, Any]) -> int:
     )
 
 
-def _batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+def _batches(entries: Sequence[SendMessageBatchRequestEntryTypeDef]) -> list[list[SendMessageBatchRequestEntryTypeDef]]:
     """SendMessageBatch takes 10 entries AND at most 256 KiB in total: a batch of ten 100 KB dead letters
     must go out as several calls, or the whole call fails (BatchRequestTooLong) and nothing is dead-lettered."""
-    batches: list[list[dict[str, Any]]] = []
+    batches: list[list[SendMessageBatchRequestEntryTypeDef]] = []
     size = 0
     for entry in entries:
         n = _entry_bytes(entry)
@@ -62,7 +70,7 @@ def _batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return batches
 
 
-def _attr(value: str) -> dict[str, str]:
+def _attr(value: str) -> MessageAttributeValueTypeDef:
     # Topic, conversation id and error text come from input data: a control character in one would make SQS
     # reject the whole SendMessageBatch (InvalidParameterValue), and the letters would be retried forever.
     return {"DataType": "String", "StringValue": _SQS_INVALID.sub("\ufffd", value[:1024]) or "-"}
@@ -72,7 +80,7 @@ class SqsDeadLetterSink:
     """Dead letters in an SQS queue; implements `DeadLetterStore`. Letters read by `scan` stay hidden for
     `read_visibility_timeout` seconds (so a redrive does not meet them twice) until `remove` or `release`."""
 
-    def __init__(self, client: Any, queue_url: str, *, read_visibility_timeout: int = 120) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, *, read_visibility_timeout: int = 120) -> None:
         self.client = client
         self.queue_url = queue_url
         self.read_visibility_timeout = read_visibility_timeout
@@ -105,9 +113,9 @@ class SqsDeadLetterSink:
                 raise StoreUnavailableError(f"sqs: {len(entries)} dead letters not accepted")
 
     @staticmethod
-    def _entry(entry_id: str, letter: DeadLetter) -> dict[str, Any]:
+    def _entry(entry_id: str, letter: DeadLetter) -> SendMessageBatchRequestEntryTypeDef:
         body, encoding = _encode_body(letter.body)
-        attributes = {
+        attributes: dict[str, MessageAttributeValueTypeDef] = {
             "reason": _attr(letter.reason),
             "error": _attr(letter.message or letter.reason),
             "failedAt": {"DataType": "Number", "StringValue": f"{letter.failed_at:.3f}"},
@@ -166,7 +174,7 @@ class SqsDeadLetterSink:
     def unhide(self, handles: Sequence[str]) -> None:
         """Make read-but-kept letters visible again at once (after an inspect or a dry run)."""
         for start in range(0, len(handles), 10):
-            entries = [
+            entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
                 {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0}
                 for i, h in enumerate(handles[start : start + 10])
             ]

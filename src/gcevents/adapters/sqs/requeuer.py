@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import change_visibility_batch, queue_url_from_arn
 from gcevents.ports import RawRecord
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 log = logging.getLogger(__name__)
 
@@ -18,7 +21,7 @@ class SqsRequeuer:
     """Pushes redelivery out (ChangeMessageVisibility) so a record retried after a 429 comes back when the
     API has budget again, instead of burning receive counts toward the DLQ."""
 
-    def __init__(self, client: Any, queue_url: str | None = None) -> None:
+    def __init__(self, client: SQSClient, queue_url: str | None = None) -> None:
         self.client = client
         self.queue_url = queue_url
         self._urls: dict[str, str] = {}

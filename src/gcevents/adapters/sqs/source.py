@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch
 from gcevents.ports import RawRecord
 
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
 
 class SqsEventSource:
-    def __init__(self, client: Any, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str) -> None:
         self.client = client
         self.queue_url = queue_url
 
