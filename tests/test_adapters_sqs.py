@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -204,9 +205,21 @@ def test_requeuer_with_a_fixed_queue_url_and_clamped_delays(sqs: Any, queues: di
     assert counts(sqs, url) == (0, 12)
 
 
-def test_requeuer_failures_are_best_effort(sqs: Any) -> None:
-    requeuer = SqsRequeuer(sqs)
-    requeuer.delay(
-        [(RawRecord("x", receipt_handle="rh", source_arn="arn:aws:sqs:us-east-1:123456789012:no-such-queue"), 30.0)]
-    )
-    requeuer.delay([(RawRecord("x", receipt_handle="rh"), 30.0)])  # no queue known: skipped
+def test_requeuer_failures_are_best_effort(sqs: Any, queues: dict[str, str], caplog: pytest.LogCaptureFixture) -> None:
+    """A queue it cannot resolve is logged and skipped, never raised, and the other records are still delayed."""
+    url = queues["queue_url"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sqs.send_message(QueueUrl=url, MessageBody="hello")
+    message = _receive_one(sqs, url)
+    unknown = "arn:aws:sqs:us-east-1:123456789012:no-such-queue"
+    with caplog.at_level(logging.WARNING, logger="gcevents.adapters.sqs.requeuer"):
+        SqsRequeuer(sqs).delay(
+            [
+                (RawRecord("x", receipt_handle="rh", source_arn=unknown), 30.0),
+                (RawRecord("x", receipt_handle="rh"), 30.0),  # no queue known: skipped without a request
+                (RawRecord("hello", receipt_handle=message["ReceiptHandle"], source_arn=arn), 600.0),
+            ]
+        )
+    warnings = [r.getMessage() for r in caplog.records if r.name == "gcevents.adapters.sqs.requeuer"]
+    assert warnings == ["cannot resolve queue for delay"]
+    assert counts(sqs, url) == (0, 1)  # the resolvable record was delayed all the same
