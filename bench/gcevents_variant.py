@@ -12,17 +12,15 @@ from typing import Any
 from .harness import (
     BenchEnv,
     EffectLog,
-    FakeContext,
     RequestCounter,
-    SimulatedQueue,
     VariantResult,
     Workload,
     account,
+    event_source_mapping,
+    invoke_until_empty,
     measure_memory,
-    sqs_event,
 )
 
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:bench-gcevents"
 # Every conversation topic the workload carries: the same enrichment work the per-event variants do.
 ENRICH_KINDS = tuple(
     f"conversation.{kind}"
@@ -88,24 +86,13 @@ def run(env: BenchEnv, workload: Workload, *, track_memory: bool = True) -> Vari
     os.environ["AWS_ENDPOINT_URL"] = env.endpoint
     try:
         runtime, _setup, dlq_url = build(env, effects, dynamo, other)
-        queue = SimulatedQueue(
-            workload, visibility_timeout=params.visibility_timeout, max_receive_count=params.max_receive_count
-        )
+        queue = event_source_mapping(workload, params, "bench-gcevents")
         env.simulator.reset_stats()
-        latencies: list[float] = []
-        invocations = 0
         with measure_memory(track_memory) as peak:
             started = time.perf_counter()
-            for batch in queue.batches(params.batch_size):
-                t0 = time.perf_counter()
-                try:
-                    response = process_invocation(runtime, sqs_event(batch, QUEUE_ARN), FakeContext())
-                    failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-                except Exception:
-                    failed_ids = {m.message_id for m in batch}
-                latencies.append((time.perf_counter() - t0) * 1000)
-                invocations += 1
-                queue.fail([m for m in batch if m.message_id in failed_ids])
+            invocations = invoke_until_empty(
+                queue, lambda event, context: process_invocation(runtime, event, context), params.visibility_timeout
+            )
             wall = time.perf_counter() - started
         client_stats = runtime.api_stats()
         letters = _drain(SqsDeadLetterSink(env.client("sqs"), dlq_url))
@@ -114,9 +101,9 @@ def run(env: BenchEnv, workload: Workload, *, track_memory: bool = True) -> Vari
             os.environ.pop("AWS_ENDPOINT_URL", None)
         else:
             os.environ["AWS_ENDPOINT_URL"] = previous
-    dead = queue.dead_lettered | {m for m in letters if m}
+    dead = set(queue.redriven) | {m for m in letters if m}
     accounting = account(workload.message_ids, dead, effects, workload.identity)
-    notes = [f"{queue.receives - workload.total} redeliveries"] if queue.receives > workload.total else []
+    notes = [f"{queue.stats.redeliveries} redeliveries"] if queue.stats.redeliveries else []
     if letters:
         notes.append(f"{len(letters)} records dead-lettered by gcevents")
     notes.append(
@@ -129,15 +116,15 @@ def run(env: BenchEnv, workload: Workload, *, track_memory: bool = True) -> Vari
         events=workload.total,
         unique_events=workload.unique_events,
         wall_seconds=wall,
-        invocations=invocations,
-        batch_latencies_ms=latencies,
+        invocations=invocations.count,
+        batch_latencies_ms=invocations.latencies_ms,
         genesys=env.simulator.stats(),
         dynamodb_requests=dict(dynamo.by_operation),
         other_aws_requests=dict(other.by_operation),
         accounting=accounting,
         double_effects=effects.double_effects(),
         peak_memory_mb=peak(),
-        deliveries=queue.receives,
+        deliveries=queue.stats.deliveries,
         notes=notes,
     )
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gcevents.testing.queue import SimulatedQueue
 from gcevents.testing.workload import conversation_lifecycle
 
 # Never reach real AWS, whatever the caller's environment holds.
@@ -215,75 +216,46 @@ class RequestCounter:
 
 
 # ------------------------------------------------------------------------------------------- SQS redelivery
+def event_source_mapping(workload: Workload, params: Params, name: str) -> SimulatedQueue:
+    """The part of an SQS standard queue + event source mapping the SQS variants see: batches of visible
+    messages, failed ones (batchItemFailures) visible again `visibility_timeout` s after their invocation failed,
+    redrive to a DLQ after maxReceiveCount receives. In-process, so its own cost does not blur the numbers.
+    Records carry no receipt handle: the runtime's SQS client is moto, which does not know this queue."""
+    queue = SimulatedQueue(
+        name=name,
+        visibility_timeout=params.visibility_timeout,
+        max_receive_count=params.max_receive_count,
+        batch_size=params.batch_size,
+        lambda_receipts=False,
+    )
+    queue.send(workload.bodies, message_ids=workload.message_ids)
+    return queue
+
+
 @dataclass(slots=True)
-class _Message:
-    message_id: str
-    body: str
-    receive_count: int = 0
-    visible_at: float = 0.0
+class Invocations:
+    count: int = 0
+    whole_batch_failures: int = 0  # raised: SQS redelivers the whole batch
+    latencies_ms: list[float] = field(default_factory=list)
 
 
-class SimulatedQueue:
-    """The part of an SQS standard queue + event source mapping the variants see: batches of visible messages,
-    failed ones (batchItemFailures) visible again after the visibility timeout, redrive to a DLQ after
-    maxReceiveCount receives. In-process, so its own cost does not blur the variants' numbers."""
-
-    def __init__(self, workload: Workload, *, visibility_timeout: float, max_receive_count: int) -> None:
-        self._pending = [_Message(m, b) for m, b in zip(workload.message_ids, workload.bodies, strict=True)]
-        self.visibility_timeout = visibility_timeout
-        self.max_receive_count = max_receive_count
-        self.dead_lettered: set[str] = set()
-        self.receives = 0
-
-    def batches(self, size: int) -> Iterator[list[_Message]]:
-        while self._pending:
-            now = time.monotonic()
-            visible = [m for m in self._pending if m.visible_at <= now]
-            if not visible:
-                time.sleep(max(0.0, min(m.visible_at for m in self._pending) - now))
-                continue
-            batch = visible[:size]
-            taken = {id(m) for m in batch}
-            self._pending = [m for m in self._pending if id(m) not in taken]
-            for message in batch:
-                message.receive_count += 1
-            self.receives += len(batch)
-            yield batch
-
-    def fail(self, messages: list[_Message]) -> None:
-        now = time.monotonic()
-        for message in messages:
-            if message.receive_count >= self.max_receive_count:
-                self.dead_lettered.add(message.message_id)  # the redrive policy moves it to the DLQ
-            else:
-                message.visible_at = now + self.visibility_timeout
-                self._pending.append(message)
-
-
-def sqs_event(batch: list[_Message], queue_arn: str) -> dict[str, Any]:
-    """The event an SQS event source mapping hands to Lambda (fields as AWS sends them)."""
-    now_ms = str(int(time.time() * 1000))
-    return {
-        "Records": [
-            {
-                "messageId": m.message_id,
-                "receiptHandle": "",  # empty: the handler must not try to change visibility on moto
-                "body": m.body,
-                "attributes": {
-                    "ApproximateReceiveCount": str(m.receive_count),
-                    "SentTimestamp": now_ms,
-                    "SenderId": "AIDAEVENTBRIDGE",
-                    "ApproximateFirstReceiveTimestamp": now_ms,
-                },
-                "messageAttributes": {},
-                "md5OfBody": hashlib.md5(m.body.encode()).hexdigest(),  # SQS sends this checksum
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": REGION,
-            }
-            for m in batch
-        ]
-    }
+def invoke_until_empty(
+    queue: SimulatedQueue, handler: Callable[[dict[str, Any], Any], Any], retry_after: float
+) -> Invocations:
+    """Invoke `handler(event, context)` with the queue's batches until it is empty; a raised invocation fails
+    the whole batch, as in Lambda."""
+    done = Invocations()
+    while (event := queue.next_batch()) is not None:
+        t0 = time.perf_counter()
+        try:
+            response: Any = handler(event, FakeContext())
+        except Exception as exc:
+            response = exc
+            done.whole_batch_failures += 1
+        done.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        done.count += 1
+        queue.settle(event, response, retry_after=retry_after)
+    return done
 
 
 @dataclass(slots=True)

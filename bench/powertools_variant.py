@@ -18,18 +18,15 @@ import httpx
 from .harness import (
     BenchEnv,
     EffectLog,
-    FakeContext,
     RequestCounter,
-    SimulatedQueue,
     VariantResult,
     Workload,
     account,
+    event_source_mapping,
+    invoke_until_empty,
     measure_memory,
-    sqs_event,
 )
 from .tutorial import CachedToken
-
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:bench-powertools"
 
 
 class PowertoolsFunction:
@@ -109,47 +106,32 @@ def run(env: BenchEnv, workload: Workload, *, track_memory: bool = True) -> Vari
     effects = EffectLog(workload)
     dynamo = RequestCounter(params.aws_rtt_ms)
     function = PowertoolsFunction(env, effects, dynamo)
-    queue = SimulatedQueue(
-        workload, visibility_timeout=params.visibility_timeout, max_receive_count=params.max_receive_count
-    )
+    queue = event_source_mapping(workload, params, "bench-powertools")
     env.simulator.reset_stats()
-    latencies: list[float] = []
-    invocations = 0
-    whole_batch_failures = 0
     with measure_memory(track_memory) as peak:
         started = time.perf_counter()
-        for batch in queue.batches(params.batch_size):
-            t0 = time.perf_counter()
-            try:
-                response = function.lambda_handler(sqs_event(batch, QUEUE_ARN), FakeContext())
-                failed_ids = {f["itemIdentifier"] for f in response.get("batchItemFailures", [])}
-            except Exception:
-                # "All records failed processing": the invocation fails and SQS redelivers the whole batch.
-                whole_batch_failures += 1
-                failed_ids = {m.message_id for m in batch}
-            latencies.append((time.perf_counter() - t0) * 1000)
-            invocations += 1
-            queue.fail([m for m in batch if m.message_id in failed_ids])
+        # A raised invocation ("All records failed processing") makes SQS redeliver the whole batch.
+        invocations = invoke_until_empty(queue, function.lambda_handler, params.visibility_timeout)
         wall = time.perf_counter() - started
     function.http.close()
-    accounting = account(workload.message_ids, queue.dead_lettered, effects, workload.identity)
-    notes = [f"{queue.receives - workload.total} redeliveries"] if queue.receives > workload.total else []
-    if whole_batch_failures:
-        notes.append(f"{whole_batch_failures} invocations failed as a whole")
+    accounting = account(workload.message_ids, set(queue.redriven), effects, workload.identity)
+    notes = [f"{queue.stats.redeliveries} redeliveries"] if queue.stats.redeliveries else []
+    if invocations.whole_batch_failures:
+        notes.append(f"{invocations.whole_batch_failures} invocations failed as a whole")
     return VariantResult(
         name="b",
         label="Powertools BatchProcessor + idempotent_function",
         events=workload.total,
         unique_events=workload.unique_events,
         wall_seconds=wall,
-        invocations=invocations,
-        batch_latencies_ms=latencies,
+        invocations=invocations.count,
+        batch_latencies_ms=invocations.latencies_ms,
         genesys=env.simulator.stats(),
         dynamodb_requests=dict(dynamo.by_operation),
         other_aws_requests={},
         accounting=accounting,
         double_effects=effects.double_effects(),
         peak_memory_mb=peak(),
-        deliveries=queue.receives,
+        deliveries=queue.stats.deliveries,
         notes=notes,
     )

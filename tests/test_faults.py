@@ -39,7 +39,6 @@ from typing import Any
 
 import pytest
 
-from factories import sqs_record
 from gcevents.adapters.dynamodb import create_idempotency_table, create_state_table
 from gcevents.config import Config, StoreSpec
 from gcevents.core.events import CONVERSATION_KINDS, GenesysEvent, RawRecord, parse_record
@@ -47,14 +46,13 @@ from gcevents.core.pipeline import PipelineSettings
 from gcevents.entrypoints.lambda_handler import process_invocation
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.ports import Claim, DeadLetter
+from gcevents.testing.queue import SimulatedQueue
 from gcevents.testing.workload import TRUSTED_PREFIX, conversation_lifecycle, make_spike
 
 pytestmark = pytest.mark.slow  # subprocesses, servers and whole workloads
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = "tests.fixtures.fault_app"
-QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:gcevents-faults"
-QUEUE_URL = "http://127.0.0.1/123456789012/gcevents-faults"
 WALL_LIMIT_S = 40.0  # per drain: a hang fails the test instead of eating the CI budget
 MAX_INVOCATIONS = 2_000
 
@@ -85,146 +83,19 @@ class LambdaContext:
         return int((self._deadline - time.time()) * 1000)
 
 
-@dataclass
-class _Message:
-    message_id: str
-    body: str
-    receive_count: int = 0
-    visible_at: float = 0.0
-    receipt: str = ""
-    in_flight: bool = False
+def simulated_sqs(
+    clock: VirtualClock | None, *, batch_size: int = 10, visibility_timeout: float = 360.0, max_receive_count: int = 10
+) -> SimulatedQueue:
+    """An SQS standard queue behind a Lambda event source mapping (ReportBatchItemFailures) that also answers the
+    boto3 calls `SqsRequeuer` makes, so Retry-After hints really delay redelivery. `clock` None: real time (the
+    Genesys simulator's rate window is real time); otherwise waits for hidden messages jump the clock ahead."""
+    return SimulatedQueue(
+        name="gcevents-faults", clock=clock, advance=clock.advance if clock else None, batch_size=batch_size,
+        visibility_timeout=visibility_timeout, max_receive_count=max_receive_count,
+    )  # fmt: skip
 
 
-@dataclass
-class QueueStats:
-    invocations: int = 0
-    deliveries: int = 0
-    redeliveries: int = 0
-    visibility_changes: int = 0
-    whole_batch_failures: int = 0
-
-
-class SimulatedSqs:
-    """An SQS standard queue behind a Lambda event source mapping (ReportBatchItemFailures), plus the two boto3
-    SQS calls `SqsRequeuer` makes, so Retry-After hints really delay redelivery."""
-
-    def __init__(
-        self,
-        clock: VirtualClock | None,
-        *,
-        batch_size: int = 10,
-        visibility_timeout: float = 360.0,
-        max_receive_count: int = 10,
-    ) -> None:
-        self.clock = clock  # None: real time (the Genesys simulator's rate window is real time)
-        self.batch_size = batch_size
-        self.visibility_timeout = visibility_timeout
-        self.max_receive_count = max_receive_count
-        self.messages: dict[str, _Message] = {}
-        self.by_receipt: dict[str, str] = {}
-        self.acked: set[str] = set()
-        self.redriven: dict[str, str] = {}  # message id -> DLQ reason (the SQS redrive policy)
-        self.stats = QueueStats()
-        self._lock = threading.Lock()
-        self._seq = 0
-
-    def now(self) -> float:
-        return self.clock.now() if self.clock else time.time()
-
-    def send(self, bodies: Sequence[str]) -> list[str]:
-        with self._lock:
-            ids = []
-            for body in bodies:
-                self._seq += 1
-                message_id = f"m-{self._seq:05d}"
-                self.messages[message_id] = _Message(message_id, body)
-                ids.append(message_id)
-            return ids
-
-    def next_batch(self, give_up: float) -> dict[str, Any] | None:
-        """The next ESM event, or None once the queue is empty. Waits (virtually) for hidden messages."""
-        while True:
-            if time.monotonic() > give_up:
-                raise AssertionError(f"queue did not drain in time: {self.depth()} messages left")
-            wait = 0.002
-            with self._lock:
-                now = self.now()
-                visible = sorted(
-                    (m for m in self.messages.values() if not m.in_flight and m.visible_at <= now),
-                    key=lambda m: (m.visible_at, m.message_id),
-                )
-                picked: list[_Message] = []
-                for message in visible:
-                    if len(picked) == self.batch_size:
-                        break
-                    if message.receive_count >= self.max_receive_count:
-                        del self.messages[message.message_id]
-                        self.redriven[message.message_id] = "max_receive_count"
-                        continue
-                    picked.append(message)
-                if picked:
-                    return self._deliver(picked, now)
-                if not self.messages:
-                    return None
-                if not any(m.in_flight for m in self.messages.values()):
-                    wait = min(m.visible_at for m in self.messages.values()) - now
-                    if self.clock is not None:
-                        self.clock.advance(wait + 0.001)
-                        continue
-            time.sleep(min(max(wait, 0.001), 0.5))
-
-    def _deliver(self, picked: list[_Message], now: float) -> dict[str, Any]:
-        records = []
-        for message in picked:
-            self.stats.deliveries += 1
-            self.stats.redeliveries += message.receive_count > 0
-            message.receive_count += 1
-            message.in_flight = True
-            message.visible_at = now + self.visibility_timeout
-            message.receipt = uuid.uuid4().hex
-            self.by_receipt[message.receipt] = message.message_id
-            record = sqs_record(message.body, receive_count=message.receive_count, message_id=message.message_id)
-            record.update(receiptHandle=message.receipt, eventSourceARN=QUEUE_ARN)
-            records.append(record)
-        return {"Records": records}
-
-    def settle(self, event: Mapping[str, Any], response: Mapping[str, Any] | BaseException) -> None:
-        ids = [r["messageId"] for r in event["Records"]]
-        with self._lock:
-            self.stats.invocations += 1
-            if isinstance(response, BaseException):  # the whole batch comes back after its visibility timeout
-                failed = set(ids)
-                self.stats.whole_batch_failures += 1
-            else:
-                failed = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-                assert failed <= set(ids), "batchItemFailures names a record not in the batch"
-            for message_id in ids:
-                message = self.messages[message_id]
-                message.in_flight = False
-                if message_id not in failed:
-                    del self.messages[message_id]
-                    self.acked.add(message_id)
-
-    def depth(self) -> int:
-        with self._lock:
-            return len(self.messages)
-
-    # --- the boto3 SQS client surface SqsRequeuer uses
-    def get_queue_url(self, QueueName: str, QueueOwnerAWSAccountId: str | None = None) -> dict[str, str]:
-        return {"QueueUrl": QUEUE_URL}
-
-    def change_message_visibility_batch(self, QueueUrl: str, Entries: list[dict[str, Any]]) -> dict[str, Any]:
-        with self._lock:
-            now = self.now()
-            for entry in Entries:
-                message = self.messages.get(self.by_receipt.get(entry["ReceiptHandle"], ""))
-                if message is not None and message.receipt == entry["ReceiptHandle"]:
-                    message.visible_at = now + float(entry["VisibilityTimeout"])
-                    self.stats.visibility_changes += 1
-        return {"Successful": [{"Id": e["Id"]} for e in Entries], "Failed": []}
-
-
-def drain(queue: SimulatedSqs, invokers: Sequence[Callable[[dict[str, Any]], Any]]) -> None:
+def drain(queue: SimulatedQueue, invokers: Sequence[Callable[[dict[str, Any]], Any]]) -> None:
     """Invoke until the queue is empty; one thread per invoker (a Lambda container each)."""
     give_up = time.monotonic() + WALL_LIMIT_S
     errors: list[BaseException] = []
@@ -232,7 +103,7 @@ def drain(queue: SimulatedSqs, invokers: Sequence[Callable[[dict[str, Any]], Any
     def loop(invoke: Callable[[dict[str, Any]], Any]) -> None:
         try:
             while queue.stats.invocations < MAX_INVOCATIONS:
-                event = queue.next_batch(give_up)
+                event = queue.next_batch(give_up_at=give_up)
                 if event is None:
                     return
                 try:
@@ -449,7 +320,7 @@ class Watermarks(dict[str, int]):
 def lambda_runtime(
     *,
     clock: VirtualClock,
-    queue: SimulatedSqs,
+    queue: SimulatedQueue,
     idempotency: StoreSpec,
     state: StoreSpec,
     dynamodb: Any = None,
@@ -516,9 +387,9 @@ def run_lambda_workload(
     timeout_s: float = 60.0,
     containers: int = 1,
     batch_size: int = 10,
-) -> tuple[SimulatedSqs, Runtime, list[str], Watermarks, list[DeadLetter]]:
+) -> tuple[SimulatedQueue, Runtime, list[str], Watermarks, list[DeadLetter]]:
     clock = VirtualClock()
-    queue = SimulatedSqs(clock, batch_size=batch_size)
+    queue = simulated_sqs(clock, batch_size=batch_size)
     idempotency, state = dynamo_tables(boto_client, name)
     watermarks = Watermarks()
     runtimes = []
@@ -596,7 +467,7 @@ def test_a_refused_completion_does_not_let_a_later_resend_run_again(
     spike = make_spike(20, duplicate_rate=0.0, malformed=0, untrusted=0, seed=5)
     first, resend = spike.bodies[0], json.dumps(dict(json.loads(spike.bodies[0]), id=str(uuid.uuid4())))
     clock = VirtualClock()
-    queue = SimulatedSqs(clock)
+    queue = simulated_sqs(clock)
     idempotency, _ = dynamo_tables(boto_client, unique_name)
     client = boto_client("dynamodb")
     refusals = {"left": 2}
@@ -642,7 +513,7 @@ def test_genesys_429_5xx_timeouts_and_lag_lose_nothing(app: ModuleType, tmp_path
             read_timeout=0.3, connect_timeout=0.5, max_retries=1, backoff_base=0.02, backoff_cap=0.1, max_wait=0.3
         )
         # Real time here: the simulator's rate window is wall time, so redelivery must not skip ahead of it.
-        queue = SimulatedSqs(None, batch_size=10, visibility_timeout=0.3, max_receive_count=10)
+        queue = simulated_sqs(None, batch_size=10, visibility_timeout=0.3, max_receive_count=10)
         clock = VirtualClock()
         every_kind = frozenset(f"conversation.{kind}" for kind in CONVERSATION_KINDS)
         settings = PipelineSettings(
@@ -800,7 +671,7 @@ def test_lambda_deadline_mid_batch_hands_back_unstarted_records(
     events = [e for n in range(4) for e in conversation_lifecycle(f"c-deadline-{n}", 1_764_000_000_000, rng)]
     bodies = [json.dumps(e) for e in events]
     clock = VirtualClock()
-    queue = SimulatedSqs(clock, batch_size=len(bodies))
+    queue = simulated_sqs(clock, batch_size=len(bodies))
     idempotency, state = dynamo_tables(boto_client, unique_name)
     runtime = lambda_runtime(
         clock=clock, queue=queue, idempotency=idempotency, state=state, dynamodb=boto_client("dynamodb"),

@@ -1,4 +1,4 @@
-"""One contract suite for the EventSource port: memory fake, SQLite queue and SQS (moto over HTTP)."""
+"""One contract suite for the EventSource port: the queue simulator, SQLite queue and SQS (moto over HTTP)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 
 from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink, SqliteQueue
 from gcevents.adapters.sqs import SqsEventSource
-from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryQueue
+from gcevents.testing.fakes import MemoryDeadLetterSink
+from gcevents.testing.queue import SimulatedQueue
 
 
 class QueueUnderTest:
@@ -26,7 +27,7 @@ class QueueUnderTest:
 def queue(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[QueueUnderTest]:
     if request.param == "memory":
         sink = MemoryDeadLetterSink()
-        memory = MemoryQueue(max_receive_count=2, redrive_to=sink)
+        memory = SimulatedQueue(max_receive_count=2, redrive_to=sink)
         yield QueueUnderTest(memory, memory.send, lambda: [x.body for x in sink.letters])
     elif request.param == "sqlite":
         db = SqliteDatabase(tmp_path / "q.db")

@@ -14,13 +14,14 @@ from gcevents.core.pipeline import Pipeline, PipelineSettings
 from gcevents.core.router import HandlerContext, Router
 from gcevents.entrypoints.worker import Worker, WorkerSettings
 from gcevents.errors import TransientError
-from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryQueue
+from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore
+from gcevents.testing.queue import SimulatedQueue
 
 FAST = WorkerSettings(batch_size=20, batch_window=0.0, wait_seconds=0.0, visibility_timeout=30.0,
                       concurrency=2, retry_base_delay=0.0, retry_max_delay=0.0)  # fmt: skip
 
 
-def build(router: Router) -> tuple[Pipeline, MemoryQueue, MemoryDeadLetterSink]:
+def build(router: Router) -> tuple[Pipeline, SimulatedQueue, MemoryDeadLetterSink]:
     sink = MemoryDeadLetterSink()
     pipeline = Pipeline(
         idempotency=Idempotency(MemoryIdempotencyStore()),
@@ -28,7 +29,7 @@ def build(router: Router) -> tuple[Pipeline, MemoryQueue, MemoryDeadLetterSink]:
         router=router,
         settings=PipelineSettings(deadline_margin=0.0, in_progress_retry_cap=0.05),
     )
-    return pipeline, MemoryQueue(max_receive_count=5, redrive_to=sink), sink
+    return pipeline, SimulatedQueue(max_receive_count=5, redrive_to=sink), sink
 
 
 def test_worker_drains_a_queue_with_duplicates_malformed_and_flaky_handlers() -> None:
@@ -94,7 +95,7 @@ def test_sigterm_finishes_in_flight_work_and_hands_back_the_rest() -> None:
 def test_slow_batch_gets_its_visibility_extended() -> None:
     extended: list[dict[str, float]] = []
 
-    class SpyQueue(MemoryQueue):
+    class SpyQueue(SimulatedQueue):
         def change_visibility(self, receipts: Any) -> None:
             extended.append(dict(receipts))
             super().change_visibility(receipts)

@@ -1,6 +1,7 @@
 """In-memory fakes of the ports: the reference behaviour the contract suites hold the real adapters to.
 
-Thread-safe, like the adapters they stand in for. Used by the tests, the benchmarks and `memory` store specs."""
+Thread-safe, like the adapters they stand in for. Used by the tests, the benchmarks and `memory` store specs.
+The queue with SQS semantics is `gcevents.testing.queue.SimulatedQueue`."""
 
 from __future__ import annotations
 
@@ -9,10 +10,7 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from gcevents.core.events import RawRecord
+from typing import Any
 
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.ports import (
@@ -152,81 +150,6 @@ class FakeClock:
 
     def advance(self, seconds: float) -> None:
         self.current += seconds
-
-
-@dataclass(slots=True)
-class _Message:
-    message_id: str
-    body: str
-    visible_at: float = 0.0
-    receive_count: int = 0
-    receipt: str = ""
-
-
-class MemoryQueue:
-    """An SQS-like queue in memory (visibility timeout, receive count, redrive) for worker unit tests."""
-
-    def __init__(self, *, max_receive_count: int = 5, redrive_to: Any = None, clock: Any = None) -> None:
-        import time
-
-        self.max_receive_count = max_receive_count
-        self.redrive_to = redrive_to
-        self._now = clock.now if clock is not None else time.time
-        self._messages: dict[str, _Message] = {}
-        self._lock = threading.Lock()
-        self._seq = 0
-
-    def send(self, bodies: Sequence[str], delay: float = 0.0) -> list[str]:
-        with self._lock:
-            ids = []
-            for body in bodies:
-                self._seq += 1
-                message_id = f"m-{self._seq}"
-                self._messages[message_id] = _Message(message_id, body, self._now() + delay)
-                ids.append(message_id)
-            return ids
-
-    def receive(self, max_messages: int, wait_seconds: float, visibility_timeout: float) -> list[RawRecord]:
-        from gcevents.core.events import RawRecord
-
-        now = self._now()
-        out: list[RawRecord] = []
-        exhausted: list[DeadLetter] = []
-        with self._lock:
-            for message in sorted(self._messages.values(), key=lambda m: m.visible_at):
-                if len(out) >= max_messages or message.visible_at > now:
-                    continue
-                if message.receive_count >= self.max_receive_count and self.redrive_to is not None:
-                    del self._messages[message.message_id]
-                    exhausted.append(
-                        DeadLetter("max_receive_count", "redrive", message.body, message_id=message.message_id)
-                    )
-                    continue
-                self._seq += 1
-                message.receive_count += 1
-                message.receipt = f"r-{self._seq}"
-                message.visible_at = now + visibility_timeout
-                out.append(RawRecord(message.body, message.message_id, message.receipt, message.receive_count))
-        if exhausted:
-            self.redrive_to.send(exhausted)
-        return out
-
-    def ack(self, receipts: Sequence[str]) -> None:
-        wanted = set(receipts)
-        with self._lock:
-            for key in [k for k, m in self._messages.items() if m.receipt in wanted]:
-                del self._messages[key]
-
-    def change_visibility(self, receipts: Mapping[str, float]) -> None:
-        now = self._now()
-        with self._lock:
-            for message in self._messages.values():
-                if message.receipt in receipts:
-                    message.visible_at = now + max(0.0, receipts[message.receipt])
-
-    def is_drained(self) -> bool:
-        with self._lock:
-            return not self._messages
 
 
 class MemoryStateStore(OptimisticStateStore):
