@@ -4,7 +4,8 @@ Pure functions over a `PlanInputs`; the CLI only parses arguments and prints. Ev
 respects the AWS limits it is checked against (see `LIMITS` below and tests/test_plan.py), and the values map
 one to one onto the parameters of template.yaml, so `--format sam` feeds `sam deploy --parameter-overrides`.
 
-Model (deliberately simple, and printed with the numbers used):
+Model (deliberately simple, and printed with the numbers used: each formula is a `gcevents.ops.formula.Term`,
+written once, that computes its value and renders its own arithmetic):
 - a batch of B events takes  overhead + B x per-event time + API calls x API latency;
 - one instance working a backlog processes B / batch-time events/s;
 - Genesys enrichment costs ceil(ceil(B x fraction) / chunk) bulk calls per batch, and every instance shares
@@ -16,6 +17,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from gcevents.ops.formula import Term, ceil, floor, largest, num, smallest
 
 # AWS limits (Lambda SQS event source mapping, Lambda, SQS). Checked by `check_limits`.
 MAX_BATCH_SIZE = 10_000  # standard queue
@@ -83,7 +86,7 @@ class PlanInputs:
             problems.append("enrichment fraction must be within 0..1")
         if self.account_headroom < MIN_CONCURRENCY:
             problems.append(f"account headroom must allow at least {MIN_CONCURRENCY} concurrent executions")
-        if self.event_kb <= 0 or self.event_kb * 1024 + RECORD_OVERHEAD_BYTES > MAX_PAYLOAD_BYTES:
+        if self.event_kb <= 0 or record_bytes(self.event_kb).value > MAX_PAYLOAD_BYTES:
             problems.append("event size must be > 0 and fit the 6 MB payload")
         if self.max_latency < 0 or self.max_batch_seconds <= 0 or self.safety < 1 or self.deadline_margin < 0:
             problems.append("max latency >= 0, max batch seconds > 0, safety >= 1, deadline margin >= 0")
@@ -149,40 +152,47 @@ class Plan:
         return out
 
 
-# ------------------------------------------------------------------------------------------------ pieces
+# ------------------------------------------------------------------------------------------------ formulas
+# Each formula is written once, as a `Term`: it computes the value and renders the arithmetic behind it.
 def visibility_timeout(function_timeout: int, window: int) -> int:
+    return int(_visibility(num(function_timeout), num(window)).value)
+
+
+def _visibility(timeout: Term, window: Term) -> Term:
     """Queue visibility: 6 x function timeout (room for Lambda's own retries of a throttled batch) + window."""
-    return VISIBILITY_FACTOR * function_timeout + window
+    return VISIBILITY_FACTOR * timeout + window
 
 
-def record_bytes(event_kb: float) -> float:
-    return event_kb * 1024 + RECORD_OVERHEAD_BYTES
+def record_bytes(event_kb: float) -> Term:
+    return num(event_kb, "KB") * 1024 + num(RECORD_OVERHEAD_BYTES, "B record overhead")
 
 
-def payload_cap(event_kb: float) -> int:
-    return max(1, int(MAX_PAYLOAD_BYTES // record_bytes(event_kb)))
+def payload_cap(event_kb: float) -> Term:
+    return largest(num(1), num(MAX_PAYLOAD_BYTES, "B") // record_bytes(event_kb))
 
 
-def calls_per_batch(batch_size: int, enrich_fraction: float, chunk: int) -> int:
+def calls_per_batch(batch_size: Term, enrich_fraction: float, chunk: int) -> Term:
     """Bulk calls per batch, assuming every event that needs enrichment is a different conversation."""
-    needing = math.ceil(batch_size * enrich_fraction - 1e-9)
-    return math.ceil(needing / chunk) if needing > 0 else 0
+    return ceil(ceil(batch_size * enrich_fraction, slack=1e-9) / chunk)
 
 
-def batch_seconds(inputs: PlanInputs, batch_size: int) -> float:
-    calls = calls_per_batch(batch_size, inputs.enrich_fraction, inputs.chunk)
-    return (inputs.batch_overhead_ms + batch_size * inputs.event_ms + calls * inputs.api_latency_ms) / 1000.0
+def batch_time(inputs: PlanInputs, batch_size: int) -> Term:
+    """Seconds one batch takes: overhead + B x per-event time + API calls x API latency (all in ms)."""
+    i, size = inputs, num(batch_size)
+    calls = num(calls_per_batch(size, i.enrich_fraction, i.chunk).value)
+    return (
+        num(i.batch_overhead_ms, "ms") + size * num(i.event_ms, "ms") + calls * num(i.api_latency_ms, "ms")
+    ) / 1000.0
 
 
-def choose_window(max_latency: float) -> int:
-    return max(w for w in WINDOW_CHOICES if w <= max_latency)
+def choose_window(max_latency: float) -> Term:
+    value = max(w for w in WINDOW_CHOICES if w <= max_latency)
+    return Term(value, f"largest of {list(WINDOW_CHOICES)} <= max latency {max_latency:g} s")
 
 
-def choose_timeout(needed: float) -> int:
-    for choice in TIMEOUT_CHOICES:
-        if choice >= needed:
-            return choice
-    return TIMEOUT_CHOICES[-1]
+def choose_timeout(needed: Term) -> Term:
+    value = next((choice for choice in TIMEOUT_CHOICES if choice >= needed.value), TIMEOUT_CHOICES[-1])
+    return Term(value, f"smallest of {list(TIMEOUT_CHOICES)} >= {needed.text} = {needed.value:.1f} s")
 
 
 def spike_profile(
@@ -229,189 +239,197 @@ def spike_profile(
 
 
 # ------------------------------------------------------------------------------------------------ plan
+@dataclass(slots=True)
+class _Sheet:
+    """The steps (each a value with the arithmetic behind it) and the warnings, in the order they arise."""
+
+    steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def step(self, name: str, term: Term, digits: int | None = None) -> Term:
+        """Record `term` (its value rounded to `digits` for display); returns it as a number for later steps."""
+        value = term.value if digits is None else round(term.value) if digits == 0 else round(term.value, digits)
+        self.steps.append(Step(name, value, term.text))
+        return num(term.value, digits=digits)
+
+    def note(self, name: str, value: float | int | str, why: str) -> None:
+        self.steps.append(Step(name, value, why))
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    size: Term
+    calls: Term  # bulk API calls per batch
+    seconds: Term
+    calls_per_minute: Term  # API calls/min of one instance working a backlog
+
+
+@dataclass(frozen=True, slots=True)
+class _Fleet:
+    per_instance: Term  # events/s of one instance working a backlog
+    concurrency: Term
+    budget: Term  # API calls/min for the whole fleet: one client-credentials token
+
+
 def plan(inputs: PlanInputs) -> Plan:
     inputs.validate()
-    i = inputs
-    steps: list[Step] = []
-    warnings: list[str] = []
-
-    def note(name: str, value: float | int | str, formula: str) -> None:
-        steps.append(Step(name, value, formula))
-
-    window = choose_window(i.max_latency)
-    note(
-        "MaximumBatchingWindowInSeconds",
-        window,
-        f"largest of {list(WINDOW_CHOICES)} <= max latency {i.max_latency:g} s",
-    )
-
-    cap_payload = payload_cap(i.event_kb)
-    cap_window = MAX_BATCH_SIZE if window >= 1 else MAX_BATCH_WITHOUT_WINDOW
-    cap_time = _largest_batch_within(i, i.max_batch_seconds)
-    if cap_time < 1:
-        cap_time = 1
-        warnings.append(f"even a single event exceeds max batch seconds {i.max_batch_seconds:g}")
-    batch = min(MAX_BATCH_SIZE, cap_payload, cap_window, cap_time)
-    formula = (
-        f"min({MAX_BATCH_SIZE} SQS max, {cap_payload} payload cap = floor({MAX_PAYLOAD_BYTES} B / "
-        f"({i.event_kb:g} KB + {RECORD_OVERHEAD_BYTES} B record overhead)), {cap_window} window cap"
-        f"{'' if window else ' (no window: <= 10)'}, {cap_time} time cap = largest B with "
-        f"batch time <= {i.max_batch_seconds:g} s)"
-    )
-    aligned = _align_to_chunks(batch, i.enrich_fraction, i.chunk)
-    if aligned != batch:
-        lookups = math.ceil(aligned * i.enrich_fraction - 1e-9)
-        formula += f", then {aligned} so its ~{lookups} enrichment lookups fill whole chunks of {i.chunk}"
-        batch = aligned
-    note("BatchSize", batch, formula)
-
-    calls = calls_per_batch(batch, i.enrich_fraction, i.chunk)
-    note("API calls per batch", calls, f"ceil(ceil({batch} x {i.enrich_fraction:g}) / {i.chunk})")
-    bt = batch_seconds(i, batch)
-    parts = f"{i.batch_overhead_ms:g} + {batch} x {i.event_ms:g} + {calls} x {i.api_latency_ms:g}"
-    note("batch time (s)", round(bt, 3), f"({parts}) ms / 1000")
-
-    # Three batch times of room (a slow store, a cold start), or one batch plus the longest wait for API
-    # budget the Genesys client allows itself, plus the margin the handler keeps before its deadline.
-    wait = i.api_max_wait if calls else 0.0
-    needed = max(3 * bt, bt + wait) + i.deadline_margin
-    timeout = choose_timeout(needed)
-    if needed > MAX_FUNCTION_TIMEOUT:
-        warnings.append(f"a batch needs {needed:.0f} s but Lambda stops at {MAX_FUNCTION_TIMEOUT} s")
-    note(
-        "FunctionTimeout",
-        timeout,
-        f"smallest of {list(TIMEOUT_CHOICES)} >= max(3 x {bt:.2f}, {bt:.2f} + {wait:g} API wait) "
-        f"+ {i.deadline_margin:g} margin = {needed:.1f} s",
-    )
-    visibility = visibility_timeout(timeout, window)
-    note("VisibilityTimeout", visibility, f"{VISIBILITY_FACTOR} x {timeout} + {window} (derived by template.yaml)")
-
-    per_instance = batch / bt
-    note("events/s per instance", round(per_instance, 1), f"{batch} / {bt:.3f}")
-    need = math.ceil(i.safety * i.peak_rate / per_instance - 1e-9)
-    note("concurrency for the peak", need, f"ceil({i.safety:g} x {i.peak_rate:g} / {per_instance:.1f})")
-    budget = i.api_limit * i.api_share  # calls/min for the whole fleet: one client-credentials token
-    if calls:
-        calls_per_min_instance = 60.0 / bt * calls
-        api_cap = math.floor(budget / calls_per_min_instance + 1e-9)
-        per_min = f"60 / {bt:.3f} batches/min x {calls} calls"
-        note("concurrency the API allows", api_cap, f"floor({i.api_limit} x {i.api_share:g} / ({per_min}))")
-    else:
-        calls_per_min_instance = 0.0
-        api_cap = MAX_CONCURRENCY
-        note("concurrency the API allows", "unbounded", "no enrichment: no API calls")
-    concurrency = max(MIN_CONCURRENCY, min(need, api_cap, MAX_CONCURRENCY, i.account_headroom))
-    note(
-        "MaximumConcurrency",
-        concurrency,
-        f"clamp(min({need} peak, {api_cap if calls else '-'} API, {MAX_CONCURRENCY} AWS max, "
-        f"{i.account_headroom} account headroom), {MIN_CONCURRENCY}..{MAX_CONCURRENCY})",
-    )
-    if calls and api_cap < MIN_CONCURRENCY:
-        warnings.append(
-            f"the API budget ({budget:.0f} calls/min) cannot feed even {MIN_CONCURRENCY} concurrent batches; "
-            "enrichment will be paced by the rate limiter (fewer events per call: raise --chunk, or use more "
-            "client credentials)"
-        )
-    if need > concurrency:
-        warnings.append(f"the peak needs {need} concurrent batches, capped at {concurrency}: a backlog will build")
-
-    reserved = concurrency if i.reserve else 0
-    why = f"= MaximumConcurrency {concurrency} (must be >= it)" if i.reserve else "0: not reserved"
-    note("ReservedConcurrency", reserved, why)
-    rate_per_instance = max(1, math.floor(budget / concurrency))
-    note(
-        "GenesysRatePerMinute (per instance)",
-        rate_per_instance,
-        f"floor({i.api_limit} x {i.api_share:g} / {concurrency})",
-    )
-
-    receives = min(max(1 + i.lag_retries + i.transient_retries, 1), MAX_RECEIVE_COUNT)
-    note(
-        "MaxReceiveCount",
-        receives,
-        f"1 delivery + {i.lag_retries} lag retries + {i.transient_retries} transient retries",
-    )
-
-    capacity = concurrency * per_instance
-    capacity_text = f"{concurrency} x {per_instance:.1f}"
-    if calls:
-        api_capacity = budget / 60.0 / calls * batch
-        if api_capacity < capacity:
-            capacity, capacity_text = api_capacity, f"API-bound: {budget:g}/60 / {calls} x {batch}"
-    note("capacity (events/s)", round(capacity, 1), capacity_text)
-    api_per_min = min(concurrency * calls_per_min_instance, budget) if calls else 0.0
-    api_text = f"min({concurrency} x 60 / {bt:.3f} x {calls}, {budget:g})" if calls else "0"
-    note("API calls/min at capacity", round(api_per_min, 1), api_text)
-
-    start = min(concurrency, max(INITIAL_CONCURRENCY, math.ceil(i.rate / per_instance))) * per_instance
-    ramp = SCALE_UP_PER_MINUTE / 60.0 * per_instance
-    spike = spike_profile(
-        rate=i.rate, peak_rate=i.peak_rate, duration=i.duration, start_capacity=start, ramp=ramp, capacity=capacity
-    )
-    note(
-        "spike peak backlog (events)",
-        round(spike.peak_backlog),
-        f"{i.peak_rate:g}/s for {i.duration:g} s against a capacity ramping from {start:.0f}/s "
-        f"by {ramp:.0f}/s per s to {capacity:.0f}/s",
-    )
-    if math.isinf(spike.drain_seconds):
-        warnings.append("capacity does not exceed the steady rate: the queue never drains")
-        drain = "never"
-    else:
-        drain = f"{spike.drain_seconds:.0f}"
-    note("drain after the spike (s)", drain, f"backlog / ({capacity:.0f} capacity - {i.rate:g} steady) after the ramp")
-
+    i, sheet = inputs, _Sheet()
+    window = sheet.step("MaximumBatchingWindowInSeconds", choose_window(i.max_latency))
+    batch = _batch(i, window, sheet)
+    timeout = sheet.step("FunctionTimeout", _function_timeout(i, batch, sheet))
+    visibility = sheet.step("VisibilityTimeout", _visibility(timeout, window).noted("derived by template.yaml"))
+    fleet = _fleet(i, batch, sheet)
+    reserved = int(fleet.concurrency.value) if i.reserve else 0
+    why = f"= MaximumConcurrency {reserved} (must be >= it)" if i.reserve else "0: not reserved"
+    sheet.note("ReservedConcurrency", reserved, why)
+    rate = sheet.step("GenesysRatePerMinute (per instance)", largest(num(1), floor(fleet.budget / fleet.concurrency)))
+    retries = num(1, "delivery") + num(i.lag_retries, "lag retries") + num(i.transient_retries, "transient retries")
+    receives = sheet.step("MaxReceiveCount", smallest(retries, num(MAX_RECEIVE_COUNT, "SQS max")))
+    capacity, api_per_minute = _capacity(i, batch, fleet, sheet)
+    spike = _spike(i, fleet, capacity, sheet)
     result = Plan(
-        inputs=i, batch_size=batch, window=window, max_concurrency=concurrency, reserved_concurrency=reserved,
-        function_timeout=timeout, visibility_timeout=visibility, max_receive_count=receives,
-        genesys_rate_per_minute=rate_per_instance, batch_seconds=bt, calls_per_batch=calls, capacity=capacity,
-        api_calls_per_minute=api_per_min, spike=spike, steps=tuple(steps), warnings=tuple(warnings),
+        inputs=i, batch_size=int(batch.size.value), window=int(window.value),
+        max_concurrency=int(fleet.concurrency.value), reserved_concurrency=reserved,
+        function_timeout=int(timeout.value), visibility_timeout=int(visibility.value),
+        max_receive_count=int(receives.value), genesys_rate_per_minute=int(rate.value),
+        batch_seconds=batch.seconds.value, calls_per_batch=int(batch.calls.value), capacity=capacity.value,
+        api_calls_per_minute=api_per_minute.value, spike=spike, steps=tuple(sheet.steps),
+        warnings=tuple(sheet.warnings),
     )  # fmt: skip
     check_limits(result)
     return result
 
 
+def _batch(i: PlanInputs, window: Term, sheet: _Sheet) -> _Batch:
+    cap_time = _largest_batch_within(i, i.max_batch_seconds)
+    if cap_time < 1:
+        cap_time = 1
+        sheet.warnings.append(f"even a single event exceeds max batch seconds {i.max_batch_seconds:g}")
+    window_cap = MAX_BATCH_SIZE if window.value >= 1 else MAX_BATCH_WITHOUT_WINDOW
+    largest_allowed = smallest(
+        num(MAX_BATCH_SIZE, "SQS max"),
+        payload_cap(i.event_kb).explained("payload cap"),
+        num(window_cap, "window cap" if window.value else "window cap (no window: <= 10)"),
+        num(cap_time, f"time cap = largest B with batch time <= {i.max_batch_seconds:g} s"),
+    )
+    size = sheet.step("BatchSize", _align_to_chunks(largest_allowed, i.enrich_fraction, i.chunk))
+    calls = sheet.step("API calls per batch", calls_per_batch(size, i.enrich_fraction, i.chunk))
+    seconds = sheet.step("batch time (s)", batch_time(i, int(size.value)), digits=3)
+    return _Batch(size, calls, seconds, 60.0 / seconds * calls)
+
+
+def _function_timeout(i: PlanInputs, batch: _Batch, sheet: _Sheet) -> Term:
+    """Three batch times of room (a slow store, a cold start), or one batch plus the longest wait for API budget
+    the Genesys client allows itself, plus the margin the handler keeps before its deadline."""
+    wait = num(i.api_max_wait if batch.calls.value else 0.0, "API wait")
+    needed = largest(3 * batch.seconds, batch.seconds + wait) + num(i.deadline_margin, "margin")
+    if needed.value > MAX_FUNCTION_TIMEOUT:
+        sheet.warnings.append(f"a batch needs {needed.value:.0f} s but Lambda stops at {MAX_FUNCTION_TIMEOUT} s")
+    return choose_timeout(needed)
+
+
+def _fleet(i: PlanInputs, batch: _Batch, sheet: _Sheet) -> _Fleet:
+    per_instance = sheet.step("events/s per instance", batch.size / batch.seconds, digits=1)
+    need = sheet.step("concurrency for the peak", ceil(num(i.safety) * i.peak_rate / per_instance, slack=1e-9))
+    budget = num(i.api_limit) * i.api_share
+    if batch.calls.value:
+        allowed = floor(budget / batch.calls_per_minute, slack=1e-9)
+        api_cap = sheet.step("concurrency the API allows", allowed).called("API")
+    else:
+        api_cap = Term(MAX_CONCURRENCY, "unbounded API")
+        sheet.note("concurrency the API allows", "unbounded", "no enrichment: no API calls")
+    within = smallest(
+        need.called("peak"), api_cap, num(MAX_CONCURRENCY, "AWS max"), num(i.account_headroom, "account headroom")
+    )
+    concurrency = sheet.step("MaximumConcurrency", largest(num(MIN_CONCURRENCY, "AWS min"), within))
+    if batch.calls.value and api_cap.value < MIN_CONCURRENCY:
+        sheet.warnings.append(
+            f"the API budget ({budget.value:.0f} calls/min) cannot feed even {MIN_CONCURRENCY} concurrent batches; "
+            "enrichment will be paced by the rate limiter (fewer events per call: raise --chunk, or use more "
+            "client credentials)"
+        )
+    if need.value > concurrency.value:
+        sheet.warnings.append(
+            f"the peak needs {need.text} concurrent batches, capped at {concurrency.text}: a backlog will build"
+        )
+    return _Fleet(per_instance, concurrency, budget)
+
+
+def _capacity(i: PlanInputs, batch: _Batch, fleet: _Fleet, sheet: _Sheet) -> tuple[Term, Term]:
+    """Events/s at full concurrency (within the API budget) and the API calls/min it makes."""
+    capacity = fleet.concurrency * fleet.per_instance
+    api_per_minute = Term(0.0, "0: no enrichment")
+    if batch.calls.value:
+        api_bound = fleet.budget / 60.0 / batch.calls * batch.size
+        capacity = smallest(capacity.explained("fleet"), api_bound.explained("API-bound"))
+        api_per_minute = smallest(fleet.concurrency * batch.calls_per_minute, fleet.budget)
+    capacity = sheet.step("capacity (events/s)", capacity, digits=1)
+    return capacity, sheet.step("API calls/min at capacity", api_per_minute, digits=1)
+
+
+def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> Spike:
+    """The event source mapping starts at five concurrent batches (or what the steady rate keeps busy) and adds
+    300 per minute up to MaximumConcurrency."""
+    busy = largest(num(INITIAL_CONCURRENCY), ceil(num(i.rate) / fleet.per_instance))
+    start = smallest(fleet.concurrency, busy) * fleet.per_instance
+    ramp = num(SCALE_UP_PER_MINUTE) / 60.0 * fleet.per_instance
+    spike = spike_profile(
+        rate=i.rate, peak_rate=i.peak_rate, duration=i.duration, start_capacity=start.value, ramp=ramp.value,
+        capacity=capacity.value,
+    )  # fmt: skip
+    sheet.note(
+        "spike peak backlog (events)",
+        round(spike.peak_backlog),
+        f"{i.peak_rate:g}/s for {i.duration:g} s against a capacity that starts at {start.value:.0f}/s "
+        f"({start.text}) and grows by {ramp.value:.0f}/s per s ({ramp.text}) up to {capacity.value:.0f}/s",
+    )
+    if math.isinf(spike.drain_seconds):
+        sheet.warnings.append("capacity does not exceed the steady rate: the queue never drains")
+    drain = "never" if math.isinf(spike.drain_seconds) else f"{spike.drain_seconds:.0f}"
+    sheet.note(
+        "drain after the spike (s)",
+        drain,
+        f"from the end of the spike until the queue is empty: what is queued at {i.duration:g} s, worked off by the "
+        f"capacity (up to {capacity.value:.0f}/s) less the steady {i.rate:g}/s",
+    )
+    return spike
+
+
 def _largest_batch_within(inputs: PlanInputs, seconds: float) -> int:
-    """batch_seconds is non-decreasing in the batch size: binary search for the largest that fits."""
+    """The batch time is non-decreasing in the batch size: binary search for the largest that fits."""
     lo, hi = 0, MAX_BATCH_SIZE
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if batch_seconds(inputs, mid) <= seconds:
+        if batch_time(inputs, mid).value <= seconds:
             lo = mid
         else:
             hi = mid - 1
     return lo
 
 
-def _align_to_chunks(batch: int, fraction: float, chunk: int) -> int:
+def _align_to_chunks(batch: Term, fraction: float, chunk: int) -> Term:
     """Shrink the batch so its enrichment lookups fill whole bulk calls (a call for 3 ids costs as much as one
     for 100). Only when at least one full chunk fits, and never by more than one chunk's worth."""
-    if fraction <= 0 or batch * fraction < chunk:
+    size = num(batch.value)
+    if fraction <= 0 or size.value * fraction < chunk:
         return batch
-    full = math.floor(batch * fraction / chunk + 1e-9)
-    aligned = math.floor(full * chunk / fraction + 1e-9)
-    return max(1, min(batch, aligned))
+    aligned = floor(floor(size * fraction / chunk, slack=1e-9) * chunk / fraction, slack=1e-9)
+    value = max(1, min(int(size.value), int(aligned.value)))
+    if value == size.value:
+        return batch
+    return Term(value, f"{batch.text}, then {value} = {aligned.text} so its lookups fill whole bulk calls")
 
 
 def check_limits(p: Plan) -> None:
     """Raise ValueError naming the first AWS rule the plan breaks: the planner checks its own output."""
-    values = {
-        "BatchSize": p.batch_size,
-        "MaximumBatchingWindowInSeconds": p.window,
-        "MaximumConcurrency": p.max_concurrency,
-        "FunctionTimeout": p.function_timeout,
-        "VisibilityTimeout": p.visibility_timeout,
-        "MaxReceiveCount": p.max_receive_count,
-    }
-    for name, value in values.items():
-        low, high = LIMITS[name]
+    values = {**p.parameter_overrides(), "VisibilityTimeout": p.visibility_timeout}
+    for name, (low, high) in LIMITS.items():
+        value = values[name]
         if not low <= value <= high:
             raise ValueError(f"{name}={value} outside {low}..{high}")
     if p.batch_size > MAX_BATCH_WITHOUT_WINDOW and p.window < 1:
         raise ValueError("BatchSize > 10 needs MaximumBatchingWindowInSeconds >= 1")
-    if p.batch_size * record_bytes(p.inputs.event_kb) > MAX_PAYLOAD_BYTES:
+    if p.batch_size * record_bytes(p.inputs.event_kb).value > MAX_PAYLOAD_BYTES:
         raise ValueError("a full batch exceeds the 6 MB invoke payload")
     if p.visibility_timeout < VISIBILITY_FACTOR * p.function_timeout + p.window:
         raise ValueError("VisibilityTimeout < 6 x FunctionTimeout + MaximumBatchingWindowInSeconds")
