@@ -17,7 +17,7 @@ from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.config import Config, StoreSpec
-from gcevents.core.pipeline import BatchReport, PipelineSettings
+from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
 from gcevents.progress import Progress
@@ -68,13 +68,10 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         queue.send(spike.bodies)
 
         progress = Progress(spike.total) if options.show_progress else None
-        batches: list[BatchReport] = []
 
         def on_batch(report: BatchReport) -> None:
-            batches.append(report)
             if progress is not None:
-                settled = sum(1 for r in report.results if r.outcome.value != "retry")
-                progress.advance(settled)
+                progress.advance(sum(1 for r in report.results if r.outcome is not Outcome.RETRY))
 
         worker = Worker(
             runtime.pipeline,
@@ -149,8 +146,8 @@ def _report(
     reasons: dict[str, int] = {}
     for stored in dead_letters:
         reasons[stored.letter.reason] = reasons.get(stored.letter.reason, 0) + 1
-    processed = stats.outcomes.get("processed", 0)
-    duplicates = stats.outcomes.get("duplicate", 0)
+    processed = stats.outcomes.get(Outcome.PROCESSED.value, 0)
+    duplicates = stats.outcomes.get(Outcome.DUPLICATE.value, 0)
     tracked = len(runtime.state_store.list(limit=10**7)) if runtime.state_store is not None else 0
     accounted = processed + duplicates + len(dead_letters)
     api_calls = int(api.get("total_calls", 0))
