@@ -1,4 +1,5 @@
-"""Builders for exact Genesys Cloud EventBridge envelopes (see DESIGN.md) and SQS event-source-mapping batches."""
+"""Builders for exact Genesys Cloud EventBridge envelopes (the shape `gcevents.testing.workload.envelope` documents)
+and SQS event-source-mapping batches."""
 
 from __future__ import annotations
 

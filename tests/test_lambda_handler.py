@@ -229,3 +229,14 @@ def test_with_a_state_store_the_batch_still_settles(env: dict[str, Any], app: Mo
     assert result == {"batchItemFailures": []}
     assert len(app.EFFECTS) == 2
     assert lambda_handler.get_runtime().state_store is not None
+
+
+def test_retries_and_dead_letters_are_logged_one_warning_each(env: dict[str, Any], app: ModuleType,
+                                                              caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+    app.FAIL_TRANSIENTLY["c-retry"] = None
+    batch = sqs_batch([make_event("customer.end", "c-ok"), make_event("customer.end", "c-retry"), "not json"])
+    with caplog.at_level("WARNING", logger="gcevents"):
+        gcevents.handler(batch, context())
+    warnings = sorted((r.getMessage(), getattr(r, "reason", None)) for r in caplog.records if r.name == "gcevents")
+    assert [message for message, _ in warnings] == ["dead_lettered", "retry"]
+    assert warnings[0][1] == "not_json"

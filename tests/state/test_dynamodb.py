@@ -59,24 +59,6 @@ def test_the_item_holds_the_state_as_one_json_attribute(client: Any, table: str)
     assert item.state["participants"]["p1"]["interactingDurationMs"]["value"] == 1.5
 
 
-def test_items_written_as_native_maps_are_still_read(client: Any, table: str) -> None:
-    """Items from before the state became one JSON attribute: every part a top-level map."""
-    client.put_item(
-        TableName=table,
-        Item={
-            "conversationId": {"S": "old"},
-            "version": {"N": "3"},
-            "updatedAt": {"N": "1700000000000"},
-            "ttl": {"N": "1800000000"},
-            "mediaType": {"M": {"value": {"S": "CHAT"}, "at": {"N": "5"}}},
-        },
-    )
-    item = DynamoDbStateStore(client, table).get("old")
-    assert item is not None
-    assert item.version == 3
-    assert item.state == {"mediaType": {"value": "CHAT", "at": 5}}
-
-
 def test_a_lost_race_brings_the_winners_item_back_without_a_read(client: Any, table: str) -> None:
     store = DynamoDbStateStore(client, table)
     store.apply({"c1": [make_event("customer.start")]})

@@ -29,7 +29,9 @@ _AGENT_PREFIX = "v2.detail.events.agent."
 
 
 class Reason:
-    """Dead-letter reasons. Strings, so they travel as SQS message attributes and SQLite columns."""
+    """Dead-letter reasons of the core. Strings, so they travel as SQS message attributes and SQLite columns. A
+    handler's `PermanentError` brings its own reason (default "handler_rejected"); the SQS redrive policy's is
+    "max_receive_count"."""
 
     NOT_JSON = "not_json"
     NOT_AN_OBJECT = "not_an_object"
@@ -40,7 +42,6 @@ class Reason:
     BAD_EVENT_TIME = "bad_event_time"
     UNTRUSTED_SOURCE = "untrusted_source"
     UNRECOGNISED_PAYLOAD = "unrecognised_payload"
-    HANDLER_REJECTED = "handler_rejected"
     RETRIES_EXHAUSTED = "retries_exhausted"
 
 

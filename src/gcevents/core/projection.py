@@ -15,8 +15,6 @@ class StateProjection:
     """`router.add_batch(StateProjection(store))`. Order-independent: batches may arrive in any order, twice,
     or concurrently with another worker's. Agent-state and unrecognised events succeed without a write."""
 
-    PATTERNS = ("v2.detail.events.conversation.*",)  # optional narrower registration; the filter below holds
-
     def __init__(self, store: StateStore) -> None:
         self.store = store
         # Cumulative, for metrics: events that changed nothing (older than or equal to what is stored).

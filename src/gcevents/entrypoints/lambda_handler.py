@@ -13,7 +13,7 @@ from typing import Any
 
 from gcevents.config import Config
 from gcevents.core.events import RawRecord, is_sqs_batch, split_records
-from gcevents.core.pipeline import BatchReport
+from gcevents.core.pipeline import BatchReport, Outcome
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.errors import TransientError
 from gcevents.observability import configure_logging
@@ -97,7 +97,7 @@ def _log_report(report: BatchReport, context: Any) -> None:
     summary = report.summary()
     log.info("batch done", extra={"requestId": getattr(context, "aws_request_id", None), **summary})
     for result in report.results:
-        if result.outcome.value in ("retry", "dead_lettered"):
+        if result.outcome in (Outcome.RETRY, Outcome.DEAD_LETTERED):
             event = result.event
             log.warning(
                 result.outcome.value,

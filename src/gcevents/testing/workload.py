@@ -31,7 +31,9 @@ def envelope(
     envelope_id: str | None = None,
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
-    """An EventBridge event exactly as the Genesys Cloud integration delivers it (see DESIGN.md)."""
+    """An EventBridge event exactly as the Genesys Cloud integration delivers it: the AWS envelope (`id` minted
+    per put, `detail-type` the subscribed pattern with a literal `{id}`) around `detail` = {topicName, version,
+    eventBody, metadata, timestamp}. `gcevents.core.events` parses it; docs/handlers.md shows what handlers get."""
     family, _, rest = kind.partition(".")
     topic = f"v2.detail.events.{family}.{entity_id}.{rest}"
     event_time_ms = body.get("eventTime")

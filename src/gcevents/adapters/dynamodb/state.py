@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import error_code, error_response, translate
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
 KEY = "conversationId"
 TTL_ATTRIBUTE = "ttl"
 STATE_ATTRIBUTE = "state"
-_METADATA = frozenset({KEY, "version", "updatedAt", TTL_ATTRIBUTE, STATE_ATTRIBUTE})
 
 
 class DynamoDbStateStore(OptimisticStateStore):
@@ -200,49 +198,10 @@ def to_item(item: StoredState) -> dict[str, Any]:
 
 
 def from_item(raw: Mapping[str, Any]) -> StoredState:
-    if "S" in raw.get(STATE_ATTRIBUTE, {}):
-        state = json.loads(raw[STATE_ATTRIBUTE]["S"])
-    else:  # an item written as native maps (before the state became one JSON attribute)
-        state = {name: from_attribute(value) for name, value in raw.items() if name not in _METADATA}
     return StoredState(
         conversation_id=raw[KEY]["S"],
-        state=state,
+        state=json.loads(raw[STATE_ATTRIBUTE]["S"]),
         version=int(raw["version"]["N"]),
         updated_at_ms=int(raw["updatedAt"]["N"]),
         ttl=int(raw[TTL_ATTRIBUTE]["N"]),
     )
-
-
-def to_attribute(value: Any) -> dict[str, Any]:
-    """JSON value -> DynamoDB attribute value (the low-level client's wire shape)."""
-    if value is None:
-        return {"NULL": True}
-    if isinstance(value, bool):
-        return {"BOOL": value}
-    if isinstance(value, int | float):
-        return {"N": repr(value) if isinstance(value, float) else str(value)}
-    if isinstance(value, str):
-        return {"S": value}
-    if isinstance(value, Mapping):
-        return {"M": {str(k): to_attribute(v) for k, v in value.items()}}
-    if isinstance(value, list | tuple):
-        return {"L": [to_attribute(v) for v in value]}
-    raise TypeError(f"cannot store {type(value).__name__} in DynamoDB")
-
-
-def from_attribute(value: Mapping[str, Any]) -> Any:
-    (kind, inner), *_ = value.items()
-    if kind == "S":
-        return inner
-    if kind == "N":
-        number = Decimal(inner)
-        return int(number) if number == number.to_integral_value() else float(number)
-    if kind == "BOOL":
-        return bool(inner)
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: from_attribute(v) for k, v in inner.items()}
-    if kind == "L":
-        return [from_attribute(v) for v in inner]
-    raise ValueError(f"unexpected DynamoDB attribute type {kind}")

@@ -125,10 +125,6 @@ class ClientCredentialsAuth(httpx.Auth):
         """Replace `stale` (the server rejected it) unless another thread has already done so."""
         return self._refresh(lambda t: t is None or t is stale)
 
-    def invalidate(self) -> None:
-        with self._lock:
-            self._token = None
-
     def _refresh(self, needs_fetch: Callable[[AccessToken | None], bool]) -> AccessToken:
         queued_at = self._clock()
         with self._lock:
