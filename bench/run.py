@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import gcevents_variant, powertools_variant, tutorial
-from .harness import Params, VariantResult, bench_env, make_workload
+from .harness import BenchEnv, Params, VariantResult, Workload, bench_env, make_workload
 
 PER_EVENT = frozenset({"a", "b"})  # sequential per-event designs: slow enough to need a prefix in a 6-minute run
 ROOT = Path(__file__).resolve().parent.parent
@@ -222,22 +222,8 @@ def run_benchmark(
         f"workload: {workload.total} events, {workload.unique_events} unique, {workload.duplicates} re-sent "
         f"(new envelope ids), {workload.conversations} conversations"
     )
-    results: dict[str, VariantResult] = {}
-    peaks: dict[str, float] = {}
     with bench_env(params) as env:
-        for name in variants:
-            sample = workload.prefix(params.per_event_events) if name in PER_EVENT else workload
-            log(f"running ({name}) on {sample.total} events ...")
-            result = VARIANTS[name](env, sample, track_memory=False)
-            results[name] = result
-            m = result.metrics()
-            log(f"  ({name}) {m['events_per_second']} events/s in {m['wall_seconds']} s; {m['notes']}")
-        if track_memory and params.memory_events:
-            # tracemalloc slows every allocation 2-3x, so memory has its own (short) pass on one prefix.
-            memory_sample = workload.prefix(params.memory_events)
-            for name in variants:
-                log(f"memory pass ({name}) on {memory_sample.total} events ...")
-                peaks[name] = VARIANTS[name](env, memory_sample, track_memory=True).peak_memory_mb
+        results, peaks = _run_variants(env, workload, params, variants, track_memory, log)
     metrics = {name: result.metrics() for name, result in results.items()}
     for name, metric in metrics.items():
         metric["peak_memory_mb"] = round(peaks[name], 1) if name in peaks else None
@@ -252,18 +238,7 @@ def run_benchmark(
     return {
         "machine": machine(),
         "parameters": {**dataclasses.asdict(params), "variants": list(variants)},
-        "workload": {
-            "events": workload.total,
-            "unique_events": workload.unique_events,
-            "resent_duplicates": workload.duplicates,
-            "conversations": workload.conversations,
-            "per_event_prefix": {
-                "events": (p := workload.prefix(params.per_event_events)).total,
-                "unique_events": p.unique_events,
-                "resent_duplicates_within_prefix": p.duplicates,
-                "conversations": p.conversations,
-            },
-        },
+        "workload": _workload_summary(workload, params.per_event_events),
         "variants": metrics,
         "import_ms": import_ms,
         "ratios": ratios(metrics),
@@ -272,9 +247,50 @@ def run_benchmark(
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def _run_variants(
+    env: BenchEnv,
+    workload: Workload,
+    params: Params,
+    variants: Sequence[str],
+    track_memory: bool,
+    log: Callable[[str], None],
+) -> tuple[dict[str, VariantResult], dict[str, float]]:
+    results: dict[str, VariantResult] = {}
+    peaks: dict[str, float] = {}
+    for name in variants:
+        sample = workload.prefix(params.per_event_events) if name in PER_EVENT else workload
+        log(f"running ({name}) on {sample.total} events ...")
+        result = VARIANTS[name](env, sample, track_memory=False)
+        results[name] = result
+        m = result.metrics()
+        log(f"  ({name}) {m['events_per_second']} events/s in {m['wall_seconds']} s; {m['notes']}")
+    if track_memory and params.memory_events:
+        # tracemalloc slows every allocation 2-3x, so memory has its own (short) pass on one prefix.
+        memory_sample = workload.prefix(params.memory_events)
+        for name in variants:
+            log(f"memory pass ({name}) on {memory_sample.total} events ...")
+            peaks[name] = VARIANTS[name](env, memory_sample, track_memory=True).peak_memory_mb
+    return results, peaks
+
+
+def _workload_summary(workload: Workload, per_event_events: int) -> dict[str, Any]:
+    prefix = workload.prefix(per_event_events)
+    return {
+        "events": workload.total,
+        "unique_events": workload.unique_events,
+        "resent_duplicates": workload.duplicates,
+        "conversations": workload.conversations,
+        "per_event_prefix": {
+            "events": prefix.total,
+            "unique_events": prefix.unique_events,
+            "resent_duplicates_within_prefix": prefix.duplicates,
+            "conversations": prefix.conversations,
+        },
+    }
+
+
+def _parser(defaults: Params) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    defaults = Params()
     parser.add_argument("--events", type=int, default=defaults.events)
     parser.add_argument("--conversations", type=int, default=defaults.conversations)
     parser.add_argument("--duplicate-rate", type=float, default=defaults.duplicate_rate)
@@ -299,6 +315,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="600 events over 120 conversations (smoke run)")
     parser.add_argument("--no-memory", action="store_true", help="skip tracemalloc (it slows every variant)")
     parser.add_argument("--no-imports", action="store_true", help="skip the import-time subprocesses")
+    return parser
+
+
+def _print_result(result: dict[str, Any]) -> None:
+    print()
+    print(render_table(result["variants"], result["import_ms"]))
+    if "c_cold_path" in result["import_ms"]:
+        print(
+            f"gcevents cold path (handler + boto3 + adapters, loaded on first invocation): "
+            f"{result['import_ms']['c_cold_path']:.0f} ms"
+        )
+    print()
+    for key, target in result["targets"].items():
+        print(f"  {'PASS' if target['pass'] else 'MISS'}  {key}: {target['value']} (target {target['target']})")
+    m = result["machine"]
+    print(
+        f"\nmachine: {m['nproc']} cores, Python {m['python']}, load {m['load_average']} "
+        f"(before: {m['load_average_before']}); run {result['run_seconds']} s"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser(Params())
     args = parser.parse_args(argv)
 
     events, conversations = args.events, args.conversations
@@ -326,21 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()
     result = run_benchmark(params, variants, track_memory=not args.no_memory, imports=not args.no_imports)
     result["machine"]["load_average_before"] = [round(x, 2) for x in load_before]
-    print()
-    print(render_table(result["variants"], result["import_ms"]))
-    if "c_cold_path" in result["import_ms"]:
-        print(
-            f"gcevents cold path (handler + boto3 + adapters, loaded on first invocation): "
-            f"{result['import_ms']['c_cold_path']:.0f} ms"
-        )
-    print()
-    for key, target in result["targets"].items():
-        print(f"  {'PASS' if target['pass'] else 'MISS'}  {key}: {target['value']} (target {target['target']})")
-    m = result["machine"]
-    print(
-        f"\nmachine: {m['nproc']} cores, Python {m['python']}, load {m['load_average']} "
-        f"(before: {m['load_average_before']}); run {result['run_seconds']} s"
-    )
+    _print_result(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written: {args.out}")
