@@ -179,6 +179,9 @@ class StoredState:
 class ApplyResult:
     written: dict[str, StoredState] = field(default_factory=dict)
     unchanged: set[str] = field(default_factory=set)  # every event was already reflected: no write needed
+    # The stored item of each unchanged conversation, as read: the derived records are evaluated from the
+    # current state of every touched conversation, written or not (a retried delivery finds it unchanged).
+    current: dict[str, StoredState] = field(default_factory=dict)
     failed: dict[str, Exception] = field(default_factory=dict)  # conversationId -> gcevents error
 
 
@@ -221,4 +224,40 @@ class EventSource(Protocol):
 
     def change_visibility(self, receipts: Mapping[str, float]) -> None:
         """receipt -> seconds until the message is visible again (0: now; used to release and to extend)."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+@dataclass(frozen=True, slots=True)
+class OutboundRecord:
+    """One document for a sink: a derived `conversation.*` record or a raw event, serialised once."""
+
+    key: str  # the receiver's idempotency key: `<conversationId>:<version>`, or a raw event's content key
+    type: str  # "conversation.completed", "conversation.updated" or "genesys.event"
+    body: bytes  # UTF-8 JSON, exactly what is sent (and signed)
+    topic: str | None = None  # raw events: the Genesys topic (EventBridge detail-type)
+    conversation_id: str | None = None
+
+
+class Sink(Protocol):
+    """A destination (webhook, EventBridge bus, Firehose stream). The claim/complete discipline around it is
+    `gcevents.core.outputs`: a sink only delivers, and says which records it could not."""
+
+    @property
+    def name(self) -> str:
+        """Stable and free of secrets (`webhook:host`, `eventbridge:bus`): logs and reasons use it."""
+        ...
+
+    def deliver(self, records: Sequence[OutboundRecord], deadline: float) -> Mapping[str, Exception]:
+        """Deliver by `deadline` (epoch s). Returns key -> error for the records NOT delivered: TransientError
+        (retry later; `retry_after` when the receiver said when) or PermanentError (dead-letter the inputs).
+        Never raises for a record's failure."""
+        ...
+
+
+class CheckScheduler(Protocol):
+    """A queue that takes delayed messages: the completion grace timer re-enters the pipeline through it."""
+
+    def schedule(self, messages: Sequence[tuple[str, float]]) -> None:
+        """Enqueue (body, delay seconds <= 900) pairs. Raises TransientError when it could not."""
         ...

@@ -25,6 +25,11 @@ CONVERSATION_KINDS = frozenset(
     }
 )  # fmt: skip
 _CONVERSATION_PREFIX = "v2.detail.events.conversation."
+# gcevents' own completion check (`gcevents.core.outputs`): a delayed message that asks the pipeline to look at a
+# conversation again when its wrap-up grace period ends. It carries no trust: it only triggers an evaluation of
+# the stored state, so it passes the source allow-list.
+CHECK_KIND = "gcevents.check"
+CHECK_TOPIC_PREFIX = "gcevents.check."
 _AGENT_PREFIX = "v2.detail.events.agent."
 
 
@@ -150,7 +155,7 @@ def _parse_envelope(
     kind, topic_id = classify_topic(topic)
     body = detail.get("eventBody")
     conversation_id = _str_or_none(body.get("conversationId")) if isinstance(body, Mapping) else None
-    if kind.startswith("conversation.") and conversation_id is None:
+    if (kind.startswith("conversation.") or kind == CHECK_KIND) and conversation_id is None:
         conversation_id = topic_id
     if not isinstance(body, Mapping):
         return Rejection(
@@ -161,7 +166,8 @@ def _parse_envelope(
             conversation_id,
         )
     source = _str_or_none(envelope.get("source"))
-    if allowed_sources and not (source and source.startswith(tuple(allowed_sources))):
+    trusted = kind == CHECK_KIND or (source and source.startswith(tuple(allowed_sources)))
+    if allowed_sources and not trusted:
         return Rejection(
             Reason.UNTRUSTED_SOURCE,
             f"source {source!r} is not in the allow-list",
@@ -196,6 +202,8 @@ def classify_topic(topic: str) -> tuple[str, str | None]:
         entity, _, rest = topic[len(_CONVERSATION_PREFIX) :].partition(".")
         if entity and rest in CONVERSATION_KINDS:
             return f"conversation.{rest}", entity
+    elif topic.startswith(CHECK_TOPIC_PREFIX) and len(topic) > len(CHECK_TOPIC_PREFIX):
+        return CHECK_KIND, topic[len(CHECK_TOPIC_PREFIX) :]
     elif topic.startswith(_AGENT_PREFIX):
         entity, _, rest = topic[len(_AGENT_PREFIX) :].partition(".")
         if entity and rest == "state":

@@ -6,17 +6,22 @@ import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from gcevents.core.events import CHECK_KIND
+from gcevents.core.outputs import ConversationOutputs, check_due
 from gcevents.core.router import WorkItem
 from gcevents.core.state import Observation
-from gcevents.ports import StateStore
+from gcevents.ports import ApplyResult, StateStore, StoredState
 
 
 class StateProjection:
     """`router.add_batch(StateProjection(store))`. Order-independent: batches may arrive in any order, twice,
     or concurrently with another worker's. Agent-state and unrecognised events succeed without a write."""
 
-    def __init__(self, store: StateStore) -> None:
+    def __init__(self, store: StateStore, outputs: ConversationOutputs | None = None) -> None:
         self.store = store
+        # Derived records (`conversation.completed`/`updated`), evaluated on the current state of every
+        # conversation the batch touched, written or not (see `gcevents.core.outputs`).
+        self.outputs = outputs
         # Cumulative, for metrics: events that changed nothing (older than or equal to what is stored).
         self.stale_events = 0
         self.conversations_written = 0
@@ -29,21 +34,50 @@ class StateProjection:
     def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
         observations: dict[str, list[Observation]] = defaultdict(list)
         keys: dict[str, list[str]] = defaultdict(list)
+        checks: dict[str, int] = {}  # completion checks (gcevents.core.outputs): conversationId -> due ms
+        track = self.outputs is not None
         for item in items:
             event = item.event
+            if self.outputs is not None and event.conversation_id and event.kind == CHECK_KIND:
+                checks[event.conversation_id] = min(check_due(event), checks.get(event.conversation_id, 2**62))
+                keys[event.conversation_id].append(event.content_key)
+                continue
             if not event.kind.startswith("conversation.") or not event.conversation_id:
                 continue
-            observations[event.conversation_id].append(Observation(event, item.context.enrichment))
+            observations[event.conversation_id].append(Observation(event, item.context.enrichment, track))
             keys[event.conversation_id].append(event.content_key)
-        if not observations:
+        if not observations and not checks:
             return {}
         try:
-            result = self.store.apply(observations)
+            result = self.store.apply(observations) if observations else ApplyResult()
         except Exception as exc:  # a store bug: fail (retry) what we were given, never more
-            failed: Mapping[str, Exception] = dict.fromkeys(observations, exc)
+            failed: dict[str, Exception] = dict.fromkeys(observations, exc)
+            result = ApplyResult()
         else:
-            failed = result.failed
+            failed = dict(result.failed)
             with self._lock:
                 self.stale_events += sum(len(observations[cid]) for cid in result.unchanged)
                 self.conversations_written += len(result.written)
+        if self.outputs is not None:
+            failed.update(self._emit(result, checks, failed, min(i.context.deadline for i in items)))
         return {key: error for cid, error in failed.items() for key in keys.get(cid, ())}
+
+    def _emit(
+        self, result: ApplyResult, checks: Mapping[str, int], failed: Mapping[str, Exception], deadline: float
+    ) -> dict[str, Exception]:
+        assert self.outputs is not None
+        states: dict[str, StoredState] = {**result.current, **result.written}
+        errors: dict[str, Exception] = {}
+        for cid in checks:
+            if cid in states or cid in failed:
+                continue
+            try:
+                stored = self.store.get(cid)
+            except Exception as exc:
+                errors[cid] = exc
+                continue
+            if stored is not None:  # gone (TTL) or never seen: nothing to complete
+                states[cid] = stored
+        states = {cid: item for cid, item in states.items() if cid not in failed}
+        errors.update(self.outputs.evaluate(states, checks, deadline))
+        return errors

@@ -37,6 +37,13 @@ _LAST_REGISTERS = frozenset({"lastEvent", "enrichment"})
 _MIN_TIMES = frozenset({"startTime"})
 _MAX_TIMES = frozenset({"endTime"})
 _REGISTER_MAPS = frozenset({"attributes"})  # name -> last register
+# The content keys of the events a state was built from, for the derived record's `sourceEventKeys`. Bounded
+# so a conversation with thousands of events cannot grow its item past DynamoDB's 400 KB: the join keeps the
+# MAX_SOURCE_KEYS smallest keys of the union, which is still a semilattice (the smallest n of A | B | C do not
+# depend on how the union was grouped), and `sourcesTruncated` (an OR) says that some were left out.
+SOURCES = "sources"
+SOURCES_TRUNCATED = "sourcesTruncated"
+MAX_SOURCE_KEYS = 100
 
 # Participant fields copied from event bodies (scalars only). Phone numbers, addresses and notes are left
 # out on purpose: the state table should not become a second store of customer PII.
@@ -68,6 +75,9 @@ class Observation:
 
     event: GenesysEvent
     enrichment: Mapping[str, Any] | None = None
+    # Record the event's content key in the state's bounded `sources` set. Only when derived records are on:
+    # otherwise an older event that changes nothing else would still cost a write.
+    track_source: bool = False
 
 
 # ------------------------------------------------------------------------------------------------ join
@@ -99,6 +109,13 @@ def join(left: Mapping[str, Any], right: Mapping[str, Any]) -> State:
             out[name] = _join_maps(mine, value, _join_last)
         elif name == "participants":
             out[name] = _join_maps(mine, value, _join_participant)
+        elif name == SOURCES:
+            union = sorted(set(mine) | set(value))
+            out[name] = union[:MAX_SOURCE_KEYS]
+            if len(union) > MAX_SOURCE_KEYS:
+                out[SOURCES_TRUNCATED] = True
+        elif name == SOURCES_TRUNCATED:
+            out[name] = bool(mine) or bool(value)
         else:  # a part this version does not know (written by a newer one): keep a deterministic value
             out[name] = max(mine, value, key=_canonical)
     return out
@@ -161,6 +178,8 @@ def delta(observation: Observation) -> State:
         return {"value": _plain(value), "at": at, "by": by}
 
     state: State = {"startTime": at, "lastEvent": register(kind)}
+    if observation.track_source:
+        state[SOURCES] = [by]
     for name in ("mediaType", "direction"):
         value = body.get(name)
         if _is_scalar(value):

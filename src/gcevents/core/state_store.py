@@ -144,6 +144,8 @@ class OptimisticStateStore(abc.ABC):
                 continue
             if (stored is not None and merged == stored.state) or (stored is None and not merged):
                 result.unchanged.add(cid)
+                if stored is not None:
+                    result.current[cid] = stored
                 continue
             item = StoredState(
                 conversation_id=cid,

@@ -1,0 +1,412 @@
+"""Outputs without code: derived `conversation.*` records and raw events, delivered once per sink.
+
+Emission is driven by "this record version is complete and not yet delivered to this sink", never by "this
+batch changed the state": a delivery that failed is retried with the events that triggered it, and on that
+retry the state is unchanged, so only a look at the *current* state can find the undelivered version.
+
+Per sink and record, under the same idempotency store as the events (keys are prefixed, so they never collide):
+
+- `out:<sink>:<recordKey>` is claimed before the delivery, COMPLETED after it succeeded and released when it
+  failed. A COMPLETED key is skipped: a version is delivered to a sink once, and retried only when it failed.
+- `out:<sink>:first:<conversationId>` marks that this sink received its `conversation.completed`. Whoever claims
+  it delivers `completed`; once it is COMPLETED every later version goes out as `conversation.updated`. A failed
+  `completed` releases the marker, so the next try says `completed` again (with the newest version).
+
+A conversation that ended with an agent's wrap-up still missing schedules a completion check: a small message,
+delayed on the queue the events come from (SQS DelaySeconds <= 900; a check that arrives before it is due
+re-schedules itself), which re-enters the pipeline like an event. When it is due the record goes out as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gcevents.core.events import CHECK_KIND, CHECK_TOPIC_PREFIX, GenesysEvent
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.records import (
+    COMPLETED,
+    RAW_EVENT,
+    SPEC_VERSION,
+    UPDATED,
+    derive,
+    document,
+    encode,
+    is_ended,
+    is_wrapped_up,
+    record_key,
+    version_of,
+)
+from gcevents.core.router import WorkItem, topic_matches
+from gcevents.core.state import iso
+from gcevents.errors import PermanentError, TransientError
+from gcevents.ports import (
+    CheckScheduler,
+    Claim,
+    ClaimResult,
+    ClaimStatus,
+    Clock,
+    OutboundRecord,
+    Sink,
+    StoredState,
+    SystemClock,
+)
+
+log = logging.getLogger(__name__)
+
+DERIVED = frozenset({COMPLETED, UPDATED})
+MAX_CHECK_DELAY = 900.0  # SQS DelaySeconds maximum
+CHECK_SOURCE = "gcevents"
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A sink and what goes to it: derived kinds and/or raw events whose topic matches a pattern."""
+
+    sink: Sink
+    sink_id: str  # stable, short, secret-free (a hash of the sink spec): part of the idempotency keys
+    derived: frozenset[str] = DERIVED
+    patterns: tuple[str, ...] = ()
+
+    def wants_topic(self, topic: str) -> bool:
+        return any(topic_matches(pattern, topic) for pattern in self.patterns)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSettings:
+    grace_seconds: float = 900.0  # after the end, how long to wait for a missing wrap-up
+    in_progress_retry_cap: float = 30.0  # seconds before looking again at a delivery held elsewhere
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    route: Route
+    key: str  # the receiver's idempotency key
+    owner: str  # what a failure is reported against: a conversationId or an event's content key
+    build: Callable[[str], OutboundRecord]  # record type -> the record
+    first_key: str | None = None  # derived records: the route's `completed` marker
+
+    @property
+    def delivery_key(self) -> str:
+        return f"out:{self.route.sink_id}:{self.key}"
+
+
+@dataclass(slots=True)
+class _Round:
+    """One delivery round's bookkeeping: what to complete, release, send, and who failed."""
+
+    done: list[Claim] = field(default_factory=list)
+    release: list[Claim] = field(default_factory=list)
+    ready: dict[str, list[tuple[_Pending, OutboundRecord, list[Claim]]]] = field(default_factory=dict)
+    failures: dict[str, Exception] = field(default_factory=dict)
+
+    def fail(self, owner: str, error: Exception) -> None:
+        # A permanent failure wins: its inputs are dead-lettered, and a redrive re-evaluates every sink.
+        if not isinstance(self.failures.get(owner), PermanentError):
+            self.failures[owner] = error
+
+
+class Deliveries:
+    """The claim/complete discipline around sinks, shared by derived records and raw events."""
+
+    def __init__(
+        self, idempotency: Idempotency, *, clock: Clock | None = None, settings: OutputSettings | None = None
+    ) -> None:
+        self.idempotency = idempotency
+        self.clock = clock or SystemClock()
+        self.settings = settings or OutputSettings()
+        self._lock = threading.Lock()
+        self.counts: dict[str, int] = {}  # "<type>" -> records delivered by this container, for metrics/demo
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self.counts)
+
+    def run(self, pending: Sequence[_Pending], deadline: float) -> dict[str, Exception]:
+        """Deliver what is not delivered yet; owner -> error for what failed."""
+        if not pending:
+            return {}
+        keys = [k for p in pending for k in (p.delivery_key, p.first_key) if k is not None]
+        claimed = self.idempotency.claim_all(list(dict.fromkeys(keys)), lease_until=deadline)
+        now_ms = int(self.clock.now() * 1000)
+        work = _Round()
+        for item in pending:
+            self._decide(item, claimed, now_ms, work)
+        for group in work.ready.values():
+            self._send(group, deadline, work)
+        try:
+            self.idempotency.complete(work.done)
+        except Exception:  # delivered: a key left IN_PROGRESS lapses at the deadline, then re-delivers once
+            log.exception("could not mark deliveries completed", extra={"count": len(work.done)})
+        if work.release:
+            self.idempotency.release(work.release)
+        return work.failures
+
+    def _decide(
+        self, item: _Pending, claimed: Mapping[str, tuple[Claim, ClaimResult] | Exception], now_ms: int, work: _Round
+    ) -> None:
+        mine = [c for k in (item.delivery_key, item.first_key) if k and (c := _claimed(claimed.get(k)))]
+        delivery = claimed.get(item.delivery_key)
+        blocked = self._blocked(delivery, now_ms)
+        kind = RAW_EVENT
+        if blocked is None and item.first_key is not None:
+            first = claimed.get(item.first_key)
+            blocked = self._blocked(first, now_ms)
+            kind = COMPLETED if _claimed(first) else UPDATED
+        if isinstance(delivery, tuple) and delivery[1].status is ClaimStatus.COMPLETED:
+            work.release.extend(mine)  # delivered before: nothing to do
+        elif blocked is not None:
+            work.release.extend(mine)
+            work.fail(item.owner, blocked)
+        elif kind != RAW_EVENT and kind not in item.route.derived:
+            work.done.extend(mine)  # e.g. a route for `updated` only: its first version is not sent
+        else:
+            work.ready.setdefault(item.route.sink_id, []).append((item, item.build(kind), mine))
+
+    def _blocked(self, outcome: tuple[Claim, ClaimResult] | Exception | None, now_ms: int) -> Exception | None:
+        """Why this claim stops the delivery for now (None: it does not; COMPLETED is the caller's business)."""
+        if outcome is None:
+            return TransientError("delivery claim gave no answer")
+        if isinstance(outcome, Exception):
+            return outcome if isinstance(outcome, TransientError) else TransientError(f"delivery claim: {outcome!r}")
+        result = outcome[1]
+        if result.status is ClaimStatus.IN_PROGRESS:
+            lease_left = ((result.lease_until_ms or now_ms) - now_ms) / 1000
+            wait = max(1.0, min(lease_left, self.settings.in_progress_retry_cap))
+            return TransientError("delivery in progress elsewhere", retry_after=wait)
+        return None
+
+    def _send(self, group: list[tuple[_Pending, OutboundRecord, list[Claim]]], deadline: float, work: _Round) -> None:
+        sink = group[0][0].route.sink
+        records = [record for _, record, _ in group]
+        try:
+            errors = dict(sink.deliver(records, deadline))
+        except Exception as exc:  # a sink bug must not lose the batch: everything it was given is retried
+            log.exception("sink failed", extra={"sink": sink.name})
+            errors = dict.fromkeys((r.key for r in records), TransientError(f"{sink.name}: {type(exc).__name__}"))
+        delivered: dict[str, int] = {}
+        for item, record, claims in group:
+            error = errors.get(record.key)
+            if error is None:
+                work.done.extend(claims)
+                delivered[record.type] = delivered.get(record.type, 0) + 1
+            else:
+                work.release.extend(claims)
+                work.fail(item.owner, error)
+        if len(errors):
+            log.warning(
+                "sink delivery failed", extra={"sink": sink.name, "failed": len(errors), "error": _first(errors)}
+            )
+        with self._lock:
+            for kind, count in delivered.items():
+                self.counts[kind] = self.counts.get(kind, 0) + count
+
+
+def _claimed(outcome: tuple[Claim, ClaimResult] | Exception | None) -> Claim | None:
+    if isinstance(outcome, tuple) and outcome[1].status is ClaimStatus.CLAIMED:
+        return outcome[0]
+    return None
+
+
+def _first(errors: Mapping[str, Exception]) -> str:
+    error = next(iter(errors.values()))
+    return f"{type(error).__name__}: {str(error)[:300]}"
+
+
+# ---------------------------------------------------------------------------------------------- derived
+class ConversationOutputs:
+    """Evaluates touched conversations after the state projection applied a batch (`StateProjection`)."""
+
+    def __init__(
+        self,
+        routes: Sequence[Route],
+        deliveries: Deliveries,
+        *,
+        scheduler: CheckScheduler | None = None,
+        settings: OutputSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.routes = [r for r in routes if r.derived]
+        self.deliveries = deliveries
+        self.scheduler = scheduler
+        self.settings = settings or OutputSettings()
+        self.clock = clock or SystemClock()
+
+    def evaluate(
+        self, states: Mapping[str, StoredState], checks: Mapping[str, int], deadline: float
+    ) -> dict[str, Exception]:
+        """`states`: the current item of every touched conversation; `checks`: conversationId -> due (epoch ms)
+        of the completion checks in the batch. Returns conversationId -> error for what must be retried."""
+        if not self.routes:
+            return {}
+        now_ms = int(self.clock.now() * 1000)
+        pending: list[_Pending] = []
+        waiting: dict[str, tuple[dict[str, Any], str, int | None]] = {}
+        for cid, item in states.items():
+            if not is_ended(item.state):
+                continue
+            content = derive(cid, item.state)
+            version = version_of(content)
+            due = checks.get(cid)
+            if is_wrapped_up(item.state) or self.settings.grace_seconds <= 0 or (due is not None and due <= now_ms):
+                pending.extend(self._pending(cid, content, version, self.routes))
+            else:
+                waiting[cid] = (content, version, due)
+        to_schedule = self._waiting(waiting, pending, now_ms)
+        failures = self.deliveries.run(pending, deadline)
+        for cid, error in self._schedule(to_schedule, now_ms).items():
+            failures.setdefault(cid, error)
+        return failures
+
+    def _waiting(
+        self, waiting: Mapping[str, tuple[dict[str, Any], str, int | None]], pending: list[_Pending], now_ms: int
+    ) -> dict[str, int]:
+        """Ended, a wrap-up missing, grace not over. A sink that already had its `completed` (the grace ran out
+        earlier) gets the new version as `updated` now; the others wait for a check. Returns cid -> due."""
+        if not waiting:
+            return {}
+        markers = {(r.sink_id, cid): _first_key(r, cid) for cid in waiting for r in self.routes}
+        try:
+            marked = self.deliveries.idempotency.store.completed(list(markers.values()), now_ms)
+        except Exception:  # an optimisation of the wait only: the check will deliver
+            log.warning("could not read completion markers", exc_info=True)
+            marked = set()
+        to_schedule: dict[str, int] = {}
+        for cid, (content, version, due) in waiting.items():
+            done = [r for r in self.routes if markers[(r.sink_id, cid)] in marked]
+            pending.extend(self._pending(cid, content, version, done))
+            if len(done) < len(self.routes):
+                to_schedule[cid] = due if due is not None else now_ms + int(self.settings.grace_seconds * 1000)
+        return to_schedule
+
+    def _pending(self, cid: str, content: dict[str, Any], version: str, routes: Sequence[Route]) -> list[_Pending]:
+        key = record_key(cid, version)
+
+        def build(kind: str) -> OutboundRecord:
+            return OutboundRecord(key, kind, encode(document(kind, cid, version, content)), None, cid)
+
+        return [_Pending(r, key, cid, build, _first_key(r, cid)) for r in routes]
+
+    def _schedule(self, due: Mapping[str, int], now_ms: int) -> dict[str, Exception]:
+        if not due:
+            return {}
+        if self.scheduler is None:
+            return {}  # no queue to wait on (documented): the record goes out with the next wrap-up or event
+        messages = [
+            (check_message(cid, when, now_ms), min(MAX_CHECK_DELAY, max(0.0, (when - now_ms) / 1000)))
+            for cid, when in due.items()
+        ]
+        try:
+            self.scheduler.schedule(messages)
+        except Exception as exc:
+            error = exc if isinstance(exc, TransientError) else TransientError(f"scheduling a completion check: {exc}")
+            return dict.fromkeys(due, error)
+        return {}
+
+
+def _first_key(route: Route, conversation_id: str) -> str:
+    return f"out:{route.sink_id}:first:{conversation_id}"
+
+
+def check_message(conversation_id: str, due_ms: int, now_ms: int) -> str:
+    """The completion check: an EventBridge-shaped envelope the parser knows (`CHECK_KIND`). Its content key
+    includes `eventTime`, so a re-scheduled check is a new message, not a duplicate of the early one."""
+    return json.dumps(
+        {
+            "version": "0",
+            "source": CHECK_SOURCE,
+            "detail-type": "gcevents.check",
+            "detail": {
+                "topicName": f"{CHECK_TOPIC_PREFIX}{conversation_id}",
+                "eventBody": {"conversationId": conversation_id, "eventTime": now_ms, "dueMs": due_ms},
+            },
+        },
+        separators=(",", ":"),
+    )
+
+
+def check_due(event: GenesysEvent) -> int:
+    """The due time (epoch ms) of a completion check; 0 (due) when the body does not say."""
+    due = event.body.get("dueMs")
+    return int(due) if isinstance(due, int | float) and not isinstance(due, bool) else 0
+
+
+def is_check(event: GenesysEvent) -> bool:
+    return event.kind == CHECK_KIND
+
+
+class CollectingScheduler:
+    """Keeps the checks instead of queueing them: `gcevents process` has no queue, and evaluates every pending
+    grace at the end of its run (`due_now`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._conversations: dict[str, None] = {}
+
+    def schedule(self, messages: Sequence[tuple[str, float]]) -> None:
+        with self._lock:
+            for body, _delay in messages:
+                cid = json.loads(body)["detail"]["eventBody"]["conversationId"]
+                self._conversations[str(cid)] = None
+
+    def due_now(self, now: float | None = None) -> list[str]:
+        """One check per waiting conversation, due now; forgets them."""
+        now_ms = int((time.time() if now is None else now) * 1000)
+        with self._lock:
+            cids, self._conversations = list(self._conversations), {}
+        return [check_message(cid, now_ms, now_ms) for cid in cids]
+
+
+# ---------------------------------------------------------------------------------------------- raw events
+class RawEventRoutes:
+    """A batch handler: raw events whose topic a route selects, one delivery per unique event and sink."""
+
+    def __init__(self, routes: Sequence[Route], deliveries: Deliveries) -> None:
+        self.routes = [r for r in routes if r.patterns]
+        self.deliveries = deliveries
+
+    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+        pending: list[_Pending] = []
+        for item in items:
+            event = item.event
+            if is_check(event):
+                continue
+            build = _raw_builder(event)
+            for route in self.routes:
+                if route.wants_topic(event.topic):
+                    pending.append(_Pending(route, event.content_key, event.content_key, build))
+        if not pending:
+            return {}
+        return self.deliveries.run(pending, min(item.context.deadline for item in items))
+
+
+def _raw_builder(event: GenesysEvent) -> Callable[[str], OutboundRecord]:
+    def build(_kind: str) -> OutboundRecord:
+        return OutboundRecord(
+            event.content_key, RAW_EVENT, encode(raw_document(event)), event.topic, event.conversation_id
+        )
+
+    return build
+
+
+def raw_document(event: GenesysEvent) -> dict[str, Any]:
+    """A raw event as delivered: our envelope around the original EventBridge event (schemas/genesys.event.v1)."""
+    text = event.record.text()
+    try:
+        original: Any = json.loads(text)
+    except ValueError:
+        original = text
+    return {
+        "specVersion": SPEC_VERSION,
+        "type": RAW_EVENT,
+        "id": event.content_key,
+        "topic": event.topic,
+        "conversationId": event.conversation_id,
+        "eventTime": iso(int(event.event_time.timestamp() * 1000)),
+        "event": original,
+    }
