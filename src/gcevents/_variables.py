@@ -8,9 +8,13 @@ stripped, except secrets, which are taken as given."""
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 from gcevents.errors import ConfigError
 
@@ -135,6 +139,113 @@ def store(*kinds: str) -> Callable[[str], StoreSpec]:
     return parse
 
 
+# ------------------------------------------------------------------------------------------------- sinks
+SINK_KINDS = ("webhook", "eventbridge", "firehose")
+DERIVED_SELECTORS = {
+    "completed": ("conversation.completed",),
+    "updated": ("conversation.updated",),
+    "derived": ("conversation.completed", "conversation.updated"),
+    "conversation.completed": ("conversation.completed",),
+    "conversation.updated": ("conversation.updated",),
+}
+_TOPIC_PATTERN = re.compile(r"[A-Za-z0-9_\-]+(\.([A-Za-z0-9_\-]+|\{[A-Za-z]*\}|\*))*(\.\*)?|\*")
+_BUS = re.compile(
+    r"[A-Za-z0-9._\-/]{1,256}|arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/[A-Za-z0-9._\-/]{1,256}"
+)
+_STREAM = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+@dataclass(frozen=True, slots=True)
+class SinkSpec:
+    """One entry of GCEVENTS_SINKS: `KIND:TARGET` or `KIND:TARGET|SELECTOR,SELECTOR...`."""
+
+    kind: str  # webhook | eventbridge | firehose
+    target: str  # URL, bus name or ARN, delivery stream name
+    derived: frozenset[str]  # conversation.completed / conversation.updated
+    patterns: tuple[str, ...]  # raw topic patterns (`{id}` one segment, `*` anything)
+
+    @property
+    def sink_id(self) -> str:
+        """Stable across deploys of the same destination; part of every delivery's idempotency key."""
+        return hashlib.sha256(f"{self.kind}:{self.target}".encode()).hexdigest()[:12]
+
+    @property
+    def name(self) -> str:
+        """For logs and errors: a webhook shows its host only (paths and queries may carry tokens)."""
+        if self.kind == "webhook":
+            return f"webhook:{urlsplit(self.target).hostname}"
+        return f"{self.kind}:{self.target}"
+
+    def __repr__(self) -> str:
+        return f"SinkSpec({self.name!r}, derived={sorted(self.derived)}, patterns={list(self.patterns)})"
+
+
+def sinks(text: str) -> tuple[SinkSpec, ...]:
+    """`;`- or newline-separated entries. Messages name the entry by position, never echo a URL."""
+    specs: list[SinkSpec] = []
+    entries = [e.strip() for e in re.split(r"[;\n]", text)]
+    for number, entry in enumerate((e for e in entries if e), 1):
+        spec = _sink(entry, number)
+        if any((s.kind, s.target) == (spec.kind, spec.target) for s in specs):
+            raise ValueError(f"entry {number} ({spec.kind}) names the same destination as an earlier one")
+        specs.append(spec)
+    return tuple(specs)
+
+
+def _sink(entry: str, number: int) -> SinkSpec:
+    kind, colon, rest = entry.partition(":")
+    kind = kind.strip().lower()
+    if kind not in SINK_KINDS or not colon:
+        raise ValueError(f"entry {number}: expected webhook:URL, eventbridge:BUS or firehose:STREAM")
+    target, bar, selection = rest.rpartition("|") if "|" in rest else (rest, "", "")
+    target = target.strip()
+    derived: set[str] = set()
+    patterns: list[str] = []
+    for selector in (s.strip() for s in selection.split(",")) if bar else ():
+        if selector in DERIVED_SELECTORS:
+            derived.update(DERIVED_SELECTORS[selector])
+        elif _TOPIC_PATTERN.fullmatch(selector):
+            patterns.append(selector)
+        else:
+            raise ValueError(
+                f"entry {number} ({kind}): selector {selector[:60]!r} is not completed, updated, derived or a topic"
+                " pattern such as v2.detail.events.conversation.{id}.customer.end"
+            )
+    if not bar:
+        derived.update(DERIVED_SELECTORS["derived"])  # no selector: the derived records only
+    _check_target(kind, target, number)
+    return SinkSpec(kind, target, frozenset(derived), tuple(dict.fromkeys(patterns)))
+
+
+def _check_target(kind: str, target: str, number: int) -> None:
+    where = f"entry {number} ({kind})"
+    if kind == "webhook":
+        try:
+            parts = urlsplit(target)
+            host = parts.hostname
+        except ValueError:
+            raise ValueError(f"{where}: not a URL") from None
+        if parts.scheme not in ("https", "http") or not host:
+            raise ValueError(f"{where}: expected an https:// URL")
+        if parts.scheme == "http" and not _is_loopback(host):
+            raise ValueError(f"{where}: plain http is only allowed to a loopback address (tests, demo)")
+        if parts.username or parts.password:
+            raise ValueError(f"{where}: credentials in the URL would travel in logs; use the signing secret")
+    elif kind == "eventbridge" and not _BUS.fullmatch(target):
+        raise ValueError(f"{where}: expected an event bus name or ARN")
+    elif kind == "firehose" and not _STREAM.fullmatch(target):
+        raise ValueError(f"{where}: expected a delivery stream name (letters, digits, _ . -, up to 64)")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 # ------------------------------------------------------------------------------------------------- the table
 _STORE_DEFAULT = "`sqlite:$GCEVENTS_DB` (required in Lambda)"
 
@@ -214,6 +325,34 @@ GENESYS_MAX_RETRIES = Variable(
     "GENESYS_MAX_RETRIES", 3, integer, "retries per request on 429, 5xx, timeouts and connection errors")
 GENESYS_MAX_WAIT = Variable(
     "GENESYS_MAX_WAIT", 20.0, number, "longest wait, in seconds, for rate-limit budget inside one batch")
+GCEVENTS_SINKS: Variable[tuple[SinkSpec, ...]] = Variable(
+    "GCEVENTS_SINKS", (), sinks,
+    "outputs without code: `;`-separated `webhook:URL`, `eventbridge:BUS`, `firehose:STREAM`, each with an"
+    " optional `\\|selector,...` (`completed`, `updated`, `derived`, or raw topic patterns); none: `derived`."
+    " See docs/outputs.md", secret=True)  # never echoed: webhook URLs may carry tokens
+GCEVENTS_WEBHOOK_SECRET: Variable[str | None] = Variable(
+    "GCEVENTS_WEBHOOK_SECRET", None, string,
+    "HMAC-SHA256 key of the `X-Gcevents-Signature` header (or `GCEVENTS_WEBHOOK_SECRET_ARN`, not both)",
+    secret=True)
+GCEVENTS_WEBHOOK_SECRET_ARN: Variable[str | None] = Variable(
+    "GCEVENTS_WEBHOOK_SECRET_ARN", None, string, "Secrets Manager ARN of the signing secret, read once per container")
+GCEVENTS_WEBHOOK_TIMEOUT = Variable(
+    "GCEVENTS_WEBHOOK_TIMEOUT", 10.0, number, "seconds per webhook request (never past the invocation deadline)")
+GCEVENTS_WEBHOOK_CONCURRENCY = Variable(
+    "GCEVENTS_WEBHOOK_CONCURRENCY", 4, integer, "requests in flight at once per webhook destination")
+GCEVENTS_WEBHOOK_BREAKER = Variable(
+    "GCEVENTS_WEBHOOK_BREAKER", 5, integer,
+    "failed requests in a row that open a destination's circuit (records are handed back with a delay)")
+GCEVENTS_WEBHOOK_BREAKER_SECONDS = Variable(
+    "GCEVENTS_WEBHOOK_BREAKER_SECONDS", 30.0, number,
+    "first open period of the circuit; doubles while the destination stays down, up to 900")
+GCEVENTS_COMPLETION_GRACE = Variable(
+    "GCEVENTS_COMPLETION_GRACE", 900.0, number,
+    "seconds after a conversation ended to wait for a missing wrap-up before `conversation.completed` goes out")
+GCEVENTS_CHECK_QUEUE: Variable[StoreSpec | None] = Variable(
+    "GCEVENTS_CHECK_QUEUE", None, store("sqs", "sqlite"),
+    "`sqs:QUEUE_URL` or `sqlite:PATH`: where the delayed completion checks of the grace period are queued"
+    " (the queue the events come from); unset: no grace timer")
 # fmt: on
 
 VARIABLES: tuple[Variable[Any], ...] = (
@@ -224,6 +363,9 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET, GENESYS_CLIENT_SECRET_ARN, GENESYS_REGION, GENESYS_DOMAIN,
     GENESYS_API_BASE_URL, GENESYS_LOGIN_BASE_URL, GENESYS_BULK_CHUNK, GENESYS_RATE_PER_MINUTE,
     GENESYS_MAX_CONCURRENCY, GENESYS_CONNECT_TIMEOUT, GENESYS_READ_TIMEOUT, GENESYS_MAX_RETRIES, GENESYS_MAX_WAIT,
+    GCEVENTS_SINKS, GCEVENTS_WEBHOOK_SECRET, GCEVENTS_WEBHOOK_SECRET_ARN, GCEVENTS_WEBHOOK_TIMEOUT,
+    GCEVENTS_WEBHOOK_CONCURRENCY, GCEVENTS_WEBHOOK_BREAKER, GCEVENTS_WEBHOOK_BREAKER_SECONDS, GCEVENTS_COMPLETION_GRACE,
+    GCEVENTS_CHECK_QUEUE,
 )  # fmt: skip
 
 

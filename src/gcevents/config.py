@@ -17,6 +17,7 @@ from gcevents._variables import (
     DEFAULT_DB,
     LAMBDA_MARKER,
     VARIABLES,
+    SinkSpec,
     StoreSpec,
     Variable,
     markdown_table,
@@ -26,13 +27,15 @@ from gcevents.core.pipeline import PipelineSettings
 from gcevents.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gcevents.adapters.genesys.settings import GenesysSettings
+    from gcevents.adapters.genesys.settings import GenesysSettings, Secret
 
 __all__ = [
     "CLAIM_MODES",
     "DEFAULT_DB",
     "VARIABLES",
     "Config",
+    "OutputsConfig",
+    "SinkSpec",
     "StoreSpec",
     "Variable",
     "genesys_settings_from_env",
@@ -41,6 +44,27 @@ __all__ = [
 ]
 
 _DEFAULT_STORE = StoreSpec("sqlite", DEFAULT_DB)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputsConfig:
+    """Outputs without code (docs/outputs.md): the sinks, the webhook signing and resilience settings, and the
+    completion grace timer. No sinks: no derived records, no completion checks, no extra writes."""
+
+    sinks: tuple[SinkSpec, ...] = ()
+    webhook_secret: Secret | None = None  # never shows in a repr
+    webhook_secret_arn: str | None = None
+    webhook_timeout: float = v.GCEVENTS_WEBHOOK_TIMEOUT.default
+    webhook_concurrency: int = v.GCEVENTS_WEBHOOK_CONCURRENCY.default
+    breaker_failures: int = v.GCEVENTS_WEBHOOK_BREAKER.default
+    breaker_seconds: float = v.GCEVENTS_WEBHOOK_BREAKER_SECONDS.default
+    grace_seconds: float = v.GCEVENTS_COMPLETION_GRACE.default
+    check_queue: StoreSpec | None = None
+
+    @property
+    def derived(self) -> bool:
+        """Some sink takes derived records: the state tracks source keys and the projection emits."""
+        return any(s.derived for s in self.sinks)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +81,7 @@ class Config:
     log_level: str = v.GCEVENTS_LOG_LEVEL.default
     metrics_namespace: str = v.GCEVENTS_METRICS_NAMESPACE.default
     genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -75,6 +100,7 @@ class Config:
             log_level=v.GCEVENTS_LOG_LEVEL.read(env),
             metrics_namespace=v.GCEVENTS_METRICS_NAMESPACE.read(env),
             genesys=genesys_settings_from_env(env),
+            outputs=outputs_from_env(env),
         )
 
 
@@ -87,6 +113,41 @@ def store_from_env(env: Mapping[str, str], variable: Variable[StoreSpec | None])
     if raw_value(env, LAMBDA_MARKER) is not None:
         raise ConfigError(f"{variable.name} must be set in Lambda (e.g. dynamodb:TABLE)")
     return StoreSpec("sqlite", v.GCEVENTS_DB.read(env))
+
+
+def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
+    """GCEVENTS_SINKS and its companions; a webhook sink needs exactly one of the two secret variables."""
+    specs = v.GCEVENTS_SINKS.read(env)
+    secret = v.GCEVENTS_WEBHOOK_SECRET.read(env)
+    secret_arn = v.GCEVENTS_WEBHOOK_SECRET_ARN.read(env)
+    if secret and secret_arn:
+        raise ConfigError("set GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN, not both")
+    if any(s.kind == "webhook" for s in specs) and not (secret or secret_arn):
+        raise ConfigError("a webhook sink needs GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN")
+    config = OutputsConfig(
+        sinks=specs,
+        webhook_secret=_secret(secret),
+        webhook_secret_arn=secret_arn,
+        webhook_timeout=v.GCEVENTS_WEBHOOK_TIMEOUT.read(env),
+        webhook_concurrency=v.GCEVENTS_WEBHOOK_CONCURRENCY.read(env),
+        breaker_failures=v.GCEVENTS_WEBHOOK_BREAKER.read(env),
+        breaker_seconds=v.GCEVENTS_WEBHOOK_BREAKER_SECONDS.read(env),
+        grace_seconds=v.GCEVENTS_COMPLETION_GRACE.read(env),
+        check_queue=v.GCEVENTS_CHECK_QUEUE.read(env),
+    )
+    if config.webhook_timeout <= 0 or config.webhook_concurrency < 1 or config.breaker_failures < 1:
+        raise ConfigError("GCEVENTS_WEBHOOK_TIMEOUT, _CONCURRENCY and _BREAKER must be positive")
+    if config.grace_seconds < 0:
+        raise ConfigError("GCEVENTS_COMPLETION_GRACE must be >= 0")
+    return config
+
+
+def _secret(value: str | None) -> Secret | None:
+    if not value:
+        return None
+    from gcevents.adapters.genesys.settings import Secret
+
+    return Secret(value)
 
 
 def pipeline_settings_from_env(env: Mapping[str, str]) -> PipelineSettings:

@@ -15,12 +15,14 @@ from gcevents.core.pipeline import Pipeline
 from gcevents.core.router import Router
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
-from gcevents.ports import Clock, DeadLetterStore, Enricher, IdempotencyStore, Requeuer, StateStore
+from gcevents.ports import CheckScheduler, Clock, DeadLetterStore, Enricher, IdempotencyStore, Requeuer, StateStore
 
 if TYPE_CHECKING:
     from gcevents.adapters.genesys import GenesysClient
     from gcevents.adapters.sqlite.database import SqliteDatabase
+    from gcevents.core.outputs import ConversationOutputs
     from gcevents.core.projection import StateProjection
+    from gcevents.entrypoints.outputs import OutputsWiring
 
 
 class Resources:
@@ -58,6 +60,7 @@ class Runtime:
     projection: StateProjection | None = None  # the built-in state projection, when state tracking is on
     genesys: GenesysClient | None = None  # the Genesys client, when configured
     resources: Resources = field(default_factory=Resources)
+    outputs: OutputsWiring | None = None  # GCEVENTS_SINKS: sinks, routes, deliveries (docs/outputs.md)
     _requeuer: Requeuer | None = field(default=None, repr=False)
 
     @property
@@ -83,6 +86,8 @@ class Runtime:
         counters = {f"Api.{k}": float(v) for k, v in self.api_stats().items() if isinstance(v, int | float)}
         if self.projection is not None:
             counters.update({f"State.{k}": float(v) for k, v in self.projection.snapshot().items()})
+        if self.outputs is not None:
+            counters.update({f"Outputs.{k}": float(v) for k, v in self.outputs.deliveries.snapshot().items()})
         return counters
 
 
@@ -109,6 +114,7 @@ def build_runtime(
     enricher: Enricher | None = None,
     clock: Clock | None = None,
     clients: dict[str, Any] | None = None,
+    scheduler: CheckScheduler | None = None,
 ) -> Runtime:
     resources = Resources(dict(clients or {}), max_pool_connections=max(32, config.claim_concurrency * 2))
     idempotency_store = make_idempotency_store(config.idempotency_store, resources)
@@ -116,10 +122,14 @@ def build_runtime(
     router = router or Router()
     load_handlers(router, config.handler_modules)
     state_store = make_state_store(config.state_store, resources, ttl_days=config.state_ttl_days)
-    projection = _projection(router, state_store)
+    idempotency = _idempotency(config, idempotency_store, clock)
+    outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store)
+    projection = _projection(router, state_store, outputs.conversations if outputs else None)
+    if outputs is not None and outputs.raw is not None:
+        router.add_batch(outputs.raw)  # after the projection: an event whose state failed is not forwarded
     genesys = _genesys_client(config) if enricher is None else None
     pipeline = Pipeline(
-        idempotency=_idempotency(config, idempotency_store, clock),
+        idempotency=idempotency,
         dead_letters=dead_letters,
         router=router,
         enricher=enricher if genesys is None else _genesys_enricher(genesys),
@@ -137,6 +147,7 @@ def build_runtime(
         projection=projection,
         genesys=genesys,
         resources=resources,
+        outputs=outputs,
     )
 
 
@@ -195,15 +206,35 @@ def _idempotency(config: Config, store: IdempotencyStore, clock: Clock | None) -
     )
 
 
-def _projection(router: Router, state_store: StateStore | None) -> StateProjection | None:
+def _projection(
+    router: Router, state_store: StateStore | None, outputs: ConversationOutputs | None = None
+) -> StateProjection | None:
     """The built-in state tracking, as a batch handler after the configured ones."""
     if state_store is None:
         return None
     from gcevents.core.projection import StateProjection
 
-    projection = StateProjection(state_store)
+    projection = StateProjection(state_store, outputs)
     router.add_batch(projection)
     return projection
+
+
+def _outputs(
+    config: Config,
+    idempotency: Idempotency,
+    resources: Resources,
+    clock: Clock | None,
+    scheduler: CheckScheduler | None,
+    state_store: StateStore | None,
+) -> OutputsWiring | None:
+    """GCEVENTS_SINKS, or None. Derived records are computed from the state: they need the state store."""
+    if not config.outputs.sinks:
+        return None
+    if config.outputs.derived and state_store is None:
+        raise ConfigError("GCEVENTS_SINKS: derived records (completed/updated) need GCEVENTS_STATE_STORE")
+    from gcevents.entrypoints.outputs import build_outputs
+
+    return build_outputs(config.outputs, idempotency, resources, clock=clock, scheduler=scheduler)
 
 
 def _genesys_client(config: Config) -> GenesysClient | None:

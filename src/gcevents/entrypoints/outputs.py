@@ -1,0 +1,80 @@
+"""Wiring of the outputs (GCEVENTS_SINKS): sink adapters, routes, the delivery discipline, the grace timer.
+
+Imported by `runtime` only when sinks are configured, so a deployment without outputs loads none of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from gcevents.config import OutputsConfig, SinkSpec, StoreSpec
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.outputs import ConversationOutputs, Deliveries, OutputSettings, RawEventRoutes, Route
+from gcevents.errors import ConfigError
+from gcevents.ports import CheckScheduler, Clock, Sink
+
+if TYPE_CHECKING:
+    from gcevents.entrypoints.runtime import Resources
+
+
+@dataclass
+class OutputsWiring:
+    deliveries: Deliveries
+    conversations: ConversationOutputs | None  # for the state projection, when a route takes derived records
+    raw: RawEventRoutes | None  # a batch handler, when a route takes raw events
+    scheduler: CheckScheduler | None
+
+
+def build_outputs(
+    config: OutputsConfig,
+    idempotency: Idempotency,
+    resources: Resources,
+    *,
+    clock: Clock | None = None,
+    scheduler: CheckScheduler | None = None,
+) -> OutputsWiring:
+    settings = OutputSettings(grace_seconds=config.grace_seconds)
+    routes = [
+        Route(make_sink(spec, config, resources), spec.sink_id, spec.derived, spec.patterns) for spec in config.sinks
+    ]
+    deliveries = Deliveries(idempotency, clock=clock, settings=settings)
+    if scheduler is None and config.check_queue is not None:
+        scheduler = make_scheduler(config.check_queue, resources)
+    conversations = None
+    if any(r.derived for r in routes):
+        conversations = ConversationOutputs(routes, deliveries, scheduler=scheduler, settings=settings, clock=clock)
+    raw = RawEventRoutes(routes, deliveries) if any(r.patterns for r in routes) else None
+    return OutputsWiring(deliveries, conversations, raw, scheduler)
+
+
+def make_sink(spec: SinkSpec, config: OutputsConfig, resources: Resources) -> Sink:
+    if spec.kind == "webhook":
+        from gcevents.adapters.sinks.webhook import CircuitBreaker, SecretSource, WebhookSink
+
+        return WebhookSink(
+            spec.target,
+            SecretSource(config.webhook_secret, config.webhook_secret_arn),
+            timeout=config.webhook_timeout,
+            concurrency=config.webhook_concurrency,
+            breaker=CircuitBreaker(config.breaker_failures, config.breaker_seconds),
+        )
+    if spec.kind == "eventbridge":
+        from gcevents.adapters.sinks.eventbridge import EventBridgeSink
+
+        return EventBridgeSink(resources.client("events"), spec.target)
+    if spec.kind == "firehose":
+        from gcevents.adapters.sinks.firehose import FirehoseSink
+
+        return FirehoseSink(resources.client("firehose"), spec.target)
+    raise ConfigError(f"unknown sink kind {spec.kind!r}")
+
+
+def make_scheduler(spec: StoreSpec, resources: Resources) -> CheckScheduler:
+    if spec.kind == "sqs":
+        from gcevents.adapters.sqs.scheduler import SqsCheckScheduler
+
+        return SqsCheckScheduler(resources.client("sqs"), spec.target)
+    from gcevents.adapters.sqlite.checks import SqliteCheckScheduler
+    from gcevents.adapters.sqlite.queue import SqliteQueue
+
+    return SqliteCheckScheduler(SqliteQueue(resources.database(spec.target)))
