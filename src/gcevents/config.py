@@ -7,7 +7,7 @@ count as unset everywhere."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -102,6 +102,14 @@ class Config:
             genesys=genesys_settings_from_env(env),
             outputs=outputs_from_env(env),
         )
+
+
+def config_with_sinks(extra: Sequence[str], env: Mapping[str, str] | None = None) -> Config:
+    """The configuration with `extra` sink specs added to GCEVENTS_SINKS (the CLI's `--sink`)."""
+    env = dict(os.environ if env is None else env)
+    if extra:
+        env[v.GCEVENTS_SINKS.name] = ";".join([env.get(v.GCEVENTS_SINKS.name, ""), *extra])
+    return Config.from_env(env)
 
 
 def store_from_env(env: Mapping[str, str], variable: Variable[StoreSpec | None]) -> StoreSpec:

@@ -6,15 +6,18 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gcevents.config import Config
 from gcevents.core.events import RawRecord, split_records
 from gcevents.core.pipeline import Outcome
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.ops.local import run_records
+
+if TYPE_CHECKING:
+    from gcevents.entrypoints.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,10 @@ def register(subparsers: Any) -> None:
     add_option(process, "--batch-size", ProcessOptions)
     add_option(process, "--max-attempts", ProcessOptions, help="then dead-letter as retries_exhausted")
     add_option(process, "--max-wait", ProcessOptions, help="cap on waiting between retry rounds (s)")
+    process.add_argument(
+        "--sink", action="append", default=[], metavar="SPEC",
+        help="add a sink (GCEVENTS_SINKS syntax), e.g. webhook:http://127.0.0.1:8080/in; see docs/outputs.md",
+    )  # fmt: skip
     process.add_argument("--json", action="store_true", help="machine-readable summary")
     process.set_defaults(func=cmd_process)
 
@@ -54,24 +61,24 @@ def read_records(path: str) -> list[RawRecord]:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from gcevents.config import config_with_sinks
+    from gcevents.core.outputs import CollectingScheduler
     from gcevents.entrypoints.runtime import build_runtime
     from gcevents.observability import configure_logging
 
-    config = Config.from_env()
+    config = config_with_sinks(args.sink)
     configure_logging(config.log_level)
-    runtime = build_runtime(config)
+    # No queue to delay checks on: the grace of every conversation still waiting for a wrap-up ends with the run.
+    scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
+    runtime = build_runtime(config, scheduler=scheduler)
     options = options_from_args(ProcessOptions, args)
     records = read_records(args.file)
     started = time.perf_counter()
-    outcomes, reasons = run_records(
-        runtime.pipeline,
-        runtime.dead_letters,
-        records,
-        batch_size=options.batch_size,
-        max_attempts=options.max_attempts,
-        max_wait=options.max_wait,
-    )
+    outcomes, reasons = _run(runtime, records, options)
+    if scheduler is not None and (checks := scheduler.due_now()):
+        _run(runtime, [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)], options)
     elapsed = time.perf_counter() - started
+    delivered = runtime.outputs.deliveries.snapshot() if runtime.outputs is not None else {}
     summary = {
         "records": len(records),
         **{o.value: outcomes.get(o.value, 0) for o in Outcome if o is not Outcome.RETRY},
@@ -79,6 +86,7 @@ def cmd_process(args: argparse.Namespace) -> int:
         "seconds": round(elapsed, 3),
         "events_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
         "api": runtime.api_stats(),
+        "outputs": delivered,
     }
     if args.json:
         print(json.dumps(summary))
@@ -89,4 +97,17 @@ def cmd_process(args: argparse.Namespace) -> int:
         )
         for reason, count in sorted(reasons.items()):
             print(f"  dead letter {reason}: {count}")
+        for kind, count in sorted(delivered.items()):
+            print(f"  delivered {kind}: {count}")
     return 0
+
+
+def _run(runtime: Runtime, records: list[RawRecord], options: ProcessOptions) -> tuple[Counter[str], Counter[str]]:
+    return run_records(
+        runtime.pipeline,
+        runtime.dead_letters,
+        records,
+        batch_size=options.batch_size,
+        max_attempts=options.max_attempts,
+        max_wait=options.max_wait,
+    )
