@@ -145,6 +145,9 @@ class WebhookSink:
                 self.breaker.success()  # the endpoint answered: it is up, even if it refused this one
                 return failure
             self.breaker.failure()
+            blocked = self.breaker.blocked_for()
+            if blocked > 0 and failure.retry_after is None:  # this failure opened the circuit: wait that long
+                failure = TransientError(str(failure), retry_after=blocked)
             delay = self._retry_delay(budget, failure, deadline)
             if delay is None:
                 return failure
