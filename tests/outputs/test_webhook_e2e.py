@@ -110,3 +110,21 @@ def test_an_endpoint_down_for_longer_than_a_batch_loses_nothing_and_burns_no_req
     ended, _ = expectations(spike)
     assert receiver.completed_per_conversation() == dict.fromkeys(ended, 1)
     assert Counter(receiver.keys().values()) == {1: len(receiver.snapshot())}
+
+
+def test_sinks_test_posts_a_signed_sample(
+    receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("GCEVENTS_WEBHOOK_SECRET", SECRET)
+    assert cli.main(["sinks", "test", "--sink", f"webhook:{receiver.url}"]) == 0
+    (received,) = receiver.snapshot()
+    assert received.type == "conversation.completed"
+    assert received.document["conversation"]["wrapupComplete"] is True
+    out = capsys.readouterr().out
+    assert "delivered (2xx)" in out
+    assert SECRET not in out
+    receiver.fail_next(1, status=400, body=f'{{"error":"nope","echo":"{SECRET}"}}')
+    assert cli.main(["sinks", "test", "--sink", f"webhook:{receiver.url}"]) == 1
+    out = capsys.readouterr().out
+    assert "400" in out
+    assert SECRET not in out

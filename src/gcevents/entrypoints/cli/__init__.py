@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "gcevents.entrypoints.cli.demo",
     "gcevents.entrypoints.cli.simulate",
     "gcevents.entrypoints.cli.config",
+    "gcevents.entrypoints.cli.sinks",
 )
 
 
