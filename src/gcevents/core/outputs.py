@@ -56,11 +56,13 @@ from gcevents.ports import (
     StoredState,
     SystemClock,
 )
+from gcevents.retry import RetryBudget
 
 log = logging.getLogger(__name__)
 
 DERIVED = frozenset({COMPLETED, UPDATED})
 MAX_CHECK_DELAY = 900.0  # SQS DelaySeconds maximum
+CONTENTION_ROUNDS = 4  # short waits for a `completed` another batch is delivering, before handing events back
 CHECK_SOURCE = "gcevents"
 
 
@@ -80,7 +82,9 @@ class Route:
 @dataclass(frozen=True, slots=True)
 class OutputSettings:
     grace_seconds: float = 900.0  # after the end, how long to wait for a missing wrap-up
-    in_progress_retry_cap: float = 30.0  # seconds before looking again at a delivery held elsewhere
+    # Seconds before looking again when another batch is delivering this conversation's `completed` (another
+    # version): it usually finishes within a request's time, and ours must follow it as `updated`.
+    in_progress_retry_cap: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,7 @@ class _Round:
     release: list[Claim] = field(default_factory=list)
     ready: dict[str, list[tuple[_Pending, OutboundRecord, list[Claim]]]] = field(default_factory=dict)
     failures: dict[str, Exception] = field(default_factory=dict)
+    contended: list[tuple[_Pending, Exception]] = field(default_factory=list)  # another batch has `first`
 
     def fail(self, owner: str, error: Exception) -> None:
         # A permanent failure wins: its inputs are dead-lettered, and a redrive re-evaluates every sink.
@@ -115,9 +120,15 @@ class Deliveries:
     """The claim/complete discipline around sinks, shared by derived records and raw events."""
 
     def __init__(
-        self, idempotency: Idempotency, *, clock: Clock | None = None, settings: OutputSettings | None = None
+        self,
+        idempotency: Idempotency,
+        *,
+        clock: Clock | None = None,
+        settings: OutputSettings | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.idempotency = idempotency
+        self._sleep = sleep
         self.clock = clock or SystemClock()
         self.settings = settings or OutputSettings()
         self._lock = threading.Lock()
@@ -128,9 +139,24 @@ class Deliveries:
             return dict(self.counts)
 
     def run(self, pending: Sequence[_Pending], deadline: float) -> dict[str, Exception]:
-        """Deliver what is not delivered yet; owner -> error for what failed."""
-        if not pending:
-            return {}
+        """Deliver what is not delivered yet; owner -> error for what failed. A conversation whose `completed`
+        another batch is delivering right now (concurrent batches often share conversations) is looked at again
+        after a short wait, a few times, before its events are handed back."""
+        failures: dict[str, Exception] = {}
+        budget = RetryBudget(CONTENTION_ROUNDS, base=0.05, cap=0.5, sleep=self._sleep)
+        todo = list(pending)
+        while todo:
+            work = self._round(todo, deadline)
+            for owner, error in work.failures.items():
+                failures.setdefault(owner, error)
+            todo = [item for item, _ in work.contended]
+            if todo and (self.clock.now() + 1.0 >= deadline or not budget.retry()):
+                for item, error in work.contended:
+                    failures.setdefault(item.owner, error)
+                break
+        return failures
+
+    def _round(self, pending: Sequence[_Pending], deadline: float) -> _Round:
         keys = [k for p in pending for k in (p.delivery_key, p.first_key) if k is not None]
         claimed = self.idempotency.claim_all(list(dict.fromkeys(keys)), lease_until=deadline)
         now_ms = int(self.clock.now() * 1000)
@@ -145,7 +171,7 @@ class Deliveries:
             log.exception("could not mark deliveries completed", extra={"count": len(work.done)})
         if work.release:
             self.idempotency.release(work.release)
-        return work.failures
+        return work
 
     def _decide(
         self, item: _Pending, claimed: Mapping[str, tuple[Claim, ClaimResult] | Exception], now_ms: int, work: _Round
@@ -154,15 +180,22 @@ class Deliveries:
         delivery = claimed.get(item.delivery_key)
         blocked = self._blocked(delivery, now_ms)
         kind = RAW_EVENT
+        contended = False
         if blocked is None and item.first_key is not None:
             first = claimed.get(item.first_key)
             blocked = self._blocked(first, now_ms)
+            contended = isinstance(first, tuple) and first[1].status is ClaimStatus.IN_PROGRESS
             kind = COMPLETED if _claimed(first) else UPDATED
-        if isinstance(delivery, tuple) and delivery[1].status is ClaimStatus.COMPLETED:
-            work.release.extend(mine)  # delivered before: nothing to do
+        if isinstance(delivery, tuple) and delivery[1].status is not ClaimStatus.CLAIMED:
+            # COMPLETED: delivered before. IN_PROGRESS: another batch is delivering this very record; if it
+            # fails, its own inputs are retried and re-evaluate the current state, which includes ours.
+            work.release.extend(mine)
         elif blocked is not None:
             work.release.extend(mine)
-            work.fail(item.owner, blocked)
+            if contended:
+                work.contended.append((item, blocked))
+            else:
+                work.fail(item.owner, blocked)
         elif kind != RAW_EVENT and kind not in item.route.derived:
             work.done.extend(mine)  # e.g. a route for `updated` only: its first version is not sent
         else:

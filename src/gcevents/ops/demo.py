@@ -7,21 +7,28 @@ with a loss check: every input is accounted for exactly once."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gcevents.adapters.genesys.settings import GenesysSettings
+from gcevents._variables import sinks
+from gcevents.adapters.genesys.settings import GenesysSettings, Secret
 from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
-from gcevents.config import Config, StoreSpec
-from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
+from gcevents.config import Config, OutputsConfig, StoreSpec
+from gcevents.core.events import CHECK_KIND, GenesysEvent, RawRecord, parse_record
+from gcevents.core.pipeline import BatchReport, PipelineSettings
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
 from gcevents.progress import Progress
+from gcevents.testing.sinks import WebhookReceiver
 from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
+
+DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo receiver's own throwaway key
 
 if TYPE_CHECKING:
     from gcevents.testing.genesys import SimulatorOptions
@@ -45,6 +52,9 @@ class DemoOptions:
     api_latency_ms: float = 15.0
     api_error_rate: float = 0.01
     show_progress: bool = True
+    # Outputs without code: a signed-webhook receiver (the test kit's) on loopback takes the derived records.
+    webhook: bool = True
+    grace_seconds: float = 2.0  # a missing wrap-up is waited for this long (demo scale, production 900)
 
 
 def run_demo(options: DemoOptions) -> dict[str, Any]:
@@ -62,16 +72,30 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         seed=options.seed,
     )
 
+    receiver = WebhookReceiver(DEMO_WEBHOOK_SECRET) if options.webhook else None
+    checks = {"processed": 0, "duplicate": 0}
     with GenesysSimulator(_simulator_options(options)) as simulator:
-        runtime = build_runtime(demo_config(options, db_path, simulator.base_url))
+        config = demo_config(options, db_path, simulator.base_url)
+        if receiver is not None:
+            config = with_webhook(config, receiver.url, options.grace_seconds, db_path)
+        runtime = build_runtime(config)
         queue = SqliteQueue(SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters)
         queue.send(spike.bodies)
 
         progress = Progress(spike.total) if options.show_progress else None
+        batches: list[BatchReport] = []
 
         def on_batch(report: BatchReport) -> None:
+            batches.append(report)
+            for result in report.results:  # completion checks are ours, not inputs: counted apart
+                if result.event is not None and result.event.kind == CHECK_KIND and result.outcome.value in checks:
+                    checks[result.outcome.value] += 1
             if progress is not None:
-                progress.advance(sum(1 for r in report.results if r.outcome is not Outcome.RETRY))
+                settled = sum(
+                    1 for r in report.results
+                    if r.outcome.value != "retry" and not (r.event is not None and r.event.kind == CHECK_KIND)
+                )  # fmt: skip
+                progress.advance(settled)
 
         worker = Worker(
             runtime.pipeline,
@@ -95,8 +119,13 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         if progress is not None:
             progress.close()
         api = simulator.stats()
-
-    return _report(spike, stats, elapsed, api, runtime, db_path)
+    stats.outcomes.subtract(checks)
+    report = _report(spike, stats, elapsed, api, runtime, db_path)
+    if receiver is not None:
+        receiver.close()
+        report["derived"] = derived_report(spike, receiver, checks)
+        report["loss_check"]["one_signed_completed_per_ended_conversation"] = report["derived"]["exactly_once"]
+    return report
 
 
 def _simulator_options(options: DemoOptions) -> SimulatorOptions:
@@ -139,6 +168,34 @@ def demo_config(options: DemoOptions, db_path: str, api_base_url: str) -> Config
     )
 
 
+def with_webhook(config: Config, url: str, grace_seconds: float, db_path: str) -> Config:
+    """The demo's outputs: the derived records to the loopback receiver; grace checks on the demo's queue."""
+    outputs = OutputsConfig(
+        sinks=sinks(f"webhook:{url}"),
+        webhook_secret=Secret(DEMO_WEBHOOK_SECRET),
+        grace_seconds=grace_seconds,
+        check_queue=StoreSpec("sqlite", db_path),
+    )
+    return dataclasses.replace(config, outputs=outputs)
+
+
+def derived_report(spike: Spike, receiver: WebhookReceiver, checks: dict[str, int]) -> dict[str, Any]:
+    """What the receiver got: counts per type, one sample, and the exactly-once check against the workload."""
+    parsed = [parse_record(RawRecord(body)) for body in spike.bodies]
+    ended = {p.conversation_id for p in parsed if isinstance(p, GenesysEvent) and p.kind == "conversation.customer.end"}
+    completed = receiver.completed_per_conversation()
+    samples = receiver.of_type("conversation.completed")
+    return {
+        "completed": sum(completed.values()),
+        "updated": len(receiver.of_type("conversation.updated")),
+        "ended_conversations": len(ended),
+        "bad_signatures": receiver.bad_signatures,
+        "completion_checks": checks["processed"] + checks["duplicate"],
+        "exactly_once": completed == dict.fromkeys(ended, 1) and max(receiver.keys().values(), default=1) == 1,
+        "sample": samples[0].document if samples else None,
+    }
+
+
 def _report(
     spike: Spike, stats: WorkerStats, elapsed: float, api: dict[str, Any], runtime: Runtime, db_path: str
 ) -> dict[str, Any]:
@@ -146,8 +203,8 @@ def _report(
     reasons: dict[str, int] = {}
     for stored in dead_letters:
         reasons[stored.letter.reason] = reasons.get(stored.letter.reason, 0) + 1
-    processed = stats.outcomes.get(Outcome.PROCESSED.value, 0)
-    duplicates = stats.outcomes.get(Outcome.DUPLICATE.value, 0)
+    processed = stats.outcomes.get("processed", 0)
+    duplicates = stats.outcomes.get("duplicate", 0)
     tracked = len(runtime.state_store.list(limit=10**7)) if runtime.state_store is not None else 0
     accounted = processed + duplicates + len(dead_letters)
     api_calls = int(api.get("total_calls", 0))
@@ -200,8 +257,26 @@ def print_report(report: dict[str, Any]) -> None:
         f" {report['genesys_429s']} answered 429, {report['genesys_5xx']} 5xx injected)",
         f"  loss check             {'PASS' if ok else 'FAIL'}: {report['loss_check']['accounted']:,} of"
         f" {report['events_in']:,} inputs accounted for; {report['expected']['unique_events']:,} unique expected",
+        *_derived_lines(report.get("derived")),
         f"  state and dead letters: {report['database']}",
         f"    GCEVENTS_DB={report['database']} .venv/bin/gcevents dlq inspect",
         f"    .venv/bin/gcevents state list --store sqlite:{report['database']}",
     ]
     print("\n".join(lines))
+
+
+def _derived_lines(derived: dict[str, Any] | None) -> list[str]:
+    if not derived:
+        return []
+    lines = [
+        f"  derived events         {derived['completed']:>10,} conversation.completed (one per ended conversation:"
+        f" {'yes' if derived['exactly_once'] else 'NO'}), {derived['updated']:,} conversation.updated",
+        f"                         signed webhook on loopback, {derived['bad_signatures']} bad signatures;"
+        f" {derived['completion_checks']:,} completion checks",
+    ]
+    sample = derived.get("sample")
+    if sample:
+        text = json.dumps(sample, indent=2)
+        lines += ["  one conversation.completed, as the webhook received it:"]
+        lines += ["    " + line for line in text.splitlines()[:60]]
+    return lines
