@@ -271,9 +271,16 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
         "DeadLetterQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
         "OrgId": "00000000-0000-0000-0000-000000000000",
         "GenesysClientSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gc-AbCdEf",
+        "WebhookUrl": "https://crm.example.com/hook", "WebhookSelect": "derived,v2.detail.events.conversation.{id}.acw",
+        "OutputBusName": "gcevents-out", "OutputBusSelect": "derived", "DataLakeStream": "lake",
+        "DataLakeSelect": "completed", "Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        "WebhookSigningSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh-AbCdEf",
     }  # fmt: skip
 
     def value(node: Any) -> str:
+        if isinstance(node, dict) and "Fn::Join" in node:
+            separator, parts = node["Fn::Join"]
+            return separator.join(value(part) for part in parts)
         if isinstance(node, dict) and "Fn::Sub" in node:
             return re.sub(r"\$\{(\w+)\}", lambda m: fake[m.group(1)], node["Fn::Sub"])
         if isinstance(node, dict) and "Fn::If" in node:
@@ -293,11 +300,35 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
     assert config.genesys is not None
     assert config.genesys.client_secret_arn == fake["GenesysClientSecret"]
     assert config.genesys.api_base_url == "https://api.mypurecloud.com"
+    webhook, bus, lake = config.outputs.sinks
+    assert (webhook.kind, webhook.patterns) == ("webhook", ("v2.detail.events.conversation.{id}.acw",))
+    assert (bus.kind, bus.target, lake.kind, lake.target) == ("eventbridge", "gcevents-out", "firehose", "lake")
+    assert config.outputs.webhook_secret_arn == fake["WebhookSigningSecretArn"]
+    assert str(config.outputs.check_queue) == "sqs:" + fake["Queue"]
+    assert config.outputs.grace_seconds == 900
+
+
+def test_without_sinks_the_sinks_variable_parses_to_nothing(template: dict[str, Any]) -> None:
+    from gcevents._variables import sinks
+
+    join = _env(template)["GCEVENTS_SINKS"]["Fn::Join"]
+    assert all(part["Fn::If"][2] == "" for part in join[1])  # every sink off by default
+    assert sinks(join[0].join(["", "", ""])) == ()
+
+
+def test_the_data_lake_is_partitioned_by_date_and_private(template: dict[str, Any]) -> None:
+    stream = template["Resources"]["DataLakeStream"]
+    assert stream["Condition"] == "HasDataLake"
+    s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
+    assert "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/" in s3["Prefix"]
+    bucket = template["Resources"]["DataLakeBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert default(template, "DataLake") == "false"
 
 
 def test_the_secret_never_travels_in_plain_text(template: dict[str, Any]) -> None:
-    secret = single(resources_of(template, "AWS::SecretsManager::Secret"))["Properties"]
-    assert "SecretString" not in secret
+    for secret in resources_of(template, "AWS::SecretsManager::Secret").values():
+        assert "SecretString" not in secret["Properties"]
     for name in template["Parameters"]:
         if "secret" in name.lower():
             assert name.endswith("Arn"), f"parameter {name} would carry a secret value"
@@ -309,6 +340,9 @@ def test_the_secret_never_travels_in_plain_text(template: dict[str, Any]) -> Non
 def _statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for role in resources_of(template, "AWS::IAM::Role").values():
         for policy in role["Properties"].get("Policies", []):
+            if "Fn::If" in policy:  # a policy present under a condition (one per configured sink)
+                assert policy["Fn::If"][2] == {"Ref": "AWS::NoValue"}
+                policy = policy["Fn::If"][1]
             yield from policy["PolicyDocument"]["Statement"]
         assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -323,6 +357,11 @@ def _own_references(template: dict[str, Any], node: Any) -> bool:
         return all(_own_references(template, branch) for branch in node["Fn::If"][1:])
     if isinstance(node, dict) and "Ref" in node:
         return node["Ref"] in template["Resources"] or node["Ref"] in template["Parameters"]
+    if isinstance(node, dict) and "Fn::Sub" in node:  # every ${...} names this template's own parts
+        names = re.findall(r"\$\{([\w:]+)(?:\.Arn)?\}", node["Fn::Sub"])
+        known = set(template["Resources"]) | set(template["Parameters"]) | {"AWS::Partition", "AWS::Region",
+                                                                            "AWS::AccountId"}  # fmt: skip
+        return bool(names) and all(n in known for n in names) and "*" not in node["Fn::Sub"].replace("/*", "")
     target = getatt(node)
     return target is not None and target[0] in template["Resources"] and target[1] == "Arn"
 
@@ -346,6 +385,12 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
     assert allowed["DeadLetterQueue"] == {"sqs:SendMessage"}
     secret = repr({"Fn::If": ["CreateSecret", {"Ref": "GenesysClientSecret"}, {"Ref": "GenesysClientSecretArn"}]})
     assert allowed[secret] == {"secretsmanager:GetSecretValue"}
+    # Outputs: each sink's one action on its one destination.
+    assert allowed["DataLakeStream"] == {"firehose:PutRecordBatch"}
+    assert "sqs:SendMessage" in allowed["Queue"]  # the completion checks
+    bus = repr({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${OutputBusName}"})
+    assert allowed[bus] == {"events:PutEvents"}
+    assert allowed["DataLakeBucket"] == {"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}
 
 
 # --------------------------------------------------------------------------------------- alarms, outputs

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from gcevents.config import Config, StoreSpec
 from gcevents.core.pipeline import BatchReport
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.entrypoints.worker import Worker, WorkerSettings, install_signal_handlers
@@ -32,11 +34,10 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from gcevents.config import Config
     from gcevents.entrypoints.runtime import build_runtime
     from gcevents.observability import configure_logging
 
-    config = Config.from_env()
+    config = with_default_check_queue(Config.from_env(), args)
     configure_logging(config.log_level)
     runtime = build_runtime(config)
     source: EventSource
@@ -70,3 +71,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
     stats = worker.run(exit_when_idle=args.exit_when_idle, max_batches=args.max_batches)
     log.info("worker stopped", extra={"batches": stats.batches, "outcomes": dict(stats.outcomes)})
     return 0
+
+
+def with_default_check_queue(config: Config, args: argparse.Namespace) -> Config:
+    """The completion checks of the grace period go to the queue this worker consumes, unless configured."""
+    if config.outputs.check_queue is not None or not config.outputs.derived:
+        return config
+    spec = StoreSpec("sqs", args.queue_url) if args.queue_url else StoreSpec("sqlite", args.sqlite_queue)
+    return dataclasses.replace(config, outputs=dataclasses.replace(config.outputs, check_queue=spec))
