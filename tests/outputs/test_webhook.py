@@ -217,3 +217,17 @@ def test_a_secret_that_cannot_be_read_hands_everything_back() -> None:
 )
 def test_sanitise_masks_what_looks_like_credentials(said: str, hidden: str) -> None:
     assert hidden not in sanitise(said)
+
+
+def test_the_receiver_code_in_the_docs_verifies_our_signature() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "outputs.md").read_text()
+    block = text.split("```python\n", 1)[1].split("# In your handler", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(block, namespace)  # the documented function, as a receiver would paste it
+    verify_doc = namespace["verify"]
+    body = b'{"id":"c1:0123456789abcdef"}'
+    assert verify_doc(SECRET, body, header_value(SECRET, body))  # type: ignore[operator]
+    assert not verify_doc(SECRET, body + b"x", header_value(SECRET, body))  # type: ignore[operator]
+    assert not verify_doc(SECRET, body, header_value(SECRET, body, timestamp=1))  # type: ignore[operator]
