@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         typed,
         typed_handler,
     )
+    from gcevents.core.records import ConversationRecord, RecordParticipant
     from gcevents.core.router import BatchHandler, HandlerContext, Router, WorkItem
     from gcevents.errors import (
         ConfigError,
@@ -60,6 +61,7 @@ _ERRORS = (
 _HOMES: dict[str, str] = {
     **dict.fromkeys(("BatchHandler", "HandlerContext", "Router", "WorkItem"), "gcevents.core.router"),
     **dict.fromkeys(("GenesysEvent", "RawRecord"), "gcevents.core.events"),
+    **dict.fromkeys(("ConversationRecord", "RecordParticipant"), "gcevents.core.records"),
     **dict.fromkeys(_MODELS, "gcevents.core.models"),
     **dict.fromkeys(_ERRORS, "gcevents.errors"),
 }
@@ -73,6 +75,7 @@ __all__ = [
     "BatchHandler",
     "ConfigError",
     "ContactEvent",
+    "ConversationRecord",
     "ConversationEvent",
     "CustomerEndEvent",
     "CustomerStartEvent",
@@ -88,6 +91,7 @@ __all__ = [
     "PermanentError",
     "RateLimitedError",
     "RawRecord",
+    "RecordParticipant",
     "Router",
     "StoreUnavailableError",
     "TransientError",

@@ -11,6 +11,7 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,19 +84,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         queue.send(spike.bodies)
 
         progress = Progress(spike.total) if options.show_progress else None
-        batches: list[BatchReport] = []
-
-        def on_batch(report: BatchReport) -> None:
-            batches.append(report)
-            for result in report.results:  # completion checks are ours, not inputs: counted apart
-                if result.event is not None and result.event.kind == CHECK_KIND and result.outcome.value in checks:
-                    checks[result.outcome.value] += 1
-            if progress is not None:
-                settled = sum(
-                    1 for r in report.results
-                    if r.outcome.value != "retry" and not (r.event is not None and r.event.kind == CHECK_KIND)
-                )  # fmt: skip
-                progress.advance(settled)
+        on_batch = _batch_observer(progress, checks)
 
         worker = Worker(
             runtime.pipeline,
@@ -126,6 +115,23 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         report["derived"] = derived_report(spike, receiver, checks)
         report["loss_check"]["one_signed_completed_per_ended_conversation"] = report["derived"]["exactly_once"]
     return report
+
+
+def _batch_observer(progress: Progress | None, checks: dict[str, int]) -> Callable[[BatchReport], None]:
+    """Counts settled inputs for the progress bar; completion checks are ours, not inputs: counted apart."""
+
+    def on_batch(report: BatchReport) -> None:
+        settled = 0
+        for result in report.results:
+            is_check = result.event is not None and result.event.kind == CHECK_KIND
+            if is_check and result.outcome.value in checks:
+                checks[result.outcome.value] += 1
+            elif not is_check and result.outcome.value != "retry":
+                settled += 1
+        if progress is not None:
+            progress.advance(settled)
+
+    return on_batch
 
 
 def _simulator_options(options: DemoOptions) -> SimulatorOptions:
