@@ -22,7 +22,7 @@ from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.config import Config, OutputsConfig, StoreSpec
 from gcevents.core.events import CHECK_KIND, GenesysEvent, RawRecord, parse_record
-from gcevents.core.pipeline import BatchReport, PipelineSettings
+from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
 from gcevents.progress import Progress
@@ -74,7 +74,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     )
 
     receiver = WebhookReceiver(DEMO_WEBHOOK_SECRET) if options.webhook else None
-    checks = {"processed": 0, "duplicate": 0}
+    checks = {Outcome.PROCESSED.value: 0, Outcome.DUPLICATE.value: 0}
     with GenesysSimulator(_simulator_options(options)) as simulator:
         config = demo_config(options, db_path, simulator.base_url)
         if receiver is not None:
@@ -126,7 +126,7 @@ def _batch_observer(progress: Progress | None, checks: dict[str, int]) -> Callab
             is_check = result.event is not None and result.event.kind == CHECK_KIND
             if is_check and result.outcome.value in checks:
                 checks[result.outcome.value] += 1
-            elif not is_check and result.outcome.value != "retry":
+            elif not is_check and result.outcome is not Outcome.RETRY:
                 settled += 1
         if progress is not None:
             progress.advance(settled)
@@ -209,8 +209,8 @@ def _report(
     reasons: dict[str, int] = {}
     for stored in dead_letters:
         reasons[stored.letter.reason] = reasons.get(stored.letter.reason, 0) + 1
-    processed = stats.outcomes.get("processed", 0)
-    duplicates = stats.outcomes.get("duplicate", 0)
+    processed = stats.outcomes.get(Outcome.PROCESSED.value, 0)
+    duplicates = stats.outcomes.get(Outcome.DUPLICATE.value, 0)
     tracked = len(runtime.state_store.list(limit=10**7)) if runtime.state_store is not None else 0
     accounted = processed + duplicates + len(dead_letters)
     api_calls = int(api.get("total_calls", 0))
