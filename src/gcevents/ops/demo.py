@@ -198,7 +198,10 @@ def derived_report(spike: Spike, receiver: WebhookReceiver, checks: dict[str, in
         "bad_signatures": receiver.bad_signatures,
         "completion_checks": checks["processed"] + checks["duplicate"],
         "exactly_once": completed == dict.fromkeys(ended, 1) and max(receiver.keys().values(), default=1) == 1,
-        "sample": samples[0].document if samples else None,
+        # The fullest one: in a shuffled spike some conversations complete before their agent's events arrive.
+        "sample": max(samples, key=lambda r: len(r.document["conversation"]["sourceEventKeys"])).document
+        if samples
+        else None,
     }
 
 
@@ -284,5 +287,8 @@ def _derived_lines(derived: dict[str, Any] | None) -> list[str]:
     if sample:
         text = json.dumps(sample, indent=2)
         lines += ["  one conversation.completed, as the webhook received it:"]
-        lines += ["    " + line for line in text.splitlines()[:60]]
+        shown = text.splitlines()
+        lines += ["    " + line for line in shown[:80]]
+        if len(shown) > 80:
+            lines.append(f"    ... ({len(shown) - 80} more lines; `gcevents demo --json` has it whole)")
     return lines
