@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 REJECTED = "sink_rejected"  # dead-letter reason of a permanent sink failure
 MAX_INLINE_WAIT = 2.0  # seconds we may sleep for a retry inside a batch; longer waits hand the record back
-DEADLINE_MARGIN = 1.0  # never start a request that could not finish this long before the deadline
+DEADLINE_MARGIN = 2.0  # a request must end this long before the deadline: the batch still settles after it
 MAX_OPEN_SECONDS = 900.0  # longest circuit-open period (the SQS delay maximum)
 EXCERPT_BYTES = 512
 
