@@ -39,7 +39,7 @@ def _kind(event: dict) -> str:
     return event["detail"]["topicName"].split(".", 5)[-1]
 
 
-@settings(max_examples=100)
+@settings(max_examples=50)
 @given(seed=st.integers(0, 10**6), conversations=st.integers(1, 3), resends=st.integers(0, 12), cuts=st.integers(0, 6))
 def test_any_order_duplication_and_batching_gives_one_completed_with_the_same_final_version(
     seed: int, conversations: int, resends: int, cuts: int
