@@ -28,9 +28,12 @@ class RawRecord:
     source_arn: str | None = None
 
     def text(self) -> str:
-        """The original text, for the dead-letter sink (objects are serialised, never repr'd)."""
+        """The original text, for the dead-letter sink (objects are serialised, never repr'd). Bytes that are not
+        UTF-8 are kept as `surrogateescape` characters (`gcevents.text.original_bytes` gives them back)."""
         if isinstance(self.payload, str):
             return self.payload
+        if isinstance(self.payload, bytes):
+            return self.payload.decode("utf-8", "surrogateescape")
         try:
             return json.dumps(self.payload, separators=(",", ":"), default=str)
         except (TypeError, ValueError):  # e.g. circular structures from a hand-made invoke

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from gcevents.core.events import GenesysEvent
 from gcevents.core.state import Observation, State, merge
-from gcevents.errors import StoreUnavailableError
+from gcevents.errors import PermanentError, StoreUnavailableError
 from gcevents.ports import ApplyResult, Clock, StoredState, SystemClock, Updates
 from gcevents.retry import RetryBudget
+from gcevents.text import is_scalar
 
 DEFAULT_TTL_DAYS = 30
 _CONTENTION_BASE = 0.01  # seconds before the second write round; doubles per round (full jitter)
@@ -72,6 +73,11 @@ class OptimisticStateStore(abc.ABC):
     def apply(self, updates: Updates) -> ApplyResult:
         result = ApplyResult()
         events = {cid: list(evs) for cid, evs in updates.items() if evs}
+        for cid in [cid for cid in events if not is_scalar(cid)]:
+            # No store can key an item by it (the parser rejects such events; this guards other callers): one
+            # conversation fails, not the read of every conversation in the batch.
+            del events[cid]
+            result.failed[cid] = PermanentError("conversation id is not valid Unicode text", reason="invalid_text")
         if not events:
             return result
         try:
