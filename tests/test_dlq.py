@@ -90,3 +90,55 @@ def test_redriven_event_is_processed_normally_after_the_cause_is_fixed(
     # Processed now: running the same file again finds both events already done.
     assert cli.main(["process", str(events), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["duplicate"] == 2
+
+
+def test_inspect_tolerates_any_body_and_gives_back_what_it_read(
+    boto_client: Any, unique_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Issue 11, defect 6. On main a deeply nested non-JSON letter (moved by SQS redrive: no attributes) raised
+    RecursionError in `_topic_of`, and the page it came in stayed hidden: a redrive right after found nothing."""
+    sqs = boto_client("sqs")
+    url = create_queues(sqs, unique_name)["dlq_url"]
+    bodies = ["[" * 100_000, '{"detail": ' * 5_000 + "1", json.dumps(make_event("acw", "c-\x1b[2J")),
+              json.dumps({"detail": {"topicName": "\x1b]0;pwned\x07"}})]  # fmt: skip
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={"failedAt": {"DataType": "Number",
+                     "StringValue": "1e999"}, "encoding": {"DataType": "String", "StringValue": "base64"}})  # fmt: skip
+    monkeypatch.setenv("GCEVENTS_DB", str(tmp_path / "g.db"))
+    monkeypatch.setenv("GCEVENTS_DLQ", f"sqs:{url}")
+
+    assert cli.main(["dlq", "inspect"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("5 dead letters")
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "c-\\x1b[2J" in out  # escaped, still readable
+    # Released at once: a redrive in the next seconds sees every letter (main: `{}`, exit 0).
+    assert cli.main(["dlq", "redrive", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"would_redrive": 5}
+
+
+def test_human_output_escapes_control_characters_in_ids(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11, defect 11: ANSI escape codes in ids were printed raw by `state list` and `dlq inspect`."""
+    db = tmp_path / "g.db"
+    monkeypatch.setenv("GCEVENTS_DB", str(db))
+    monkeypatch.delenv("GCEVENTS_STATE_STORE", raising=False)
+    monkeypatch.delenv("GCEVENTS_DLQ", raising=False)
+    cid = "c-\x1b[2J\x1b[31m\u202eevil"
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps(make_event("customer.start", cid)))
+    assert cli.main(["process", str(events), "--json"]) == 0
+    SqliteDeadLetterSink(SqliteDatabase(db)).send([DeadLetter("handler_rejected", "crm: \x1b[2K", "{}", cid, cid)])
+    capsys.readouterr()
+
+    for argv in (["state", "list"], ["state", "get", cid], ["dlq", "inspect"]):
+        assert cli.main(argv) == 0
+        captured = capsys.readouterr()
+        shown = captured.out + captured.err
+        assert "\x1b" not in shown
+        assert "\u202e" not in shown
+        assert "c-\\x1b[2J\\x1b[31m\\u202eevil" in shown

@@ -12,6 +12,7 @@ from typing import Any
 from gcevents.config import Config
 from gcevents.errors import ConfigError
 from gcevents.ops.dlq import DeadLetterReader, LetterFilter, inspect, redrive
+from gcevents.text import printable
 
 
 def register(subparsers: Any) -> None:
@@ -57,13 +58,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         for letter in letters:
             print(dead_letter_json(letter))
         return 0
-    by_reason = Counter(letter.reason for letter in letters)
+    # Everything below came from input data: control characters are escaped, or an id could drive the terminal.
+    by_reason = Counter(printable(letter.reason, 40) for letter in letters)
     print(f"{len(letters)} dead letters" + (": " + ", ".join(f"{r} {n}" for r, n in by_reason.most_common())))
     now = time.time()
     for letter in letters[:50]:
         age = now - letter.failed_at
-        print(f"  {letter.reason:<20} {age:>8.0f}s  {letter.conversation_id or '-':<36}  {letter.topic or '-'}")
-        print(f"      {letter.message[:140]}")
+        cid, topic = printable(letter.conversation_id or "-", 80), printable(letter.topic or "-", 200)
+        print(f"  {printable(letter.reason, 40):<20} {age:>8.0f}s  {cid:<36}  {topic}")
+        print(f"      {printable(letter.message, 140)}")
     return 0
 
 
