@@ -85,7 +85,7 @@ def test_redriven_event_is_processed_normally_after_the_cause_is_fixed(
     inspected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {x["conversationId"] for x in inspected} == {"c-7"}
     assert cli.main(["dlq", "redrive", "--reason", "untrusted_source", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"redriven": 2}
+    assert json.loads(capsys.readouterr().out) == {"redriven": 2, "failed_again": 0}
     assert SqliteDeadLetterSink(SqliteDatabase(db)).count() == 0
     # Processed now: running the same file again finds both events already done.
     assert cli.main(["process", str(events), "--json"]) == 0
@@ -117,7 +117,7 @@ def test_inspect_tolerates_any_body_and_gives_back_what_it_read(
     assert "c-\\x1b[2J" in out  # escaped, still readable
     # Released at once: a redrive in the next seconds sees every letter (main: `{}`, exit 0).
     assert cli.main(["dlq", "redrive", "--dry-run", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"would_redrive": 5}
+    assert json.loads(capsys.readouterr().out) == {"would_redrive": 1, "still_invalid": 4}
 
 
 def test_human_output_escapes_control_characters_in_ids(
@@ -142,3 +142,33 @@ def test_human_output_escapes_control_characters_in_ids(
         assert "\x1b" not in shown
         assert "\u202e" not in shown
         assert "c-\\x1b[2J\\x1b[31m\\u202eevil" in shown
+
+
+def test_in_process_redrive_from_sqs_ends_and_counts_what_failed_again(
+    boto_client: Any, unique_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], app: Any,
+) -> None:  # fmt: skip
+    """Issue 11, defect 7. On main each failure was dead-lettered again into the queue being scanned and picked up
+    again: 12 letters gave {"redriven": 120}. Not-yet-valid letters are kept instead of going round."""
+    sqs = boto_client("sqs")
+    url = create_queues(sqs, unique_name)["dlq_url"]
+    sink = SqsDeadLetterSink(sqs, url)
+    events = [make_event("customer.end", f"c-{n}") for n in range(12)]
+    sink.send([DeadLetter("handler_failed", "down", json.dumps(e), conversation_id=f"c-{n}")
+               for n, e in enumerate(events)] + [DeadLetter("not_json", "bad", "{oops")])  # fmt: skip
+    for n in range(12):
+        app.FAIL_TRANSIENTLY[f"c-{n}"] = None  # still failing: each redriven letter ends in the DLQ again
+    monkeypatch.setenv("GCEVENTS_DB", str(tmp_path / "g.db"))
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_DLQ", f"sqs:{url}")
+    monkeypatch.setenv("GCEVENTS_HANDLERS", "tests.fixtures.lambda_app:router")
+
+    assert cli.main(["dlq", "redrive", "--json", "--rate", "0"]) == 1  # non-zero: some failed again
+    assert json.loads(capsys.readouterr().out) == {"redriven": 12, "failed_again": 12, "still_invalid": 1}
+    back = inspect(DeadLetterReader(sink), LetterFilter(), 100)
+    assert sorted(x.reason for x in back) == ["not_json"] + ["retries_exhausted"] * 12
+
+    app.FAIL_TRANSIENTLY.clear()  # fixed: the next run redrives them once, and they succeed
+    assert cli.main(["dlq", "redrive", "--json", "--rate", "0"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"redriven": 12, "failed_again": 0, "still_invalid": 1}
+    assert len(app.EFFECTS) == 12

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+from gcevents.core.events import RawRecord, Rejection, parse_record
 from gcevents.ports import DeadLetter, DeadLetterStore, StoredDeadLetter
 
 
@@ -58,6 +59,13 @@ class DeadLetterReader:
         self._held = []
 
 
+def rejection_reason(body: str, allowed_sources: Sequence[str] = ()) -> str | None:
+    """Why `body` would be rejected again as it is (not JSON, not an event, an untrusted source...), or None when
+    it now parses as an event. Handler failures are not known until it runs."""
+    parsed = parse_record(RawRecord(body), allowed_sources)
+    return parsed.reason if isinstance(parsed, Rejection) else None
+
+
 def inspect(reader: DeadLetterReader, wanted: LetterFilter, limit: int) -> list[DeadLetter]:
     now = time.time()
     try:
@@ -69,35 +77,48 @@ def inspect(reader: DeadLetterReader, wanted: LetterFilter, limit: int) -> list[
 def redrive(
     reader: DeadLetterReader,
     wanted: LetterFilter,
-    send: Callable[[list[str]], None],
+    send: Callable[[list[str]], int | None],
     *,
     limit: int,
     rate: float,
     dry_run: bool,
+    still_invalid: Callable[[DeadLetter], str | None] | None = None,
 ) -> Counter[str]:
-    """Re-send matching letters' original bodies via `send` (batches of 10) at <= `rate` per second."""
+    """Re-send matching letters' original bodies via `send` (batches of 10) at <= `rate` per second.
+
+    `send` returns how many of the bodies failed again (an in-process redrive dead-letters them again: into the
+    store being scanned, when it is the same queue). The run handles the letters that were there when it
+    started: a letter dead-lettered after that (ours failing again, or anyone's) is left for the next run, so
+    a redrive always ends. `still_invalid` names why a letter would be rejected again as it is (its body still
+    does not parse): such letters are kept, counted as `still_invalid`, instead of going round once more."""
     counts: Counter[str] = Counter()
-    now = time.time()
+    started = now = time.time()
     batch: list[StoredDeadLetter] = []
 
     def flush() -> None:
         if not batch:
             return
         if not dry_run:
-            send([s.letter.body for s in batch])
+            failed = send([s.letter.body for s in batch])
             reader.remove([s.handle for s in batch])
+            if failed is not None:  # None: sent to a queue, where they run later
+                counts["failed_again"] += failed
             time.sleep(len(batch) / rate if rate > 0 else 0)
         counts["redriven" if not dry_run else "would_redrive"] += len(batch)
         batch.clear()
 
     try:
         for stored in reader.scan(limit):
+            if stored.letter.failed_at >= started:
+                continue  # dead-lettered during this run: read once (and given back at the end), never resent
             if not wanted(stored.letter, now):
                 counts["skipped"] += 1
-                continue
-            batch.append(stored)
-            if len(batch) == 10:
-                flush()
+            elif still_invalid is not None and still_invalid(stored.letter) is not None:
+                counts["still_invalid"] += 1
+            else:
+                batch.append(stored)
+                if len(batch) == 10:
+                    flush()
         flush()
     finally:
         reader.release()

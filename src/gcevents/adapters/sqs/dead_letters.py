@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -157,7 +158,7 @@ class SqsDeadLetterSink:
         elif encoding == "empty":
             body = ""
         sent_ms = message.get("Attributes", {}).get("SentTimestamp")
-        failed_at = float(attrs.get("failedAt") or (int(sent_ms) / 1000 if sent_ms else 0.0))
+        failed_at = _finite(attrs.get("failedAt")) or (int(sent_ms) / 1000 if sent_ms else 0.0)
         letter = DeadLetter(
             # Messages moved here by SQS redrive (maxReceiveCount) carry no reason of ours.
             reason=attrs.get("reason", "max_receive_count"),
@@ -197,14 +198,24 @@ def _decode_any(
         log.warning("undecodable dead letter", extra={"error": type(exc).__name__})
         attributes = message.get("MessageAttributes")
         reason = attributes.get("reason", {}).get("StringValue") if isinstance(attributes, Mapping) else None
-        body = message.get("Body")
+        body, sent = message.get("Body"), message.get("Attributes", {}).get("SentTimestamp")
         letter = DeadLetter(
             reason=reason if isinstance(reason, str) and reason else "undecodable_letter",
             message=f"this dead letter could not be decoded ({type(exc).__name__}); the body is as SQS holds it",
             body=body if isinstance(body, str) else "",
             message_id=message.get("MessageId") if isinstance(message.get("MessageId"), str) else None,
+            failed_at=(_finite(sent) or 0.0) / 1000,  # when SQS got it: not "now", which would read as new
         )
         return StoredDeadLetter(letter, str(message["ReceiptHandle"]))
+
+
+def _finite(text: str | None) -> float | None:
+    """A timestamp attribute, unless it is missing, not a number, or not finite (`1e999` parses as inf)."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
+        return None
+    return value if value is not None and math.isfinite(value) else None
 
 
 def _topic_of(body: str) -> str | None:
