@@ -4,6 +4,7 @@ processed normally."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -172,3 +173,81 @@ def test_in_process_redrive_from_sqs_ends_and_counts_what_failed_again(
     assert cli.main(["dlq", "redrive", "--json", "--rate", "0"]) == 0
     assert json.loads(capsys.readouterr().out) == {"redriven": 12, "failed_again": 0, "still_invalid": 1}
     assert len(app.EFFECTS) == 12
+
+
+# ------------------------------------------------------------------------------------------ defect 9: why
+def test_a_persistent_genesys_fault_dead_letters_with_its_cause_after_minutes(tmp_path: Any) -> None:
+    """Issue 11, defect 9. On main 12 of 12 enriched events were dead-lettered as `max_receive_count` within 27 s of
+    a Genesys outage (full-jitter redelivery from 2 s), with the cause dropped. The redelivery schedule now spreads
+    the 5 receives over minutes, and the last failure, kept by content key, explains each letter. A fake clock
+    drives the queue: no waiting, no timing."""
+    from gcevents.adapters.sqlite import SqliteIdempotencyStore
+    from gcevents.core.idempotency import Idempotency
+    from gcevents.core.pipeline import Pipeline, PipelineSettings
+    from gcevents.core.router import Router
+    from gcevents.entrypoints.worker import Worker, WorkerSettings
+    from gcevents.errors import TransientError
+    from gcevents.ops.dlq import explain_exhausted
+    from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher, MemoryQueue
+
+    clock = FakeClock()
+    store = SqliteIdempotencyStore(SqliteDatabase(tmp_path / "idem.db"))
+    outage = TransientError("Genesys analytics_details_bulk: HTTP 503")
+    sink = MemoryDeadLetterSink()
+    pipeline = Pipeline(
+        idempotency=Idempotency(store, clock=clock, concurrency=1), dead_letters=sink, router=Router(),
+        enricher=MemoryEnricher(failures={f"c-{n}": outage for n in range(12)}), clock=clock,
+        settings=PipelineSettings(deadline_margin=0.0, handler_concurrency=1),
+    )  # fmt: skip
+    queue = MemoryQueue(max_receive_count=5, redrive_to=sink, clock=clock)
+    queue.send([json.dumps(make_event("customer.end", f"c-{n}")) for n in range(12)])
+    worker = Worker(pipeline, queue, WorkerSettings(batch_size=12, batch_window=0.0, wait_seconds=0.0))
+    started = clock.now()
+    while not queue.is_drained():
+        records = queue.receive(12, 0.0, 120.0)
+        if records:
+            worker.handle(records)
+        clock.advance(1.0)
+
+    assert len(sink.letters) == 12
+    assert clock.now() - started >= 150  # the four redeliveries wait at least 10 + 20 + 40 + 80 s
+    explained = explain_exhausted(sink.letters, store)
+    for letter in explained:
+        assert letter.reason == "max_receive_count"
+        assert "after 5 attempts" in letter.message
+        assert "enrichment_failed: TransientError: Genesys analytics_details_bulk: HTTP 503" in letter.message
+
+
+def test_the_sqlite_queue_letter_says_why_and_inspect_shows_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], app: Any
+) -> None:
+    """`gcevents worker --sqlite-queue`: the queue's own redrive reads the failure record; `dlq inspect` too."""
+    from gcevents.adapters.sqlite import SqliteQueue
+    from gcevents.config import Config
+    from gcevents.entrypoints.runtime import build_runtime
+    from gcevents.ops.dlq import failure_explainer
+
+    db = tmp_path / "g.db"
+    monkeypatch.setenv("GCEVENTS_DB", str(db))
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_HANDLERS", "tests.fixtures.lambda_app:router")
+    app.FAIL_TRANSIENTLY["c-9"] = None
+    runtime = build_runtime(Config.from_env())
+    queue = SqliteQueue(SqliteDatabase(db), max_receive_count=2, redrive_to=runtime.dead_letters,
+                        explain=failure_explainer(runtime.idempotency_store))  # fmt: skip
+    queue.send([json.dumps(make_event("acw", "c-9"))])
+    for _ in range(3):
+        records = queue.receive(10, 0.0, 0.0)  # visible again at once
+        if records:
+            runtime.pipeline.run(records, deadline=time.time() + 30)
+    (stored,) = SqliteDeadLetterSink(SqliteDatabase(db)).list()
+    letter = stored.letter
+    assert letter.reason == "max_receive_count"
+    assert "after 2 attempts" in letter.message
+    assert "handler_failed: RateLimitedError: downstream 429" in letter.message
+
+    SqliteDeadLetterSink(SqliteDatabase(db)).send([DeadLetter("max_receive_count", "redrive", letter.body)])
+    assert cli.main(["dlq", "inspect", "--json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all("handler_failed: RateLimitedError" in x["message"] for x in shown)
+    assert len(shown) == 2

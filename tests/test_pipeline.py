@@ -19,7 +19,7 @@ from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.errors import PermanentError, RateLimitedError, StoreUnavailableError, TransientError
-from gcevents.ports import Claim, ClaimResult, ClaimStatus, DeadLetter
+from gcevents.ports import Claim, ClaimResult, ClaimStatus, DeadLetter, Failure
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher, MemoryIdempotencyStore
 
 ANY_TOPIC = "*"
@@ -44,9 +44,9 @@ class RecordingStore(MemoryIdempotencyStore):
         self.calls.append(("complete", [c.key for c in claims]))
         super().complete(claims, expires_at_ms)
 
-    def release(self, claim: Claim) -> None:
+    def release(self, claim: Claim, failure: Failure | None = None) -> None:
         self.calls.append(("release", claim.key))
-        super().release(claim)
+        super().release(claim, failure)
 
     def names(self) -> Counter[str]:
         return Counter(name for name, _ in self.calls)

@@ -36,6 +36,13 @@ def noop(event: GenesysEvent, context: HandlerContext) -> None:
         ("v2.users.(id).presence", "v2.users.u-1.presence", False),  # regex characters are escaped
         ("v2.users.[a-z]+", "v2.users.abc", False),
         ("v2.users.[a-z]+", "v2.users.[a-z]+", True),
+        # Issue 11, defect 11: `*` matches a newline too (on main such events ran no handler), `{id}` still one
+        # segment: it may hold a newline but never a dot.
+        ("*", "v2.detail.events.conversation.c\n1.customer.end", True),
+        ("v2.detail.events.conversation.*", "v2.detail.events.conversation.c1.customer.end\n", True),
+        (END, "v2.detail.events.conversation.c\n1.customer.end", True),
+        (END, "v2.detail.events.conversation.c\n.1.customer.end", False),
+        (END, "v2.detail.events.conversation.c1.customer.end\n", False),  # \Z, not $: no trailing newline
     ],
 )
 def test_patterns(pattern: str, topic: str, matches: bool) -> None:

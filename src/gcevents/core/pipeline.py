@@ -320,7 +320,7 @@ class Pipeline:
             # The effects happened: acknowledging is right. The lease still guards until the deadline.
             log.exception("could not mark claims completed", extra={"count": len(done)})
         if to_release:
-            self.idempotency.release(to_release)
+            self.idempotency.release(to_release, _why_released(batch))
 
     def _record_failure(self, batch: _Batch, index: int, error: BaseException) -> None:
         event = batch.events[index]
@@ -353,6 +353,22 @@ class Pipeline:
         for index, letter in batch.letters.items():
             record, event = batch.records[index], batch.events.get(index)
             batch.results[index] = RecordResult(record, outcome, failure or letter.reason, event=event)
+
+
+def _why_released(batch: _Batch) -> dict[str, tuple[str, int]]:
+    """Content key -> (last error, attempts so far) of every claim given back: the idempotency store keeps it, so a
+    record SQS later dead-letters through maxReceiveCount still says why."""
+    why: dict[str, tuple[str, int]] = {}
+    for index, claim in batch.claims.items():
+        letter, result = batch.letters.get(index), batch.results.get(index)
+        if letter is not None:
+            error = f"{letter.reason}: {letter.message}"
+        elif result is not None and result.outcome is Outcome.RETRY:
+            error = result.reason or "retry"
+        else:
+            continue
+        why[claim.key] = (error, batch.events[index].record.receive_count)
+    return why
 
 
 def _letter_for_rejection(rejection: Rejection) -> DeadLetter:

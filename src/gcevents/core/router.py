@@ -44,9 +44,11 @@ class BatchHandler(Protocol):
 
 @lru_cache(maxsize=512)
 def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """`{id}`: one segment (anything but a dot, newlines included); `*`: anything at all. DOTALL, so a topic
+    holding a newline still matches `*` instead of being acknowledged with no handler run."""
     parts = re.split(r"(\{[^}.]*\}|\*)", pattern)
     regex = "".join("[^.]+" if p.startswith("{") else ".*" if p == "*" else re.escape(p) for p in parts if p)
-    return re.compile(regex + r"\Z")
+    return re.compile(regex + r"\Z", re.DOTALL)
 
 
 def topic_matches(pattern: str, topic: str) -> bool:

@@ -20,6 +20,7 @@ from gcevents.config import Config, StoreSpec
 from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
+from gcevents.ops.dlq import failure_explainer
 from gcevents.progress import Progress
 from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
 
@@ -64,7 +65,10 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
 
     with GenesysSimulator(_simulator_options(options)) as simulator:
         runtime = build_runtime(demo_config(options, db_path, simulator.base_url))
-        queue = SqliteQueue(SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters)
+        queue = SqliteQueue(
+            SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters,
+            explain=failure_explainer(runtime.idempotency_store),
+        )  # fmt: skip
         queue.send(spike.bodies)
 
         progress = Progress(spike.total) if options.show_progress else None

@@ -11,7 +11,7 @@ from typing import Any
 
 from gcevents.config import Config
 from gcevents.errors import ConfigError
-from gcevents.ops.dlq import DeadLetterReader, LetterFilter, inspect, redrive, rejection_reason
+from gcevents.ops.dlq import DeadLetterReader, LetterFilter, explain_exhausted, inspect, redrive, rejection_reason
 from gcevents.text import printable
 
 
@@ -50,8 +50,10 @@ def _reader() -> tuple[Any, DeadLetterReader]:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    _, reader = _reader()
-    letters = inspect(reader, _filter(args), args.limit)
+    runtime, reader = _reader()
+    letters = inspect(
+        reader, _filter(args), args.limit, lambda found: explain_exhausted(found, runtime.idempotency_store)
+    )
     if args.json:
         from gcevents.adapters.sqlite.dead_letters import dead_letter_json
 
