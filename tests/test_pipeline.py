@@ -122,6 +122,40 @@ def outcomes(report: BatchReport) -> list[str]:
     return [r.outcome.value for r in report.results]
 
 
+# ------------------------------------------------------------------------------------- malformed, twice
+def test_a_malformed_record_delivered_twice_is_dead_lettered_once() -> None:
+    """Issue 11, defect 11: on main a rejection had no content key, so every delivery wrote another dead letter.
+    Its key is now a hash of its reason and exact text: a re-delivery finds the letter written."""
+    h = harness()
+    first = h.run(sqs_batch(["{not json", "{not json", "{other"]))
+    assert outcomes(first) == ["dead_lettered", "duplicate", "dead_lettered"]
+    assert first.results[1].reason == "in_batch"
+    again = h.run(sqs_batch(["{not json", make_event("acw", "c-1")]))
+    assert outcomes(again) == ["duplicate", "processed"]
+    assert again.results[0].reason == "already_dead_lettered"
+    assert [x.body for x in h.sink.letters] == ["{not json", "{other"]
+
+
+def test_a_malformed_record_is_never_lost_to_its_dedupe() -> None:
+    """The sink fails: every copy is retried and the claim given back, so the next delivery writes the letter.
+    The idempotency store fails: the letter is written anyway (at worst twice, never not at all)."""
+    failing = FailingSink()
+    h = harness(sink=failing)
+    report = h.run(sqs_batch(["{broken", "{broken"]))
+    assert outcomes(report) == ["retry", "retry"]
+    h.pipeline.dead_letters = h.sink  # the sink is back
+    assert outcomes(h.run(sqs_batch(["{broken"]))) == ["dead_lettered"]
+
+    class Down(MemoryIdempotencyStore):
+        def claim(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> ClaimResult:
+            raise StoreUnavailableError("throttled")
+
+    down = harness()
+    down.pipeline.idempotency = Idempotency(Down(), clock=down.clock)
+    assert outcomes(down.run(sqs_batch(["{x", "{x"]))) == ["dead_lettered", "duplicate"]
+    assert [x.body for x in down.sink.letters] == ["{x"]
+
+
 # ------------------------------------------------------------------------------------------------- dedupe
 def test_in_batch_duplicates_are_folded_before_any_io() -> None:
     h = harness()

@@ -88,6 +88,13 @@ class Rejection:
     conversation_id: str | None = None
 
 
+def rejection_key(rejection: Rejection) -> str:
+    """A content key for what cannot become an event: its reason and exact text. A re-delivery of the same
+    malformed record then finds its dead letter already written (a different text is a different letter)."""
+    identity = f"rejected|{rejection.reason}|{rejection.record.text()}"
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
 def split_records(payload: Any) -> list[RawRecord]:
     """Recognise the delivery shape: SQS ESM batch, a list of events (Pipes / bus batching), or one event."""
     if isinstance(payload, Mapping):
