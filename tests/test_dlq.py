@@ -188,7 +188,8 @@ def test_a_persistent_genesys_fault_dead_letters_with_its_cause_after_minutes(tm
     from gcevents.entrypoints.worker import Worker, WorkerSettings
     from gcevents.errors import TransientError
     from gcevents.ops.dlq import explain_exhausted
-    from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher, MemoryQueue
+    from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher
+    from gcevents.testing.queue import SimulatedQueue
 
     clock = FakeClock()
     store = SqliteIdempotencyStore(SqliteDatabase(tmp_path / "idem.db"))
@@ -199,7 +200,7 @@ def test_a_persistent_genesys_fault_dead_letters_with_its_cause_after_minutes(tm
         enricher=MemoryEnricher(failures={f"c-{n}": outage for n in range(12)}), clock=clock,
         settings=PipelineSettings(deadline_margin=0.0, handler_concurrency=1),
     )  # fmt: skip
-    queue = MemoryQueue(max_receive_count=5, redrive_to=sink, clock=clock)
+    queue = SimulatedQueue(max_receive_count=5, redrive_to=sink, clock=clock)
     queue.send([json.dumps(make_event("customer.end", f"c-{n}")) for n in range(12)])
     worker = Worker(pipeline, queue, WorkerSettings(batch_size=12, batch_window=0.0, wait_seconds=0.0))
     started = clock.now()
