@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from factories import BASE_MS, make_event, resend, sqs_batch
+from factories import BASE_MS, make_event, resend, sqs_batch, sqs_record
 from gcevents.core.events import GenesysEvent, RawRecord, Reason, parse_record, split_records
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
@@ -125,15 +125,19 @@ def outcomes(report: BatchReport) -> list[str]:
 # ------------------------------------------------------------------------------------- malformed, twice
 def test_a_malformed_record_delivered_twice_is_dead_lettered_once() -> None:
     """Issue 11, defect 11: on main a rejection had no content key, so every delivery wrote another dead letter.
-    Its key is now a hash of its reason and exact text: a re-delivery finds the letter written."""
+    Its key is now a hash of its reason, message id and exact text: a re-delivery finds the letter written, while
+    another message with the same text still gets its own."""
     h = harness()
-    first = h.run(sqs_batch(["{not json", "{not json", "{other"]))
-    assert outcomes(first) == ["dead_lettered", "duplicate", "dead_lettered"]
+    bad = sqs_record("{not json")
+    first = h.run({"Records": [bad, bad, sqs_record("{other"), sqs_record("{not json")]})
+    assert outcomes(first) == ["dead_lettered", "duplicate", "dead_lettered", "dead_lettered"]
     assert first.results[1].reason == "in_batch"
-    again = h.run(sqs_batch(["{not json", make_event("acw", "c-1")]))
+    again = h.run({"Records": [dict(bad, receiptHandle="rh-2"), sqs_record(make_event("acw", "c-1"))]})
     assert outcomes(again) == ["duplicate", "processed"]
     assert again.results[0].reason == "already_dead_lettered"
-    assert [x.body for x in h.sink.letters] == ["{not json", "{other"]
+    assert [x.body for x in h.sink.letters] == ["{not json", "{other", "{not json"]
+    direct = [h.run(["{no id"]) for _ in range(2)]  # a direct invoke retried by Lambda: the text is the identity
+    assert [outcomes(r) for r in direct] == [["dead_lettered"], ["duplicate"]]
 
 
 def test_a_malformed_record_is_never_lost_to_its_dedupe() -> None:
@@ -141,10 +145,11 @@ def test_a_malformed_record_is_never_lost_to_its_dedupe() -> None:
     The idempotency store fails: the letter is written anyway (at worst twice, never not at all)."""
     failing = FailingSink()
     h = harness(sink=failing)
-    report = h.run(sqs_batch(["{broken", "{broken"]))
+    broken = sqs_record("{broken")
+    report = h.run({"Records": [broken, broken]})  # delivered twice in one batch
     assert outcomes(report) == ["retry", "retry"]
     h.pipeline.dead_letters = h.sink  # the sink is back
-    assert outcomes(h.run(sqs_batch(["{broken"]))) == ["dead_lettered"]
+    assert outcomes(h.run({"Records": [broken]})) == ["dead_lettered"]
 
     class Down(MemoryIdempotencyStore):
         def claim(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> ClaimResult:
@@ -152,7 +157,8 @@ def test_a_malformed_record_is_never_lost_to_its_dedupe() -> None:
 
     down = harness()
     down.pipeline.idempotency = Idempotency(Down(), clock=down.clock)
-    assert outcomes(down.run(sqs_batch(["{x", "{x"]))) == ["dead_lettered", "duplicate"]
+    twice = sqs_record("{x")
+    assert outcomes(down.run({"Records": [twice, twice]})) == ["dead_lettered", "duplicate"]
     assert [x.body for x in down.sink.letters] == ["{x"]
 
 

@@ -89,9 +89,10 @@ class Rejection:
 
 
 def rejection_key(rejection: Rejection) -> str:
-    """A content key for what cannot become an event: its reason and exact text. A re-delivery of the same
-    malformed record then finds its dead letter already written (a different text is a different letter)."""
-    identity = f"rejected|{rejection.reason}|{rejection.record.text()}"
+    """A content key for what cannot become an event: its reason, its message id (SQS: the same message, however
+    often delivered; none for a direct invoke) and its exact text. A re-delivery of the same malformed record then
+    finds its dead letter already written; another message, even with the same text, gets its own letter."""
+    identity = f"rejected|{rejection.reason}|{rejection.record.message_id or ''}|{rejection.record.text()}"
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
