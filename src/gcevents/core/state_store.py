@@ -26,6 +26,17 @@ _CONTENTION_CAP = 0.2
 
 
 # -------------------------------------------------------------------------------------------- the algorithm
+def _keyable(
+    events: dict[str, list[GenesysEvent | Observation]], result: ApplyResult
+) -> dict[str, list[GenesysEvent | Observation]]:
+    """Conversations no store can key an item by (a lone surrogate in the id: the parser rejects such events,
+    this guards other callers) fail one by one, not the read of every conversation in the batch."""
+    for cid in [cid for cid in events if not is_scalar(cid)]:
+        del events[cid]
+        result.failed[cid] = PermanentError("conversation id is not valid Unicode text", reason="invalid_text")
+    return events
+
+
 @dataclass(frozen=True, slots=True)
 class PendingWrite:
     item: StoredState  # what to store (version already bumped)
@@ -72,12 +83,7 @@ class OptimisticStateStore(abc.ABC):
     # algorithm -----------------------------------------------------------------------------------------
     def apply(self, updates: Updates) -> ApplyResult:
         result = ApplyResult()
-        events = {cid: list(evs) for cid, evs in updates.items() if evs}
-        for cid in [cid for cid in events if not is_scalar(cid)]:
-            # No store can key an item by it (the parser rejects such events; this guards other callers): one
-            # conversation fails, not the read of every conversation in the batch.
-            del events[cid]
-            result.failed[cid] = PermanentError("conversation id is not valid Unicode text", reason="invalid_text")
+        events = _keyable({cid: list(evs) for cid, evs in updates.items() if evs}, result)
         if not events:
             return result
         try:
