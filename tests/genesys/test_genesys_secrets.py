@@ -133,3 +133,13 @@ def test_api_errors_keep_a_safe_code_and_a_redacted_message() -> None:
         client_for(answer, FakeTime(wall=time.time())).conversation("c-1")
     assert "id c-1 unknown" in str(caught.value)
     assert TOKEN not in str(caught.value)
+
+
+def test_prose_about_basic_auth_is_not_redacted() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/oauth/token"):
+            return httpx.Response(200, json={"access_token": TOKEN, "expires_in": 86399})
+        return httpx.Response(400, json={"code": "bad.request", "message": "basic validation failed for c-1"})
+
+    with pytest.raises(Exception, match="basic validation failed for c-1"):
+        client_for(answer, FakeTime(wall=time.time())).conversation("c-1")

@@ -34,7 +34,8 @@ BULK_DETAILS_PATH = "/api/v2/analytics/conversations/details"
 # OAuth `error` code of this shape, of API answers a code of the second shape and a redacted message.
 _OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")
 _API_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(\s+|%20|\+)[^\s\"',;]+")
+# A credential-looking word after "Basic"/"Bearer" (16+ characters of a token's alphabet: not ordinary prose).
+_CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(?:\s+|%20|\+)[A-Za-z0-9._~+/=%-]{16,}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 _ENDPOINTS = (
