@@ -12,7 +12,7 @@ import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -151,7 +151,10 @@ class GenesysClient:
         self._clock = clock
         self._monotonic = monotonic
         self._limiter = RateLimiter(settings.rate_per_minute, clock=monotonic, sleep=sleep)
-        self._secrets: tuple[str, ...] = ()  # see `_remember`; replaced whole, read without the lock
+        # See `_remember`. `_secrets` is replaced whole and read without the lock; the last few of each kind are
+        # kept (a rotated secret, the previous token), so a long-lived worker does not collect them forever.
+        self._remembered: dict[bool, deque[frozenset[str]]] = {True: deque(maxlen=3), False: deque(maxlen=3)}
+        self._secrets: tuple[str, ...] = ()
         self._secrets_lock = threading.Lock()
         self._auth = ClientCredentialsAuth(self._fetch_token, clock=monotonic)
         self._http = httpx.Client(
@@ -382,7 +385,11 @@ class GenesysClient:
             for encoded in (base64.b64encode(pair).decode(), base64.urlsafe_b64encode(pair).decode()):
                 forms.update((encoded, encoded.rstrip("=")))
         with self._secrets_lock:
-            self._secrets = tuple(sorted(set(self._secrets) | {f for f in forms if len(f) >= 4}, key=len, reverse=True))
+            kept = self._remembered[basic]
+            if frozenset(forms) not in kept:
+                kept.append(frozenset(forms))
+            everything = {f for group in (*self._remembered[True], *self._remembered[False]) for f in group}
+            self._secrets = tuple(sorted((f for f in everything if len(f) >= 4), key=len, reverse=True))
 
     def _redact(self, text: str) -> str:
         """`text` without any remembered secret or token, nor anything after "Basic"/"Bearer"."""
