@@ -61,14 +61,14 @@ def test_process_jsonl_with_a_malformed_line_and_duplicates(
     assert len(app.EFFECTS) == 3
     letters = rows(db, "SELECT reason, body, message_id, topic FROM dead_letters")
     assert letters == [("not_json", '{"detail": {"topicName": ', "line-4", None)]
-    assert rows(db, "SELECT COUNT(*) FROM idempotency WHERE status = 'COMPLETED'") == [(3,)]
+    # Three events done, and one dead letter written (a rejection's key is a hash of its reason and text).
+    assert rows(db, "SELECT COUNT(*) FROM idempotency WHERE status = 'COMPLETED'") == [(4,)]
 
     again = run(capsys, str(path))
-    assert (again["processed"], again["duplicate"]) == (0, 5)
     assert len(app.EFFECTS) == 3  # nothing new happened
-    # Rejections have no content key: a re-run dead-letters the malformed line again (visible, not silent).
-    assert again["dead_lettered"] == 1
-    assert rows(db, "SELECT COUNT(*) FROM dead_letters") == [(2,)]
+    # Issue 11, defect 11: on main the malformed line was dead-lettered again on every re-run. Its letter is there.
+    assert (again["processed"], again["duplicate"], again["dead_lettered"]) == (0, 6, 0)
+    assert rows(db, "SELECT COUNT(*) FROM dead_letters") == [(1,)]
 
 
 def test_process_a_saved_sqs_batch_and_a_json_list(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -102,6 +102,41 @@ def test_transient_failures_are_retried_then_dead_lettered(db: Path, tmp_path: P
     app.FAIL_TRANSIENTLY.clear()
     summary = run(capsys, str(path))
     assert (summary["processed"], summary["duplicate"]) == (1, 1)
+
+
+def test_process_reads_bytes_and_dead_letters_only_the_bad_lines(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], app: ModuleType
+) -> None:
+    """Issue 11, defect 5. On main a non-UTF-8 byte anywhere aborted the file (0 of 37 processed) and a lone
+    surrogate failed the run at the end with none of the dead letters written."""
+    good = [json.dumps(make_event("customer.start", f"c-{n}")).encode() for n in range(37)]
+    good[5] = json.dumps(make_event("attributes", "c-5", attributes={"note": "a\u2028b"}), ensure_ascii=False).encode()
+    undecodable = good[0][:30] + b"\xff\xfe" + good[0][30:]
+    surrogate_bytes = b'{"x": "\xed\xa0\x80"}'  # a UTF-8-encoded surrogate: not UTF-8
+    escaped = [json.dumps(make_event("customer.end", f"c-{n}")).replace(f'"c-{n}"', '"c-\\ud800"', 1).encode()
+               for n in range(20)]  # fmt: skip
+    lines = [*good[:10], undecodable, *escaped, surrogate_bytes, *good[10:]]
+    path = tmp_path / "hostile.jsonl"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+
+    summary = run(capsys, str(path))
+
+    assert (summary["records"], summary["processed"], summary["dead_lettered"]) == (59, 37, 22)
+    assert summary["dead_letter_reasons"] == {"not_utf8": 2, "invalid_text": 20}
+    assert len(app.EFFECTS) == 37
+    letters = {mid: (reason, body, message) for reason, body, mid, message in rows(
+        db, "SELECT reason, body, message_id, message FROM dead_letters")}  # fmt: skip
+    reason, body, message = letters["line-11"]
+    assert reason == "not_utf8"
+    assert "0xff at byte offset 30" in message
+    assert isinstance(body, bytes)  # a BLOB (the escaped text, surrogatepass-encoded): nothing lost
+    from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink
+    from gcevents.text import original_bytes
+
+    stored = {s.letter.message_id: s.letter for s in SqliteDeadLetterSink(SqliteDatabase(db)).scan(100)}
+    assert original_bytes(stored["line-11"].body) == undecodable
+    assert original_bytes(stored["line-32"].body) == surrogate_bytes
+    assert stored["line-12"].body == escaped[0].decode()
 
 
 def test_empty_file(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,6 +4,7 @@ processed normally."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -85,8 +86,169 @@ def test_redriven_event_is_processed_normally_after_the_cause_is_fixed(
     inspected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {x["conversationId"] for x in inspected} == {"c-7"}
     assert cli.main(["dlq", "redrive", "--reason", "untrusted_source", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"redriven": 2}
+    assert json.loads(capsys.readouterr().out) == {"redriven": 2, "failed_again": 0}
     assert SqliteDeadLetterSink(SqliteDatabase(db)).count() == 0
     # Processed now: running the same file again finds both events already done.
     assert cli.main(["process", str(events), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["duplicate"] == 2
+
+
+def test_inspect_tolerates_any_body_and_gives_back_what_it_read(
+    boto_client: Any, unique_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """Issue 11, defect 6. On main a deeply nested non-JSON letter (moved by SQS redrive: no attributes) raised
+    RecursionError in `_topic_of`, and the page it came in stayed hidden: a redrive right after found nothing."""
+    sqs = boto_client("sqs")
+    url = create_queues(sqs, unique_name)["dlq_url"]
+    bodies = ["[" * 100_000, '{"detail": ' * 5_000 + "1", json.dumps(make_event("acw", "c-\x1b[2J")),
+              json.dumps({"detail": {"topicName": "\x1b]0;pwned\x07"}})]  # fmt: skip
+    for body in bodies:
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.send_message(QueueUrl=url, MessageBody="x", MessageAttributes={"failedAt": {"DataType": "Number",
+                     "StringValue": "1e999"}, "encoding": {"DataType": "String", "StringValue": "base64"}})  # fmt: skip
+    monkeypatch.setenv("GCEVENTS_DB", str(tmp_path / "g.db"))
+    monkeypatch.setenv("GCEVENTS_DLQ", f"sqs:{url}")
+
+    assert cli.main(["dlq", "inspect"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("5 dead letters")
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    assert "c-\\x1b[2J" in out  # escaped, still readable
+    # Released at once: a redrive in the next seconds sees every letter (main: `{}`, exit 0).
+    assert cli.main(["dlq", "redrive", "--dry-run", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"would_redrive": 1, "still_invalid": 4}
+
+
+def test_human_output_escapes_control_characters_in_ids(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 11, defect 11: ANSI escape codes in ids were printed raw by `state list` and `dlq inspect`."""
+    db = tmp_path / "g.db"
+    monkeypatch.setenv("GCEVENTS_DB", str(db))
+    monkeypatch.delenv("GCEVENTS_STATE_STORE", raising=False)
+    monkeypatch.delenv("GCEVENTS_DLQ", raising=False)
+    cid = "c-\x1b[2J\x1b[31m\u202eevil"
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps(make_event("customer.start", cid)))
+    assert cli.main(["process", str(events), "--json"]) == 0
+    SqliteDeadLetterSink(SqliteDatabase(db)).send([DeadLetter("handler_rejected", "crm: \x1b[2K", "{}", cid, cid)])
+    capsys.readouterr()
+
+    for argv in (["state", "list"], ["state", "get", cid], ["dlq", "inspect"]):
+        assert cli.main(argv) == 0
+        captured = capsys.readouterr()
+        shown = captured.out + captured.err
+        assert "\x1b" not in shown
+        assert "\u202e" not in shown
+        assert "c-\\x1b[2J\\x1b[31m\\u202eevil" in shown
+
+
+def test_in_process_redrive_from_sqs_ends_and_counts_what_failed_again(
+    boto_client: Any, unique_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str], app: Any,
+) -> None:  # fmt: skip
+    """Issue 11, defect 7. On main each failure was dead-lettered again into the queue being scanned and picked up
+    again: 12 letters gave {"redriven": 120}. Not-yet-valid letters are kept instead of going round."""
+    sqs = boto_client("sqs")
+    url = create_queues(sqs, unique_name)["dlq_url"]
+    sink = SqsDeadLetterSink(sqs, url)
+    events = [make_event("customer.end", f"c-{n}") for n in range(12)]
+    sink.send([DeadLetter("handler_failed", "down", json.dumps(e), conversation_id=f"c-{n}")
+               for n, e in enumerate(events)] + [DeadLetter("not_json", "bad", "{oops")])  # fmt: skip
+    for n in range(12):
+        app.FAIL_TRANSIENTLY[f"c-{n}"] = None  # still failing: each redriven letter ends in the DLQ again
+    monkeypatch.setenv("GCEVENTS_DB", str(tmp_path / "g.db"))
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_DLQ", f"sqs:{url}")
+    monkeypatch.setenv("GCEVENTS_HANDLERS", "tests.fixtures.lambda_app:router")
+
+    assert cli.main(["dlq", "redrive", "--json", "--rate", "0"]) == 1  # non-zero: some failed again
+    assert json.loads(capsys.readouterr().out) == {"redriven": 12, "failed_again": 12, "still_invalid": 1}
+    back = inspect(DeadLetterReader(sink), LetterFilter(), 100)
+    assert sorted(x.reason for x in back) == ["not_json"] + ["retries_exhausted"] * 12
+
+    app.FAIL_TRANSIENTLY.clear()  # fixed: the next run redrives them once, and they succeed
+    assert cli.main(["dlq", "redrive", "--json", "--rate", "0"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"redriven": 12, "failed_again": 0, "still_invalid": 1}
+    assert len(app.EFFECTS) == 12
+
+
+# ------------------------------------------------------------------------------------------ defect 9: why
+def test_a_persistent_genesys_fault_dead_letters_with_its_cause_after_minutes(tmp_path: Any) -> None:
+    """Issue 11, defect 9. On main 12 of 12 enriched events were dead-lettered as `max_receive_count` within 27 s of
+    a Genesys outage (full-jitter redelivery from 2 s), with the cause dropped. The redelivery schedule now spreads
+    the 5 receives over minutes, and the last failure, kept by content key, explains each letter. A fake clock
+    drives the queue: no waiting, no timing."""
+    from gcevents.adapters.sqlite import SqliteIdempotencyStore
+    from gcevents.core.idempotency import Idempotency
+    from gcevents.core.pipeline import Pipeline, PipelineSettings
+    from gcevents.core.router import Router
+    from gcevents.entrypoints.worker import Worker, WorkerSettings
+    from gcevents.errors import TransientError
+    from gcevents.ops.dlq import explain_exhausted
+    from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher
+    from gcevents.testing.queue import SimulatedQueue
+
+    clock = FakeClock()
+    store = SqliteIdempotencyStore(SqliteDatabase(tmp_path / "idem.db"))
+    outage = TransientError("Genesys analytics_details_bulk: HTTP 503")
+    sink = MemoryDeadLetterSink()
+    pipeline = Pipeline(
+        idempotency=Idempotency(store, clock=clock, concurrency=1), dead_letters=sink, router=Router(),
+        enricher=MemoryEnricher(failures={f"c-{n}": outage for n in range(12)}), clock=clock,
+        settings=PipelineSettings(deadline_margin=0.0, handler_concurrency=1),
+    )  # fmt: skip
+    queue = SimulatedQueue(max_receive_count=5, redrive_to=sink, clock=clock)
+    queue.send([json.dumps(make_event("customer.end", f"c-{n}")) for n in range(12)])
+    worker = Worker(pipeline, queue, WorkerSettings(batch_size=12, batch_window=0.0, wait_seconds=0.0))
+    started = clock.now()
+    while not queue.is_drained():
+        records = queue.receive(12, 0.0, 120.0)
+        if records:
+            worker.handle(records)
+        clock.advance(1.0)
+
+    assert len(sink.letters) == 12
+    assert clock.now() - started >= 150  # the four redeliveries wait at least 10 + 20 + 40 + 80 s
+    explained = explain_exhausted(sink.letters, store)
+    for letter in explained:
+        assert letter.reason == "max_receive_count"
+        assert "after 5 attempts" in letter.message
+        assert "enrichment_failed: TransientError: Genesys analytics_details_bulk: HTTP 503" in letter.message
+
+
+def test_the_sqlite_queue_letter_says_why_and_inspect_shows_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], app: Any
+) -> None:
+    """`gcevents worker --sqlite-queue`: the queue's own redrive reads the failure record; `dlq inspect` too."""
+    from gcevents.adapters.sqlite import SqliteQueue
+    from gcevents.config import Config
+    from gcevents.entrypoints.runtime import build_runtime
+    from gcevents.ops.dlq import failure_explainer
+
+    db = tmp_path / "g.db"
+    monkeypatch.setenv("GCEVENTS_DB", str(db))
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_HANDLERS", "tests.fixtures.lambda_app:router")
+    app.FAIL_TRANSIENTLY["c-9"] = None
+    runtime = build_runtime(Config.from_env())
+    queue = SqliteQueue(SqliteDatabase(db), max_receive_count=2, redrive_to=runtime.dead_letters,
+                        explain=failure_explainer(runtime.idempotency_store))  # fmt: skip
+    queue.send([json.dumps(make_event("acw", "c-9"))])
+    for _ in range(3):
+        records = queue.receive(10, 0.0, 0.0)  # visible again at once
+        if records:
+            runtime.pipeline.run(records, deadline=time.time() + 30)
+    (stored,) = SqliteDeadLetterSink(SqliteDatabase(db)).list()
+    letter = stored.letter
+    assert letter.reason == "max_receive_count"
+    assert "after 2 attempts" in letter.message
+    assert "handler_failed: RateLimitedError: downstream 429" in letter.message
+
+    SqliteDeadLetterSink(SqliteDatabase(db)).send([DeadLetter("max_receive_count", "redrive", letter.body)])
+    assert cli.main(["dlq", "inspect", "--json"]) == 0
+    shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert all("handler_failed: RateLimitedError" in x["message"] for x in shown)
+    assert len(shown) == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import tempfile
 import threading
 import uuid
@@ -18,7 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from gcevents.adapters.dynamodb import DynamoDbIdempotencyStore, create_idempotency_table
 from gcevents.adapters.sqlite import SqliteDatabase, SqliteIdempotencyStore
 from gcevents.core.idempotency import Idempotency
-from gcevents.ports import Claim, ClaimResult, ClaimStatus, IdempotencyStore
+from gcevents.ports import Claim, ClaimResult, ClaimStatus, Failure, FailureRecords, IdempotencyStore
 from gcevents.testing.fakes import FakeClock, MemoryIdempotencyStore
 
 NOW = 1_700_000_000_000  # ms
@@ -127,6 +128,45 @@ def test_release_of_a_missing_key_is_harmless(store: IdempotencyStore) -> None:
     assert claim(store, "never-claimed", "t2").status is ClaimStatus.CLAIMED
 
 
+# ------------------------------------------------------------------- failure records (issue 11, defect 9)
+FAILURE = Failure("enrichment_failed: TransientError: Genesys analytics_details_bulk: HTTP 503", 3, NOW, EXPIRES)
+
+
+def test_a_release_with_a_failure_leaves_a_claimable_record_that_says_why(store: IdempotencyStore) -> None:
+    assert isinstance(store, FailureRecords)
+    claim(store, "k", "t1")
+    claim(store, "done", "t2")
+    store.complete([Claim("done", "t2")], EXPIRES)
+    store.release(Claim("k", "t1"), FAILURE)
+    assert store.failures(["k", "done", "missing"]) == {"k": FAILURE}
+    assert store.completed(["k"], NOW + 1) == set()  # FAILED is not done
+    assert claim(store, "k", "t3", now=NOW + 1).status is ClaimStatus.CLAIMED  # claimable like a missing item
+    assert store.failures(["k"]) == {}  # held again: the record is a lease now
+    store.release(Claim("k", "t3"))  # a release without a failure deletes, as before
+    assert store.failures(["k"]) == {}
+    assert claim(store, "k", "t4", now=NOW + 2).status is ClaimStatus.CLAIMED
+
+
+def test_a_release_with_a_failure_changes_only_our_own_claim(store: IdempotencyStore) -> None:
+    assert isinstance(store, FailureRecords)
+    claim(store, "k", "t1")
+    store.release(Claim("k", "wrong"), FAILURE)
+    assert claim(store, "k", "t2", now=NOW + 1) == ClaimResult(ClaimStatus.IN_PROGRESS, LEASE)
+    store.complete([Claim("k", "t1")], EXPIRES)
+    store.release(Claim("k", "t1"), FAILURE)  # late, after completing: the completion stays
+    assert claim(store, "k", "t3", now=NOW + 2).status is ClaimStatus.COMPLETED
+    assert store.failures(["k"]) == {}
+
+
+def test_a_failure_message_no_store_can_encode_is_kept_escaped(store: IdempotencyStore) -> None:
+    assert isinstance(store, FailureRecords)
+    claim(store, "k", "t1")
+    store.release(Claim("k", "t1"), Failure("handler_failed: ValueError: bad \ud800 \x1b[2J", 1, NOW, EXPIRES))
+    (kept,) = store.failures(["k"]).values()
+    assert kept.error.startswith("handler_failed: ValueError: bad ")
+    assert "\x1b[2J" in kept.error
+
+
 def test_twenty_threads_claim_one_key_exactly_one_wins(store: IdempotencyStore) -> None:
     barrier = threading.Barrier(20)
 
@@ -227,6 +267,8 @@ class IdempotencyMachine(RuleBasedStateMachine):
         self.claims: list[tuple[Claim, int]] = []  # granted, still held: (claim, lease_until_ms)
         self.finished: list[Claim] = []  # completed or released already
         self.completed_until: dict[str, int] = {}
+        self.failed: dict[str, str] = {}  # key -> the error its last release recorded, until claimed again
+        self.holder: dict[str, str] = {}  # key -> token of the IN_PROGRESS record the store holds for it
 
     def make_store(self) -> IdempotencyStore:
         return MemoryIdempotencyStore()
@@ -251,6 +293,8 @@ class IdempotencyMachine(RuleBasedStateMachine):
             assert not self.is_completed(key), "claimed a key whose completion has not expired"
             assert not live, f"two live claims for {key}"
             self.claims.append((granted, int(lease_until * 1000)))
+            self.failed.pop(key, None)
+            self.holder[key] = granted.token
         elif result.status is ClaimStatus.COMPLETED:
             assert self.is_completed(key)
         else:
@@ -266,20 +310,29 @@ class IdempotencyMachine(RuleBasedStateMachine):
         self.claims.remove(held)
         self.finished.append(held[0])
         self.completed_until[held[0].key] = self.now_ms() + TTL_S * 1000
+        self.failed.pop(held[0].key, None)
+        self.holder.pop(held[0].key, None)
 
     @precondition(lambda self: bool(self.claims))
-    @rule(data=st.data())
-    def release(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), error=st.none() | st.sampled_from(["handler_failed: boom", "enrichment_failed: 503"]))
+    def release(self, data: st.DataObject, error: str | None) -> None:
+        """Released after a failure (`error`: a FAILED record) or without one (deleted)."""
         held = data.draw(st.sampled_from(self.claims))
-        assert self.idem.release([held[0]]) == []
+        why = {held[0].key: (error, 2)} if error is not None else None
+        assert self.idem.release([held[0]], why) == []
         self.claims.remove(held)
         self.finished.append(held[0])
+        if self.holder.get(held[0].key) == held[0].token:  # still ours in the store (even if the lease ended)
+            del self.holder[held[0].key]
+            if error is not None:
+                self.failed[held[0].key] = error
 
     @precondition(lambda self: bool(self.finished))
     @rule(data=st.data())
     def late_release(self, data: st.DataObject) -> None:
         """A worker releases a claim it already completed or released (a retry path gone wrong)."""
-        assert self.idem.release([data.draw(st.sampled_from(self.finished))]) == []
+        late = data.draw(st.sampled_from(self.finished))
+        assert self.idem.release([late], {late.key: ("late", 9)}) == []
 
     @rule(seconds=st.integers(min_value=1, max_value=40))
     def advance(self, seconds: int) -> None:
@@ -289,6 +342,12 @@ class IdempotencyMachine(RuleBasedStateMachine):
     def completed_keys_are_reported(self) -> None:
         expected = {k for k, until in self.completed_until.items() if until > self.now_ms()}
         assert self.idem.store.completed(list(KEYS), self.now_ms()) == expected
+
+    @invariant()
+    def failure_records_are_the_last_failed_releases(self) -> None:
+        store = self.idem.store
+        assert isinstance(store, FailureRecords)
+        assert {k: f.error for k, f in store.failures(list(KEYS)).items()} == self.failed
 
 
 TestIdempotencyOnMemory = IdempotencyMachine.TestCase
@@ -306,6 +365,31 @@ TestIdempotencyOnSqlite = SqliteIdempotencyMachine.TestCase
 TestIdempotencyOnSqlite.settings = settings(
     max_examples=8, stateful_step_count=20, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
+
+
+def test_sqlite_purges_what_no_one_can_need_on_open_and_then_periodically(tmp_path: Path) -> None:
+    """Issue 11, defect 11: on main the SQLite idempotency table was never purged (purge_expired had no caller)."""
+    path = tmp_path / "purge.db"
+    store = SqliteIdempotencyStore(SqliteDatabase(path), purge_interval_s=60)
+    for key in ("lease-ended", "lease-live", "done-expired", "done-valid", "failed-old", "failed-kept"):
+        claim(store, key, "t-" + key, lease=NOW + (1 if key == "lease-ended" else 600_000))
+    store.complete([Claim("done-expired", "t-done-expired")], NOW + 10)
+    store.complete([Claim("done-valid", "t-done-valid")], EXPIRES)
+    store.release(Claim("failed-old", "t-failed-old"), Failure("x", 1, NOW, NOW + 10))
+    store.release(Claim("failed-kept", "t-failed-kept"), Failure("y", 1, NOW, EXPIRES))
+
+    def keys() -> set[str]:
+        with sqlite3.connect(path) as conn:
+            return {row[0] for row in conn.execute("SELECT pk FROM idempotency")}
+
+    reopened = SqliteIdempotencyStore(SqliteDatabase(path), purge_interval_s=60)
+    claim(reopened, "new", "t", now=NOW + 1000)  # the first claim after opening purges, on the claimant's clock
+    assert keys() == {"lease-live", "done-valid", "failed-kept", "new"}
+    claim(reopened, "other", "t", lease=NOW + 5000, now=NOW + 2000)
+    claim(reopened, "later", "t", lease=NOW + 90_000, now=NOW + 30_000)  # within the interval: no purge yet
+    assert "new" in keys()
+    claim(reopened, "last", "t", lease=NOW + 200_000, now=NOW + 62_000)  # an interval later: purged again
+    assert keys() == {"lease-live", "done-valid", "failed-kept", "later", "last"}
 
 
 def test_sqlite_errors_are_translated(tmp_path: Path) -> None:

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from factories import BASE_MS, make_event, resend, sqs_batch
+from factories import BASE_MS, make_event, resend, sqs_batch, sqs_record
 from gcevents.core.events import GenesysEvent, RawRecord, Reason, parse_record, split_records
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.errors import PermanentError, RateLimitedError, StoreUnavailableError, TransientError
-from gcevents.ports import Claim, ClaimResult, ClaimStatus, DeadLetter
+from gcevents.ports import Claim, ClaimResult, ClaimStatus, DeadLetter, Failure
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher, MemoryIdempotencyStore
 
 ANY_TOPIC = "*"
@@ -44,9 +44,9 @@ class RecordingStore(MemoryIdempotencyStore):
         self.calls.append(("complete", [c.key for c in claims]))
         super().complete(claims, expires_at_ms)
 
-    def release(self, claim: Claim) -> None:
+    def release(self, claim: Claim, failure: Failure | None = None) -> None:
         self.calls.append(("release", claim.key))
-        super().release(claim)
+        super().release(claim, failure)
 
     def names(self) -> Counter[str]:
         return Counter(name for name, _ in self.calls)
@@ -120,6 +120,46 @@ def harness(
 
 def outcomes(report: BatchReport) -> list[str]:
     return [r.outcome.value for r in report.results]
+
+
+# ------------------------------------------------------------------------------------- malformed, twice
+def test_a_malformed_record_delivered_twice_is_dead_lettered_once() -> None:
+    """Issue 11, defect 11: on main a rejection had no content key, so every delivery wrote another dead letter.
+    Its key is now a hash of its reason, message id and exact text: a re-delivery finds the letter written, while
+    another message with the same text still gets its own."""
+    h = harness()
+    bad = sqs_record("{not json")
+    first = h.run({"Records": [bad, bad, sqs_record("{other"), sqs_record("{not json")]})
+    assert outcomes(first) == ["dead_lettered", "duplicate", "dead_lettered", "dead_lettered"]
+    assert first.results[1].reason == "in_batch"
+    again = h.run({"Records": [dict(bad, receiptHandle="rh-2"), sqs_record(make_event("acw", "c-1"))]})
+    assert outcomes(again) == ["duplicate", "processed"]
+    assert again.results[0].reason == "already_dead_lettered"
+    assert [x.body for x in h.sink.letters] == ["{not json", "{other", "{not json"]
+    direct = [h.run(["{no id"]) for _ in range(2)]  # a direct invoke retried by Lambda: the text is the identity
+    assert [outcomes(r) for r in direct] == [["dead_lettered"], ["duplicate"]]
+
+
+def test_a_malformed_record_is_never_lost_to_its_dedupe() -> None:
+    """The sink fails: every copy is retried and the claim given back, so the next delivery writes the letter.
+    The idempotency store fails: the letter is written anyway (at worst twice, never not at all)."""
+    failing = FailingSink()
+    h = harness(sink=failing)
+    broken = sqs_record("{broken")
+    report = h.run({"Records": [broken, broken]})  # delivered twice in one batch
+    assert outcomes(report) == ["retry", "retry"]
+    h.pipeline.dead_letters = h.sink  # the sink is back
+    assert outcomes(h.run({"Records": [broken]})) == ["dead_lettered"]
+
+    class Down(MemoryIdempotencyStore):
+        def claim(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> ClaimResult:
+            raise StoreUnavailableError("throttled")
+
+    down = harness()
+    down.pipeline.idempotency = Idempotency(Down(), clock=down.clock)
+    twice = sqs_record("{x")
+    assert outcomes(down.run({"Records": [twice, twice]})) == ["dead_lettered", "duplicate"]
+    assert [x.body for x in down.sink.letters] == ["{x"]
 
 
 # ------------------------------------------------------------------------------------------------- dedupe

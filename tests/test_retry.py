@@ -21,6 +21,13 @@ class Highest(random.Random):
         return b
 
 
+class Lowest(random.Random):
+    """Always draws the bottom of the range."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
 @given(attempt=st.integers(min_value=0, max_value=10_000), base=bases, cap=caps, seed=st.integers())
 def test_backoff_stays_within_full_jitter_bounds(attempt: int, base: float, cap: float, seed: int) -> None:
     delay = compute_backoff(attempt, base=base, cap=cap, rng=random.Random(seed))
@@ -110,10 +117,20 @@ def test_redelivery_with_a_hint_waits_it_out_plus_bounded_jitter(after: float, r
 @given(receives=st.integers(min_value=0, max_value=500), seed=st.integers())
 def test_redelivery_without_a_hint_backs_off_on_the_receive_count(receives: int, seed: int) -> None:
     delay = redelivery_delay(None, receives, base=2.0, cap=900.0, rng=random.Random(seed))
-    assert 0.0 <= delay <= min(900.0, 2.0 * 2 ** max(0, receives - 1))
+    ceiling = min(900.0, 2.0 * 2 ** max(0, receives - 1))
+    assert ceiling / 2 <= delay <= ceiling  # equal jitter: never the near-zero waits of full jitter
 
 
 def test_redelivery_ceilings() -> None:
     assert [redelivery_delay(None, n, base=2.0, cap=10.0, rng=Highest()) for n in (1, 2, 3, 4)] == [2.0, 4.0, 8.0, 10.0]
+    assert [redelivery_delay(None, n, base=2.0, cap=10.0, rng=Lowest()) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, 5.0]
+
+
+def test_five_receives_without_a_hint_span_minutes_not_seconds() -> None:
+    """Issue 11, defect 9: with full jitter from 2 s the four redeliveries before maxReceiveCount 5 could all come
+    within a few seconds (12/12 enriched events dead-lettered within 27 s of a Genesys outage, on main)."""
+    shortest = sum(redelivery_delay(None, n, rng=Lowest()) for n in range(1, 5))
+    longest = sum(redelivery_delay(None, n, rng=Highest()) for n in range(1, 5))
+    assert (shortest, longest) == (150.0, 300.0)
     assert redelivery_delay(100.0, 1, rng=Highest()) == 100.0 + RETRY_AFTER_JITTER_CAP
     assert redelivery_delay(4.0, 1, rng=Highest()) == 8.0

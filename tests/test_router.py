@@ -36,6 +36,13 @@ def noop(event: GenesysEvent, context: HandlerContext) -> None:
         ("v2.users.(id).presence", "v2.users.u-1.presence", False),  # regex characters are escaped
         ("v2.users.[a-z]+", "v2.users.abc", False),
         ("v2.users.[a-z]+", "v2.users.[a-z]+", True),
+        # Issue 11, defect 11: `*` matches a newline too (on main such events ran no handler), `{id}` still one
+        # segment: it may hold a newline but never a dot.
+        ("*", "v2.detail.events.conversation.c\n1.customer.end", True),
+        ("v2.detail.events.conversation.*", "v2.detail.events.conversation.c1.customer.end\n", True),
+        (END, "v2.detail.events.conversation.c\n1.customer.end", True),
+        (END, "v2.detail.events.conversation.c\n.1.customer.end", False),
+        (END, "v2.detail.events.conversation.c1.customer.end\n", False),  # \Z, not $: no trailing newline
     ],
 )
 def test_patterns(pattern: str, topic: str, matches: bool) -> None:
@@ -112,3 +119,36 @@ def test_cache_is_bounded() -> None:
         router.handlers_for(f"v2.detail.events.conversation.c{i}.customer.end")
     assert len(router._cache) == 10_000
     assert router.handlers_for("v2.detail.events.conversation.new.customer.end") == (noop,)
+
+
+def test_users_are_told_that_handlers_run_on_threads() -> None:
+    """Issue 11, defect 11: handlers run on 8 threads and nothing said they must be thread-safe."""
+    from pathlib import Path
+
+    guide = (Path(__file__).resolve().parent.parent / "docs" / "handlers.md").read_text(encoding="utf-8")
+    for text in (guide, Router.__doc__ or "", HandlerContext.__doc__ or ""):
+        assert "thread-safe" in text
+
+
+def test_handlers_of_different_conversations_do_run_at_the_same_time() -> None:
+    """What the documentation warns about: two conversations' handlers inside each other's critical section."""
+    import json
+    import threading
+    import time as clock
+
+    from factories import make_event
+    from gcevents.core.events import RawRecord
+    from gcevents.core.idempotency import Idempotency
+    from gcevents.core.pipeline import Pipeline, PipelineSettings
+    from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore
+
+    both_inside = threading.Barrier(2, timeout=10)  # broken (and the test failed) if they ran one after another
+    router = Router()
+    router.add("*", lambda event, ctx: both_inside.wait())
+    pipeline = Pipeline(
+        idempotency=Idempotency(MemoryIdempotencyStore(), concurrency=2), dead_letters=MemoryDeadLetterSink(),
+        router=router, settings=PipelineSettings(handler_concurrency=8, deadline_margin=0.0),
+    )  # fmt: skip
+    records = [RawRecord(json.dumps(make_event("customer.start", cid))) for cid in ("c-1", "c-2")]
+    report = pipeline.run(records, clock.time() + 60)
+    assert report.counts()["processed"] == 2

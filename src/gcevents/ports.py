@@ -28,9 +28,12 @@ class RawRecord:
     source_arn: str | None = None
 
     def text(self) -> str:
-        """The original text, for the dead-letter sink (objects are serialised, never repr'd)."""
+        """The original text, for the dead-letter sink (objects are serialised, never repr'd). Bytes that are not
+        UTF-8 are kept as `surrogateescape` characters (`gcevents.text.original_bytes` gives them back)."""
         if isinstance(self.payload, str):
             return self.payload
+        if isinstance(self.payload, bytes):
+            return self.payload.decode("utf-8", "surrogateescape")
         try:
             return json.dumps(self.payload, separators=(",", ":"), default=str)
         except (TypeError, ValueError):  # e.g. circular structures from a hand-made invoke
@@ -67,12 +70,24 @@ class Claim:
     token: str  # unique per attempt, so we never release or complete a lease someone else re-took
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an attempt gave its claim back, kept by content key: SQS cannot change a message, so a record that
+    ends in the DLQ through maxReceiveCount is explained by the last failure recorded for its key."""
+
+    error: str  # the last error, e.g. "enrichment_failed: TransientError: Genesys ...: HTTP 503"
+    attempts: int  # deliveries so far, this one included (the record's receive count)
+    failed_at_ms: int
+    keep_until_ms: int  # then TTL (DynamoDB) or the purge (SQLite) may drop it
+
+
 class IdempotencyStore(Protocol):
     """Four hooks; `gcevents.core.idempotency.Idempotency` owns the algorithm.
 
-    Records: key -> (status IN_PROGRESS|COMPLETED, token, lease_until_ms, expires_at_ms). A missing record,
-    an IN_PROGRESS record whose lease has ended, and a COMPLETED record past its expiry are all claimable:
-    validity is decided from timestamps, TTL deletion is only garbage collection."""
+    Records: key -> (status IN_PROGRESS|COMPLETED|FAILED, token, lease_until_ms, expires_at_ms; a FAILED record
+    also holds its `Failure`). A missing record, an IN_PROGRESS record whose lease has ended, a COMPLETED record
+    past its expiry and any FAILED record are all claimable: validity is decided from timestamps, TTL deletion is
+    only garbage collection."""
 
     def completed(self, keys: Sequence[str], now_ms: int) -> set[str]:
         """The subset of `keys` completed and not expired. Batched reads (DynamoDB: 100 keys per call)."""
@@ -86,9 +101,19 @@ class IdempotencyStore(Protocol):
         """Mark claims COMPLETED until `expires_at_ms`. May batch writes."""
         ...
 
-    def release(self, claim: Claim) -> None:
-        """Delete the record if (and only if) it is still IN_PROGRESS under `claim.token`: a late release after
-        `complete` (same token) must not undo the completion, nor one whose lease someone re-took."""
+    def release(self, claim: Claim, failure: Failure | None = None) -> None:
+        """If (and only if) the record is still IN_PROGRESS under `claim.token` (a late release after `complete`,
+        same token, must not undo the completion, nor one whose lease someone re-took): with a `failure`, replace
+        it by a FAILED record holding it; without, delete it. One write either way."""
+        ...
+
+
+@runtime_checkable
+class FailureRecords(Protocol):
+    """Optional capability of an IdempotencyStore: read back the failures `release` recorded."""
+
+    def failures(self, keys: Sequence[str]) -> dict[str, Failure]:
+        """key -> its Failure, for the keys whose record is FAILED now (batched reads)."""
         ...
 
 

@@ -64,6 +64,15 @@ def test_missing_and_mistyped_fields_become_none() -> None:
     assert wrapup.wrapup_code is None
 
 
+@pytest.mark.parametrize(("raw", "expected"), [("²", None), ("1²", None), ("-²", None), ("٣", 3), (" 42 ", 42),
+                                               ("-7", -7), ("--7", None), ("", None), ("4.0", None)])  # fmt: skip
+def test_integer_fields_never_raise(raw: str, expected: int | None) -> None:
+    """Issue 11, defect 11: `_as_int` used str.isdigit, so "²" (a digit int() rejects) raised on main."""
+    acw = typed(make_event("acw", wrapupDurationMs=raw))
+    assert isinstance(acw, AcwEvent)
+    assert acw.wrapup_duration_ms == expected
+
+
 def test_agent_state_and_other_topics() -> None:
     agent = typed(make_event("state", "user-9", None, session_id=None, routingStatus="IDLE"))
     assert isinstance(agent, AgentStateEvent)

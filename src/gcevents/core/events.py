@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gcevents.ports import RawRecord as RawRecord  # the delivery shape, defined with the ports that carry it
+from gcevents.text import first_surrogate, is_scalar, storable
 
 MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own PutEvents entry limit
 
@@ -48,6 +49,13 @@ class Reason:
     UNTRUSTED_SOURCE = "untrusted_source"
     UNRECOGNISED_PAYLOAD = "unrecognised_payload"
     RETRIES_EXHAUSTED = "retries_exhausted"
+    NOT_UTF8 = "not_utf8"  # the record's text itself is not valid UTF-8 / Unicode (undecodable bytes)
+    INVALID_TEXT = "invalid_text"  # an identifying field (topic, ids) is not a string of Unicode scalar values
+
+
+# Fields that become keys, URLs and labels in every store: they must be text UTF-8 can encode. Other fields
+# may hold anything JSON can (the stores keep it as escaped JSON).
+_IDENTIFYING = ("conversationId", "participantId", "sessionId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +91,14 @@ class Rejection:
     record: RawRecord = field(repr=False)
     topic: str | None = None
     conversation_id: str | None = None
+
+
+def rejection_key(rejection: Rejection) -> str:
+    """A content key for what cannot become an event: its reason, its message id (SQS: the same message, however
+    often delivered; none for a direct invoke) and its exact text. A re-delivery of the same malformed record then
+    finds its dead letter already written; another message, even with the same text, gets its own letter."""
+    identity = f"rejected|{rejection.reason}|{rejection.record.message_id or ''}|{rejection.record.text()}"
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 
 def split_records(payload: Any) -> list[RawRecord]:
@@ -126,13 +142,17 @@ def parse_record(record: RawRecord, allowed_sources: Sequence[str] = ()) -> Gene
     """Turn one raw record into an event or a rejection. Total: never raises on data."""
     payload = record.payload
     if isinstance(payload, str | bytes):
-        size = len(payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload)
+        text = _text_of(payload)
+        if isinstance(text, UnicodeDecodeError) or not is_scalar(text):
+            return Rejection(Reason.NOT_UTF8, _not_utf8_message(payload, text), record)
+        payload = text
+        size = len(payload.encode("utf-8"))
         if size > MAX_EVENT_BYTES:
             return Rejection(Reason.TOO_LARGE, f"event is {size} bytes, limit {MAX_EVENT_BYTES}", record)
         try:
             payload = json.loads(payload)
         except (ValueError, RecursionError) as exc:
-            return Rejection(Reason.NOT_JSON, f"body is not JSON: {str(exc)[:200]}", record)
+            return Rejection(Reason.NOT_JSON, f"body is not JSON: {storable(str(exc)[:200])}", record)
     elif payload is None:
         return Rejection(Reason.NOT_JSON, "record has no body", record)
     if not isinstance(payload, Mapping):
@@ -140,6 +160,25 @@ def parse_record(record: RawRecord, allowed_sources: Sequence[str] = ()) -> Gene
             return Rejection(Reason.NOT_AN_OBJECT, f"event is a JSON {_json_type(payload)}, not an object", record)
         return Rejection(Reason.UNRECOGNISED_PAYLOAD, f"unrecognised payload {type(payload).__name__}", record)
     return _parse_envelope(payload, record, allowed_sources)
+
+
+def _text_of(payload: str | bytes) -> str | UnicodeDecodeError:
+    if isinstance(payload, str):
+        return payload
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc
+
+
+def _not_utf8_message(payload: str | bytes, text: str | UnicodeDecodeError) -> str:
+    """Where the text stops being UTF-8. The dead letter keeps the original bytes (`RawRecord.text`)."""
+    if isinstance(text, UnicodeDecodeError):
+        return f"body is not UTF-8: byte 0x{text.object[text.start]:02x} at byte offset {text.start}"
+    offset = first_surrogate(text) or 0
+    char = ord(text[offset])
+    what = f" (the undecodable byte 0x{char - 0xDC00:02x})" if 0xDC80 <= char <= 0xDCFF else ""
+    return f"body is not valid Unicode text: lone surrogate U+{char:04X}{what} at offset {offset}"
 
 
 def _parse_envelope(
@@ -157,27 +196,20 @@ def _parse_envelope(
     conversation_id = _str_or_none(body.get("conversationId")) if isinstance(body, Mapping) else None
     if (kind.startswith("conversation.") or kind == CHECK_KIND) and conversation_id is None:
         conversation_id = topic_id
+    # Labels of a rejection are stored and shown: escaped, whatever the input held.
+    labels = (storable(topic), storable(conversation_id) if conversation_id else None)
     if not isinstance(body, Mapping):
-        return Rejection(
-            Reason.BODY_NOT_OBJECT,
-            "detail.eventBody is missing or not an object",
-            record,
-            topic,
-            conversation_id,
-        )
+        return Rejection(Reason.BODY_NOT_OBJECT, "detail.eventBody is missing or not an object", record, *labels)
+    invalid = _invalid_text(topic, body)
+    if invalid is not None:
+        return Rejection(Reason.INVALID_TEXT, invalid, record, *labels)
     source = _str_or_none(envelope.get("source"))
     trusted = kind == CHECK_KIND or (source and source.startswith(tuple(allowed_sources)))
     if allowed_sources and not trusted:
-        return Rejection(
-            Reason.UNTRUSTED_SOURCE,
-            f"source {source!r} is not in the allow-list",
-            record,
-            topic,
-            conversation_id,
-        )
+        return Rejection(Reason.UNTRUSTED_SOURCE, f"source {source!r} is not in the allow-list", record, *labels)
     event_time = _event_time(body, detail, envelope)
     if event_time is None:
-        return Rejection(Reason.BAD_EVENT_TIME, "no usable eventTime/timestamp/time", record, topic, conversation_id)
+        return Rejection(Reason.BAD_EVENT_TIME, "no usable eventTime/timestamp/time", record, *labels)
     participant_id = _str_or_none(body.get("participantId"))
     session_id = _str_or_none(body.get("sessionId"))
     return GenesysEvent(
@@ -194,6 +226,19 @@ def _parse_envelope(
         detail_type=_str_or_none(envelope.get("detail-type")),
         record=record,
     )
+
+
+def _invalid_text(topic: str, body: Mapping[str, Any]) -> str | None:
+    """Why an identifying field cannot be stored as text, or None. A lone surrogate (a JSON `\\ud800` escape)
+    is a valid Python string that no UTF-8 store accepts: rejecting the one event beats failing its batch.
+    Control characters are valid text: they are kept (and escaped wherever they are shown)."""
+    fields = [("detail.topicName", topic)]
+    fields += [(f"detail.eventBody.{name}", value) for name in _IDENTIFYING if isinstance(value := body.get(name), str)]
+    for name, value in fields:
+        offset = first_surrogate(value)
+        if offset is not None:
+            return f"{name} is not valid Unicode text: lone surrogate U+{ord(value[offset]):04X} at offset {offset}"
+    return None
 
 
 def classify_topic(topic: str) -> tuple[str, str | None]:

@@ -11,16 +11,26 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gcevents.errors import TransientError
-from gcevents.ports import BatchClaimStore, Claim, ClaimResult, ClaimStatus, Clock, IdempotencyStore, SystemClock
+from gcevents.ports import (
+    BatchClaimStore,
+    Claim,
+    ClaimResult,
+    ClaimStatus,
+    Clock,
+    Failure,
+    IdempotencyStore,
+    SystemClock,
+)
 from gcevents.retry import COMPLETE_ATTEMPTS, COMPLETE_BACKOFF_BASE, COMPLETE_BACKOFF_CAP, RetryBudget
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TTL_SECONDS = 5 * 24 * 3600  # Genesys re-sends for up to 4 days; keep a day of margin
+FAILURE_RETENTION_SECONDS = 14 * 24 * 3600  # failure records outlive the DLQ's letters (SQS keeps them <= 14 days)
 # COMPLETE_ATTEMPTS (gcevents.retry): a COMPLETED mark that never lands lets a re-send run the handlers again.
 CLAIM_MANY_CHUNK = 100  # keys per `claim_many` call (DynamoDB: one TransactWriteItems request)
 
@@ -125,12 +135,19 @@ class Idempotency:
                 if not budget.retry():
                     raise
 
-    def release(self, claims: Sequence[Claim]) -> list[Exception]:
-        """Release every claim; best effort (an unreleased lease still ends at the deadline)."""
+    def release(self, claims: Sequence[Claim], why: Mapping[str, tuple[str, int]] | None = None) -> list[Exception]:
+        """Release every claim; best effort (an unreleased lease still ends at the deadline). `why`: key -> (last
+        error, attempts so far); such a claim leaves a FAILED record saying so, kept FAILURE_RETENTION_SECONDS, for
+        `dlq inspect` once SQS gives up on the record (maxReceiveCount) and cannot say why itself."""
+        now_ms = self._now_ms()
+        keep_until_ms = now_ms + FAILURE_RETENTION_SECONDS * 1000
+        failures = {
+            key: Failure(error, attempts, now_ms, keep_until_ms) for key, (error, attempts) in (why or {}).items()
+        }
 
         def attempt(claim: Claim) -> Exception | None:
             try:
-                self.store.release(claim)
+                self.store.release(claim, failures.get(claim.key))
             except Exception as exc:
                 return exc
             return None

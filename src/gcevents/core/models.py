@@ -317,8 +317,12 @@ def _as_int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if isinstance(value, str):
+        # Not str.isdigit: "²" is a digit that int() rejects, and a bad field must give None, never raise.
+        try:
+            return int(value.strip()) if value.strip().lstrip("-").isdecimal() else None
+        except ValueError:
+            return None
     return None
 
 

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, parse_record
+from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, parse_record, rejection_key
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.router import HandlerContext, Router, WorkItem, topic_matches
 from gcevents.errors import PermanentError, TransientError
@@ -112,6 +112,11 @@ class _Batch:
     claims: dict[int, Claim] = field(default_factory=dict)  # records this run owns the key of
     enrichment: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # conversationId -> details
     errors: dict[int, BaseException] = field(default_factory=dict)  # handler failures
+    # Rejections have content keys too (`rejection_key`), so a re-delivered malformed record is not dead-lettered
+    # twice: the first copy of each key, the other copies in this batch (-> their first), the claims held.
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejected_copies: dict[int, int] = field(default_factory=dict)
+    letter_claims: dict[int, Claim] = field(default_factory=dict)
 
     def retry(self, index: int, reason: str, retry_after: float | None = None) -> None:
         event = self.events[index]
@@ -155,6 +160,7 @@ class Pipeline:
         batch = _Batch(records, deadline, out_of_time, started=self.clock.now())
         self._parse(batch)
         self._claim(batch)
+        self._claim_rejections(batch)
         self._enrich(batch)
         self._handle(batch)
         self._settle(batch)
@@ -168,7 +174,12 @@ class Pipeline:
         for index, record in enumerate(batch.records):
             parsed = parse_record(record, self.settings.allowed_sources)
             if isinstance(parsed, Rejection):
-                batch.letters[index] = _letter_for_rejection(parsed)
+                key = rejection_key(parsed)
+                if key in batch.rejected:
+                    batch.rejected_copies[index] = batch.rejected[key]
+                else:
+                    batch.rejected[key] = index
+                    batch.letters[index] = _letter_for_rejection(parsed)
                 continue
             batch.events[index] = parsed
             if parsed.content_key in batch.primaries:
@@ -320,7 +331,7 @@ class Pipeline:
             # The effects happened: acknowledging is right. The lease still guards until the deadline.
             log.exception("could not mark claims completed", extra={"count": len(done)})
         if to_release:
-            self.idempotency.release(to_release)
+            self.idempotency.release(to_release, _why_released(batch))
 
     def _record_failure(self, batch: _Batch, index: int, error: BaseException) -> None:
         event = batch.events[index]
@@ -339,20 +350,80 @@ class Pipeline:
         batch.retry(index, f"handler_failed: {_describe(error)}", _retry_after(error))
 
     # --------------------------------------------------------------------------------------- dead letters
+    def _claim_rejections(self, batch: _Batch) -> None:
+        """Claim each rejection's key like an event's: COMPLETED means its dead letter was written before (a
+        re-delivery), so it is a DUPLICATE; held elsewhere, it is being written now: look again later. A claim that
+        fails is no reason to hold a letter back: it is written, at worst twice."""
+        if not batch.rejected or batch.out_of_time():  # writing a letter needs no time: it is not held back
+            return
+        claimed = self.idempotency.claim_all(list(batch.rejected), lease_until=batch.deadline)
+        now_ms = int(self.clock.now() * 1000)
+        for key, index in batch.rejected.items():
+            outcome = claimed[key]
+            if isinstance(outcome, Exception):
+                continue
+            claim, answer = outcome
+            record = batch.records[index]
+            if answer.status is ClaimStatus.CLAIMED:
+                batch.letter_claims[index] = claim
+            elif answer.status is ClaimStatus.COMPLETED:
+                del batch.letters[index]
+                batch.results[index] = RecordResult(record, Outcome.DUPLICATE, "already_dead_lettered")
+            else:
+                del batch.letters[index]
+                batch.results[index] = RecordResult(
+                    record, Outcome.RETRY, "in_progress_elsewhere", self._recheck_after(answer, now_ms)
+                )
+
     def _dead_letter(self, batch: _Batch) -> None:
         """Dead letters are acknowledged only once the sink has them; if it fails, SQS redelivers them."""
-        if not batch.letters:
-            return
         failure: str | None = None
-        try:
-            self.dead_letters.send(list(batch.letters.values()))
-        except Exception as exc:
-            failure = f"dead_letter_failed: {_describe(exc)}"
-            log.error("dead-letter sink failed", extra={"error": failure, "count": len(batch.letters)})
+        if batch.letters:
+            try:
+                self.dead_letters.send(list(batch.letters.values()))
+            except Exception as exc:
+                failure = f"dead_letter_failed: {_describe(exc)}"
+                log.error("dead-letter sink failed", extra={"error": failure, "count": len(batch.letters)})
+            self._settle_letter_claims(batch, failure is None)
         outcome = Outcome.DEAD_LETTERED if failure is None else Outcome.RETRY
         for index, letter in batch.letters.items():
             record, event = batch.records[index], batch.events.get(index)
             batch.results[index] = RecordResult(record, outcome, failure or letter.reason, event=event)
+        for index, first in batch.rejected_copies.items():  # settled with their first copy, never before it
+            primary = batch.results[first]
+            done = primary.outcome in (Outcome.DEAD_LETTERED, Outcome.DUPLICATE)
+            batch.results[index] = RecordResult(
+                batch.records[index], Outcome.DUPLICATE if done else Outcome.RETRY,
+                "in_batch" if done else primary.reason, primary.retry_after,
+            )  # fmt: skip
+
+    def _settle_letter_claims(self, batch: _Batch, sent: bool) -> None:
+        claims = list(batch.letter_claims.values())
+        if not claims:
+            return
+        if not sent:
+            self.idempotency.release(claims)
+            return
+        try:
+            self.idempotency.complete(claims)
+        except Exception:  # the letters are written: a re-delivery may write one again, nothing is lost
+            log.exception("could not mark dead letters written", extra={"count": len(claims)})
+
+
+def _why_released(batch: _Batch) -> dict[str, tuple[str, int]]:
+    """Content key -> (last error, attempts so far) of every claim given back: the idempotency store keeps it, so a
+    record SQS later dead-letters through maxReceiveCount still says why."""
+    why: dict[str, tuple[str, int]] = {}
+    for index, claim in batch.claims.items():
+        letter, result = batch.letters.get(index), batch.results.get(index)
+        if letter is not None:
+            error = f"{letter.reason}: {letter.message}"
+        elif result is not None and result.outcome is Outcome.RETRY:
+            error = result.reason or "retry"
+        else:
+            continue
+        why[claim.key] = (error, batch.events[index].record.receive_count)
+    return why
 
 
 def _letter_for_rejection(rejection: Rejection) -> DeadLetter:

@@ -14,7 +14,11 @@ from gcevents.core.events import GenesysEvent
 
 @dataclass(frozen=True, slots=True)
 class HandlerContext:
-    """What a handler gets besides the event."""
+    """What a handler gets besides the event.
+
+    Handlers run on a thread pool (`GCEVENTS_HANDLER_CONCURRENCY`, 8): the conversations of a batch in parallel,
+    one conversation's events in event-time order on one thread. A handler must be thread-safe (guard shared
+    mutable state with a lock; share only thread-safe clients) and idempotent on `idempotency_key`."""
 
     enrichment: Mapping[str, Any] | None  # analytics conversation details, when this kind is enriched
     deadline: float  # epoch seconds: finish (or raise TransientError) before this
@@ -44,9 +48,11 @@ class BatchHandler(Protocol):
 
 @lru_cache(maxsize=512)
 def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """`{id}`: one segment (anything but a dot, newlines included); `*`: anything at all. DOTALL, so a topic
+    holding a newline still matches `*` instead of being acknowledged with no handler run."""
     parts = re.split(r"(\{[^}.]*\}|\*)", pattern)
     regex = "".join("[^.]+" if p.startswith("{") else ".*" if p == "*" else re.escape(p) for p in parts if p)
-    return re.compile(regex + r"\Z")
+    return re.compile(regex + r"\Z", re.DOTALL)
 
 
 def topic_matches(pattern: str, topic: str) -> bool:
@@ -54,6 +60,9 @@ def topic_matches(pattern: str, topic: str) -> bool:
 
 
 class Router:
+    """Topic patterns -> handlers. Registration is not thread-safe (do it at import time); dispatch is. The
+    handlers themselves are called from several threads at once (see `HandlerContext`): they must be thread-safe."""
+
     def __init__(self) -> None:
         self._handlers: list[tuple[str, EventHandler]] = []
         self._batch_handlers: list[tuple[tuple[str, ...], BatchHandler]] = []

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from gcevents.core.events import GenesysEvent
 from gcevents.core.state import Observation, State, merge
-from gcevents.errors import StoreUnavailableError
+from gcevents.errors import PermanentError, StoreUnavailableError
 from gcevents.ports import ApplyResult, Clock, StoredState, SystemClock, Updates
 from gcevents.retry import RetryBudget
+from gcevents.text import is_scalar
 
 DEFAULT_TTL_DAYS = 30
 _CONTENTION_BASE = 0.01  # seconds before the second write round; doubles per round (full jitter)
@@ -25,6 +26,17 @@ _CONTENTION_CAP = 0.2
 
 
 # -------------------------------------------------------------------------------------------- the algorithm
+def _keyable(
+    events: dict[str, list[GenesysEvent | Observation]], result: ApplyResult
+) -> dict[str, list[GenesysEvent | Observation]]:
+    """Conversations no store can key an item by (a lone surrogate in the id: the parser rejects such events,
+    this guards other callers) fail one by one, not the read of every conversation in the batch."""
+    for cid in [cid for cid in events if not is_scalar(cid)]:
+        del events[cid]
+        result.failed[cid] = PermanentError("conversation id is not valid Unicode text", reason="invalid_text")
+    return events
+
+
 @dataclass(frozen=True, slots=True)
 class PendingWrite:
     item: StoredState  # what to store (version already bumped)
@@ -71,7 +83,7 @@ class OptimisticStateStore(abc.ABC):
     # algorithm -----------------------------------------------------------------------------------------
     def apply(self, updates: Updates) -> ApplyResult:
         result = ApplyResult()
-        events = {cid: list(evs) for cid, evs in updates.items() if evs}
+        events = _keyable({cid: list(evs) for cid, evs in updates.items() if evs}, result)
         if not events:
             return result
         try:

@@ -25,6 +25,7 @@ from gcevents.core.events import CHECK_KIND, GenesysEvent, RawRecord, parse_reco
 from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
+from gcevents.ops.dlq import failure_explainer
 from gcevents.progress import Progress
 from gcevents.testing.sinks import WebhookReceiver
 from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
@@ -80,7 +81,10 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         if receiver is not None:
             config = with_webhook(config, receiver.url, options.grace_seconds, db_path)
         runtime = build_runtime(config)
-        queue = SqliteQueue(SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters)
+        queue = SqliteQueue(
+            SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters,
+            explain=failure_explainer(runtime.idempotency_store),
+        )  # fmt: skip
         queue.send(spike.bodies)
 
         progress = Progress(spike.total) if options.show_progress else None

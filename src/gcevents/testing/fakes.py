@@ -20,17 +20,21 @@ from gcevents.ports import (
     Clock,
     DeadLetter,
     EnrichmentResult,
+    Failure,
     StoredDeadLetter,
     StoredState,
 )
 
+_FAILED = "FAILED"  # a stored status only: `claim` never answers it (a FAILED record is simply claimable)
+
 
 @dataclass(slots=True)
 class _Record:
-    status: ClaimStatus
+    status: ClaimStatus | str
     token: str
     lease_until_ms: int = 0
     expires_at_ms: int = 0
+    failure: Failure | None = None
 
 
 class MemoryIdempotencyStore:
@@ -64,12 +68,21 @@ class MemoryIdempotencyStore:
             for claim in claims:
                 self._records[claim.key] = _Record(ClaimStatus.COMPLETED, claim.token, 0, expires_at_ms)
 
-    def release(self, claim: Claim) -> None:
+    def release(self, claim: Claim, failure: Failure | None = None) -> None:
         with self._lock:
             self.requests += 1
             current = self._records.get(claim.key)
-            if current is not None and current.token == claim.token and current.status is ClaimStatus.IN_PROGRESS:
+            if current is None or current.token != claim.token or current.status is not ClaimStatus.IN_PROGRESS:
+                return
+            if failure is None:
                 del self._records[claim.key]
+            else:
+                self._records[claim.key] = _Record(_FAILED, claim.token, 0, failure.keep_until_ms, failure)
+
+    def failures(self, keys: Sequence[str]) -> dict[str, Failure]:
+        with self._lock:
+            self.requests += -(-len(keys) // 100)
+            return {k: r.failure for k in keys if (r := self._records.get(k)) and r.failure and r.status == _FAILED}
 
 
 def _held_by(record: _Record, token: str) -> bool:
@@ -78,6 +91,8 @@ def _held_by(record: _Record, token: str) -> bool:
 
 
 def _claimable(record: _Record, now_ms: int) -> bool:
+    if record.status == _FAILED:
+        return True
     if record.status is ClaimStatus.IN_PROGRESS:
         return record.lease_until_ms < now_ms
     return record.expires_at_ms < now_ms

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from gcevents.adapters.aws import error_code, error_response, translate
 from gcevents.adapters.dynamodb.batch import batch_get_all, batch_write_all
 from gcevents.errors import StoreUnavailableError
-from gcevents.ports import Claim, ClaimResult, ClaimStatus
+from gcevents.ports import Claim, ClaimResult, ClaimStatus, Failure
 from gcevents.retry import LEFTOVER_BACKOFF_BASE, LEFTOVER_BACKOFF_CAP, TRANSACTION_ROUNDS, RetryBudget
+from gcevents.text import storable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,6 +27,7 @@ _CLAIMABLE = (
     "attribute_not_exists(pk)"
     " OR (#status = :in_progress AND (lease_until < :now OR #token = :token))"
     " OR (#status = :completed AND expires_at < :now)"
+    " OR #status = :failed"  # a failure record (see `release`) is claimable like a missing item
 )
 _TRANSACTION_ITEMS = 100  # TransactWriteItems: at most 100 actions per request
 _TRANSACTION_KEY_RETRIES = 2  # per key, for TransactionConflict / throttling reasons
@@ -76,6 +78,7 @@ class DynamoDbIdempotencyStore:
             "ExpressionAttributeValues": {
                 ":in_progress": {"S": "IN_PROGRESS"},
                 ":completed": {"S": "COMPLETED"},
+                ":failed": {"S": "FAILED"},
                 ":now": {"N": str(now_ms)},
                 ":token": {"S": token},
             },
@@ -175,20 +178,57 @@ class DynamoDbIdempotencyStore:
             self.client, self.table, requests, what="dynamodb batch_write_item (complete)", sleep=self._sleep
         )
 
-    def release(self, claim: Claim) -> None:
+    def release(self, claim: Claim, failure: Failure | None = None) -> None:
+        """Delete our claim, or with a `failure` replace it by a FAILED item holding it (one write either way),
+        both only while it is our own IN_PROGRESS claim: a late release must not undo a completion (same token)."""
+        condition: dict[str, Any] = {
+            "ConditionExpression": "#token = :token AND #status = :in_progress",
+            "ExpressionAttributeNames": {"#token": "token", "#status": "status"},
+            "ExpressionAttributeValues": {":token": {"S": claim.token}, ":in_progress": {"S": "IN_PROGRESS"}},
+        }
         try:
-            self.client.delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": claim.key}},
-                # Only our own IN_PROGRESS claim: a late release must not delete a completion (same token).
-                ConditionExpression="#token = :token AND #status = :in_progress",
-                ExpressionAttributeNames={"#token": "token", "#status": "status"},
-                ExpressionAttributeValues={":token": {"S": claim.token}, ":in_progress": {"S": "IN_PROGRESS"}},
-            )
+            if failure is None:
+                self.client.delete_item(TableName=self.table, Key={"pk": {"S": claim.key}}, **condition)
+            else:
+                self.client.put_item(TableName=self.table, Item=_failure_item(claim, failure), **condition)
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
-                return  # completed, or re-taken by someone else after our lease ended: not ours to delete
-            raise translate(exc, "dynamodb delete_item (release)") from exc
+                return  # completed, or re-taken by someone else after our lease ended: not ours to change
+            raise translate(exc, "dynamodb release") from exc
+
+    def failures(self, keys: Sequence[str]) -> dict[str, Failure]:
+        items = batch_get_all(
+            self.client,
+            self.table,
+            [{"pk": {"S": k}} for k in dict.fromkeys(keys)],
+            what="dynamodb batch_get_item (failures)",
+            sleep=self._sleep,
+            ProjectionExpression="pk, #status, last_error, attempts, failed_at, expires_at",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        return {item["pk"]["S"]: _failure_of(item) for item in items if item["status"]["S"] == "FAILED"}
+
+
+def _failure_item(claim: Claim, failure: Failure) -> dict[str, Any]:
+    return {
+        "pk": {"S": claim.key},
+        "status": {"S": "FAILED"},
+        "token": {"S": claim.token},
+        "last_error": {"S": storable(failure.error)[:4000] or "-"},
+        "attempts": {"N": str(failure.attempts)},
+        "failed_at": {"N": str(failure.failed_at_ms)},
+        "expires_at": {"N": str(failure.keep_until_ms)},
+        "ttl": {"N": str(failure.keep_until_ms // 1000)},
+    }
+
+
+def _failure_of(item: Mapping[str, Any]) -> Failure:
+    def number(name: str) -> int:
+        return int(item.get(name, {}).get("N", "0"))
+
+    return Failure(
+        item.get("last_error", {}).get("S", ""), number("attempts"), number("failed_at"), number("expires_at")
+    )
 
 
 def _held(old: Mapping[str, Any]) -> ClaimResult:

@@ -27,6 +27,7 @@ from gcevents.adapters.dynamodb.batch import batch_get_all
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.errors import PermanentError
 from gcevents.ports import Clock, StoredState
+from gcevents.text import is_scalar
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -127,6 +128,8 @@ class DynamoDbStateStore(OptimisticStateStore):
 
     # queries -------------------------------------------------------------------------------------------
     def get(self, conversation_id: str) -> StoredState | None:
+        if not is_scalar(conversation_id):
+            return None  # no item can have such a key (`apply` refuses it)
         try:
             response = self.client.get_item(
                 TableName=self.table, Key={KEY: {"S": conversation_id}}, ConsistentRead=True

@@ -6,16 +6,17 @@ Only httpx and the stdlib are imported here: this module is on the Lambda cold-s
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import httpx
 
@@ -28,6 +29,14 @@ from gcevents.retry import RetryBudget
 log = logging.getLogger(__name__)
 
 BULK_DETAILS_PATH = "/api/v2/analytics/conversations/details"
+# What we repeat of a server's error answer. The token endpoint (and a proxy in front of it) may echo the request,
+# whose Authorization header is base64(client_id:secret), in any field: of the auth exchange we keep only an
+# OAuth `error` code of this shape, of API answers a code of the second shape and a redacted message.
+_OAUTH_ERROR = re.compile(r"[a-z_]{1,64}")
+_API_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+# A credential-looking word after "Basic"/"Bearer" (16+ characters of a token's alphabet: not ordinary prose).
+_CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(?:\s+|%20|\+)[A-Za-z0-9._~+/=%-]{16,}")
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
 _ENDPOINTS = (
     (re.compile(r"/oauth/token$"), "token"),
@@ -142,6 +151,11 @@ class GenesysClient:
         self._clock = clock
         self._monotonic = monotonic
         self._limiter = RateLimiter(settings.rate_per_minute, clock=monotonic, sleep=sleep)
+        # See `_remember`. `_secrets` is replaced whole and read without the lock; the last few of each kind are
+        # kept (a rotated secret, the previous token), so a long-lived worker does not collect them forever.
+        self._remembered: dict[bool, deque[frozenset[str]]] = {True: deque(maxlen=3), False: deque(maxlen=3)}
+        self._secrets: tuple[str, ...] = ()
+        self._secrets_lock = threading.Lock()
         self._auth = ClientCredentialsAuth(self._fetch_token, clock=monotonic)
         self._http = httpx.Client(
             base_url=settings.api_base_url,
@@ -192,7 +206,7 @@ class GenesysClient:
         query = ",".join(quote(cid, safe="") for cid in conversation_ids)
         response = self._request("GET", f"{BULK_DETAILS_PATH}?id={query}", self._deadline(deadline))
         if response.status_code != 200:
-            raise _status_error(response, "analytics_details_bulk")
+            raise _status_error(response, "analytics_details_bulk", self._redact)
         document = _json(response, "analytics_details_bulk")
         conversations = document.get("conversations") if isinstance(document, dict) else None
         if conversations is None:
@@ -207,7 +221,7 @@ class GenesysClient:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise _status_error(response, label)
+            raise _status_error(response, label, self._redact)
         document = _json(response, label)
         if not isinstance(document, dict):
             raise TransientError(f"Genesys {label}: expected a JSON object")
@@ -325,9 +339,10 @@ class GenesysClient:
         if status in _RETRYABLE_STATUS:
             raise TransientError(f"Genesys token endpoint: HTTP {status}")
         if status != 200:
+            # Of the answer, only an OAuth error code such as `invalid_client`: never free text (see _OAUTH_ERROR).
+            code = _error_field(response, "error", _OAUTH_ERROR, self._redact)
             raise GenesysAuthError(
-                f"Genesys token endpoint rejected client {self.settings.client_id!r}: HTTP {status} "
-                f"{_oauth_error(response)}".rstrip()
+                f"Genesys token endpoint rejected client {self.settings.client_id!r}: HTTP {status} {code}".rstrip()
             )
         document = _json(response, "token")
         access_token = document.get("access_token") if isinstance(document, dict) else None
@@ -337,6 +352,7 @@ class GenesysClient:
             expires_in = float(document.get("expires_in", 86399))
         except (TypeError, ValueError):
             expires_in = 86399.0
+        self._remember(access_token)
         now = self._monotonic()
         margin = min(self.settings.token_renew_margin, expires_in * 0.1)
         self.stats.increment("tokens_fetched")
@@ -344,6 +360,7 @@ class GenesysClient:
         return AccessToken(value=Secret(access_token), expires_at=now + expires_in, renew_at=now + expires_in - margin)
 
     def _post_token(self, secret: Secret) -> httpx.Response:
+        self._remember(secret.reveal(), basic=True)
         timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
         try:
             return self._http.post(
@@ -358,6 +375,28 @@ class GenesysClient:
         except httpx.HTTPError as exc:
             self.stats.increment("transport_errors")
             raise TransientError(f"Genesys token endpoint: connection failed ({type(exc).__name__})") from exc
+
+    def _remember(self, value: str, *, basic: bool = False) -> None:
+        """Values no error, log or dead letter may repeat: the secret in the forms a request carries it (Basic
+        auth's base64 of id:secret, standard and URL-safe, padded or not; URL-encoded), and issued tokens."""
+        forms = {value, quote(value, safe=""), quote_plus(value)}
+        if basic:
+            pair = f"{self.settings.client_id}:{value}".encode()
+            for encoded in (base64.b64encode(pair).decode(), base64.urlsafe_b64encode(pair).decode()):
+                forms.update((encoded, encoded.rstrip("=")))
+        with self._secrets_lock:
+            kept = self._remembered[basic]
+            if frozenset(forms) not in kept:
+                kept.append(frozenset(forms))
+            everything = {f for group in (*self._remembered[True], *self._remembered[False]) for f in group}
+            self._secrets = tuple(sorted((f for f in everything if len(f) >= 4), key=len, reverse=True))
+
+    def _redact(self, text: str) -> str:
+        """`text` without any remembered secret or token, nor anything after "Basic"/"Bearer"."""
+        for value in self._secrets:
+            if value in text:
+                text = text.replace(value, "[redacted]")
+        return _CREDENTIAL.sub(r"\1 [redacted]", text)
 
     # ------------------------------------------------------------------------------------------- hooks
     def _on_request(self, request: httpx.Request) -> None:
@@ -403,35 +442,41 @@ def _json(response: httpx.Response, label: str) -> Any:
         raise TransientError(f"Genesys {label}: answer is not JSON (HTTP {response.status_code})") from exc
 
 
-def _status_error(response: httpx.Response, label: str) -> GcEventsError:
+def _status_error(response: httpx.Response, label: str, redact: Callable[[str], str]) -> GcEventsError:
     status = response.status_code
-    message = _api_message(response)
-    if status in (401, 403):
-        return GenesysAuthError(f"Genesys {label}: HTTP {status} {message}".rstrip())
+    if status in (401, 403):  # the request carried our bearer token: a proxy's echo of it could be anywhere
+        code = _error_field(response, "code", _API_CODE, redact)
+        return GenesysAuthError(f"Genesys {label}: HTTP {status} {code}".rstrip())
     if 400 <= status < 500:
+        message = _api_message(response, redact)
         return GenesysRequestError(f"Genesys {label}: HTTP {status} {message}".rstrip(), status_code=status)
     return TransientError(f"Genesys {label}: HTTP {status}")
 
 
-def _api_message(response: httpx.Response) -> str:
-    """Genesys error bodies: {"message", "code", "status", "contextId"}. Only the short, safe parts."""
-    try:
-        document = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(document, dict):
-        return ""
-    parts = [str(document[key])[:200] for key in ("code", "message") if document.get(key)]
-    return ": ".join(parts)
+def _api_message(response: httpx.Response, redact: Callable[[str], str]) -> str:
+    """Genesys error bodies: {"message", "code", "status", "contextId"}. A code of a code's shape, and the message
+    with anything credential-like redacted, control characters dropped, cut to 200 characters."""
+    code = _error_field(response, "code", _API_CODE, redact)
+    document = _json_or_none(response)
+    message = document.get("message") if isinstance(document, dict) else None
+    text = redact(_UNPRINTABLE.sub(" ", message[:400]))[:200].strip() if isinstance(message, str) else ""
+    return ": ".join(part for part in (code, text) if part)
 
 
-def _oauth_error(response: httpx.Response) -> str:
+def _error_field(response: httpx.Response, key: str, shape: re.Pattern[str], redact: Callable[[str], str]) -> str:
+    """`key` of a JSON error body, only if it has `shape` and holds nothing `redact` would hide; else ""."""
+    document = _json_or_none(response)
+    value = document.get(key) if isinstance(document, dict) else None
+    if isinstance(value, str) and shape.fullmatch(value) and redact(value) == value:
+        return value
+    return ""
+
+
+def _json_or_none(response: httpx.Response) -> Any:
     try:
-        document = response.json()
+        return response.json()
     except ValueError:
-        return ""
-    error = document.get("error") if isinstance(document, dict) else None
-    return str(error)[:100] if error else ""
+        return None
 
 
 def _retry_after_seconds(response: httpx.Response) -> float:

@@ -3,9 +3,10 @@ maxReceiveCount), for `gcevents worker --sqlite-queue` and the demo."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.ports import DeadLetter, DeadLetterSink, RawRecord
@@ -24,7 +25,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 
 class SqliteQueue:
     """A local SQS standard queue. Messages received more than `max_receive_count` times are moved to
-    `redrive_to` with reason `max_receive_count`, as an SQS redrive policy would."""
+    `redrive_to` with reason `max_receive_count`, as an SQS redrive policy would; `explain` (body -> message, e.g.
+    `gcevents.ops.dlq.failure_explainer`) says why in the letter, from the last failure the pipeline recorded."""
 
     def __init__(
         self,
@@ -33,11 +35,13 @@ class SqliteQueue:
         max_receive_count: int = 5,
         redrive_to: DeadLetterSink | None = None,
         poll_interval: float = 0.05,
+        explain: Callable[[str], str | None] | None = None,
     ) -> None:
         self.db = db
         self.max_receive_count = max_receive_count
         self.redrive_to = redrive_to
         self.poll_interval = poll_interval
+        self.explain = explain
         with db.transaction() as conn:
             conn.execute(_QUEUE_SCHEMA)
             conn.execute("CREATE INDEX IF NOT EXISTS queue_visible ON queue_messages (visible_at)")
@@ -59,7 +63,7 @@ class SqliteQueue:
             records, exhausted = self._receive_once(max_messages, visibility_timeout)
             if exhausted and self.redrive_to is not None:
                 # Letter first, delete second: a crash in between yields a duplicate dead letter, never a loss.
-                self.redrive_to.send([letter for _, letter in exhausted])
+                self.redrive_to.send([self._explained(letter) for _, letter in exhausted])
                 self.ack([receipt for receipt, _ in exhausted])
             if records or time.monotonic() >= give_up:
                 return records
@@ -93,6 +97,14 @@ class SqliteQueue:
                 else:
                     records.append(RawRecord(body, message_id, receipt, count + 1, "sqlite-queue"))
         return records, exhausted
+
+    def _explained(self, letter: DeadLetter) -> DeadLetter:
+        """Outside the queue's transaction: the explanation reads another store."""
+        try:
+            message = self.explain(letter.body) if self.explain is not None else None
+        except Exception:  # best effort: the letter is sent either way
+            message = None
+        return dataclasses.replace(letter, message=message) if message else letter
 
     def ack(self, receipts: Sequence[str]) -> None:
         with self.db.transaction() as conn:

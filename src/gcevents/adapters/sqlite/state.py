@@ -17,6 +17,7 @@ from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import Clock, StoredState
+from gcevents.text import is_scalar
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS conversation_state (
@@ -98,6 +99,8 @@ class SqliteStateStore(OptimisticStateStore):
 
     # queries -------------------------------------------------------------------------------------------
     def get(self, conversation_id: str) -> StoredState | None:
+        if not is_scalar(conversation_id):
+            return None  # no item can have such a key (`apply` refuses it)
         with self._translated(), self.db.reading() as conn:
             row = conn.execute(
                 f"SELECT {_COLUMNS} FROM conversation_state WHERE conversation_id = ?",  # noqa: S608

@@ -6,8 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import translate
@@ -143,7 +144,9 @@ class SqsDeadLetterSink:
             )
         except Exception as exc:
             raise translate(exc, "sqs receive_message (dead letters)") from exc
-        return [self._decode(m) for m in response.get("Messages", [])]
+        # Every received message is hidden until released: one that cannot be decoded must still come back
+        # with its handle, or a crash here would hide the whole page from the next inspect or redrive.
+        return [_decode_any(self._decode, m) for m in response.get("Messages", []) if m.get("ReceiptHandle")]
 
     @staticmethod
     def _decode(message: Mapping[str, Any]) -> StoredDeadLetter:
@@ -155,7 +158,7 @@ class SqsDeadLetterSink:
         elif encoding == "empty":
             body = ""
         sent_ms = message.get("Attributes", {}).get("SentTimestamp")
-        failed_at = float(attrs.get("failedAt") or (int(sent_ms) / 1000 if sent_ms else 0.0))
+        failed_at = _finite(attrs.get("failedAt")) or (int(sent_ms) / 1000 if sent_ms else 0.0)
         letter = DeadLetter(
             # Messages moved here by SQS redrive (maxReceiveCount) carry no reason of ours.
             reason=attrs.get("reason", "max_receive_count"),
@@ -184,9 +187,43 @@ class SqsDeadLetterSink:
                 log.warning("could not unhide dead letters", extra={"error": repr(translate(exc, "sqs"))})
 
 
-def _topic_of(body: str) -> str | None:
+def _decode_any(
+    decode: Callable[[Mapping[str, Any]], StoredDeadLetter], message: Mapping[str, Any]
+) -> StoredDeadLetter:
+    """`decode`, or for a message it cannot read (a hostile body or attribute), a letter that says so and keeps
+    the raw body: decoding a dead letter never fails the page it came in."""
     try:
-        topic = json.loads(body).get("detail", {}).get("topicName")
-    except (ValueError, AttributeError):
+        return decode(message)
+    except Exception as exc:
+        log.warning("undecodable dead letter", extra={"error": type(exc).__name__})
+        attributes = message.get("MessageAttributes")
+        reason = attributes.get("reason", {}).get("StringValue") if isinstance(attributes, Mapping) else None
+        body, sent = message.get("Body"), message.get("Attributes", {}).get("SentTimestamp")
+        letter = DeadLetter(
+            reason=reason if isinstance(reason, str) and reason else "undecodable_letter",
+            message=f"this dead letter could not be decoded ({type(exc).__name__}); the body is as SQS holds it",
+            body=body if isinstance(body, str) else "",
+            message_id=message.get("MessageId") if isinstance(message.get("MessageId"), str) else None,
+            failed_at=(_finite(sent) or 0.0) / 1000,  # when SQS got it: not "now", which would read as new
+        )
+        return StoredDeadLetter(letter, str(message["ReceiptHandle"]))
+
+
+def _finite(text: str | None) -> float | None:
+    """A timestamp attribute, unless it is missing, not a number, or not finite (`1e999` parses as inf)."""
+    try:
+        value = float(text) if text else None
+    except ValueError:
         return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _topic_of(body: str) -> str | None:
+    """The topic of an event body, if it is one. Any body: deep nesting, not JSON, not an object."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    detail = document.get("detail") if isinstance(document, dict) else None
+    topic = detail.get("topicName") if isinstance(detail, dict) else None
     return topic if isinstance(topic, str) else None

@@ -11,7 +11,8 @@ from typing import Any
 
 from gcevents.config import Config
 from gcevents.errors import ConfigError
-from gcevents.ops.dlq import DeadLetterReader, LetterFilter, inspect, redrive
+from gcevents.ops.dlq import DeadLetterReader, LetterFilter, explain_exhausted, inspect, redrive, rejection_reason
+from gcevents.text import printable
 
 
 def register(subparsers: Any) -> None:
@@ -49,59 +50,74 @@ def _reader() -> tuple[Any, DeadLetterReader]:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    _, reader = _reader()
-    letters = inspect(reader, _filter(args), args.limit)
+    runtime, reader = _reader()
+    letters = inspect(
+        reader, _filter(args), args.limit, lambda found: explain_exhausted(found, runtime.idempotency_store)
+    )
     if args.json:
         from gcevents.adapters.sqlite.dead_letters import dead_letter_json
 
         for letter in letters:
             print(dead_letter_json(letter))
         return 0
-    by_reason = Counter(letter.reason for letter in letters)
+    # Everything below came from input data: control characters are escaped, or an id could drive the terminal.
+    by_reason = Counter(printable(letter.reason, 40) for letter in letters)
     print(f"{len(letters)} dead letters" + (": " + ", ".join(f"{r} {n}" for r, n in by_reason.most_common())))
     now = time.time()
     for letter in letters[:50]:
         age = now - letter.failed_at
-        print(f"  {letter.reason:<20} {age:>8.0f}s  {letter.conversation_id or '-':<36}  {letter.topic or '-'}")
-        print(f"      {letter.message[:140]}")
+        cid, topic = printable(letter.conversation_id or "-", 80), printable(letter.topic or "-", 200)
+        print(f"  {printable(letter.reason, 40):<20} {age:>8.0f}s  {cid:<36}  {topic}")
+        print(f"      {printable(letter.message, 140)}")
     return 0
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
+    """Exit status 1 when letters failed again during an in-process redrive (they are back in the DLQ, with
+    their new reason): a script that redrives and moves on should notice."""
     runtime, reader = _reader()
-    send: Callable[[list[str]], None]
+    send = _sender(runtime, args)
+    allowed = runtime.config.pipeline.allowed_sources
+    counts = redrive(
+        reader, _filter(args), send, limit=args.limit, rate=args.rate, dry_run=args.dry_run,
+        still_invalid=lambda letter: rejection_reason(letter.body, allowed),
+    )  # fmt: skip
+    print(json.dumps(dict(counts)) if args.json else ", ".join(f"{k}: {v}" for k, v in counts.items()) or "nothing")
+    return 1 if counts["failed_again"] else 0
+
+
+def _sender(runtime: Any, args: argparse.Namespace) -> Callable[[list[str]], int | None]:
+    """Where redriven bodies go: an SQS queue, a local SQLite queue, or (neither named) the pipeline right here,
+    which reports how many failed again."""
     if args.to_queue:
         client = runtime.client("sqs")
         url = args.to_queue
 
-        def send(bodies: list[str]) -> None:
+        def to_queue(bodies: list[str]) -> None:
             entries = [{"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies)]
             response = client.send_message_batch(QueueUrl=url, Entries=entries)
             if response.get("Failed"):
                 raise ConfigError(f"queue refused {len(response['Failed'])} messages; nothing deleted for them")
-    elif args.to_sqlite_queue:
+
+        return to_queue
+    if args.to_sqlite_queue:
         from gcevents.adapters.sqlite import SqliteQueue
         from gcevents.adapters.sqlite.database import SqliteDatabase
 
         queue = SqliteQueue(SqliteDatabase(args.to_sqlite_queue))
 
-        def send(bodies: list[str]) -> None:
+        def to_sqlite(bodies: list[str]) -> None:
             queue.send(bodies)
-    else:
-        # No queue named: process the events right here, through the same pipeline as everything else.
-        from gcevents.core.events import RawRecord
-        from gcevents.ops.local import run_records
 
-        def send(bodies: list[str]) -> None:
-            run_records(
-                runtime.pipeline,
-                runtime.dead_letters,
-                [RawRecord(b) for b in bodies],
-                batch_size=10,
-                max_attempts=3,
-                max_wait=5.0,
-            )
+        return to_sqlite
+    from gcevents.core.events import RawRecord
+    from gcevents.ops.local import run_records
 
-    counts = redrive(reader, _filter(args), send, limit=args.limit, rate=args.rate, dry_run=args.dry_run)
-    print(json.dumps(dict(counts)) if args.json else ", ".join(f"{k}: {v}" for k, v in counts.items()) or "nothing")
-    return 0
+    def here(bodies: list[str]) -> int:
+        outcomes, _ = run_records(
+            runtime.pipeline, runtime.dead_letters, [RawRecord(b) for b in bodies],
+            batch_size=10, max_attempts=3, max_wait=5.0,
+        )  # fmt: skip
+        return outcomes["dead_lettered"]
+
+    return here

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import sys
 import time
@@ -44,20 +45,36 @@ def register(subparsers: Any) -> None:
 
 
 def read_records(path: str) -> list[RawRecord]:
-    """A JSON document (one event, a list, an SQS batch) or JSONL. Lines stay text, so a malformed line is
-    dead-lettered with its original bytes instead of aborting the file."""
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    stripped = text.strip()
-    if not stripped:
+    """A JSON document (one event, a list, an SQS batch) or JSONL, read as bytes.
+
+    Lines are split on b"\\n" only (str.splitlines would also cut at U+2028 inside a JSON string) and decoded one
+    by one: a line that is not UTF-8 stays bytes, which the parser dead-letters as `not_utf8`, naming the byte;
+    its letter keeps the line as `surrogateescape` text, so `gcevents.text.original_bytes` (and `dlq inspect
+    --json`'s `bodyBase64`) give the original bytes back. One bad byte costs one line, not the file."""
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if not data.strip():
         return []
-    try:
-        document = json.loads(stripped)
-    except ValueError:
-        document = None
+    document = _document(data)
     if document is not None:  # JSONL with more than one line never parses as one document
         return split_records(document)
-    lines = enumerate(text.splitlines(), 1)
-    return [RawRecord(payload=line, message_id=f"line-{n}") for n, line in lines if line.strip()]
+    lines = enumerate(data.split(b"\n"), 1)
+    return [RawRecord(payload=_line(line), message_id=f"line-{n}") for n, line in lines if line.strip()]
+
+
+def _document(data: bytes) -> Any:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _line(line: bytes) -> str | bytes:
+    line = line.removesuffix(b"\r")
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        return line
 
 
 def cmd_process(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from gcevents.core.state import stored_view
 from gcevents.core.state_store import DEFAULT_TTL_DAYS
 from gcevents.errors import ConfigError
 from gcevents.ports import StateStore, StoredState
+from gcevents.text import printable
 
 STORE_KINDS = ("sqlite", "dynamodb", "memory")
 
@@ -64,7 +65,7 @@ def register(subparsers: Any) -> None:
 def cmd_get(args: argparse.Namespace) -> int:
     item = configured_state_store(args).get(args.conversation_id)
     if item is None:
-        print(f"no state for conversation {args.conversation_id}", file=sys.stderr)
+        print(f"no state for conversation {printable(args.conversation_id)}", file=sys.stderr)
         return 1
     if args.json:
         print(json.dumps(stored_view(item), indent=2, sort_keys=True))
@@ -80,7 +81,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     columns = ("conversationId", "mediaType", "direction", "lastEventKind", "lastEventTime", "updatedAt")
     views = [stored_view(item) for item in items]
-    rows = [[str(v.get(c, "-")) for c in columns] for v in views]
+    rows = [[printable(str(v.get(c, "-")), 80) for c in columns] for v in views]
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in rows:
@@ -90,6 +91,11 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _describe(item: StoredState) -> str:
+    """Human output: every line is escaped (ids and attributes come from input data)."""
+    return "\n".join(printable(line) for line in _lines(item))
+
+
+def _lines(item: StoredState) -> list[str]:
     data = stored_view(item)
     lines = [f"conversation {data['conversationId']}"]
     for name in ("mediaType", "direction", "startTime", "endTime", "lastEventKind", "lastEventTime"):
@@ -103,7 +109,7 @@ def _describe(item: StoredState) -> str:
     if "enrichment" in data:
         lines.append(f"  enrichment: {json.dumps(data['enrichment'], sort_keys=True)}")
     lines.append(f"  updatedAt: {data['updatedAt']}  version: {data['version']}  ttl: {data['ttl']}")
-    return "\n".join(lines)
+    return lines
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

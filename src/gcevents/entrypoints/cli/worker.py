@@ -49,10 +49,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     else:
         from gcevents.adapters.sqlite import SqliteQueue
         from gcevents.adapters.sqlite.database import SqliteDatabase
+        from gcevents.ops.dlq import failure_explainer
 
         queue = SqliteQueue(
-            SqliteDatabase(args.sqlite_queue), max_receive_count=args.max_receive_count, redrive_to=runtime.dead_letters
-        )
+            SqliteDatabase(args.sqlite_queue), max_receive_count=args.max_receive_count,
+            redrive_to=runtime.dead_letters, explain=failure_explainer(runtime.idempotency_store),
+        )  # fmt: skip
         source, is_drained = queue, queue.is_drained
     settings = options_from_args(WorkerSettings, args)
     last = runtime.counters()
