@@ -60,4 +60,13 @@ def test_wrapups_durations_and_version() -> None:
     assert content["durationMs"] == 60_000
     assert content["sourceEventKeys"] == ["a", "b"]
     assert version_of(content) == version_of(derive("c1", dict(reversed(list(done.items())))))
-    assert version_of(content) != version_of(derive("c1", {**done, SOURCES: ["a", "b", "c"]}))
+    # A late event that only adds its key is not a new version; one that changes a fact is.
+    assert version_of(content) == version_of(derive("c1", {**done, SOURCES: ["a", "b", "c"]}))
+    recoded = _state(
+        c={"purpose": "customer", "interactingDurationMs": 999},
+        a1={"purpose": "agent", "interactingDurationMs": 100, "wrapupCode": "Sale", "wrapupDurationMs": 7},
+        a2={"purpose": "user", "interactingDurationMs": 50, "heldDurationMs": 5, "wrapupCode": "No sale"},
+    )
+    assert version_of(content) != version_of(derive("c1", recoded))
+    assert "lastEventKind" not in content
+    assert all("lastEventKind" not in p for p in content["participants"])

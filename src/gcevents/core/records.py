@@ -51,10 +51,14 @@ def derive(conversation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
     """The record's content (the `conversation` object of the schema): the state's view plus durations,
     wrap-up codes, analytics and source keys. Deterministic: equal states give equal content."""
     content = view(conversation_id, state)
+    # Which event happened to arrive last is an accident of delivery, not a fact of the conversation.
+    content.pop("lastEventKind", None)
+    content.pop("lastEventTime", None)
     if "startTime" in state and "endTime" in state:
         content["durationMs"] = max(0, int(state["endTime"]) - int(state["startTime"]))
     participants = content.get("participants", [])
     for flat, (_pid, raw) in zip(participants, _ordered_participants(state), strict=True):
+        flat.pop("lastEventKind", None)
         if "startTime" in raw and "endTime" in raw:
             flat["durationMs"] = max(0, int(raw["endTime"]) - int(raw["startTime"]))
     agents = [p for p in participants if p.get("purpose") in AGENT_PURPOSES]
@@ -72,9 +76,15 @@ def derive(conversation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
     return content
 
 
+# Bookkeeping, not facts: a late event that only adds its key (a wrap-up repeating the ACW's code, a re-sent
+# event under a new content) must not make a new version, or every straggler would cost each sink an update.
+_NOT_VERSIONED = frozenset({"sourceEventKeys", "sourceEventKeysTruncated"})
+
+
 def version_of(content: Mapping[str, Any]) -> str:
-    """16 hex digits of SHA-256 over the canonical JSON of the content."""
-    return hashlib.sha256(canonical(content).encode()).hexdigest()[:16]
+    """16 hex digits of SHA-256 over the canonical JSON of the content's facts (source keys left out)."""
+    facts = {name: value for name, value in content.items() if name not in _NOT_VERSIONED}
+    return hashlib.sha256(canonical(facts).encode()).hexdigest()[:16]
 
 
 def record_key(conversation_id: str, version: str) -> str:
@@ -82,7 +92,8 @@ def record_key(conversation_id: str, version: str) -> str:
 
 
 def document(kind: str, conversation_id: str, version: str, content: Mapping[str, Any]) -> dict[str, Any]:
-    """The delivered JSON document. Fully determined by (kind, content): a retried delivery sends the same bytes."""
+    """The delivered JSON document. Its key and version are fixed by the facts; `sourceEventKeys` lists the events
+    known when it was (re)sent, so a retry after a failure may list more of them under the same key."""
     return {
         "specVersion": SPEC_VERSION,
         "type": kind,
