@@ -1,43 +1,45 @@
-"""scripts/package.py: the Lambda artifact has our code and arm64 wheels, and nothing the runtime ships."""
+"""`gcevents package`: the Lambda artifact has our code, arm64 wheels and the user's handlers, byte-compiled for the
+runtime's Python, and nothing the runtime ships or only development needs. The done-when test runs a handler
+package that lives outside src/ from the unzipped artifact in a clean venv holding only boto3, against moto."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import os
+import shutil
 import subprocess
 import sys
 import zipfile
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.slow  # subprocesses, servers and whole workloads
+from factories import ALLOWED_PREFIX, BASE_MS, make_event, resend, sqs_batch
+from gcevents.adapters.dynamodb import create_idempotency_table
+from gcevents.adapters.sqs import create_queues
+from gcevents.entrypoints import cli
+from gcevents.ops import package
+from gcevents.ops.package import PackageOptions, PackagingError
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gcevents_package_script", ROOT / "scripts" / "package.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look the module up while the class is created
-    spec.loader.exec_module(module)
-    return module
-
-
-package = _load_script()
+PROJECT = ROOT / "tests" / "fixtures" / "outside_project"  # a team's repository, not under src/
+# The Lambda runtime's CPython when this machine has one; the test still runs (source only) on 3.11 otherwise.
+TARGET_PYTHON = package.find_python("3.12")
 
 
 def test_runtime_requirements_leave_out_what_lambda_provides() -> None:
     requirements = package.runtime_requirements()
-    names = {r.split(">")[0].split("=")[0].split("<")[0].strip().lower() for r in requirements}
+    names = {r.split(">")[0].split("=")[0].split("<")[0].split(";")[0].strip().lower() for r in requirements}
     assert "httpx" in names
     assert not names & {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
+    assert not names & {"pytest", "moto", "atheris"}  # extras are not runtime dependencies
 
 
 def test_prune_and_zip_without_network(tmp_path: Path) -> None:
-    """The pruning and the zip on a fake install: fast, and no registry needed."""
+    """The pruning, the dev-only exclusions and the zip on a fake install: fast, and no registry needed."""
     root = tmp_path / "lambda"
     for path in ("boto3/__init__.py", "botocore/data/x.json", "six.py", "dateutil/__init__.py",
                  "urllib3-2.0.dist-info/METADATA", "httpx/__init__.py", "httpx/__pycache__/a.cpython-312.pyc",
@@ -52,9 +54,13 @@ def test_prune_and_zip_without_network(tmp_path: Path) -> None:
     assert "httpx-0.28.dist-info/METADATA" in left
     assert "httpx-0.28.dist-info/licenses/LICENSE.md" in left
     assert "gcevents/__init__.py" in left
+    assert "gcevents/entrypoints/cli/dlq.py" in left
     assert not {p for p in left if p.split("/")[0] in {"boto3", "botocore", "six.py", "dateutil", "bin"}}
     assert not {p for p in left if "urllib3" in p or "__pycache__" in p or p.endswith(("RECORD", ".pyc"))}
     assert not {p for p in left if p.startswith("anyio/tests")}
+    dev_only = ("gcevents/testing/", "gcevents/ops/demo.py", "gcevents/entrypoints/cli/demo.py",
+                "gcevents/entrypoints/cli/simulate.py")  # fmt: skip
+    assert not {p for p in left if p.startswith(dev_only)}
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
     package.write_zip(root, first)
     package.write_zip(root, second)
@@ -63,34 +69,220 @@ def test_prune_and_zip_without_network(tmp_path: Path) -> None:
         assert set(archive.namelist()) == left
 
 
+def test_copy_handlers_takes_packages_and_modules(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    names = package.copy_handlers([PROJECT / "acme_wrapups", PROJECT / "broken_handlers.py"], site)
+    assert names == ["acme_wrapups", "broken_handlers"]
+    assert (site / "acme_wrapups" / "handlers.py").is_file()
+    assert (site / "broken_handlers.py").is_file()
+    with pytest.raises(PackagingError, match="clashes"):
+        package.copy_handlers([PROJECT / "acme_wrapups"], site)
+    with pytest.raises(PackagingError, match="not a package directory"):
+        package.copy_handlers([tmp_path / "missing"], site)
+
+
 @pytest.mark.slow
-def test_build_with_arm64_wheels(tmp_path: Path) -> None:
+@pytest.mark.skipif(TARGET_PYTHON is None, reason="no CPython 3.12 on this machine")
+def test_pyc_are_for_the_target_python_and_hash_based(tmp_path: Path) -> None:
+    """Compiled by 3.12 (its magic number), unchecked-hash (valid whatever the unzipped mtimes), and loaded."""
+    assert TARGET_PYTHON is not None
+    site = tmp_path / "site"
+    site.mkdir()
+    package.copy_handlers([PROJECT / "acme_wrapups"], site)
+    compiled, failed = package.byte_compile(TARGET_PYTHON, site, "/var/task")
+    assert (compiled, failed) == (2, [])
+    pyc = site / "acme_wrapups" / "__pycache__" / "handlers.cpython-312.pyc"
+    header = pyc.read_bytes()[:16]
+    magic = subprocess.run([TARGET_PYTHON, "-c", "import importlib.util,sys; sys.stdout.buffer.write("
+                            "importlib.util.MAGIC_NUMBER)"], capture_output=True, check=True).stdout  # fmt: skip
+    assert header[:4] == magic
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, check_source off (PEP 552)
+
+
+def test_no_target_python_means_source_only_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(package, "find_python", lambda version, explicit=None: None)
+    monkeypatch.setattr(package, "install_dependencies", lambda requirements, target, version: None)
+    monkeypatch.setattr(package, "check_imports", lambda python, site, modules: [])
+    artifact = package.build(PackageOptions(out=tmp_path, make_zip=False))
+    assert artifact.pyc_files == 0
+    assert not list(artifact.site.rglob("*.pyc"))
+    assert any("ships source only" in w for w in artifact.warnings)
+
+
+# --------------------------------------------------------------------------------------- real builds (pip)
+def _build(options: PackageOptions) -> package.Artifact:
     try:
-        artifact = package.build(tmp_path)
-    except package.PackagingError as exc:
+        return package.build(options)
+    except PackagingError as exc:
         if exc.network:
             pytest.skip(f"package index unreachable: {str(exc).splitlines()[0]}")
         raise
-    root = artifact.directory
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory: pytest.TempPathFactory) -> package.Artifact:
+    out = tmp_path_factory.mktemp("build")
+    return _build(
+        PackageOptions(out=out, handlers=(PROJECT / "acme_wrapups",), specs=("acme_wrapups.handlers:router",))
+    )
+
+
+@pytest.mark.slow
+def test_build_with_arm64_wheels_and_handlers(artifact: package.Artifact) -> None:
+    root = artifact.root
     assert (root / "gcevents" / "__init__.py").is_file()
     assert (root / "httpx" / "__init__.py").is_file()
+    assert (root / "acme_wrapups" / "handlers.py").is_file()
     tops = {p.name for p in root.iterdir()}
     assert not tops & {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six.py", "bin"}
-    assert not list(root.rglob("__pycache__"))
+    assert not (root / "gcevents" / "testing").exists()
     for extension in root.rglob("*.so"):  # compiled wheels must be for the arm64 runtime
         assert "aarch64" in extension.name or "abi3" in extension.name, extension.name
     assert artifact.zip_path is not None
+    assert artifact.zip_path.name == "gcevents-lambda.zip"
     assert artifact.zipped_bytes is not None
     assert artifact.zipped_bytes < package.LAMBDA_ZIP_LIMIT
     assert artifact.unzipped_bytes < package.LAMBDA_UNZIPPED_LIMIT
+    assert artifact.modules_checked == ("acme_wrapups", "acme_wrapups.handlers:router")
     with zipfile.ZipFile(artifact.zip_path) as archive:
-        assert "gcevents/__init__.py" in archive.namelist()
-    if list(root.rglob("*.so")):
-        return  # arm64 extensions cannot be imported on this machine: the import probe below would lie
-    # The artifact imports on its own (no site-packages), as the Lambda runtime would load it.
-    probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); "
-        "import gcevents, gcevents.entrypoints.lambda_handler, httpx; print(gcevents.__version__)"
+        names = set(archive.namelist())
+    assert {"gcevents/__init__.py", "acme_wrapups/handlers.py"} <= names
+    if TARGET_PYTHON is not None:
+        assert artifact.pyc_files > 100
+        assert "gcevents/entrypoints/__pycache__/lambda_handler.cpython-312.pyc" in names
+        assert "acme_wrapups/__pycache__/handlers.cpython-312.pyc" in names
+        assert not {n for n in names if n.endswith(".pyc") and ".cpython-312." not in n}
+
+
+@pytest.mark.slow
+def test_a_handler_that_does_not_import_is_an_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(PackagingError) as raised:
+        _build(PackageOptions(out=tmp_path, handlers=(PROJECT / "broken_handlers.py",), make_zip=False))
+    assert "broken_handlers: ModuleNotFoundError: No module named 'acme_crm_client'" in str(raised.value)
+    assert not (tmp_path / "gcevents-lambda.zip").exists()
+
+
+@pytest.mark.slow
+def test_layer_has_the_python_layout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        code = cli.main(["package", "--layer", "--out", str(tmp_path)])
+    except PackagingError as exc:
+        if exc.network:
+            pytest.skip("package index unreachable")
+        raise
+    output = capsys.readouterr()
+    if code != 0 and package.NETWORK_ERRORS.search(output.err):
+        pytest.skip("package index unreachable")
+    assert code == 0, output.err
+    assert (tmp_path / "layer" / "python" / "gcevents" / "__init__.py").is_file()
+    assert (tmp_path / "layer" / "python" / "httpx").is_dir()
+    with zipfile.ZipFile(tmp_path / "gcevents-layer.zip") as archive:
+        assert "python/gcevents/__init__.py" in archive.namelist()
+    assert "gcevents-layer.zip" in output.out
+    assert "MB" in output.out  # sizes printed
+
+
+# ------------------------------------------------------------------------------------ the done-when test
+@pytest.fixture(scope="module")
+def clean_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A venv of the Lambda's Python (3.11 when no 3.12 exists here) holding only boto3 and its dependencies,
+    copied from this environment (all pure Python), as the Lambda runtime provides them."""
+    python = TARGET_PYTHON or sys.executable
+    venv = tmp_path_factory.mktemp("clean") / "venv"
+    subprocess.run([python, "-m", "venv", "--without-pip", str(venv)], check=True)
+    interpreter = venv / "bin" / "python"
+    purelib = "import sysconfig; print(sysconfig.get_path('purelib'))"
+    found = subprocess.run([str(interpreter), "-c", purelib], capture_output=True, text=True, check=True)
+    site_packages = Path(found.stdout.strip())
+    with package.runtime_provided_path() as provided:
+        for link in provided.iterdir():
+            source = link.resolve()
+            target = site_packages / link.name
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target)
+    return interpreter
+
+
+RUNNER = """
+import json, sys, types
+sys.path.insert(0, sys.argv[1])  # /var/task comes first in Lambda
+import gcevents
+context = types.SimpleNamespace(get_remaining_time_in_millis=lambda: 60_000, aws_request_id="req")
+with open(sys.argv[2]) as batch:
+    result = gcevents.handler(json.load(batch), context)
+testing_loaded = sorted(m for m in sys.modules if m.startswith("gcevents.testing"))
+print(json.dumps({"result": result, "testing_loaded": testing_loaded, "gcevents": gcevents.__file__}))
+"""
+
+
+@pytest.mark.slow
+def test_packaged_handler_runs_once_per_unique_event_in_a_clean_venv(
+    artifact: package.Artifact, clean_venv: Path, aws: str, boto_client: Any, unique_name: str, tmp_path: Path
+) -> None:
+    assert artifact.zip_path is not None
+    task = tmp_path / "task"
+    with zipfile.ZipFile(artifact.zip_path) as archive:
+        archive.extractall(task)
+    for path in task.rglob("*"):  # Lambda's code directory is read-only
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    create_idempotency_table(boto_client("dynamodb"), unique_name)
+    queues = create_queues(boto_client("sqs"), unique_name, visibility_timeout=30)
+
+    first = make_event("customer.start", "c-1", event_time_ms=BASE_MS)
+    second = make_event("customer.end", "c-1", event_time_ms=BASE_MS + 1000, disconnectType="client")
+    third = make_event("acw", "c-2", event_time_ms=BASE_MS + 2000, wrapupCode="sale")
+    # An in-batch duplicate and a re-send under a new envelope id: one effect each, not two.
+    batch = sqs_batch([first, second, third, dict(first), resend(third)])
+    batch_file = tmp_path / "batch.json"
+    batch_file.write_text(json.dumps(batch))
+    effects = tmp_path / "effects.jsonl"
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ENDPOINT_URL": aws,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_LAMBDA_FUNCTION_NAME": "gcevents-packaged",
+        "GCEVENTS_IDEMPOTENCY_STORE": f"dynamodb:{unique_name}",
+        "GCEVENTS_STATE_STORE": "off",
+        "GCEVENTS_DLQ": f"sqs:{queues['dlq_url']}",
+        "GCEVENTS_ALLOWED_SOURCES": ALLOWED_PREFIX,
+        "GCEVENTS_HANDLERS": "acme_wrapups.handlers:router",
+        "ACME_EFFECTS_FILE": str(effects),
+    }
+
+    def deliver() -> dict[str, Any]:  # each delivery in a new process: a new Lambda container
+        done = subprocess.run(
+            [str(clean_venv), "-I", "-B", "-c", RUNNER, str(task), str(batch_file)],
+            capture_output=True, text=True, env=env, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        output: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return output
+
+    delivered = deliver()
+    assert delivered["result"] == {"batchItemFailures": []}
+    assert delivered["testing_loaded"] == []
+    assert delivered["gcevents"].startswith(str(task))  # the artifact's gcevents, not this checkout's
+    lines = [json.loads(line) for line in effects.read_text().splitlines()]
+    assert Counter(line["kind"] for line in lines) == Counter(
+        {"conversation.customer.start": 1, "conversation.customer.end": 1, "conversation.acw": 1}
     )
-    result = subprocess.run([sys.executable, "-S", "-c", probe, str(root)], capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
+    assert len({line["key"] for line in lines}) == 3
+
+    again = deliver()  # SQS delivers the same batch again
+    assert again["result"] == {"batchItemFailures": []}
+    assert len(effects.read_text().splitlines()) == 3
+
+
+@pytest.fixture(autouse=True)
+def _writable_tmp(tmp_path: Path) -> Iterator[None]:
+    """pytest removes old tmp dirs; the read-only copy of the artifact must stay removable."""
+    yield
+    for path in tmp_path.rglob("*"):
+        if path.is_dir():
+            path.chmod(0o755)

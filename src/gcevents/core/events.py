@@ -13,25 +13,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gcevents.core import topics
 from gcevents.ports import RawRecord as RawRecord  # the delivery shape, defined with the ports that carry it
 from gcevents.text import first_surrogate, is_scalar, storable
 
 MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own PutEvents entry limit
 
-CONVERSATION_KINDS = frozenset(
-    {
-        "acd.start", "acd.end", "acw", "attributes", "contact", "customer.start", "customer.end",
-        "flow.start", "flow.end", "flow.outcome", "outbound", "user.start", "user.end",
-        "voicemail.start", "voicemail.end", "wrapup",
-    }
-)  # fmt: skip
-_CONVERSATION_PREFIX = "v2.detail.events.conversation."
+# The kinds and prefixes live in `core.topics`, the one list shared with `gcevents connect` and the template.
+CONVERSATION_KINDS = frozenset(topics.CONVERSATION_KINDS)
+_AGENT_KINDS = frozenset(topics.AGENT_KINDS)
+_CONVERSATION_PREFIX = topics.CONVERSATION_PREFIX
+_AGENT_PREFIX = topics.AGENT_PREFIX
 # gcevents' own completion check (`gcevents.core.outputs`): a delayed message that asks the pipeline to look at a
 # conversation again when its wrap-up grace period ends. It carries no trust: it only triggers an evaluation of
 # the stored state, so it passes the source allow-list.
 CHECK_KIND = "gcevents.check"
 CHECK_TOPIC_PREFIX = "gcevents.check."
-_AGENT_PREFIX = "v2.detail.events.agent."
 
 
 class Reason:
@@ -251,7 +248,7 @@ def classify_topic(topic: str) -> tuple[str, str | None]:
         return CHECK_KIND, topic[len(CHECK_TOPIC_PREFIX) :]
     elif topic.startswith(_AGENT_PREFIX):
         entity, _, rest = topic[len(_AGENT_PREFIX) :].partition(".")
-        if entity and rest == "state":
+        if entity and rest in _AGENT_KINDS:
             return "agent.state", entity
     return "other", None
 

@@ -19,6 +19,9 @@ COMMAND_MODULES = (
     "gcevents.entrypoints.cli.dlq",
     "gcevents.entrypoints.cli.state",
     "gcevents.entrypoints.cli.plan",
+    "gcevents.entrypoints.cli.topics",
+    "gcevents.entrypoints.cli.connect",
+    "gcevents.entrypoints.cli.package",
     "gcevents.entrypoints.cli.demo",
     "gcevents.entrypoints.cli.simulate",
     "gcevents.entrypoints.cli.config",
@@ -45,7 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from gcevents import __version__
+
     parser = argparse.ArgumentParser(prog="gcevents", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gcevents {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
     for name in COMMAND_MODULES:
@@ -54,6 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
         except ModuleNotFoundError as exc:
             if exc.name != name:
                 raise
-            continue  # optional subcommand module not present
+            continue  # left out of this install (the Lambda artifact has no demo/simulate commands)
         module.register(sub)
     return parser
