@@ -46,6 +46,16 @@ _EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 _DETAILS_ONE = re.compile(r"^/api/v2/analytics/conversations/([^/]+)/details$")
 _CONVERSATION = re.compile(r"^/api/v2/conversations/([^/]+)$")
 _BULK = "/api/v2/analytics/conversations/details"
+_INTEGRATIONS = "/api/v2/integrations"
+_INTEGRATION = re.compile(r"^/api/v2/integrations/([^/]+)$")
+_INTEGRATION_CONFIG = re.compile(r"^/api/v2/integrations/([^/]+)/config/current$")
+# The permission each integrations route needs, as Genesys names it in a 403.
+INTEGRATION_PERMISSIONS = {
+    "GET": "integrations:integration:view",
+    "POST": "integrations:integration:add",
+    "PUT": "integrations:integration:edit",
+    "PATCH": "integrations:integration:edit",
+}
 IN_PROCESS_URL = "http://genesys-simulator.invalid"  # base URL of the in-process transport (never resolved)
 
 
@@ -69,6 +79,10 @@ class SimulatorOptions:
     lag_lookups: int = 1
     unknown_ids: frozenset[str] = frozenset()  # conversations that never exist (404, omitted from bulk)
     max_ids_per_request: int = 100  # bulk calls with more ids get a 400
+    # Integrations API: permissions the OAuth client lacks (its calls get 403 naming them), and how many config
+    # PUTs meet a concurrent edit first (the version moves on, the PUT gets 409 for its stale version).
+    missing_permissions: frozenset[str] = frozenset()
+    config_conflicts: int = 0
     seed: int = 0  # fault injection is drawn from a Random(seed)
 
 
@@ -214,6 +228,9 @@ class _State:
         self.lookups: Counter[str] = Counter()  # analytics lookups per conversation id (for the lag)
         self.calls: Counter[str] = Counter()
         self.counters: Counter[str] = Counter()
+        self.integrations: dict[str, dict[str, Any]] = {}  # id -> the integration entity
+        self.configs: dict[str, dict[str, Any]] = {}  # id -> its current config (with `version`)
+        self.conflicts_left = options.config_conflicts
 
     def lagging(self, conversation_id: str) -> bool:
         options = self.options
@@ -249,6 +266,19 @@ class _State:
                 "bad_requests": self.counters["bad_requests"],
                 "ids_requested": self.counters["ids_requested"],
             }
+
+    def add_integration(self, type_id: str, name: str, properties: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create an integration (disabled) with config version 1. Called with the lock held."""
+        iid = str(uuid.uuid4())
+        entity = {
+            "id": iid, "name": name, "integrationType": {"id": type_id}, "notes": "",
+            "intendedState": "DISABLED", "reportedState": {"code": "INACTIVE"},
+            "config": {"current": {"id": iid}}, "selfUri": f"{_INTEGRATIONS}/{iid}",
+        }  # fmt: skip
+        self.integrations[iid] = entity
+        self.configs[iid] = {"id": iid, "name": name, "version": 1, "properties": dict(properties or {}),
+                             "advanced": {}, "notes": "", "credentials": {}}  # fmt: skip
+        return entity
 
     def reset(self) -> None:
         with self.lock:
@@ -287,6 +317,8 @@ class _Api:
             return self._get(parts.path, parts.query, headers, read_timeout)
         if method == "POST":
             return self._post(parts.path, headers, body)
+        if method in ("PUT", "PATCH"):
+            return self._integrations(method, parts.path, "", headers, body, read_timeout)
         return _Answer(501, {"message": f"unsupported method {method}", "code": "not.implemented", "status": 501})
 
     def _get(self, raw_path: str, query: str, headers: dict[str, str], read_timeout: float | None) -> _Answer:
@@ -302,6 +334,8 @@ class _Api:
         if match := _CONVERSATION.match(path):
             cid = unquote(match.group(1))
             return self._api("GET /api/v2/conversations/{id}", headers, read_timeout, lambda: self._conversation(cid))
+        if path.startswith(_INTEGRATIONS):
+            return self._integrations("GET", path, query, headers, b"", read_timeout)
         return _Answer(404, {"message": f"no route for GET {path}", "code": "not.found", "status": 404})
 
     def _post(self, path: str, headers: dict[str, str], body: bytes) -> _Answer:
@@ -310,7 +344,29 @@ class _Api:
             return _Answer(200, {"reset": True})
         if path == "/oauth/token":
             return self._token(headers, body)
+        if path.startswith(_INTEGRATIONS):
+            return self._integrations("POST", path, "", headers, body, None)
         return _Answer(404, {"message": f"no route for POST {path}", "code": "not.found", "status": 404})
+
+    def _integrations(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, read_timeout: float | None
+    ) -> _Answer:
+        found = _Integrations(self.state).route(method, path, query, body)
+        if found is None:
+            return _Answer(404, {"message": f"no route for {method} {path}", "code": "not.found", "status": 404})
+        route, answer = found
+        permission = INTEGRATION_PERMISSIONS[method]
+
+        def guarded() -> tuple[int, dict[str, Any]]:
+            if permission in self.state.options.missing_permissions:
+                return 403, {
+                    "message": f"You are missing the following permission(s): [{permission}]",
+                    "code": "missing.permissions", "status": 403, "messageParams": {"permissions": permission},
+                }  # fmt: skip
+            with self.state.lock:
+                return answer()
+
+        return self._api(route, headers, read_timeout, guarded)
 
     # ------------------------------------------------------------------------------------------ oauth
     def _token(self, headers: dict[str, str], body: bytes) -> _Answer:
@@ -443,6 +499,108 @@ class _Api:
         return 200, live_conversation(conversation_id)
 
 
+# ---------------------------------------------------------------------------------------------- integrations
+class _Integrations:
+    """`/api/v2/integrations` (GET paged list, POST create), `/{id}` (GET, PATCH intendedState) and
+    `/{id}/config/current` (GET, PUT with the current `version`, else 409). Called with the state's lock held."""
+
+    def __init__(self, state: _State) -> None:
+        self.state = state
+
+    def route(
+        self, method: str, path: str, query: str, body: bytes
+    ) -> tuple[str, Callable[[], tuple[int, dict[str, Any]]]] | None:
+        if path == _INTEGRATIONS and method == "GET":
+            return f"GET {_INTEGRATIONS}", lambda: self.list(query)
+        if path == _INTEGRATIONS and method == "POST":
+            return f"POST {_INTEGRATIONS}", lambda: self.create(body)
+        if (match := _INTEGRATION.match(path)) and method in ("GET", "PATCH"):
+            iid = unquote(match.group(1))
+            answer = (lambda: self.get(iid)) if method == "GET" else (lambda: self.patch(iid, body))
+            return f"{method} {_INTEGRATIONS}/{{id}}", answer
+        if (match := _INTEGRATION_CONFIG.match(path)) and method in ("GET", "PUT"):
+            iid = unquote(match.group(1))
+            answer = (lambda: self.config(iid)) if method == "GET" else (lambda: self.put_config(iid, body))
+            return f"{method} {_INTEGRATIONS}/{{id}}/config/current", answer
+        return None
+
+    @staticmethod
+    def _json_body(body: bytes) -> dict[str, Any] | None:
+        try:
+            document = json.loads(body or b"")
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
+
+    def list(self, query: str) -> tuple[int, dict[str, Any]]:
+        params = parse_qs(query)
+        try:
+            size = max(1, min(100, int(params.get("pageSize", ["25"])[0])))
+            number = max(1, int(params.get("pageNumber", ["1"])[0]))
+        except ValueError:
+            return 400, {"message": "bad paging", "code": "bad.request", "status": 400}
+        everything = sorted(self.state.integrations.values(), key=lambda e: (e["name"], e["id"]))
+        page = everything[(number - 1) * size : number * size]
+        return 200, {
+            "entities": [dict(e) for e in page], "pageSize": size, "pageNumber": number,
+            "total": len(everything), "pageCount": max(1, math.ceil(len(everything) / size)),
+        }  # fmt: skip
+
+    def create(self, body: bytes) -> tuple[int, dict[str, Any]]:
+        document = self._json_body(body) or {}
+        integration_type = document.get("integrationType")
+        type_id = integration_type.get("id") if isinstance(integration_type, dict) else None
+        if not isinstance(type_id, str) or not type_id:
+            return 400, {"message": "integrationType.id is required", "code": "bad.request", "status": 400}
+        entity = self.state.add_integration(type_id, str(document.get("name") or type_id))
+        return 200, dict(entity)
+
+    def get(self, iid: str) -> tuple[int, dict[str, Any]]:
+        entity = self.state.integrations.get(iid)
+        if entity is None:
+            return 404, {"message": "Integration not found", "code": "not.found", "status": 404}
+        return 200, dict(entity)
+
+    def patch(self, iid: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        entity = self.state.integrations.get(iid)
+        if entity is None:
+            return 404, {"message": "Integration not found", "code": "not.found", "status": 404}
+        state = (self._json_body(body) or {}).get("intendedState")
+        if state not in ("ENABLED", "DISABLED", "DELETED"):
+            return 400, {"message": "intendedState must be ENABLED, DISABLED or DELETED", "code": "bad.request",
+                         "status": 400}  # fmt: skip
+        entity["intendedState"] = state
+        entity["reportedState"] = {"code": "ACTIVE" if state == "ENABLED" else "INACTIVE"}
+        return 200, dict(entity)
+
+    def config(self, iid: str) -> tuple[int, dict[str, Any]]:
+        config = self.state.configs.get(iid)
+        if config is None:
+            return 404, {"message": "Integration not found", "code": "not.found", "status": 404}
+        return 200, json.loads(json.dumps(config))
+
+    def put_config(self, iid: str, body: bytes) -> tuple[int, dict[str, Any]]:
+        state = self.state
+        config = state.configs.get(iid)
+        if config is None:
+            return 404, {"message": "Integration not found", "code": "not.found", "status": 404}
+        document = self._json_body(body)
+        if document is None or not isinstance(document.get("properties"), dict):
+            return 400, {"message": "properties is required", "code": "bad.request", "status": 400}
+        if state.conflicts_left > 0:  # someone else saved the config just before this request
+            state.conflicts_left -= 1
+            config["version"] += 1
+        if document.get("version") != config["version"]:
+            stale = f"version {document.get('version')!r} is stale; the current version is {config['version']}"
+            return 409, {"message": stale, "code": "conflict", "status": 409}
+        config.update(
+            name=str(document.get("name") or config["name"]), properties=document["properties"],
+            advanced=document.get("advanced") or {}, notes=str(document.get("notes") or ""),
+            credentials=document.get("credentials") or {}, version=config["version"] + 1,
+        )  # fmt: skip
+        return 200, json.loads(json.dumps(config))
+
+
 def _bearer(headers: dict[str, str]) -> str | None:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     return token if scheme.lower() == "bearer" and token else None
@@ -504,8 +662,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("GET", b"")
 
     def do_POST(self) -> None:
+        self._answer("POST", self._body())
+
+    def do_PUT(self) -> None:
+        self._answer("PUT", self._body())
+
+    def do_PATCH(self) -> None:
+        self._answer("PATCH", self._body())
+
+    def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
-        self._answer("POST", self.rfile.read(length) if length > 0 else b"")
+        return self.rfile.read(length) if length > 0 else b""
 
     def _answer(self, method: str, body: bytes) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
@@ -609,6 +776,28 @@ class GenesysSimulator:
         """Change options while running (e.g. turn faults on mid-test)."""
         with self._state.lock:
             self._state.options = dataclasses.replace(self._state.options, **changes)
+            if "config_conflicts" in changes:
+                self._state.conflicts_left = changes["config_conflicts"]
+
+    def add_integration(self, type_id: str, name: str, properties: dict[str, Any] | None = None) -> str:
+        """Seed an integration (disabled, config version 1), e.g. to make the list span pages; returns its id."""
+        with self._state.lock:
+            return str(self._state.add_integration(type_id, name, properties)["id"])
+
+    def integrations(self) -> list[dict[str, Any]]:
+        """Every integration with its current config under `configCurrent` (a copy)."""
+        with self._state.lock:
+            return [
+                {**json.loads(json.dumps(entity)), "configCurrent": json.loads(json.dumps(self._state.configs[iid]))}
+                for iid, entity in self._state.integrations.items()
+            ]
+
+    def edit_integration_config(self, integration_id: str, **properties: Any) -> None:
+        """Another admin saves the config: properties change and the version moves on."""
+        with self._state.lock:
+            config = self._state.configs[integration_id]
+            config["properties"].update(properties)
+            config["version"] += 1
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token, as an expiry or a revocation would: the next calls get 401."""

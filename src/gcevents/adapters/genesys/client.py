@@ -43,6 +43,8 @@ _ENDPOINTS = (
     (re.compile(r"/api/v2/analytics/conversations/details$"), "analytics_details_bulk"),
     (re.compile(r"/api/v2/analytics/conversations/[^/]+/details$"), "analytics_details"),
     (re.compile(r"/api/v2/conversations/[^/]+$"), "conversation"),
+    (re.compile(r"/api/v2/integrations/[^/]+/config/current$"), "integration_config"),
+    (re.compile(r"/api/v2/integrations(/[^/]+)?$"), "integrations"),
 )
 
 
@@ -215,6 +217,19 @@ class GenesysClient:
             raise TransientError("Genesys analytics_details_bulk: `conversations` is not a list")
         return [c for c in conversations if isinstance(c, dict)]
 
+    def request_json(
+        self, method: str, path: str, body: Any = None, *, deadline: float | None = None
+    ) -> tuple[int, Any]:
+        """Any API call, for tools such as `gcevents connect`: paced, authenticated and retried (429, 5xx) like
+        the lookups above. Returns the status and the JSON answer (None when empty or not JSON); a 4xx is the
+        caller's to interpret, so nothing is raised for one."""
+        response = self._request(method, path, self._deadline(deadline), json=body)
+        try:
+            document = response.json() if response.content else None
+        except ValueError:
+            document = None
+        return response.status_code, document
+
     def _get_one(self, path: str, deadline: float | None) -> dict[str, Any] | None:
         label = endpoint_label(path)
         response = self._request("GET", path, self._deadline(deadline))
@@ -232,7 +247,7 @@ class GenesysClient:
 
     # ----------------------------------------------------------------------------------- request + retries
     # One concern per method, as httpx does: pace -> send -> classify -> back off.
-    def _request(self, method: str, url: str, deadline: float) -> httpx.Response:
+    def _request(self, method: str, url: str, deadline: float, *, json: Any = None) -> httpx.Response:
         """Send with pacing and bounded retries. Returns any non-retryable response (the caller maps it);
         raises RateLimitedError / TransientError when it cannot get an answer before `deadline`.
 
@@ -245,7 +260,7 @@ class GenesysClient:
         )
         while True:
             timeout = self._pace(label, deadline)
-            outcome = self._send(method, url, label, timeout)
+            outcome = self._send(method, url, label, timeout, json)
             if isinstance(outcome, httpx.Response):
                 if outcome.status_code == 429:
                     self._wait_out_429(outcome, label, deadline, budget)
@@ -275,11 +290,13 @@ class GenesysClient:
             raise TransientError(f"Genesys {label}: deadline reached while pacing")
         return httpx.Timeout(min(settings.read_timeout, remaining), connect=min(settings.connect_timeout, remaining))
 
-    def _send(self, method: str, url: str, label: str, timeout: httpx.Timeout) -> httpx.Response | TransientError:
+    def _send(
+        self, method: str, url: str, label: str, timeout: httpx.Timeout, json: Any = None
+    ) -> httpx.Response | TransientError:
         """One exchange (the auth flow may add a token fetch and one resend). A failure worth retrying comes back
         as a TransientError with its cause; anything else raises."""
         try:
-            return self._http.request(method, url, timeout=timeout)
+            return self._http.request(method, url, timeout=timeout, json=json)
         except httpx.TimeoutException as exc:
             self.stats.increment("transport_errors")
             return _caused_by(TransientError(f"Genesys {label}: timed out ({type(exc).__name__})"), exc)

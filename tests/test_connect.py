@@ -1,0 +1,209 @@
+"""`gcevents connect` against the Genesys API simulator: create + enable, then no-op; a dry-run diff; 409 recovery;
+a 403 that names the missing permission; inputs validated before any call; the secret never printed."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gcevents.core import topics
+from gcevents.entrypoints import cli
+from gcevents.ops.connect import INTEGRATION_TYPE, ConnectRequest
+from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
+
+ACCOUNT = "123456789012"
+ARGS = ["connect", "--aws-account-id", ACCOUNT, "--aws-region", "eu-west-1", "--suffix", "gcevents-prod"]
+WRITES = (
+    "POST /api/v2/integrations",
+    "PUT /api/v2/integrations/{id}/config/current",
+    "PATCH /api/v2/integrations/{id}",
+)
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[GenesysSimulator]:
+    with GenesysSimulator(SimulatorOptions(rate_limit_per_minute=None)) as simulator:
+        for name, value in simulator.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("GENESYS_CLIENT_SECRET_ARN", raising=False)
+        yield simulator
+
+
+def run(capsys: pytest.CaptureFixture[str], sim: GenesysSimulator, *extra: str) -> tuple[int, str, str]:
+    code = cli.main([*ARGS, *extra])
+    out, err = capsys.readouterr()
+    secret = sim.options.client_secret
+    assert secret not in out
+    assert secret not in err
+    return code, out, err
+
+
+def writes(sim: GenesysSimulator) -> Counter[str]:
+    return Counter({route: n for route, n in sim.stats()["calls"].items() if route in WRITES})
+
+
+def ours(sim: GenesysSimulator) -> list[dict[str, Any]]:
+    return [
+        i for i in sim.integrations()
+        if i["integrationType"]["id"] == INTEGRATION_TYPE
+        and i["configCurrent"]["properties"].get("eventSourceSuffix") == "gcevents-prod"
+    ]  # fmt: skip
+
+
+def test_creates_and_enables_then_writes_nothing(sim: GenesysSimulator, capsys: pytest.CaptureFixture[str]) -> None:
+    # Enough other integrations that the list spans two pages, and one of ours for another suffix.
+    for n in range(120):
+        sim.add_integration("purecloud-data-actions", f"aaa data actions {n:03d}")
+    other = sim.add_integration(INTEGRATION_TYPE, "aaa staging", {"eventSourceSuffix": "gcevents-staging"})
+
+    code, out, _ = run(capsys, sim)
+    assert code == 0
+    assert "create" in out
+    (integration,) = ours(sim)
+    assert integration["intendedState"] == "ENABLED"
+    assert integration["configCurrent"]["properties"] == {
+        "awsAccountId": ACCOUNT,
+        "awsAccountRegion": "eu-west-1",
+        "eventSourceSuffix": "gcevents-prod",
+        "eventFilter": list(topics.DEFAULT_TOPICS),
+    }
+    assert writes(sim) == Counter(dict.fromkeys(WRITES, 1))
+
+    sim.reset_stats()
+    code, out, _ = run(capsys, sim, "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["changed"] is False
+    assert result["created"] is False
+    assert result["integrationId"] == integration["id"]
+    assert writes(sim) == Counter()  # idempotent: the second run only reads
+    assert sim.stats()["calls"]["GET /api/v2/integrations"] == 2  # both pages were read
+    assert len(ours(sim)) == 1
+    staging = next(i for i in sim.integrations() if i["id"] == other)
+    assert staging["intendedState"] == "DISABLED"  # another suffix is another integration: untouched
+
+
+def test_dry_run_shows_the_diff_after_a_topic_change(sim: GenesysSimulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, sim)[0] == 0
+    version = ours(sim)[0]["configCurrent"]["version"]
+    sim.reset_stats()
+    end, acw = topics.conversation_topic("customer.end"), topics.conversation_topic("acw")
+    agent = topics.agent_topic("state")
+
+    code, out, _ = run(capsys, sim, "--dry-run", "--topic", end, "--topic", acw, "--topic", agent)
+    assert code == 0
+    assert "would update" in out
+    assert f"+ {agent}" in out
+    assert f"- {topics.conversation_topic('wrapup')}" in out
+    assert f"- {end}" not in out
+    assert "would send: PUT /api/v2/integrations/{id}/config/current" in out
+    assert writes(sim) == Counter()
+    assert ours(sim)[0]["configCurrent"]["version"] == version
+
+    assert run(capsys, sim, "--topic", end, "--topic", acw, "--topic", agent)[0] == 0
+    assert ours(sim)[0]["configCurrent"]["properties"]["eventFilter"] == [end, acw, agent]
+
+
+def test_recovers_from_a_version_conflict(sim: GenesysSimulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, sim)[0] == 0
+    sim.update(config_conflicts=2)  # two saves by someone else land just before ours
+    sim.reset_stats()
+
+    code, out, _ = run(capsys, sim, "--json", "--topic", topics.conversation_topic("customer.end"))
+    assert code == 0
+    result = json.loads(out)
+    assert result["conflicts"] == 2
+    assert sim.stats()["calls"]["PUT /api/v2/integrations/{id}/config/current"] == 3  # 409, 409, 200
+    (integration,) = ours(sim)
+    assert integration["configCurrent"]["properties"]["eventFilter"] == [topics.conversation_topic("customer.end")]
+
+
+def test_a_concurrent_edit_that_already_holds_our_values_is_not_overwritten(sim: GenesysSimulator) -> None:
+    from gcevents.ops.connect import ConnectResult, _Api, _put_config
+
+    integration_id = sim.add_integration(INTEGRATION_TYPE, "x", {"eventSourceSuffix": "s"})
+    wanted = ConnectRequest(ACCOUNT, "eu-west-1", "s").properties()
+    stale = sim.integrations()[0]["configCurrent"]
+    sim.edit_integration_config(integration_id, **wanted)  # another run of connect got there first
+    with cli_client(sim) as client:
+        result = ConnectResult(integration_id, "x")
+        sim.update(config_conflicts=0)
+        _put_config(_Api(client), result, stale, wanted, 3, lambda _: None)
+    assert result.conflicts == 1
+    assert sim.stats()["calls"]["PUT /api/v2/integrations/{id}/config/current"] == 1
+
+
+def cli_client(sim: GenesysSimulator) -> Any:
+    from gcevents.adapters.genesys import GenesysClient
+
+    return GenesysClient(sim.settings())
+
+
+@pytest.mark.parametrize(
+    ("missing", "step"),
+    [
+        ("integrations:integration:add", "POST /api/v2/integrations"),
+        ("integrations:integration:view", "GET /api/v2/integrations"),
+        ("integrations:integration:edit", "PUT /api/v2/integrations/"),
+    ],
+)
+def test_a_403_names_the_missing_permission(
+    sim: GenesysSimulator, capsys: pytest.CaptureFixture[str], missing: str, step: str
+) -> None:
+    sim.update(missing_permissions=frozenset({missing}))
+    code, _out, err = run(capsys, sim)
+    assert code != 0
+    assert missing in err
+    assert step in err
+    assert "403" in err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--aws-account-id", "12345", "12 digits"),
+        ("--aws-region", "EU_WEST", "AWS region"),
+        ("--suffix", "x" * 65, "64 characters"),
+        ("--suffix", "bad suffix!", "64 characters"),
+    ],
+)
+def test_inputs_are_validated_before_any_call(
+    sim: GenesysSimulator, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+) -> None:
+    args = list(ARGS)
+    args[args.index(flag) + 1] = value
+    assert cli.main(args) == 1
+    assert message in capsys.readouterr().err
+    assert sim.stats()["api_calls"] == 0
+
+
+def test_a_wrong_secret_is_an_error_that_does_not_print_it(
+    sim: GenesysSimulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "not-the-secret-4711")
+    assert cli.main(ARGS) == 1
+    out, err = capsys.readouterr()
+    assert "not-the-secret-4711" not in out + err
+    assert "rejected client" in err
+
+
+def test_topics_command_prints_the_one_list(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["topics"]) == 0
+    assert capsys.readouterr().out.split() == list(topics.DEFAULT_TOPICS)
+    assert cli.main(["topics", "--all", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == list(topics.KNOWN_TOPICS)
+    assert cli.main(["topics", "--sam"]) == 0
+    assert capsys.readouterr().out.strip() == "TopicPatterns=" + ",".join(topics.DEFAULT_TOPICS)
+
+
+def test_the_parser_and_the_topic_list_agree() -> None:
+    from gcevents.core.events import classify_topic
+
+    for pattern in topics.KNOWN_TOPICS:
+        kind, entity = classify_topic(pattern.replace("{id}", "c-1"))
+        assert kind == topics.kind_of_pattern(pattern) != "other"
+        assert entity == "c-1"
