@@ -252,3 +252,52 @@ def test_the_sqlite_queue_letter_says_why_and_inspect_shows_it(
     shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert all("handler_failed: RateLimitedError" in x["message"] for x in shown)
     assert len(shown) == 2
+
+
+def test_eventbridge_rule_target_dead_letters_carry_their_own_cause(
+    boto_client: Any, unique_name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """EventBridge dead-letters an event it could not deliver with ERROR_CODE, ERROR_MESSAGE, RULE_ARN and
+    TARGET_ARN attributes and the original event as the body; SQS redrive (maxReceiveCount) adds nothing."""
+    sqs = boto_client("sqs")
+    urls = create_queues(sqs, unique_name, visibility_timeout=30)
+    event = make_event("customer.end", "c-eb", disconnectType="client")
+    rule = "arn:aws:events:us-east-1:123456789012:rule/aws.partner/genesys.com/cloud/org/x/gcevents"
+    target = "arn:aws:sqs:us-east-1:123456789012:gcevents-events"
+    attributes = {
+        "ERROR_CODE": "SQS_PERMISSION_DENIED",  # as EventBridge names its causes
+        "ERROR_MESSAGE": "Access denied: the queue policy does not allow the rule to send",
+        "RULE_ARN": rule,
+        "TARGET_ARN": target,
+    }
+    sqs.send_message(
+        QueueUrl=urls["dlq_url"],
+        MessageBody=json.dumps(event),
+        MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+    )
+    sqs.send_message(QueueUrl=urls["dlq_url"], MessageBody=json.dumps(make_event("acw", "c-rc")))  # maxReceiveCount
+    monkeypatch.setenv("GCEVENTS_DLQ", f"sqs:{urls['dlq_url']}")
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_IDEMPOTENCY_STORE", "memory")
+
+    assert cli.main(["dlq", "inspect", "--json", "--reason", "eventbridge_delivery_failed"]) == 0
+    (letter,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert letter["conversationId"] == "c-eb"
+    assert letter["topic"] == "v2.detail.events.conversation.c-eb.customer.end"
+    assert "SQS_PERMISSION_DENIED" in letter["message"]
+    assert "queue policy does not allow" in letter["message"]
+    assert rule in letter["message"]
+    assert json.loads(letter["body"]) == event
+
+    assert cli.main(["dlq", "inspect"]) == 0
+    text = capsys.readouterr().out
+    assert "eventbridge_delivery_failed 1" in text
+    assert "max_receive_count 1" in text
+    assert "c-rc" in text  # the conversation of a maxReceiveCount letter is read from its body too
+
+    # Redriven like any other letter: the original event goes back to the main queue, unchanged.
+    args = ["dlq", "redrive", "--reason", "eventbridge_delivery_failed", "--to-queue", urls["queue_url"], "--json"]
+    assert cli.main(args) == 0
+    assert json.loads(capsys.readouterr().out)["redriven"] == 1
+    received = sqs.receive_message(QueueUrl=urls["queue_url"], MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"]) for m in received] == [event]

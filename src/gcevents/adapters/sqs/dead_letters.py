@@ -159,13 +159,14 @@ class SqsDeadLetterSink:
             body = ""
         sent_ms = message.get("Attributes", {}).get("SentTimestamp")
         failed_at = _finite(attrs.get("failedAt")) or (int(sent_ms) / 1000 if sent_ms else 0.0)
+        reason, error = _cause(attrs)
+        topic, conversation_id = _subject(body)
         letter = DeadLetter(
-            # Messages moved here by SQS redrive (maxReceiveCount) carry no reason of ours.
-            reason=attrs.get("reason", "max_receive_count"),
-            message=attrs.get("error", "redriven by SQS after maxReceiveCount"),
+            reason=reason,
+            message=error,
             body=body,
-            topic=attrs.get("topic") or _topic_of(body),
-            conversation_id=attrs.get("conversationId"),
+            topic=attrs.get("topic") or topic,
+            conversation_id=attrs.get("conversationId") or conversation_id,
             message_id=attrs.get("originalMessageId") or message.get("MessageId"),
             failed_at=failed_at,
         )
@@ -218,12 +219,42 @@ def _finite(text: str | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def _topic_of(body: str) -> str | None:
-    """The topic of an event body, if it is one. Any body: deep nesting, not JSON, not an object."""
+# Reasons for letters that another party put in the queue, recognised by their attributes.
+EVENTBRIDGE_DELIVERY_FAILED = "eventbridge_delivery_failed"
+MAX_RECEIVE_COUNT = "max_receive_count"
+_EVENTBRIDGE_ATTRIBUTES = ("ERROR_CODE", "ERROR_MESSAGE", "RULE_ARN", "TARGET_ARN")
+
+
+def _cause(attrs: Mapping[str, str]) -> tuple[str, str]:
+    """Our own letters carry `reason`/`error`. EventBridge's rule-target DLQ letters carry ERROR_CODE,
+    ERROR_MESSAGE, RULE_ARN and TARGET_ARN (the event never reached the queue). SQS redrive adds nothing."""
+    if "reason" in attrs:
+        return attrs["reason"], attrs.get("error") or attrs["reason"]
+    if any(name in attrs for name in _EVENTBRIDGE_ATTRIBUTES):
+        code = attrs.get("ERROR_CODE") or "unknown error"
+        text = f"EventBridge could not deliver to the rule target: {code}"
+        if attrs.get("ERROR_MESSAGE"):
+            text += f": {attrs['ERROR_MESSAGE']}"
+        where = [f"{label} {attrs[name]}" for label, name in (("rule", "RULE_ARN"), ("target", "TARGET_ARN"))
+                 if attrs.get(name)]  # fmt: skip
+        return EVENTBRIDGE_DELIVERY_FAILED, text + (f" ({', '.join(where)})" if where else "")
+    return MAX_RECEIVE_COUNT, "redriven by SQS after maxReceiveCount"
+
+
+def _subject(body: str) -> tuple[str | None, str | None]:
+    """Topic and conversation id of an original event body (letters without our attributes name neither)."""
     try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    detail = document.get("detail") if isinstance(document, dict) else None
-    topic = detail.get("topicName") if isinstance(detail, dict) else None
-    return topic if isinstance(topic, str) else None
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError, RecursionError):
+        return None, None
+    if not isinstance(detail, dict):
+        return None, None
+    topic = detail.get("topicName") if isinstance(detail.get("topicName"), str) else None
+    event_body = detail.get("eventBody")
+    conversation_id = event_body.get("conversationId") if isinstance(event_body, dict) else None
+    if not isinstance(conversation_id, str) or not conversation_id:
+        conversation_id = None
+        prefix = "v2.detail.events.conversation."
+        if topic and topic.startswith(prefix):
+            conversation_id = topic[len(prefix) :].partition(".")[0] or None
+    return topic, conversation_id

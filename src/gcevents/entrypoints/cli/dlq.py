@@ -67,7 +67,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     for letter in letters[:50]:
         age = now - letter.failed_at
         cid, topic = printable(letter.conversation_id or "-", 80), printable(letter.topic or "-", 200)
-        print(f"  {printable(letter.reason, 40):<20} {age:>8.0f}s  {cid:<36}  {topic}")
+        print(f"  {printable(letter.reason, 40):<28} {age:>8.0f}s  {cid:<36}  {topic}")
         print(f"      {printable(letter.message, 140)}")
     return 0
 
