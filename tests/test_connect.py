@@ -25,7 +25,7 @@ WRITES = (
 
 
 @pytest.fixture
-def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[GenesysSimulator]:
+def simulator(monkeypatch: pytest.MonkeyPatch) -> Iterator[GenesysSimulator]:
     with GenesysSimulator(SimulatorOptions(rate_limit_per_minute=None)) as simulator:
         for name, value in simulator.env().items():
             monkeypatch.setenv(name, value)
@@ -33,37 +33,39 @@ def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[GenesysSimulator]:
         yield simulator
 
 
-def run(capsys: pytest.CaptureFixture[str], sim: GenesysSimulator, *extra: str) -> tuple[int, str, str]:
+def run(capsys: pytest.CaptureFixture[str], simulator: GenesysSimulator, *extra: str) -> tuple[int, str, str]:
     code = cli.main([*ARGS, *extra])
     out, err = capsys.readouterr()
-    secret = sim.options.client_secret
+    secret = simulator.options.client_secret
     assert secret not in out
     assert secret not in err
     return code, out, err
 
 
-def writes(sim: GenesysSimulator) -> Counter[str]:
-    return Counter({route: n for route, n in sim.stats()["calls"].items() if route in WRITES})
+def writes(simulator: GenesysSimulator) -> Counter[str]:
+    return Counter({route: n for route, n in simulator.stats()["calls"].items() if route in WRITES})
 
 
-def ours(sim: GenesysSimulator) -> list[dict[str, Any]]:
+def ours(simulator: GenesysSimulator) -> list[dict[str, Any]]:
     return [
-        i for i in sim.integrations()
+        i for i in simulator.integrations()
         if i["integrationType"]["id"] == INTEGRATION_TYPE
         and i["configCurrent"]["properties"].get("eventSourceSuffix") == "gcevents-prod"
     ]  # fmt: skip
 
 
-def test_creates_and_enables_then_writes_nothing(sim: GenesysSimulator, capsys: pytest.CaptureFixture[str]) -> None:
+def test_creates_and_enables_then_writes_nothing(
+    simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Enough other integrations that the list spans two pages, and one of ours for another suffix.
     for n in range(120):
-        sim.add_integration("purecloud-data-actions", f"aaa data actions {n:03d}")
-    other = sim.add_integration(INTEGRATION_TYPE, "aaa staging", {"eventSourceSuffix": "gcevents-staging"})
+        simulator.add_integration("purecloud-data-actions", f"aaa data actions {n:03d}")
+    other = simulator.add_integration(INTEGRATION_TYPE, "aaa staging", {"eventSourceSuffix": "gcevents-staging"})
 
-    code, out, _ = run(capsys, sim)
+    code, out, _ = run(capsys, simulator)
     assert code == 0
     assert "create" in out
-    (integration,) = ours(sim)
+    (integration,) = ours(simulator)
     assert integration["intendedState"] == "ENABLED"
     assert integration["configCurrent"]["properties"] == {
         "awsAccountId": ACCOUNT,
@@ -71,76 +73,78 @@ def test_creates_and_enables_then_writes_nothing(sim: GenesysSimulator, capsys: 
         "eventSourceSuffix": "gcevents-prod",
         "eventFilter": list(topics.DEFAULT_TOPICS),
     }
-    assert writes(sim) == Counter(dict.fromkeys(WRITES, 1))
+    assert writes(simulator) == Counter(dict.fromkeys(WRITES, 1))
 
-    sim.reset_stats()
-    code, out, _ = run(capsys, sim, "--json")
+    simulator.reset_stats()
+    code, out, _ = run(capsys, simulator, "--json")
     assert code == 0
     result = json.loads(out)
     assert result["changed"] is False
     assert result["created"] is False
     assert result["integrationId"] == integration["id"]
-    assert writes(sim) == Counter()  # idempotent: the second run only reads
-    assert sim.stats()["calls"]["GET /api/v2/integrations"] == 2  # both pages were read
-    assert len(ours(sim)) == 1
-    staging = next(i for i in sim.integrations() if i["id"] == other)
+    assert writes(simulator) == Counter()  # idempotent: the second run only reads
+    assert simulator.stats()["calls"]["GET /api/v2/integrations"] == 2  # both pages were read
+    assert len(ours(simulator)) == 1
+    staging = next(i for i in simulator.integrations() if i["id"] == other)
     assert staging["intendedState"] == "DISABLED"  # another suffix is another integration: untouched
 
 
-def test_dry_run_shows_the_diff_after_a_topic_change(sim: GenesysSimulator, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, sim)[0] == 0
-    version = ours(sim)[0]["configCurrent"]["version"]
-    sim.reset_stats()
+def test_dry_run_shows_the_diff_after_a_topic_change(
+    simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, simulator)[0] == 0
+    version = ours(simulator)[0]["configCurrent"]["version"]
+    simulator.reset_stats()
     end, acw = topics.conversation_topic("customer.end"), topics.conversation_topic("acw")
     agent = topics.agent_topic("state")
 
-    code, out, _ = run(capsys, sim, "--dry-run", "--topic", end, "--topic", acw, "--topic", agent)
+    code, out, _ = run(capsys, simulator, "--dry-run", "--topic", end, "--topic", acw, "--topic", agent)
     assert code == 0
     assert "would update" in out
     assert f"+ {agent}" in out
     assert f"- {topics.conversation_topic('wrapup')}" in out
     assert f"- {end}" not in out
     assert "would send: PUT /api/v2/integrations/{id}/config/current" in out
-    assert writes(sim) == Counter()
-    assert ours(sim)[0]["configCurrent"]["version"] == version
+    assert writes(simulator) == Counter()
+    assert ours(simulator)[0]["configCurrent"]["version"] == version
 
-    assert run(capsys, sim, "--topic", end, "--topic", acw, "--topic", agent)[0] == 0
-    assert ours(sim)[0]["configCurrent"]["properties"]["eventFilter"] == [end, acw, agent]
+    assert run(capsys, simulator, "--topic", end, "--topic", acw, "--topic", agent)[0] == 0
+    assert ours(simulator)[0]["configCurrent"]["properties"]["eventFilter"] == [end, acw, agent]
 
 
-def test_recovers_from_a_version_conflict(sim: GenesysSimulator, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, sim)[0] == 0
-    sim.update(config_conflicts=2)  # two saves by someone else land just before ours
-    sim.reset_stats()
+def test_recovers_from_a_version_conflict(simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, simulator)[0] == 0
+    simulator.update(config_conflicts=2)  # two saves by someone else land just before ours
+    simulator.reset_stats()
 
-    code, out, _ = run(capsys, sim, "--json", "--topic", topics.conversation_topic("customer.end"))
+    code, out, _ = run(capsys, simulator, "--json", "--topic", topics.conversation_topic("customer.end"))
     assert code == 0
     result = json.loads(out)
     assert result["conflicts"] == 2
-    assert sim.stats()["calls"]["PUT /api/v2/integrations/{id}/config/current"] == 3  # 409, 409, 200
-    (integration,) = ours(sim)
+    assert simulator.stats()["calls"]["PUT /api/v2/integrations/{id}/config/current"] == 3  # 409, 409, 200
+    (integration,) = ours(simulator)
     assert integration["configCurrent"]["properties"]["eventFilter"] == [topics.conversation_topic("customer.end")]
 
 
-def test_a_concurrent_edit_that_already_holds_our_values_is_not_overwritten(sim: GenesysSimulator) -> None:
+def test_a_concurrent_edit_that_already_holds_our_values_is_not_overwritten(simulator: GenesysSimulator) -> None:
     from gcevents.ops.connect import ConnectResult, _Api, _put_config
 
-    integration_id = sim.add_integration(INTEGRATION_TYPE, "x", {"eventSourceSuffix": "s"})
+    integration_id = simulator.add_integration(INTEGRATION_TYPE, "x", {"eventSourceSuffix": "s"})
     wanted = ConnectRequest(ACCOUNT, "eu-west-1", "s").properties()
-    stale = sim.integrations()[0]["configCurrent"]
-    sim.edit_integration_config(integration_id, **wanted)  # another run of connect got there first
-    with cli_client(sim) as client:
+    stale = simulator.integrations()[0]["configCurrent"]
+    simulator.edit_integration_config(integration_id, **wanted)  # another run of connect got there first
+    with cli_client(simulator) as client:
         result = ConnectResult(integration_id, "x")
-        sim.update(config_conflicts=0)
+        simulator.update(config_conflicts=0)
         _put_config(_Api(client), result, stale, wanted, 3, lambda _: None)
     assert result.conflicts == 1
-    assert sim.stats()["calls"]["PUT /api/v2/integrations/{id}/config/current"] == 1
+    assert simulator.stats()["calls"]["PUT /api/v2/integrations/{id}/config/current"] == 1
 
 
-def cli_client(sim: GenesysSimulator) -> Any:
+def cli_client(simulator: GenesysSimulator) -> Any:
     from gcevents.adapters.genesys import GenesysClient
 
-    return GenesysClient(sim.settings())
+    return GenesysClient(simulator.settings())
 
 
 @pytest.mark.parametrize(
@@ -152,10 +156,10 @@ def cli_client(sim: GenesysSimulator) -> Any:
     ],
 )
 def test_a_403_names_the_missing_permission(
-    sim: GenesysSimulator, capsys: pytest.CaptureFixture[str], missing: str, step: str
+    simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str], missing: str, step: str
 ) -> None:
-    sim.update(missing_permissions=frozenset({missing}))
-    code, _out, err = run(capsys, sim)
+    simulator.update(missing_permissions=frozenset({missing}))
+    code, _out, err = run(capsys, simulator)
     assert code != 0
     assert missing in err
     assert step in err
@@ -172,17 +176,17 @@ def test_a_403_names_the_missing_permission(
     ],
 )
 def test_inputs_are_validated_before_any_call(
-    sim: GenesysSimulator, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
+    simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str], flag: str, value: str, message: str
 ) -> None:
     args = list(ARGS)
     args[args.index(flag) + 1] = value
     assert cli.main(args) == 1
     assert message in capsys.readouterr().err
-    assert sim.stats()["api_calls"] == 0
+    assert simulator.stats()["api_calls"] == 0
 
 
 def test_a_wrong_secret_is_an_error_that_does_not_print_it(
-    sim: GenesysSimulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "not-the-secret-4711")
     assert cli.main(ARGS) == 1
