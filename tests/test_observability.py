@@ -26,7 +26,7 @@ def emf_metrics(document: dict[str, Any]) -> dict[str, Any]:
             assert isinstance(document[dimension], str)
     values = {}
     for metric in directive["Metrics"]:
-        assert metric["Unit"] in {"Count", "Milliseconds"}
+        assert metric["Unit"] in {"Count", "Milliseconds", "Seconds"}
         values[metric["Name"]] = document[metric["Name"]]
     return values
 
@@ -120,3 +120,127 @@ def test_stale_events_are_counted_not_applied(tmp_path: Any, capsys: pytest.Capt
     state = runtime.state_store.get("c-1")
     assert "gold" in json.dumps(state.state)
     assert "bronze" not in json.dumps(state.state)
+
+
+def test_every_metric_has_its_unit_and_the_first_batch_says_cold_start() -> None:
+    stream = io.StringIO()
+    emitter = MetricsEmitter("ns", "svc", stream=stream)
+    counters = {"Api.rate_limit_wait_seconds": 2.5, "Api.api_calls": 4, "State.conversations_written": 1}
+    emitter.emit_batch(BatchReport(started=1.0, finished=1.5), counters)
+    emitter.emit_batch(BatchReport(started=2.0, finished=2.5), counters)
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    units = {m["Name"]: m["Unit"] for m in first["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
+    assert units["Api.rate_limit_wait_seconds"] == "Seconds"
+    assert units["Api.api_calls"] == units["State.conversations_written"] == units["EventsIn"] == "Count"
+    assert units["BatchDuration"] == "Milliseconds"
+    assert units["ColdStart"] == "Count"
+    assert first["ColdStart"] == 1
+    assert "ColdStart" not in second  # once per container
+    assert first["service"] == "svc"
+    assert first["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["service"]]
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, ("gcevents", "gcevents", "INFO")),
+        (
+            {"POWERTOOLS_SERVICE_NAME": "pt-svc", "POWERTOOLS_METRICS_NAMESPACE": "pt-ns", "LOG_LEVEL": "DEBUG"},
+            ("pt-ns", "pt-svc", "DEBUG"),
+        ),
+        (
+            {
+                "GCEVENTS_SERVICE_NAME": "svc",
+                "GCEVENTS_METRICS_NAMESPACE": "stack-a",
+                "GCEVENTS_LOG_LEVEL": "WARNING",
+                "POWERTOOLS_SERVICE_NAME": "pt-svc",
+                "LOG_LEVEL": "DEBUG",
+            },
+            ("stack-a", "svc", "WARNING"),
+        ),
+    ],
+)
+def test_namespace_service_and_log_level_come_from_the_environment(
+    env: dict[str, str], expected: tuple[str, str, str], tmp_path: Any
+) -> None:
+    config = Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db"), **env})
+    assert (config.metrics_namespace, config.service_name, config.log_level) == expected
+    runtime = build_runtime(config)
+    assert (runtime.metrics.namespace, runtime.metrics.service) == expected[:2]
+
+
+# ------------------------------------------------------------------------------------------------ tracing
+TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+
+
+def test_xray_spans_wrap_claim_enrich_handle_complete(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from gcevents.adapters.xray import XRayTracer
+
+    sent: list[bytes] = []
+    runtime = build_runtime(Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db"), "GCEVENTS_TRACING": "xray"}))
+    assert isinstance(runtime.pipeline.tracer, XRayTracer)
+    runtime.pipeline.tracer = XRayTracer(trace_header=lambda: TRACE_HEADER, send=sent.append)
+    process_invocation(runtime, sqs_batch([make_event("customer.end", "c-1")]), None)
+    documents = []
+    for datagram in sent:
+        header, _, body = datagram.partition(b"\n")
+        assert json.loads(header) == {"format": "json", "version": 1}
+        documents.append(json.loads(body))
+    assert [d["name"] for d in documents] == ["claim", "enrich", "handle", "complete"]
+    for document in documents:
+        assert document["type"] == "subsegment"
+        assert document["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
+        assert document["parent_id"] == "53995c3f42cd8ad8"
+        assert len(document["id"]) == 16
+        assert document["start_time"] <= document["end_time"]
+
+
+def test_xray_span_reaches_the_daemon_over_udp_and_records_a_fault() -> None:
+    import socket
+
+    from gcevents.adapters.xray import XRayTracer
+
+    daemon = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    daemon.bind(("127.0.0.1", 0))
+    daemon.settimeout(5)
+    try:
+        tracer = XRayTracer(f"127.0.0.1:{daemon.getsockname()[1]}", trace_header=lambda: TRACE_HEADER)
+        with pytest.raises(RuntimeError), tracer.span("handle"):
+            raise RuntimeError("crm down")
+        document = json.loads(daemon.recv(65536).partition(b"\n")[2])
+    finally:
+        daemon.close()
+    assert document["name"] == "handle"
+    assert document["fault"] is True
+    assert document["cause"]["exceptions"][0]["message"] == "crm down"
+
+
+def test_unsampled_invocations_and_tracing_off_send_nothing(tmp_path: Any) -> None:
+    from gcevents.adapters.xray import XRayTracer
+    from gcevents.ports import NOOP_TRACER
+
+    sent: list[bytes] = []
+    tracer = XRayTracer(trace_header=lambda: TRACE_HEADER.replace("Sampled=1", "Sampled=0"), send=sent.append)
+    with tracer.span("claim"):
+        pass
+    assert sent == []
+    runtime = build_runtime(Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db")}))
+    assert runtime.pipeline.tracer is NOOP_TRACER
+
+
+def test_tracing_off_imports_no_tracer() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gcevents.config import Config; from gcevents.entrypoints.runtime import build_runtime;"
+        "build_runtime(Config.from_env({'GCEVENTS_IDEMPOTENCY_STORE': 'sqlite:' + sys.argv[1],"
+        " 'GCEVENTS_STATE_STORE': 'off', 'GCEVENTS_DLQ': 'sqlite:' + sys.argv[1]}));"
+        "print([m for m in sys.modules if 'xray' in m])"
+    )
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        out = subprocess.run([sys.executable, "-c", code, directory + "/g.db"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -98,20 +98,38 @@ def batch_metrics(report: BatchReport, extra: Mapping[str, float] | None = None)
     for reason, count in report.dead_letter_reasons().items():
         metrics[f"DeadLettered.{reason}"] = (count, "Count")
     for name, value in (extra or {}).items():
-        metrics[name] = (value, "Count")
+        metrics[name] = (value, unit_of(name))
     return metrics
 
 
+def unit_of(counter: str) -> str:
+    """The CloudWatch unit of a runtime counter, from its name's suffix (`Api.rate_limit_wait_seconds`)."""
+    if counter.endswith(("_seconds", "Seconds")):
+        return "Seconds"
+    if counter.endswith(("_ms", "Milliseconds")):
+        return "Milliseconds"
+    if counter.endswith(("_bytes", "Bytes")):
+        return "Bytes"
+    return "Count"
+
+
 class MetricsEmitter:
+    """One per container. Its first batch also carries `ColdStart` = 1 (Count): the container was new."""
+
     def __init__(self, namespace: str = "gcevents", service: str = "gcevents", stream: IO[str] | None = None) -> None:
         self.namespace = namespace
         self.service = service
         self.stream = stream
+        self._cold = True
 
     def emit_batch(self, report: BatchReport, extra: Mapping[str, float] | None = None) -> dict[str, Any]:
+        metrics = batch_metrics(report, extra)
+        if self._cold:
+            metrics["ColdStart"] = (1, "Count")
+            self._cold = False
         document = emf_document(
             self.namespace,
-            batch_metrics(report, extra),
+            metrics,
             {"service": self.service},
             {"summary": report.summary()},
         )

@@ -7,6 +7,7 @@ import enum
 import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
@@ -49,6 +50,25 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> float:
         return time.time()
+
+
+# ---------------------------------------------------------------------------------------------- tracing
+class Tracer(Protocol):
+    """Spans around the pipeline's steps (claim, enrich, handle, complete). `NOOP_TRACER` unless tracing is on."""
+
+    def span(self, name: str) -> AbstractContextManager[object]: ...
+
+
+class NoopTracer:
+    """The default: one shared null context, so an untraced step costs a method call and nothing is imported."""
+
+    _null: AbstractContextManager[object] = nullcontext()
+
+    def span(self, name: str) -> AbstractContextManager[object]:
+        return self._null
+
+
+NOOP_TRACER = NoopTracer()
 
 
 # ---------------------------------------------------------------------------------------------- idempotency

@@ -24,6 +24,7 @@ from gcevents.core.idempotency import Idempotency
 from gcevents.core.router import HandlerContext, Router, WorkItem, topic_matches
 from gcevents.errors import PermanentError, TransientError
 from gcevents.ports import (
+    NOOP_TRACER,
     Claim,
     ClaimResult,
     ClaimStatus,
@@ -33,6 +34,7 @@ from gcevents.ports import (
     Enricher,
     EnrichmentResult,
     SystemClock,
+    Tracer,
 )
 
 log = logging.getLogger(__name__)
@@ -138,6 +140,7 @@ class Pipeline:
         settings: PipelineSettings | None = None,
         clock: Clock | None = None,
         services: Mapping[str, Any] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self.idempotency = idempotency
         self.dead_letters = dead_letters
@@ -146,6 +149,7 @@ class Pipeline:
         self.settings = settings or PipelineSettings()
         self.clock = clock or SystemClock()
         self.services = dict(services or {})
+        self.tracer = tracer or NOOP_TRACER
         self._pool = ThreadPoolExecutor(
             max_workers=max(1, self.settings.handler_concurrency), thread_name_prefix="gcevents-handler"
         )
@@ -158,12 +162,17 @@ class Pipeline:
             return (stop is not None and stop.is_set()) or self.clock.now() >= deadline - margin
 
         batch = _Batch(records, deadline, out_of_time, started=self.clock.now())
+        span = self.tracer.span
         self._parse(batch)
-        self._claim(batch)
-        self._claim_rejections(batch)
-        self._enrich(batch)
-        self._handle(batch)
-        self._settle(batch)
+        with span("claim"):
+            self._claim(batch)
+            self._claim_rejections(batch)
+        with span("enrich"):
+            self._enrich(batch)
+        with span("handle"):
+            self._handle(batch)
+        with span("complete"):
+            self._settle(batch)
         self._dead_letter(batch)
         return BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
 

@@ -15,7 +15,16 @@ from gcevents.core.pipeline import Pipeline
 from gcevents.core.router import Router
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
-from gcevents.ports import CheckScheduler, Clock, DeadLetterStore, Enricher, IdempotencyStore, Requeuer, StateStore
+from gcevents.ports import (
+    CheckScheduler,
+    Clock,
+    DeadLetterStore,
+    Enricher,
+    IdempotencyStore,
+    Requeuer,
+    StateStore,
+    Tracer,
+)
 
 if TYPE_CHECKING:
     from gcevents.adapters.genesys import GenesysClient
@@ -136,13 +145,14 @@ def build_runtime(
         settings=config.pipeline,
         clock=clock,
         services={"genesys": genesys} if genesys is not None else {},
+        tracer=_tracer(config),
     )
     return Runtime(
         config=config,
         pipeline=pipeline,
         idempotency_store=idempotency_store,
         dead_letters=dead_letters,
-        metrics=MetricsEmitter(config.metrics_namespace),
+        metrics=MetricsEmitter(config.metrics_namespace, config.service_name),
         state_store=state_store,
         projection=projection,
         genesys=genesys,
