@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,19 +149,27 @@ def test_queue_redrives_to_the_dead_letter_queue(template: dict[str, Any]) -> No
 
 def test_rule_sends_genesys_topics_to_the_queue_with_retries_and_a_dlq(template: dict[str, Any]) -> None:
     rule = single(resources_of(template, "AWS::Events::Rule"))["Properties"]
-    assert is_ref_to(rule["EventBusName"], "EventBusName")
+    assert rule["EventBusName"] == {"Fn::If": ["CreatePartnerBus", {"Ref": "PartnerEventBus"}, {"Ref": "EventBusName"}]}
     pattern = rule["EventPattern"]
     assert is_ref_to(pattern["detail-type"], "TopicPatterns")
     assert pattern["source"] == [{"prefix": {"Fn::Sub": "aws.partner/genesys.com/cloud/${OrgId}/"}}]
     topics = default(template, "TopicPatterns").split(",")
     assert "v2.detail.events.conversation.{id}.customer.end" in topics  # detail-type carries the literal {id}
     assert all(re.fullmatch(r"v2\.detail\.events\.conversation\.\{id\}\.[a-z.]+", t) for t in topics)
+
     (target,) = rule["Targets"]
     assert getatt(target["Arn"]) == ["Queue", "Arn"]
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
     dlq = getatt(target["DeadLetterConfig"]["Arn"])
     assert dlq is not None
     assert template["Resources"][dlq[0]]["Type"] == "AWS::SQS::Queue"
+
+
+def test_topic_patterns_default_is_the_one_topic_list(template: dict[str, Any]) -> None:
+    """`gcevents connect`, `gcevents topics`, the parser and the template subscribe to the same topics."""
+    from gcevents.core import topics
+
+    assert default(template, "TopicPatterns").split(",") == list(topics.DEFAULT_TOPICS)
 
 
 def test_queue_policies_let_only_the_rule_send(template: dict[str, Any]) -> None:
@@ -275,6 +284,7 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
         "OutputBusName": "gcevents-out", "OutputBusSelect": "derived", "DataLakeStream": "lake",
         "DataLakeSelect": "completed", "Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
         "WebhookSigningSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh-AbCdEf",
+        "AWS::StackName": "gcevents-prod", "Handlers": "myorg.handlers:router",
     }  # fmt: skip
 
     def value(node: Any) -> str:
@@ -300,6 +310,8 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
     assert config.genesys is not None
     assert config.genesys.client_secret_arn == fake["GenesysClientSecret"]
     assert config.genesys.api_base_url == "https://api.mypurecloud.com"
+    assert config.handler_modules == ("myorg.handlers:router",)
+    assert (config.metrics_namespace, config.service_name, config.tracing) == ("gcevents-prod", "gcevents-prod", "xray")
     webhook, bus, lake = config.outputs.sinks
     assert (webhook.kind, webhook.patterns) == ("webhook", ("v2.detail.events.conversation.{id}.acw",))
     assert (bus.kind, bus.target, lake.kind, lake.target) == ("eventbridge", "gcevents-out", "firehose", "lake")
@@ -338,12 +350,16 @@ def test_the_secret_never_travels_in_plain_text(template: dict[str, Any]) -> Non
 
 # --------------------------------------------------------------------------------------- IAM
 def _statements(template: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every statement; those of a conditional policy (`!If [Cond, policy, AWS::NoValue]`) with the condition."""
     for role in resources_of(template, "AWS::IAM::Role").values():
         for policy in role["Properties"].get("Policies", []):
-            if "Fn::If" in policy:  # a policy present under a condition (one per configured sink)
+            condition = None
+            if "Fn::If" in policy:  # a policy present under a condition (one per configured sink, X-Ray)
+                condition = policy["Fn::If"][0]
                 assert policy["Fn::If"][2] == {"Ref": "AWS::NoValue"}
                 policy = policy["Fn::If"][1]
-            yield from policy["PolicyDocument"]["Statement"]
+            for statement in policy["PolicyDocument"]["Statement"]:
+                yield {**statement, "_condition": condition} if condition else statement
         assert "ManagedPolicyArns" not in role["Properties"]
 
 
@@ -371,6 +387,10 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
     for statement in _statements(template):
         assert statement["Effect"] == "Allow"
         actions = _listify(statement["Action"])
+        if statement.get("Sid") == "XRay":  # X-Ray has no resource-level permissions; only with tracing on
+            assert statement["_condition"] == "TracingOn"
+            assert (actions, statement["Resource"]) == (["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "*")
+            continue
         assert all("*" not in action for action in actions), actions
         for resource in _listify(statement["Resource"]):
             assert _own_references(template, resource), resource
@@ -415,6 +435,121 @@ def test_alarms(template: dict[str, Any]) -> None:
 def test_outputs(template: dict[str, Any]) -> None:
     assert {"QueueUrl", "QueueArn", "DeadLetterQueueUrl", "IdempotencyTableName", "StateTableName",
             "FunctionName"} <= set(template["Outputs"])  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------- options
+def test_handlers_parameter_sets_gcevents_handlers(template: dict[str, Any]) -> None:
+    assert _env(template)["GCEVENTS_HANDLERS"] == {"Ref": "Handlers"}
+    parameter = template["Parameters"]["Handlers"]
+    assert parameter["Default"] == ""
+    pattern = re.compile(parameter["AllowedPattern"])
+    for good in ("", "myorg.handlers:router", "myorg.handlers:router, acme.crm:register", "myorg.handlers"):
+        assert pattern.fullmatch(good), good
+    for bad in ("my org:router", "myorg.handlers:router;rm", "1org:router"):
+        assert not pattern.fullmatch(bad), bad
+
+
+def test_metrics_namespace_and_service_default_to_the_stack_name(template: dict[str, Any]) -> None:
+    env = _env(template)
+    assert env["GCEVENTS_METRICS_NAMESPACE"] == {
+        "Fn::If": ["DefaultNamespace", {"Ref": "AWS::StackName"}, {"Ref": "MetricsNamespace"}]
+    }
+    assert env["GCEVENTS_SERVICE_NAME"] == {
+        "Fn::If": ["DefaultService", {"Ref": "AWS::StackName"}, {"Ref": "ServiceName"}]
+    }
+    assert env["GCEVENTS_TRACING"] == {"Fn::If": ["TracingOn", "xray", "off"]}
+    assert template["Resources"]["Function"]["Properties"]["Tracing"] == {
+        "Fn::If": ["TracingOn", "Active", "PassThrough"]
+    }
+
+
+def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
+    body, variables = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert set(variables) == {"Namespace", "Service"}
+    fake = {"Namespace": "ns", "Service": "svc", "AWS::Region": "eu-west-1", "Queue.QueueName": "q",
+            "DeadLetterQueue.QueueName": "dlq", "Function": "fn"}  # fmt: skip
+    document: dict[str, Any] = json.loads(re.sub(r"\$\{([\w:.]+)\}", lambda m: fake[m.group(1)], body))
+    return document
+
+
+def test_dashboard_shows_what_an_incident_needs_with_metrics_the_code_emits(template: dict[str, Any]) -> None:
+    from gcevents.core.pipeline import BatchReport
+    from gcevents.observability import batch_metrics
+
+    dashboard = _dashboard(template)
+    series = [m for w in dashboard["widgets"] for m in w["properties"]["metrics"]]
+    plain = {(m[0], m[1]) for m in series if isinstance(m[0], str)}
+    assert {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+            ("AWS/Lambda", "ConcurrentExecutions")} <= plain  # fmt: skip
+    dlq = [m for m in series if isinstance(m[0], str) and m[3] == "dlq"]
+    assert dlq  # the DLQ's depth
+    ours = {name for namespace, name in plain if namespace == "ns"}
+    # Names the code really emits: the batch metrics, the Genesys client's counters, ColdStart.
+    emitted = set(batch_metrics(BatchReport(started=0, finished=1))) | {"ColdStart", "EndToEndLagMax"}
+    emitted |= {"Api." + k for k in ("api_calls", "rate_limited", "gave_up_rate_limited", "rate_limit_wait_seconds")}
+    assert ours <= emitted, ours - emitted
+    assert {"EventsProcessed", "DuplicatesSkipped", "DeadLettered", "BatchDuration", "Api.api_calls",
+            "Api.rate_limited"} <= ours  # fmt: skip
+    searches = [m[0]["expression"] for m in series if isinstance(m[0], dict)]
+    assert searches == ["SEARCH('{ns,service} service=\"svc\" DeadLettered', 'Sum', 300)"]  # dead letters by reason
+    assert template["Resources"]["OperationsDashboard"]["Condition"] == "DashboardOn"
+
+
+def test_partner_event_bus_is_created_from_the_partner_source_on_request(template: dict[str, Any]) -> None:
+    bus = template["Resources"]["PartnerEventBus"]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert bus["Condition"] == "CreatePartnerBus"
+    assert bus["Properties"] == {"Name": {"Ref": "EventBusName"}, "EventSourceName": {"Ref": "EventBusName"}}
+    assert default(template, "CreateEventBus") == "false"
+
+
+# --------------------------------------------------------------------------------------- SAM transform
+def _conditions(resources: dict[str, Any], conditions: dict[str, Any], parameters: dict[str, str]) -> dict[str, bool]:
+    def truth(node: Any) -> Any:
+        if isinstance(node, dict) and "Fn::Equals" in node:
+            left, right = (truth(x) for x in node["Fn::Equals"])
+            return str(left) == str(right)
+        if isinstance(node, dict) and "Fn::Not" in node:
+            return not truth(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Ref" in node:
+            return parameters[node["Ref"]]
+        if isinstance(node, dict) and "Condition" in node:
+            return truth(conditions[node["Condition"]])
+        return node
+
+    return {name: bool(truth(node)) for name, node in conditions.items()}
+
+
+@pytest.mark.parametrize("switch", ["true", "false"])
+def test_the_sam_translator_transforms_it_with_bus_dashboard_and_tracing_on_and_off(switch: str) -> None:
+    """What `sam deploy` runs first: the SAM transform (after `sam package` replaced CodeUri by an S3 URI)."""
+    translator = pytest.importorskip("samtranslator.translator.transform")
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicies:  # the template names no managed policy, so none needs resolving through IAM
+        def load(self) -> dict[str, str]:
+            return {}
+
+    source = yaml_parse(TEMPLATE.read_text())
+    source["Resources"]["Function"]["Properties"]["CodeUri"] = "s3://artifacts/gcevents-lambda.zip"
+    org = "4a1b2c3d-0000-4000-8000-00000000abcd"
+    parameters = {"CreateEventBus": switch, "Dashboard": switch, "Tracing": switch, "OrgId": org,
+                  "EventBusName": f"aws.partner/genesys.com/cloud/{org}/prod"}  # fmt: skip
+    output = translator.transform(source, parameters, NoManagedPolicies())
+    assert "Transform" not in output
+    resources = output["Resources"]
+    function = resources["Function"]
+    assert function["Type"] == "AWS::Lambda::Function"
+    assert function["Properties"]["Code"] == {"S3Bucket": "artifacts", "S3Key": "gcevents-lambda.zip"}
+    assert function["Properties"]["TracingConfig"] == {"Mode": {"Fn::If": ["TracingOn", "Active", "PassThrough"]}}
+    defaults = {name: str(p.get("Default", "")) for name, p in output["Parameters"].items()}
+    truth = _conditions(resources, output["Conditions"], {**defaults, **parameters})
+    on = switch == "true"
+    assert truth["CreatePartnerBus"] is truth["DashboardOn"] is truth["TracingOn"] is on
+    present = {name for name, r in resources.items() if "Condition" not in r or truth[r["Condition"]]}
+    assert ("PartnerEventBus" in present) is on
+    assert ("OperationsDashboard" in present) is on
+    assert {"Queue", "DeadLetterQueue", "GenesysRule", "QueueEventSource", "IdempotencyTable"} <= present
 
 
 # --------------------------------------------------------------------------------------- cfn-lint
