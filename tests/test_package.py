@@ -148,6 +148,14 @@ def test_build_with_arm64_wheels_and_handlers(artifact: package.Artifact) -> Non
     with zipfile.ZipFile(artifact.zip_path) as archive:
         names = set(archive.namelist())
     assert {"gcevents/__init__.py", "acme_wrapups/handlers.py"} <= names
+    # The artifact's CLI works without the dev-only command modules: it simply does not offer them.
+    probe = "import sys; sys.path[:0] = [sys.argv[1]]; from gcevents.entrypoints.cli import main; main(['--help'])"
+    python = TARGET_PYTHON or sys.executable
+    shown = subprocess.run([python, "-I", "-S", "-B", "-c", probe, str(root)], capture_output=True, text=True)
+    assert "dlq" in shown.stdout
+    assert "connect" in shown.stdout
+    assert "demo" not in shown.stdout
+    assert "simulate-genesys" not in shown.stdout
     if TARGET_PYTHON is not None:
         assert artifact.pyc_files > 100
         assert "gcevents/entrypoints/__pycache__/lambda_handler.cpython-312.pyc" in names
