@@ -78,8 +78,7 @@ def cmd_package(args: argparse.Namespace) -> int:
         modules = [m.split(":")[0] for m in artifact.modules_checked]
         with_pyc = measure_cold_import(python, artifact.site, modules, with_pyc=True)
         without = measure_cold_import(python, artifact.site, modules, with_pyc=False)
-        print(
-            f"cold import (median of 9, CPU time): {with_pyc * 1000:.0f} ms with .pyc, {without * 1000:.0f} ms without"
-        )
+        timings = f"{with_pyc * 1000:.0f} ms with .pyc, {without * 1000:.0f} ms without"
+        print(f"cold import (median of 9, CPU time): {timings}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
