@@ -59,6 +59,8 @@ CHANGES = {
     "GCEVENTS_DEADLINE_MARGIN": "7", "GCEVENTS_HANDLER_CONCURRENCY": "7", "GCEVENTS_IDEMPOTENCY_TTL_DAYS": "7",
     "GCEVENTS_STATE_TTL_DAYS": "7", "GCEVENTS_CLAIM_CONCURRENCY": "7", "GCEVENTS_CLAIM_MODE": "transaction",
     "GCEVENTS_LOG_LEVEL": "DEBUG", "GCEVENTS_METRICS_NAMESPACE": "other", "GENESYS_CLIENT_ID": "client-2",
+    "GCEVENTS_SERVICE_NAME": "other", "GCEVENTS_TRACING": "xray", "LOG_LEVEL": "DEBUG",
+    "POWERTOOLS_METRICS_NAMESPACE": "other", "POWERTOOLS_SERVICE_NAME": "other",
     "GENESYS_CLIENT_SECRET": "other", "GENESYS_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x",
     "GENESYS_REGION": "mypurecloud.de", "GENESYS_DOMAIN": "mypurecloud.de", "GENESYS_API_BASE_URL": "http://sim:1",
     "GENESYS_LOGIN_BASE_URL": "http://sim:2", "GENESYS_BULK_CHUNK": "7", "GENESYS_RATE_PER_MINUTE": "7",
@@ -178,7 +180,7 @@ def _readme_rows() -> dict[str, str]:
     text = (ROOT / "README.md").read_text()
     rows: dict[str, str] = {}
     for line in text.splitlines():
-        match = re.fullmatch(r"\| `((?:GCEVENTS|GENESYS)_[A-Z_]+)` \|(.*?)\|(.*)\|", line)
+        match = re.fullmatch(r"\| `((?:(?:GCEVENTS|GENESYS|POWERTOOLS)_[A-Z_]+|LOG_LEVEL))` \|(.*?)\|(.*)\|", line)
         if match:
             assert match.group(1) not in rows, f"README lists {match.group(1)} twice"
             rows[match.group(1)] = match.group(2).strip()

@@ -223,6 +223,9 @@ def test_unsampled_invocations_and_tracing_off_send_nothing(tmp_path: Any) -> No
     tracer = XRayTracer(trace_header=lambda: TRACE_HEADER.replace("Sampled=1", "Sampled=0"), send=sent.append)
     with tracer.span("claim"):
         pass
+    outside_lambda = XRayTracer(trace_header=lambda: None, send=sent.append)
+    with outside_lambda.span("claim"):
+        pass
     assert sent == []
     runtime = build_runtime(Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db")}))
     assert runtime.pipeline.tracer is NOOP_TRACER

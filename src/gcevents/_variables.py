@@ -22,10 +22,15 @@ T = TypeVar("T")
 
 DEFAULT_DB = ".gcevents/gcevents.db"
 CLAIM_MODES = ("per_key", "transaction")
+TRACING_MODES = ("off", "xray")
 IDEMPOTENCY_KINDS = ("dynamodb", "sqlite", "memory")
 STATE_KINDS = ("dynamodb", "sqlite", "memory", "off")
 DEAD_LETTER_KINDS = ("sqs", "sqlite", "memory")
 LAMBDA_MARKER = "AWS_LAMBDA_FUNCTION_NAME"  # set by the Lambda runtime; not ours to document
+# Set by Lambda with active tracing (not ours to document either): the daemon's address, and the invocation's
+# trace header, which changes with every invocation and is therefore read when a span starts.
+XRAY_DAEMON_ADDRESS = "AWS_XRAY_DAEMON_ADDRESS"
+XRAY_TRACE_HEADER = "_X_AMZN_TRACE_ID"
 
 
 def raw_value(env: Mapping[str, str], name: str) -> str | None:
@@ -295,6 +300,18 @@ GCEVENTS_LOG_LEVEL = Variable(
     "GCEVENTS_LOG_LEVEL", "INFO", string, "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr)")
 GCEVENTS_METRICS_NAMESPACE = Variable(
     "GCEVENTS_METRICS_NAMESPACE", "gcevents", string, "CloudWatch namespace of the embedded-format metrics")
+GCEVENTS_SERVICE_NAME = Variable(
+    "GCEVENTS_SERVICE_NAME", "gcevents", string,
+    "the `service` dimension of every metric (the template: the stack name)")
+GCEVENTS_TRACING = Variable(
+    "GCEVENTS_TRACING", "off", choice(*TRACING_MODES),
+    "`xray`: X-Ray subsegments around claim, enrich, handle and complete (the template's `Tracing=true`)")
+LOG_LEVEL: Variable[str | None] = Variable(
+    "LOG_LEVEL", None, string, "read when `GCEVENTS_LOG_LEVEL` is unset (the common name, e.g. Powertools')")
+POWERTOOLS_METRICS_NAMESPACE: Variable[str | None] = Variable(
+    "POWERTOOLS_METRICS_NAMESPACE", None, string, "read when `GCEVENTS_METRICS_NAMESPACE` is unset")
+POWERTOOLS_SERVICE_NAME: Variable[str | None] = Variable(
+    "POWERTOOLS_SERVICE_NAME", None, string, "read when `GCEVENTS_SERVICE_NAME` is unset")
 GENESYS_CLIENT_ID: Variable[str | None] = Variable(
     "GENESYS_CLIENT_ID", None, string, "OAuth client-credentials client id; unset = no enrichment")
 GENESYS_CLIENT_SECRET: Variable[str | None] = Variable(
@@ -360,6 +377,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GCEVENTS_HANDLERS, GCEVENTS_ENRICH_KINDS, GCEVENTS_LAG_RETRIES, GCEVENTS_LAG_RETRY_DELAY,
     GCEVENTS_DEADLINE_MARGIN, GCEVENTS_HANDLER_CONCURRENCY, GCEVENTS_IDEMPOTENCY_TTL_DAYS, GCEVENTS_STATE_TTL_DAYS,
     GCEVENTS_CLAIM_CONCURRENCY, GCEVENTS_CLAIM_MODE, GCEVENTS_LOG_LEVEL, GCEVENTS_METRICS_NAMESPACE,
+    GCEVENTS_SERVICE_NAME, GCEVENTS_TRACING, LOG_LEVEL, POWERTOOLS_METRICS_NAMESPACE, POWERTOOLS_SERVICE_NAME,
     GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET, GENESYS_CLIENT_SECRET_ARN, GENESYS_REGION, GENESYS_DOMAIN,
     GENESYS_API_BASE_URL, GENESYS_LOGIN_BASE_URL, GENESYS_BULK_CHUNK, GENESYS_RATE_PER_MINUTE,
     GENESYS_MAX_CONCURRENCY, GENESYS_CONNECT_TIMEOUT, GENESYS_READ_TIMEOUT, GENESYS_MAX_RETRIES, GENESYS_MAX_WAIT,

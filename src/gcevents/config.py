@@ -17,6 +17,8 @@ from gcevents._variables import (
     DEFAULT_DB,
     LAMBDA_MARKER,
     VARIABLES,
+    XRAY_DAEMON_ADDRESS,
+    XRAY_TRACE_HEADER,
     SinkSpec,
     StoreSpec,
     Variable,
@@ -80,6 +82,9 @@ class Config:
     claim_mode: str = v.GCEVENTS_CLAIM_MODE.default  # or "transaction": 100 claims per TransactWriteItems
     log_level: str = v.GCEVENTS_LOG_LEVEL.default
     metrics_namespace: str = v.GCEVENTS_METRICS_NAMESPACE.default
+    service_name: str = v.GCEVENTS_SERVICE_NAME.default  # the `service` dimension of every metric
+    tracing: str = v.GCEVENTS_TRACING.default  # "xray": subsegments around claim, enrich, handle, complete
+    xray_daemon_address: str = "127.0.0.1:2000"  # Lambda's AWS_XRAY_DAEMON_ADDRESS when tracing is active
     genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
 
@@ -97,8 +102,12 @@ class Config:
             state_ttl_days=v.GCEVENTS_STATE_TTL_DAYS.read(env),
             claim_concurrency=v.GCEVENTS_CLAIM_CONCURRENCY.read(env),
             claim_mode=v.GCEVENTS_CLAIM_MODE.read(env),
-            log_level=v.GCEVENTS_LOG_LEVEL.read(env),
-            metrics_namespace=v.GCEVENTS_METRICS_NAMESPACE.read(env),
+            # The common names (LOG_LEVEL, Powertools') apply when ours are unset.
+            log_level=_read_first(env, v.GCEVENTS_LOG_LEVEL, v.LOG_LEVEL),
+            metrics_namespace=_read_first(env, v.GCEVENTS_METRICS_NAMESPACE, v.POWERTOOLS_METRICS_NAMESPACE),
+            service_name=_read_first(env, v.GCEVENTS_SERVICE_NAME, v.POWERTOOLS_SERVICE_NAME),
+            tracing=v.GCEVENTS_TRACING.read(env),
+            xray_daemon_address=raw_value(env, XRAY_DAEMON_ADDRESS) or "127.0.0.1:2000",
             genesys=genesys_settings_from_env(env),
             outputs=outputs_from_env(env),
         )
@@ -110,6 +119,23 @@ def config_with_sinks(extra: Sequence[str], env: Mapping[str, str] | None = None
     if extra:
         env[v.GCEVENTS_SINKS.name] = ";".join([env.get(v.GCEVENTS_SINKS.name, ""), *extra])
     return Config.from_env(env)
+
+
+def xray_trace_header() -> str | None:
+    """The current Lambda invocation's trace header (`Root=...;Parent=...;Sampled=...`): the runtime sets it in
+    the environment before each invocation, so a tracer reads it anew for every span."""
+    return raw_value(os.environ, XRAY_TRACE_HEADER)
+
+
+def _read_first(env: Mapping[str, str], variable: Variable[str], *aliases: Variable[str | None]) -> str:
+    """The variable when it is set, else the first alias that is, else the variable's default."""
+    if raw_value(env, variable.name) is not None:
+        return variable.read(env)
+    for alias in aliases:
+        value = alias.read(env)
+        if value is not None:
+            return value
+    return variable.default
 
 
 def store_from_env(env: Mapping[str, str], variable: Variable[StoreSpec | None]) -> StoreSpec:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import socket
 import time
@@ -53,13 +52,14 @@ class XRayTracer:
 
     def __init__(
         self,
-        daemon_address: str | None = None,
+        daemon_address: str = DEFAULT_DAEMON,
         *,
-        trace_header: Callable[[], str | None] = lambda: os.environ.get("_X_AMZN_TRACE_ID"),
+        trace_header: Callable[[], str | None],
         send: Callable[[bytes], None] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._target = _address(daemon_address or os.environ.get("AWS_XRAY_DAEMON_ADDRESS") or DEFAULT_DAEMON)
+        """`trace_header` returns the current invocation's `_X_AMZN_TRACE_ID` (`gcevents.config` reads it)."""
+        self._target = _address(daemon_address or DEFAULT_DAEMON)
         self._trace_header = trace_header
         self._clock = clock
         self._socket: socket.socket | None = None

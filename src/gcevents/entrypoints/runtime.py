@@ -206,6 +206,15 @@ def make_state_store(spec: StoreSpec, resources: Resources, *, ttl_days: int) ->
     return MemoryStateStore(ttl_days=ttl_days)
 
 
+def _tracer(config: Config) -> Tracer | None:
+    if config.tracing == "xray":  # imported only then: tracing off costs no import
+        from gcevents.adapters.xray import XRayTracer
+        from gcevents.config import xray_trace_header
+
+        return XRayTracer(config.xray_daemon_address, trace_header=xray_trace_header)
+    return None
+
+
 def _idempotency(config: Config, store: IdempotencyStore, clock: Clock | None) -> Idempotency:
     return Idempotency(
         store,

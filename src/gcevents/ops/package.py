@@ -140,8 +140,7 @@ def find_python(version: str = LAMBDA_PYTHON, explicit: str | None = None) -> st
         if on_path:
             candidates.append(on_path)
         candidates += [f"/usr/bin/{name}", f"/usr/local/bin/{name}", f"/opt/homebrew/bin/{name}"]
-        pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
-        candidates += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/{name}"), reverse=True)
+        candidates += sorted(glob.glob(f"{_pyenv_root()}/versions/{version}.*/bin/{name}"), reverse=True)
         uv = shutil.which("uv")
         if uv:
             found = subprocess.run(
@@ -155,6 +154,15 @@ def find_python(version: str = LAMBDA_PYTHON, explicit: str | None = None) -> st
     if explicit:
         raise PackagingError(f"--python {explicit}: not a CPython {version} interpreter")
     return None
+
+
+def _pyenv_root() -> str:
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        found = subprocess.run([pyenv, "root"], capture_output=True, text=True, timeout=30, check=False)
+        if found.returncode == 0 and found.stdout.strip():
+            return found.stdout.strip()
+    return os.path.expanduser("~/.pyenv")
 
 
 def _python_version(executable: str) -> str | None:
@@ -329,11 +337,10 @@ def runtime_provided_path() -> Iterator[Path]:
 def check_imports(python: str, site: Path, modules: Sequence[str]) -> list[tuple[str, str]]:
     """Import gcevents' Lambda entry point and every handler module/spec in a fresh `python -I -S -B` with
     `site` and the runtime's boto3 only. Returns (module or spec, error) for each failure."""
-    with runtime_provided_path() as provided:
-        env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1"}
+    with runtime_provided_path() as provided:  # -I: no PYTHONPATH or user site of this machine
         result = subprocess.run(
             [python, "-I", "-S", "-B", "-c", _CHECK, str(site), str(provided), *modules],
-            capture_output=True, text=True, env=env, cwd=site, timeout=300, check=False,
+            capture_output=True, text=True, cwd=site, timeout=300, check=False,
         )  # fmt: skip
     if result.returncode != 0:
         return [("python", result.stderr.strip()[-2000:])]
@@ -455,7 +462,7 @@ def measure_cold_import(
         for _ in range(runs):
             result = subprocess.run(
                 [python, "-I", "-S", "-B", "-c", _TIME_IMPORT, str(site), str(runtime_copy), *modules],
-                capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")}, timeout=120, check=False,
+                capture_output=True, text=True, timeout=120, check=False,
             )  # fmt: skip
             if result.returncode != 0:
                 raise PackagingError(f"cold import failed:\n{result.stderr[-2000:]}", result.stderr)

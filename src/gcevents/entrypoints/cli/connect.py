@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
@@ -40,7 +39,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    from gcevents.adapters.genesys import GenesysClient, genesys_settings_from_env
+    from gcevents.adapters.genesys import GenesysClient
+    from gcevents.config import Config
     from gcevents.errors import ConfigError
     from gcevents.ops.connect import DEFAULT_NAME, ConnectRequest, connect
 
@@ -52,7 +52,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
         name=args.name or DEFAULT_NAME,
     )
     request.validate()  # before any credentials are needed
-    settings = genesys_settings_from_env(os.environ)
+    settings = Config.from_env().genesys
     if settings is None:
         raise ConfigError(
             "set GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET (or GENESYS_CLIENT_SECRET_ARN) and GENESYS_REGION"
