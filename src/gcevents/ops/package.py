@@ -360,6 +360,7 @@ def write_zip(directory: Path, zip_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------------------ build
 def build(options: PackageOptions) -> Artifact:
+    """Install, copy, prune, byte-compile, import-check, then zip: nothing is zipped unless every handler imports."""
     warnings: list[str] = []
     out = Path(options.out)
     root = out / ("layer" if options.layer else "lambda")
@@ -367,8 +368,6 @@ def build(options: PackageOptions) -> Artifact:
     if root.exists():
         shutil.rmtree(root)
     site.mkdir(parents=True)
-    source = options.source or Path(__file__).resolve().parents[1]
-
     python = find_python(options.python_version, options.python)
     if python is None:
         warnings.append(
@@ -377,36 +376,14 @@ def build(options: PackageOptions) -> Artifact:
             f"and every cold start compiles what it imports; handlers were import-checked with Python "
             f"{platform.python_version()} instead"
         )
-
     dependencies = list(runtime_requirements() if options.dependencies is None else options.dependencies)
     install_dependencies([*dependencies, *options.requirements], site, options.python_version)
-    copy_package(source, site)
+    copy_package(options.source or Path(__file__).resolve().parents[1], site)
     handler_modules = copy_handlers(options.handlers, site)
     prune(site)
-
-    pyc_files = 0
-    if options.compile and python is not None:
-        pyc_files, failed = byte_compile(python, site, LAYER_ROOT if options.layer else FUNCTION_ROOT)
-        ours = tuple(f"{name}/" for name in ("gcevents", *handler_modules)) + tuple(f"{n}.py" for n in handler_modules)
-        broken = [f"{path}: {message}" for path, message in failed if path.startswith(ours) or path in ours]
-        if broken:
-            listing = "\n  ".join(broken)
-            raise PackagingError(f"does not compile for Python {options.python_version}:\n  {listing}")
-        warnings += [f"left as source (does not compile for {options.python_version}): {path}" for path, _ in failed]
-    elif not options.compile:
-        warnings.append("--no-compile: the artifact ships source only")
-
+    pyc_files = _compile(options, python, site, handler_modules, warnings)
     modules = (*handler_modules, *options.specs)
-    failures = check_imports(python or sys.executable, site, modules)
-    errors = []
-    for module, message in failures:
-        if platform.machine() not in ("aarch64", "arm64") and _FOREIGN_EXTENSION.search(message):
-            warnings.append(f"{module}: not checked on this {platform.machine()} machine (arm64 extension): {message}")
-        else:
-            errors.append(f"{module}: {message}")
-    if errors:
-        raise PackagingError("handler does not import in the artifact:\n  " + "\n  ".join(errors))
-
+    _check(python or sys.executable, site, modules, warnings)
     files = [p for p in root.rglob("*") if p.is_file()]
     unzipped = sum(p.stat().st_size for p in files)
     if unzipped > LAMBDA_UNZIPPED_LIMIT:
@@ -420,6 +397,38 @@ def build(options: PackageOptions) -> Artifact:
         if zipped > LAMBDA_ZIP_LIMIT:
             warnings.append(f"{zipped} bytes zipped exceeds the 50 MB direct upload: deploy it through S3")
     return Artifact(root, site, zip_path, unzipped, zipped, len(files), pyc_files, python, modules, tuple(warnings))
+
+
+def _compile(
+    options: PackageOptions, python: str | None, site: Path, handler_modules: Sequence[str], warnings: list[str]
+) -> int:
+    """Byte-compile with the target Python; our code and the handlers must compile, third-party leftovers may not."""
+    if not options.compile:
+        warnings.append("--no-compile: the artifact ships source only")
+        return 0
+    if python is None:
+        return 0
+    pyc_files, failed = byte_compile(python, site, LAYER_ROOT if options.layer else FUNCTION_ROOT)
+    ours = tuple(f"{name}/" for name in ("gcevents", *handler_modules)) + tuple(f"{n}.py" for n in handler_modules)
+    broken = [f"{path}: {message}" for path, message in failed if path.startswith(ours)]
+    if broken:
+        listing = "\n  ".join(broken)
+        raise PackagingError(f"does not compile for Python {options.python_version}:\n  {listing}")
+    warnings += [f"left as source (does not compile for {options.python_version}): {path}" for path, _ in failed]
+    return pyc_files
+
+
+def _check(python: str, site: Path, modules: Sequence[str], warnings: list[str]) -> None:
+    """Every handler imports from the artifact, or the build fails naming it (an arm64 extension that cannot load
+    on another machine is a warning: not the handler's fault, and Lambda will load it)."""
+    errors = []
+    for module, message in check_imports(python, site, modules):
+        if platform.machine() not in ("aarch64", "arm64") and _FOREIGN_EXTENSION.search(message):
+            warnings.append(f"{module}: not checked on this {platform.machine()} machine (arm64 extension): {message}")
+        else:
+            errors.append(f"{module}: {message}")
+    if errors:
+        raise PackagingError("handler does not import in the artifact:\n  " + "\n  ".join(errors))
 
 
 # ------------------------------------------------------------------------------------------ cold import
