@@ -121,7 +121,7 @@ def test_sqs_record_that_is_not_an_object_is_rejected_not_crashed() -> None:
 # ------------------------------------------------------------------------------------------- kinds, ids, time
 @pytest.mark.parametrize("kind", CONVERSATION_KINDS)
 def test_every_conversation_kind(kind: str) -> None:
-    event = event_of(make_event(kind, "conv-42", "part-1", "sess-1", BASE_MS + 5))
+    event = event_of(make_event(kind, "conv-42", participant_id="part-1", session_id="sess-1", event_time=BASE_MS + 5))
     assert event.kind == f"conversation.{kind}"
     assert event.topic == f"v2.detail.events.conversation.conv-42.{kind}"
     assert (event.conversation_id, event.participant_id, event.session_id) == ("conv-42", "part-1", "sess-1")
@@ -185,11 +185,11 @@ def test_audit_event_with_iso_event_time() -> None:
     ],
 )
 def test_event_time_strings(value: str, expected: datetime) -> None:
-    assert event_of(make_event("customer.end", event_time_ms=value)).event_time == expected
+    assert event_of(make_event("customer.end", event_time=value)).event_time == expected
 
 
 def test_event_time_falls_back_to_detail_timestamp_then_envelope_time() -> None:
-    raw = make_event("customer.end", event_time_ms=None)
+    raw = make_event("customer.end", event_time=None)
     raw["detail"]["timestamp"] = "2024-01-02T03:04:05.000Z"
     assert event_of(raw).event_time == datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     del raw["detail"]["timestamp"]
@@ -313,7 +313,7 @@ def test_allow_list_accepts_any_listed_prefix_and_empty_list_allows_all() -> Non
     "value", ["not a time", True, -5, float("inf"), [], {}, "", "\u00b2\u00b3", "99999999999999999999"]
 )
 def test_no_usable_time(value: Any) -> None:
-    raw = make_event("customer.end", event_time_ms=None, eventTime=value)
+    raw = make_event("customer.end", event_time=None, eventTime=value)
     del raw["detail"]["timestamp"]
     del raw["time"]
     rejection = rejection_of(json.dumps(raw))
@@ -328,7 +328,9 @@ def test_dict_payload_text_is_json() -> None:
 
 # ---------------------------------------------------------------------------------------------- content keys
 def test_content_key_stable_under_a_new_envelope() -> None:
-    original = make_event("customer.end", "c-1", "p-1", "s-1", BASE_MS, disconnectType="client")
+    original = make_event(
+        "customer.end", "c-1", participant_id="p-1", session_id="s-1", event_time=BASE_MS, disconnectType="client"
+    )
     again = resend(original, account="999999999999", region="eu-west-1")
     again["detail"]["metadata"]["CorrelationId"] = "other"
     again["detail"]["timestamp"] = "2031-01-01T00:00:00.000Z"
@@ -338,7 +340,7 @@ def test_content_key_stable_under_a_new_envelope() -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"event_time_ms": BASE_MS + 1},
+        {"event_time": BASE_MS + 1},
         {"participant_id": "p-2"},
         {"session_id": "s-2"},
         {"kind": "customer.start"},
@@ -348,7 +350,7 @@ def test_content_key_stable_under_a_new_envelope() -> None:
 def test_content_key_differs_when_identity_differs(change: dict[str, Any]) -> None:
     args: dict[str, Any] = {
         "kind": "customer.end", "conversation_id": "c-1", "participant_id": "p-1", "session_id": "s-1",
-        "event_time_ms": BASE_MS,
+        "event_time": BASE_MS,
     }  # fmt: skip
     base = event_of(make_event(**args)).content_key
     assert event_of(make_event(**{**args, **change})).content_key != base
@@ -467,7 +469,7 @@ identity = st.fixed_dictionaries(
         "conversation_id": st.text("abc123-", min_size=1, max_size=8),
         "participant_id": st.text("abc123-", min_size=1, max_size=8),
         "session_id": st.text("abc123-", min_size=1, max_size=8),
-        "event_time_ms": st.integers(min_value=0, max_value=4_102_444_800_000),
+        "event_time": st.integers(min_value=0, max_value=4_102_444_800_000),
     }
 )
 
@@ -511,7 +513,7 @@ def test_real_envelopes_with_random_field_values_never_raise(
     kind: str, event_time: Any, fields: dict[str, Any], detail_timestamp: Any, envelope_time: Any, receive_count: Any
 ) -> None:
     """Close to real traffic, so every field reaches the code that reads it (the allow-list passes)."""
-    raw = make_event(kind, "c-1", event_time_ms=None, eventTime=event_time, **fields)
+    raw = make_event(kind, "c-1", event_time=None, eventTime=event_time, **fields)
     raw["detail"]["timestamp"] = detail_timestamp
     raw["time"] = envelope_time
     _parse_all(raw)

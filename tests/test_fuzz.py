@@ -35,7 +35,7 @@ json_values = st.recursive(
     scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4), max_leaves=20
 )
 SEEDS = [
-    json.dumps(make_event(kind, f"c-{n % 3}", event_time_ms=BASE_MS + n, **({"userId": "u-1"} if n % 2 else {})))
+    json.dumps(make_event(kind, f"c-{n % 3}", event_time=BASE_MS + n, **({"userId": "u-1"} if n % 2 else {})))
     for n, kind in enumerate([*CONVERSATION_KINDS, "agent.state"])
 ] + [json.dumps(make_event("v2.audits.entitytype.user.entityid.u-1", eventTime="2024-01-01T00:00:00Z", action="x"))]
 

@@ -53,7 +53,7 @@ def test_a_lone_surrogate_costs_one_record_not_the_batch_on_sqlite(tmp_path: Pat
     router = Router()
     router.add("*", lambda event, ctx: runs.update([ctx.idempotency_key]))
     runtime = sqlite_runtime(tmp_path / "g.db", router)
-    good = [make_event("customer.start", f"c-{n}", event_time_ms=BASE_MS + n) for n in range(6)]
+    good = [make_event("customer.start", f"c-{n}", event_time=BASE_MS + n) for n in range(6)]
     bad_body = json.dumps(make_event("customer.end", "c-bad")).replace('"c-bad"', '"c-\\ud800"', 1)
     batch = sqs_batch([*good[:3], bad_body, *good[3:]])
 

@@ -73,8 +73,8 @@ def dead_letters(dlq: SqsDeadLetterSink, expected: int) -> list[Any]:
 
 
 def test_sqs_batch_through_the_handler(env: dict[str, Any], app: ModuleType) -> None:
-    start = make_event("customer.start", "c-1", event_time_ms=BASE_MS)
-    end = make_event("customer.end", "c-2", event_time_ms=BASE_MS + 5, disconnectType="client")
+    start = make_event("customer.start", "c-1", event_time=BASE_MS)
+    end = make_event("customer.end", "c-2", event_time=BASE_MS + 5, disconnectType="client")
     agent = make_event("agent.state", "u-1", systemPresence="AVAILABLE")
     failing = make_event("customer.end", "c-fail")
     untrusted = make_event("customer.end", "c-evil", envelope={"source": "aws.partner/genesys.com/cloud/other-org/x"})
@@ -224,7 +224,7 @@ def test_with_a_state_store_the_batch_still_settles(env: dict[str, Any], app: Mo
                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     monkeypatch.setenv("GCEVENTS_STATE_STORE", "memory")
     lambda_handler.reset_runtime()
-    events = [make_event("customer.start", "c-s"), make_event("customer.end", "c-s", event_time_ms=BASE_MS + 9)]
+    events = [make_event("customer.start", "c-s"), make_event("customer.end", "c-s", event_time=BASE_MS + 9)]
     result = gcevents.handler(sqs_batch(events), context())
     assert result == {"batchItemFailures": []}
     assert len(app.EFFECTS) == 2

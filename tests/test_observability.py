@@ -109,9 +109,9 @@ def test_emitter_writes_one_line_per_batch() -> None:
 
 def test_stale_events_are_counted_not_applied(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
     runtime = build_runtime(Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db")}))
-    start = make_event("customer.start", "c-1", event_time_ms=1_000_000)
-    newer = make_event("attributes", "c-1", event_time_ms=3_000_000, attributes={"tier": "gold"})
-    older = make_event("attributes", "c-1", event_time_ms=2_000_000, attributes={"tier": "bronze"})
+    start = make_event("customer.start", "c-1", event_time=1_000_000)
+    newer = make_event("attributes", "c-1", event_time=3_000_000, attributes={"tier": "gold"})
+    older = make_event("attributes", "c-1", event_time=2_000_000, attributes={"tier": "bronze"})
     process_invocation(runtime, sqs_batch([start, newer]), None)
     process_invocation(runtime, sqs_batch([older]), None)
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]

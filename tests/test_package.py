@@ -239,9 +239,9 @@ def test_packaged_handler_runs_once_per_unique_event_in_a_clean_venv(
     create_idempotency_table(boto_client("dynamodb"), unique_name)
     queues = create_queues(boto_client("sqs"), unique_name, visibility_timeout=30)
 
-    first = make_event("customer.start", "c-1", event_time_ms=BASE_MS)
-    second = make_event("customer.end", "c-1", event_time_ms=BASE_MS + 1000, disconnectType="client")
-    third = make_event("acw", "c-2", event_time_ms=BASE_MS + 2000, wrapupCode="sale")
+    first = make_event("customer.start", "c-1", event_time=BASE_MS)
+    second = make_event("customer.end", "c-1", event_time=BASE_MS + 1000, disconnectType="client")
+    third = make_event("acw", "c-2", event_time=BASE_MS + 2000, wrapupCode="sale")
     # An in-batch duplicate and a re-send under a new envelope id: one effect each, not two.
     batch = sqs_batch([first, second, third, dict(first), resend(third)])
     batch_file = tmp_path / "batch.json"

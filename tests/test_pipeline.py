@@ -344,7 +344,7 @@ def test_unstarted_records_are_retried_when_the_deadline_comes_mid_batch() -> No
         h.clock.advance(100)  # each event "takes" 100 s of a 150 s budget (margin 5 s)
 
     h = harness(slow, settings_=PipelineSettings(deadline_margin=5.0, handler_concurrency=1))
-    events = [make_event("customer.end", "c-1", event_time_ms=BASE_MS + i) for i in range(4)]
+    events = [make_event("customer.end", "c-1", event_time=BASE_MS + i) for i in range(4)]
     report = h.run(sqs_batch(events), deadline_in=150.0)
     assert outcomes(report) == ["processed", "processed", "retry", "retry"]
     assert all("deadline" in (r.reason or "") for r in report.results[2:])
@@ -441,7 +441,7 @@ def test_events_of_one_conversation_run_in_event_time_order() -> None:
     batch = []
     for conversation in ("c-a", "c-b", "c-c"):
         for i, kind in enumerate(kinds):
-            batch.append(make_event(kind, conversation, event_time_ms=BASE_MS + 1000 * i))
+            batch.append(make_event(kind, conversation, event_time=BASE_MS + 1000 * i))
     batch.reverse()
     h.run(sqs_batch(batch))
     assert set(order) == {"c-a", "c-b", "c-c"}
@@ -462,7 +462,7 @@ def test_a_failed_event_does_not_hold_back_the_rest_of_its_conversation() -> Non
     h = harness(handler)
     kinds = ["customer.start", "acd.start", "acd.end", "customer.end"]
     batch = [
-        make_event(kind, conversation, event_time_ms=BASE_MS + 1000 * i)
+        make_event(kind, conversation, event_time=BASE_MS + 1000 * i)
         for conversation in ("c-bad", "c-ok", "c-poison")
         for i, kind in enumerate(kinds)
     ]
@@ -539,7 +539,7 @@ def test_every_record_gets_one_outcome_and_effects_happen_once(batches: list[lis
 
     h = harness(handler)
     originals = {
-        i: make_event(kind, cid, event_time_ms=BASE_MS + i, identity=i) for i, (kind, cid) in enumerate(IDENTITIES)
+        i: make_event(kind, cid, event_time=BASE_MS + i, identity=i) for i, (kind, cid) in enumerate(IDENTITIES)
     }
     letters_expected = 0
     for items in batches:

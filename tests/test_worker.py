@@ -47,7 +47,7 @@ def test_worker_drains_a_queue_with_duplicates_malformed_and_flaky_handlers() ->
             effects[ctx.idempotency_key] += 1
 
     pipeline, queue, sink = build(router)
-    events = [make_event("customer.start", f"c-{i}", event_time_ms=1_700_000_000_000 + i) for i in range(10)]
+    events = [make_event("customer.start", f"c-{i}", event_time=1_700_000_000_000 + i) for i in range(10)]
     resent = [dict(e, id=f"resend-{i}") for i, e in enumerate(events[:4])]
     queue.send([json.dumps(e) for e in events + resent] + ["{not json"])
 
@@ -76,7 +76,7 @@ def test_sigterm_finishes_in_flight_work_and_hands_back_the_rest() -> None:
 
     pipeline, queue, _ = build(router)
     # One conversation: its events run in order on one thread, so stopping mid-way leaves some unstarted.
-    queue.send([json.dumps(make_event("user.start", "c-1", event_time_ms=1_700_000_000_000 + i)) for i in range(5)])
+    queue.send([json.dumps(make_event("user.start", "c-1", event_time=1_700_000_000_000 + i)) for i in range(5)])
     worker = Worker(pipeline, queue, WorkerSettings(batch_size=5, batch_window=0.0, wait_seconds=0.0,
                                                     concurrency=1, visibility_timeout=300.0))  # fmt: skip
     runner = threading.Thread(target=worker.run, kwargs={"max_batches": 1})

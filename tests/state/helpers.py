@@ -8,20 +8,14 @@ from typing import Any
 
 from gcevents.core.events import GenesysEvent, RawRecord, parse_record
 from gcevents.core.state_store import OptimisticStateStore
+from gcevents.testing.events import topic_for, wrap
 
 BASE_MS = 1_700_000_000_000
 
 
 def envelope(kind: str, entity: str, body: dict[str, Any]) -> dict[str, Any]:
-    scope = "agent" if kind == "state" else "conversation"
-    topic = f"v2.detail.events.{scope}.{entity}.{kind}"
-    return {
-        "version": "0",
-        "id": "aws-event-id",
-        "detail-type": f"v2.detail.events.{scope}.{{id}}.{kind}",
-        "source": "aws.partner/genesys.com/cloud/org/suffix",
-        "detail": {"topicName": topic, "version": "2", "eventBody": body},
-    }
+    """`body` exactly as given (the state tests choose every field), in the public builder's envelope."""
+    return wrap(topic_for("agent.state" if kind == "state" else kind, entity), body, envelope_id="aws-event-id")
 
 
 def make_event(

@@ -10,8 +10,9 @@ import random
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
+
+from gcevents.testing.events import topic_for, wrap
 
 ORG_ID = "5f0c1e2d-0000-4000-8000-00000000beef"
 TRUSTED_SOURCE = f"aws.partner/genesys.com/cloud/{ORG_ID}/gcevents-demo"
@@ -31,36 +32,14 @@ def envelope(
     envelope_id: str | None = None,
     rng: random.Random | None = None,
 ) -> dict[str, Any]:
-    """An EventBridge event exactly as the Genesys Cloud integration delivers it: the AWS envelope (`id` minted
-    per put, `detail-type` the subscribed pattern with a literal `{id}`) around `detail` = {topicName, version,
-    eventBody, metadata, timestamp}. `gcevents.core.events` parses it; docs/handlers.md shows what handlers get."""
-    family, _, rest = kind.partition(".")
-    topic = f"v2.detail.events.{family}.{entity_id}.{rest}"
-    event_time_ms = body.get("eventTime")
-    when = (
-        datetime.fromtimestamp(event_time_ms / 1000, tz=UTC) if isinstance(event_time_ms, int) else datetime.now(tz=UTC)
-    )
+    """`conversation.acw` (or `agent.state`) of `entity_id` in its exact EventBridge envelope (`events.wrap`), with
+    ids drawn from `rng` when given, so a seeded workload is the same every time."""
 
     def make_id() -> str:
         return str(uuid.UUID(int=rng.getrandbits(128), version=4)) if rng else str(uuid.uuid4())
 
-    return {
-        "version": "0",
-        "id": envelope_id or make_id(),
-        "detail-type": f"v2.detail.events.{family}.{{id}}.{rest}",
-        "source": source,
-        "account": "123456789012",
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": "us-east-1",
-        "resources": [],
-        "detail": {
-            "topicName": topic,
-            "version": "2",
-            "eventBody": body,
-            "metadata": {"CorrelationId": make_id()},
-            "timestamp": when.isoformat().replace("+00:00", "Z"),
-        },
-    }
+    envelope_id = envelope_id or make_id()
+    return wrap(topic_for(kind, entity_id), body, source=source, envelope_id=envelope_id, correlation_id=make_id())
 
 
 def conversation_lifecycle(conversation_id: str, start_ms: int, rng: random.Random) -> list[dict[str, Any]]:

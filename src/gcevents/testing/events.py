@@ -1,0 +1,221 @@
+"""Events as they arrive: Genesys Cloud detail events in their exact EventBridge envelope, re-sends of them, and the
+SQS batches that carry them to Lambda.
+
+The one place the envelope shape is written down; the tests, the synthetic workload (`gcevents.testing.workload`)
+and users' own tests all build events here, so a change in what Genesys sends is made once.
+
+    from gcevents.testing import event, resend, sqs_batch
+
+    acw = event("acw", "c-1", wrapupCode="Sale")      # a whole acw event, every usual field filled in
+    again = resend(acw)                                # the same Genesys event, put again: a new envelope id
+    lambda_input = sqs_batch([acw, again])             # what the event source mapping hands the function
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from gcevents.core import topics
+from gcevents.core.events import GenesysEvent, RawRecord, parse_record
+
+ORG_ID = "4a1b2c3d-0000-4000-8000-00000000abcd"
+SOURCE = f"aws.partner/genesys.com/cloud/{ORG_ID}/gcevents-test"
+# What `GCEVENTS_ALLOWED_SOURCES` holds in a deployment of this org (the template sets it from `OrgId`).
+ALLOWED_PREFIX = f"aws.partner/genesys.com/cloud/{ORG_ID}/"
+QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:gcevents-events"
+BASE_MS = 1_717_000_000_000  # 2024-05-29T16:26:40Z: the default event time, so built events are reproducible
+
+# Every kind `event` builds: the conversation detail topics, then the agent state topic.
+KINDS: tuple[str, ...] = (*topics.CONVERSATION_KINDS, "agent.state")
+
+# The fields Genesys sends for each kind besides the common ones (conversationId, participantId, sessionId,
+# eventTime, mediaType, direction), with plausible values: an event built with no fields given looks like a real one.
+_USER, _QUEUE, _FLOW = "u-1", "q-1", "f-1"
+TYPICAL_FIELDS: Mapping[str, Mapping[str, Any]] = {
+    "acd.start": {"queueId": _QUEUE},
+    "acd.end": {"queueId": _QUEUE, "acdOutcome": "ANSWERED", "connectedDurationMs": 12_000},
+    "acw": {"userId": _USER, "queueId": _QUEUE, "wrapupCode": "Sale", "wrapupDurationMs": 25_000},
+    "attributes": {"attributes": {"customerTier": "gold"}},
+    "contact": {"externalContactId": "ec-1", "externalOrganizationId": "eo-1"},
+    "customer.start": {"provider": "Edge", "ani": "tel:+15550100", "dnis": "tel:+15550199"},
+    "customer.end": {"disconnectType": "client", "interactingDurationMs": 180_000},
+    "flow.start": {"flowId": _FLOW, "flowName": "Main IVR", "flowType": "INBOUNDCALL", "flowVersion": "3.0"},
+    "flow.end": {"flowId": _FLOW, "flowType": "INBOUNDCALL", "exitReason": "TRANSFER", "transferType": "ACD"},
+    "flow.outcome": {"flowId": _FLOW, "flowOutcome": "Known", "flowOutcomeId": "o-1", "flowOutcomeValue": "SUCCESS"},
+    "outbound": {"outboundCampaignId": "oc-1", "outboundContactListId": "ol-1", "outboundContactId": "ct-1"},
+    "user.start": {"userId": _USER, "queueId": _QUEUE},
+    "user.end": {"userId": _USER, "queueId": _QUEUE, "disconnectType": "client", "interactingDurationMs": 180_000},
+    "voicemail.start": {"userId": _USER, "queueId": _QUEUE},
+    "voicemail.end": {"userId": _USER, "queueId": _QUEUE, "voicemailDurationMs": 30_000},
+    "wrapup": {"userId": _USER, "queueId": _QUEUE, "wrapupCode": "Sale", "wrapupDurationMs": 25_000},
+    "agent.state": {"routingStatus": "IDLE", "systemPresence": "AVAILABLE", "presenceDefinitionId": "pd-1"},
+}  # fmt: skip
+
+
+def topic_for(kind: str, entity_id: str) -> str:
+    """`acw` (or `conversation.acw`) -> `v2.detail.events.conversation.<id>.acw`; `agent.state` -> the agent topic."""
+    kind = kind.removeprefix("conversation.")
+    if kind == "agent.state":
+        return f"{topics.AGENT_PREFIX}{entity_id}.state"
+    return f"{topics.CONVERSATION_PREFIX}{entity_id}.{kind}"
+
+
+def pattern_of(topic: str) -> str:
+    """The subscribed pattern EventBridge puts in `detail-type`: the topic with its id segment as a literal `{id}`.
+    Topics of other families (audits, presence) are returned as they are."""
+    for prefix in (topics.CONVERSATION_PREFIX, topics.AGENT_PREFIX):
+        if topic.startswith(prefix):
+            _, dot, rest = topic[len(prefix) :].partition(".")
+            return f"{prefix}{{id}}{dot}{rest}"
+    return topic
+
+
+def wrap(
+    topic: str,
+    body: Mapping[str, Any],
+    *,
+    source: str = SOURCE,
+    detail_type: str | None = None,
+    envelope_id: str | None = None,
+    correlation_id: str | None = None,
+) -> dict[str, Any]:
+    """An EventBridge event exactly as the Genesys Cloud integration delivers it: the AWS envelope (`id` minted by
+    AWS per put, `detail-type` the subscribed pattern with a literal `{id}`) around `detail` = {topicName, version,
+    eventBody, metadata, timestamp}. `body` is the `eventBody`, taken as given."""
+    when = _sent_at(body.get("eventTime"))
+    return {
+        "version": "0",
+        "id": envelope_id or str(uuid.uuid4()),
+        "detail-type": detail_type or pattern_of(topic),
+        "source": source,
+        "account": "123456789012",
+        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "topicName": topic,
+            "version": "2",
+            "eventBody": dict(body),
+            "metadata": {"CorrelationId": correlation_id or str(uuid.uuid4())},
+            "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+        },
+    }
+
+
+def _sent_at(event_time: Any) -> datetime:
+    """When the envelope says the event was put: its eventTime, or BASE_MS for one that is not a usable time
+    (tests send hostile ones on purpose)."""
+    try:
+        return datetime.fromtimestamp((event_time if type(event_time) is int else BASE_MS) / 1000, tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return datetime.fromtimestamp(BASE_MS / 1000, tz=UTC)
+
+
+def event(
+    kind: str,
+    conversation_id: str = "c-1",
+    *,
+    participant_id: str | None = "p-1",
+    session_id: str | None = "s-1",
+    event_time: int | datetime | str | None = BASE_MS,
+    envelope: Mapping[str, Any] | None = None,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A Genesys Cloud event in its EventBridge envelope, as the integration delivers it.
+
+    `kind` is a topic suffix (`acw`, `customer.end`, ... — see `KINDS`; `conversation.` in front is allowed) or
+    `agent.state` (then `conversation_id` is the user id), with the kind's usual fields filled in
+    (`TYPICAL_FIELDS`). `fields` are eventBody fields by their Genesys names (`wrapupCode="Sale"`); a field given
+    as None is left out, as Genesys leaves out what it does not know. `event_time`: epoch milliseconds (what
+    Genesys sends), a datetime, a string (sent as it is) or None (no eventTime). A full topic as `kind`
+    (`v2.audits...`, `v2.users.u-1.presence`, or anything after `raw:`) sends exactly `fields` as the body.
+    `envelope` overrides envelope fields (`source`, `id`, `time`, ...)."""
+    if kind.startswith(("v2.", "raw:")):
+        topic = kind.removeprefix("raw:")
+        built = wrap(topic, fields)
+    else:
+        kind = kind.removeprefix("conversation.")
+        if kind not in TYPICAL_FIELDS:
+            raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(KINDS)} or a full topic")
+        body = _common_fields(kind, conversation_id, participant_id, session_id, event_time)
+        body.update(TYPICAL_FIELDS[kind])
+        body.update(fields)
+        built = wrap(topic_for(kind, conversation_id), {k: v for k, v in body.items() if v is not None})
+    built.update(envelope or {})
+    return built
+
+
+def _common_fields(
+    kind: str,
+    entity_id: str,
+    participant_id: str | None,
+    session_id: str | None,
+    event_time: int | datetime | str | None,
+) -> dict[str, Any]:
+    when = int(event_time.timestamp() * 1000) if isinstance(event_time, datetime) else event_time
+    if kind == "agent.state":
+        return {"eventTime": when, "userId": entity_id}
+    return {
+        "eventTime": when,
+        "conversationId": entity_id,
+        "participantId": participant_id,
+        "sessionId": session_id,
+        "mediaType": "VOICE",
+        "direction": "INBOUND",
+    }
+
+
+def resend(event: Mapping[str, Any], **envelope: Any) -> dict[str, Any]:
+    """The same Genesys event put on the bus again (Genesys re-sends for up to four days when EventBridge was
+    unreachable): the same `detail`, a new AWS envelope `id` and a later `time`. gcevents must treat it as the
+    event it already processed; `envelope` overrides further envelope fields."""
+    again = copy.deepcopy(dict(event))
+    again["id"] = str(uuid.uuid4())
+    try:
+        sent = datetime.strptime(str(again.get("time")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        again["time"] = (sent + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        again["time"] = "2030-01-01T00:00:00Z"
+    again.update(envelope)
+    return again
+
+
+def sqs_record(event_or_text: Any, *, receive_count: int = 1, message_id: str | None = None) -> dict[str, Any]:
+    """One record of an SQS event-source-mapping batch: a dict is JSON-encoded into `body`, a string is the body as
+    it is (malformed input included). `receive_count` > 1 is a redelivery."""
+    body = event_or_text if isinstance(event_or_text, str) else json.dumps(event_or_text)
+    return {
+        "messageId": message_id or str(uuid.uuid4()),
+        "receiptHandle": "rh-" + uuid.uuid4().hex,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": "1717000000000",
+            "SenderId": "AIDAEXAMPLE",
+            "ApproximateFirstReceiveTimestamp": "1717000000001",
+        },
+        "messageAttributes": {},
+        "md5OfBody": "0" * 32,
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": "us-east-1",
+    }
+
+
+def sqs_batch(events_or_texts: Iterable[Any], *, receive_count: int = 1) -> dict[str, Any]:
+    """What the SQS event source mapping passes the Lambda function: `{"Records": [...]}`, one per item."""
+    return {"Records": [sqs_record(item, receive_count=receive_count) for item in events_or_texts]}
+
+
+def parse(event_or_text: Mapping[str, Any] | str, allowed_sources: Sequence[str] = ()) -> GenesysEvent:
+    """The `GenesysEvent` the pipeline makes of an envelope (or its JSON text): what a handler is called with.
+    Raises ValueError with the dead-letter reason when the pipeline would reject it instead."""
+    parsed = parse_record(RawRecord(payload=event_or_text), allowed_sources)
+    if not isinstance(parsed, GenesysEvent):
+        raise ValueError(f"{parsed.reason}: {parsed.message}")
+    return parsed
