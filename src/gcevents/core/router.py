@@ -103,6 +103,10 @@ class Router:
                 self._cache[topic] = found
         return found
 
+    def routes(self) -> list[tuple[str, EventHandler]]:
+        """(pattern, handler) in the order registered: for tools that wrap handlers (the test kit records calls)."""
+        return list(self._handlers)
+
     def batch_handlers(self) -> list[tuple[tuple[str, ...], BatchHandler]]:
         return list(self._batch_handlers)
 

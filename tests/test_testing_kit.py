@@ -1,0 +1,204 @@
+"""The public test kit (`gcevents.testing`): events as Genesys sends them, contexts, and `run` through the real
+pipeline on memory stores. Users' tests depend on this behaviour; the example project's tests use it too."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from types import ModuleType
+
+import pytest
+
+from gcevents import (
+    AcwEvent,
+    GenesysEvent,
+    HandlerContext,
+    PermanentError,
+    Router,
+    TransientError,
+    WorkItem,
+    typed,
+    typed_handler,
+)
+from gcevents.testing import KINDS, context, event, parse, resend, run, sqs_batch
+from gcevents.testing.events import TYPICAL_FIELDS, wrap
+from gcevents.testing.workload import conversation_lifecycle
+
+ACW = "v2.detail.events.conversation.{id}.acw"
+
+
+# ----------------------------------------------------------------------------------------------- builders
+def test_every_kind_is_built_as_genesys_sends_it() -> None:
+    for kind in KINDS:
+        built = event(kind, "c-7")
+        parsed = parse(built)
+        assert parsed.kind == (kind if kind == "agent.state" else f"conversation.{kind}")
+        assert built["detail-type"] == built["detail"]["topicName"].replace(".c-7.", ".{id}.")
+        assert built["source"].startswith("aws.partner/genesys.com/cloud/")
+        model = typed(parsed)
+        for name, value in TYPICAL_FIELDS[kind].items():
+            assert parsed.body[name] == value
+        assert model.raw == parsed.body  # typed models read every usual field (no KeyError, no None surprise)
+
+
+def test_fields_override_and_none_leaves_a_field_out() -> None:
+    acw = typed(parse(event("acw", "c-1", wrapupCode="Refund", queueId=None)))
+    assert isinstance(acw, AcwEvent)
+    assert (acw.wrapup_code, acw.queue_id, acw.user_id) == ("Refund", None, "u-1")
+    presence = parse(event("v2.users.u-1.presence", eventTime="2024-01-01T00:00:00Z", presence="AWAY"))
+    assert presence.kind == "other"
+    assert dict(presence.body) == {"eventTime": "2024-01-01T00:00:00Z", "presence": "AWAY"}
+    with pytest.raises(ValueError, match="unknown event kind"):
+        event("acw.typo")
+
+
+def test_a_resend_is_the_same_event_under_a_new_envelope() -> None:
+    original = event("customer.end", "c-1")
+    again = resend(original)
+    assert again["id"] != original["id"]
+    assert again["time"] > original["time"]
+    assert again["detail"] == original["detail"]
+    assert parse(again).content_key == parse(original).content_key
+
+
+def test_the_workload_builds_the_same_envelope() -> None:
+    import random
+
+    generated = conversation_lifecycle("c-9", 1_764_000_000_000, random.Random(1))[0]
+    built = event("customer.start", "c-9")
+    assert generated.keys() == built.keys()
+    assert generated["detail"].keys() == built["detail"].keys()
+    assert wrap("v2.detail.events.conversation.c-9.acw", {})["detail-type"] == ACW
+
+
+def test_a_rejected_envelope_says_why() -> None:
+    with pytest.raises(ValueError, match="untrusted_source"):
+        parse(event("acw"), allowed_sources=["aws.partner/genesys.com/cloud/other-org/"])
+
+
+def test_context_carries_the_events_content_key_and_enrichment() -> None:
+    acw = event("acw", "c-1")
+    ctx = context(acw, enrichment={"conversationEnd": "2024-05-29T16:40:00Z"})
+    assert ctx.idempotency_key == parse(acw).content_key == parse(resend(acw)).content_key
+    assert ctx.enrichment == {"conversationEnd": "2024-05-29T16:40:00Z"}
+    assert 25 < ctx.remaining() <= 30
+    assert context().enrichment is None
+
+
+# ---------------------------------------------------------------------------------------------------- run
+def acw_router(seen: list[tuple[str, str | None]]) -> Router:
+    router = Router()
+    lock = threading.Lock()
+
+    @router.on(ACW)
+    @typed_handler
+    def post_wrapup(acw: AcwEvent, ctx: HandlerContext) -> None:
+        with lock:
+            seen.append((ctx.idempotency_key, acw.wrapup_code))
+
+    return router
+
+
+def test_run_folds_duplicates_and_resends_across_batches() -> None:
+    seen: list[tuple[str, str | None]] = []
+    first, second = event("acw", "c-1"), event("acw", "c-2", wrapupCode="Refund")
+    events = [first, second, first, event("customer.end", "c-1"), resend(first), resend(first), resend(second)]
+    result = run(acw_router(seen), events, batch_size=2)
+    assert [(o.outcome, o.reason) for o in result.outcomes] == [
+        ("processed", None),
+        ("processed", None),
+        ("duplicate", "already_processed"),  # a later batch: the idempotency store knew it
+        ("processed", None),
+        ("duplicate", "already_processed"),
+        ("duplicate", "in_batch"),  # a second copy in the same batch, folded before any I/O
+        ("duplicate", "already_processed"),
+    ]
+    assert result.counts == {"processed": 3, "duplicate": 4}
+    assert sorted(seen) == sorted([(parse(first).content_key, "Sale"), (parse(second).content_key, "Refund")])
+    assert [c.event.conversation_id for c in result.calls["post_wrapup"]] in (["c-1", "c-2"], ["c-2", "c-1"])
+    assert result.state is not None
+    state = result.state.get("c-1")
+    assert state is not None
+    assert "endTime" in state.state  # the built-in state ran too
+
+
+def test_run_redelivers_transient_failures_and_dead_letters_permanent_ones() -> None:
+    router = Router()
+    attempts: list[str] = []
+
+    @router.on(ACW)
+    def flaky(event: GenesysEvent, ctx: HandlerContext) -> None:
+        attempts.append(event.conversation_id or "")
+        if event.conversation_id == "c-bad":
+            raise PermanentError("the CRM refused it", reason="crm_rejected")
+        if attempts.count(event.conversation_id or "") == 1:
+            raise TransientError("CRM timed out")
+
+    result = run(router, [event("acw", "c-ok"), event("acw", "c-bad")], attempts=3)
+    ok, bad = result.outcomes
+    assert (ok.outcome, ok.attempts) == ("processed", 2)
+    assert (bad.outcome, bad.reason, bad.attempts) == ("dead_lettered", "crm_rejected", 1)
+    assert [type(c.error) for c in result.calls["flaky"] if c.event.conversation_id == "c-ok"] == [
+        TransientError,
+        type(None),
+    ]
+    assert [(d.reason, d.conversation_id) for d in result.dead_letters] == [("crm_rejected", "c-bad")]
+    once = run(router, [event("acw", "c-again")])
+    assert (once.outcomes[0].outcome, once.outcomes[0].attempts) == ("retry", 1)
+
+
+def test_run_enriches_the_conversations_of_enriched_kinds() -> None:
+    router = Router()
+    got: dict[str, Mapping[str, object] | None] = {}
+
+    @router.on("v2.detail.events.conversation.{id}.*")
+    def look(event: GenesysEvent, ctx: HandlerContext) -> None:
+        got[f"{event.conversation_id}/{event.kind}"] = ctx.enrichment
+
+    details = {"conversationId": "c-1", "conversationEnd": "2024-05-29T16:40:00Z"}
+    events = [event("acw", "c-1"), event("customer.start", "c-1"), event("acw", "c-unknown")]
+    events += [event("customer.start", "c-2")]
+    result = run(router, events, enrichment={"c-1": details, "c-2": details}, services={"crm": "fake"})
+    assert result.counts == {"processed": 4}
+    assert got == {
+        "c-1/conversation.acw": details,
+        "c-1/conversation.customer.start": details,  # its conversation was looked up in this batch
+        "c-unknown/conversation.acw": None,  # analytics does not know it: handled without, not retried
+        "c-2/conversation.customer.start": None,  # not an enriched kind: no lookup for it
+    }
+    assert all(call.context.services == {"crm": "fake"} for call in result.calls["look"])
+
+
+def test_run_takes_specs_registrars_sqs_batches_and_batch_handlers() -> None:
+    class Audit:
+        def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+            return {items[0].event.content_key: TransientError("one failed")} if len(items) > 1 else {}
+
+    def register(router: Router) -> None:
+        router.add_batch(Audit(), patterns=[ACW])
+
+    batch = sqs_batch([event("acw", "c-1"), event("acw", "c-2")])
+    result = run(register, [batch], env={"GCEVENTS_STATE_STORE": "off"})
+    assert sorted(result.counts.items()) == [("processed", 1), ("retry", 1)]
+    assert sorted(c.error is None for c in result.calls["Audit"]) == [False, True]
+    assert result.state is None
+
+
+def test_run_loads_a_handlers_spec_as_gcevents_handlers_does(app: ModuleType) -> None:
+    result = run("tests.fixtures.lambda_app:router", [event("customer.end")])
+    processed = result.outcomes[0].event
+    assert processed is not None
+    assert [c.context.idempotency_key for c in result.calls["record_effect"]] == [processed.content_key]
+    effects = list(app.EFFECTS)
+    assert effects == [(processed.content_key, "c-1", "conversation.customer.end")]
+
+
+def test_the_kit_imports_neither_boto3_nor_httpx_nor_moto() -> None:
+    code = (
+        "import sys; from gcevents.testing import context, event, parse, resend, run, sqs_batch;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore', 'httpx', 'moto')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
