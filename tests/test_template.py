@@ -449,6 +449,19 @@ def test_handlers_parameter_sets_gcevents_handlers(template: dict[str, Any]) -> 
         assert not pattern.fullmatch(bad), bad
 
 
+def test_handlers_may_be_given_one_secret_to_read(template: dict[str, Any]) -> None:
+    assert _env(template)["HANDLER_SECRET_ARN"] == {
+        "Fn::If": ["HasHandlerSecret", {"Ref": "HandlerSecretArn"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert default(template, "HandlerSecretArn") == ""
+    (statement,) = [s for s in _statements(template) if s.get("Sid") == "HandlerSecret"]
+    assert statement["_condition"] == "HasHandlerSecret"
+    assert (statement["Action"], statement["Resource"]) == (
+        "secretsmanager:GetSecretValue",
+        {"Ref": "HandlerSecretArn"},
+    )
+
+
 def test_metrics_namespace_and_service_default_to_the_stack_name(template: dict[str, Any]) -> None:
     env = _env(template)
     assert env["GCEVENTS_METRICS_NAMESPACE"] == {
