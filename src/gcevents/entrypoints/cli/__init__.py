@@ -29,6 +29,18 @@ COMMAND_MODULES = (
 )
 
 
+# What `gcevents --help` tells a user: what the tool is for, then (argparse) one line per command.
+DESCRIPTION = (
+    "Process Genesys Cloud conversation events on AWS: batched, exactly once in effect, enriched through the "
+    "Genesys API within its limits, nothing lost. These commands connect Genesys to your AWS account, build and "
+    "size the Lambda deployment, run events locally or as a worker, and inspect and redrive what failed."
+)
+EPILOG = (
+    "Configuration comes from the environment (`gcevents config` lists every variable). "
+    "`gcevents COMMAND --help` explains a command. Docs: README.md, docs/handlers.md, docs/deploy.md."
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -50,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from gcevents import __version__
 
-    parser = argparse.ArgumentParser(prog="gcevents", description=__doc__)
+    parser = argparse.ArgumentParser(prog="gcevents", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"gcevents {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
 

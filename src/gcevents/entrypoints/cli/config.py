@@ -7,7 +7,11 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("config", help="print the environment variables gcevents reads (Markdown)")
+    parser = subparsers.add_parser(
+        "config",
+        help="print the environment variables gcevents reads (Markdown)",
+        description="Every environment variable gcevents reads, its default and meaning, as a Markdown table.",
+    )
     parser.set_defaults(func=cmd_config)
 
 

@@ -16,26 +16,50 @@ from gcevents.text import printable
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("dlq", help="inspect or redrive dead letters")
+    parser = subparsers.add_parser(
+        "dlq",
+        help="inspect or redrive dead letters",
+        description=(
+            "The dead letters of GCEVENTS_DLQ (sqs:URL in AWS): see why events failed (inspect), and send them back "
+            "once the cause is fixed (redrive). Both filter by reason, topic, conversation and age."
+        ),
+    )
     sub = parser.add_subparsers(metavar="ACTION", required=True)
-    for name in ("inspect", "redrive"):
-        action = sub.add_parser(name)
-        action.add_argument("--reason")
+    for name, summary in _ACTIONS.items():
+        action = sub.add_parser(name, help=summary, description=_DESCRIPTIONS[name])
+        action.add_argument("--reason", help="only this dead-letter reason, e.g. crm_rejected or max_receive_count")
         action.add_argument("--topic", help="substring of the topic, e.g. customer.end")
-        action.add_argument("--conversation-id")
-        action.add_argument("--older-than", type=float, metavar="SECONDS")
-        action.add_argument("--newer-than", type=float, metavar="SECONDS")
-        action.add_argument("--limit", type=int, default=1000)
-        action.add_argument("--json", action="store_true")
+        action.add_argument("--conversation-id", help="only this conversation")
+        action.add_argument("--older-than", type=float, metavar="SECONDS", help="only letters older than this")
+        action.add_argument("--newer-than", type=float, metavar="SECONDS", help="only letters newer than this")
+        action.add_argument("--limit", type=int, default=1000, help="read at most this many letters (%(default)s)")
+        action.add_argument("--json", action="store_true", help="JSON: one letter per line, or the redrive counts")
         if name == "redrive":
             target = action.add_mutually_exclusive_group()
             target.add_argument("--to-queue", help="SQS queue URL to send the original events to")
             target.add_argument("--to-sqlite-queue", metavar="PATH", help="local SQLite queue to send them to")
             action.add_argument("--rate", type=float, default=50.0, help="messages per second at most")
-            action.add_argument("--dry-run", action="store_true")
+            action.add_argument("--dry-run", action="store_true", help="count what would be redriven, send nothing")
             action.set_defaults(func=cmd_redrive)
         else:
             action.set_defaults(func=cmd_inspect)
+
+
+_ACTIONS = {
+    "inspect": "list dead letters with their reason, error, conversation and topic",
+    "redrive": "send dead letters back to the queue (or through the pipeline here) and delete them",
+}
+_DESCRIPTIONS = {
+    "inspect": (
+        "Counts by reason, then up to 50 letters: reason, age, conversation, topic and the error. Letters SQS moved "
+        "after maxReceiveCount show the last error the idempotency store recorded for them."
+    ),
+    "redrive": (
+        "Each matching letter's original event goes to --to-queue (or --to-sqlite-queue), or without either "
+        "through the pipeline right here; a letter is deleted once sent. Letters whose event would be rejected "
+        "again are kept. Exits 1 when events failed again in an in-process redrive."
+    ),
+}
 
 
 def _filter(args: argparse.Namespace) -> LetterFilter:

@@ -31,9 +31,19 @@ class ProcessOptions:
 
 
 def register(subparsers: Any) -> None:
-    process = subparsers.add_parser("process", help="run a JSON/JSONL file of events (or a saved SQS batch)")
+    process = subparsers.add_parser(
+        "process",
+        help="run a JSON/JSONL file of events (or a saved SQS batch)",
+        description=(
+            "Run events from a file through the pipeline on this machine, with the configured stores and handlers "
+            "(GCEVENTS_HANDLERS; run from your project folder with PYTHONPATH=.): one EventBridge event, a JSON "
+            "list, an SQS batch as Lambda receives it, or one event per line. Transient failures are retried in "
+            "rounds; what still fails is dead-lettered. Prints how many records were processed, duplicates, "
+            "dead-lettered (and why)."
+        ),
+    )
     process.add_argument("file", help="path, or - for stdin")
-    add_option(process, "--batch-size", ProcessOptions)
+    add_option(process, "--batch-size", ProcessOptions, help="records per pipeline batch (default: %(default)s)")
     add_option(process, "--max-attempts", ProcessOptions, help="then dead-letter as retries_exhausted")
     add_option(process, "--max-wait", ProcessOptions, help="cap on waiting between retry rounds (s)")
     process.add_argument(

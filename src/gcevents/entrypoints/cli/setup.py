@@ -10,11 +10,28 @@ from gcevents.config import Config, StoreSpec
 
 
 def register(subparsers: Any) -> None:
-    setup = subparsers.add_parser("setup", help="create the DynamoDB tables / SQS queues / SQLite files configured")
-    setup.add_argument("--queue", help="also create this SQS queue (and NAME-dlq with a redrive policy)")
-    setup.add_argument("--max-receive-count", type=int, default=5)
-    setup.add_argument("--visibility-timeout", type=int, default=360)
-    setup.add_argument("--json", action="store_true")
+    setup = subparsers.add_parser(
+        "setup",
+        help="create the DynamoDB tables / SQS queues / SQLite files configured",
+        description=(
+            "Create what the configuration names and does not exist yet: the DynamoDB tables of "
+            "GCEVENTS_IDEMPOTENCY_STORE and GCEVENTS_STATE_STORE, the SQLite files, and with --queue an SQS queue "
+            "with its dead-letter queue. For a worker or a test account; in a deployment the SAM template creates "
+            "them. Running it twice changes nothing."
+        ),
+    )
+    setup.add_argument(
+        "--queue", metavar="NAME", help="also create this SQS queue (and NAME-dlq with a redrive policy)"
+    )
+    setup.add_argument(
+        "--max-receive-count", type=int, default=5,
+        help="receives before the queue moves a message to NAME-dlq (default: %(default)s)",
+    )  # fmt: skip
+    setup.add_argument(
+        "--visibility-timeout", type=int, default=360, metavar="SECONDS",
+        help="the queue's visibility timeout (default: %(default)s)",
+    )  # fmt: skip
+    setup.add_argument("--json", action="store_true", help="print what was created as JSON")
     setup.set_defaults(func=cmd_setup)
 
 

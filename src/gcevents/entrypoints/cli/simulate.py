@@ -21,10 +21,10 @@ def register(subparsers: Any) -> None:
             "GENESYS_CLIENT_ID and GENESYS_CLIENT_SECRET as printed at start."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8089)
-    parser.add_argument("--client-id", default="gcevents-sim")
-    parser.add_argument("--client-secret", default="gcevents-sim-secret")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    parser.add_argument("--port", type=int, default=8089, help="port to listen on; 0 picks a free one (%(default)s)")
+    parser.add_argument("--client-id", default="gcevents-sim", help="the OAuth client id it accepts")
+    parser.add_argument("--client-secret", default="gcevents-sim-secret", help="the client secret it accepts")
     parser.add_argument("--token-expires-in", type=int, default=86399, help="seconds")
     parser.add_argument("--rate-per-minute", type=int, default=300, help="per token; 0 = unlimited")
     parser.add_argument(
@@ -35,10 +35,10 @@ def register(subparsers: Any) -> None:
         default=60.0,
         help="rate-limit window in seconds",
     )
-    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every API call")
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of API calls answered 503")
     parser.add_argument("--slow-rate", type=float, default=0.0, help="fraction of API calls that are slow")
-    parser.add_argument("--slow-ms", type=float, default=1000.0)
+    parser.add_argument("--slow-ms", type=float, default=1000.0, help="how slow a slow call is (%(default)s)")
     parser.add_argument(
         "--lag-fraction",
         dest="lagging_fraction",
@@ -56,7 +56,7 @@ def register(subparsers: Any) -> None:
         default=100,
         help="ids per bulk call before answering 400",
     )
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the faults and of the generated conversations")
     parser.set_defaults(func=cmd_simulate_genesys)
 
 

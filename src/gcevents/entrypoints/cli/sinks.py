@@ -10,11 +10,29 @@ from typing import Any
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("sinks", help="list the configured outputs; post a signed sample to webhooks")
+    parser = subparsers.add_parser(
+        "sinks",
+        help="list the configured outputs; post a signed sample to webhooks",
+        description=(
+            "The outputs without code (GCEVENTS_SINKS: webhook, eventbridge, firehose): what each receives, and a "
+            "signed sample conversation.completed to check a webhook end to end. See docs/outputs.md."
+        ),
+    )
     sub = parser.add_subparsers(metavar="ACTION", required=True)
-    listing = sub.add_parser("list", help="the sinks GCEVENTS_SINKS configures, and what goes to each")
+    listing = sub.add_parser(
+        "list",
+        help="the sinks GCEVENTS_SINKS configures, and what goes to each",
+        description="Each configured sink and the records and topics that go to it.",
+    )
     listing.set_defaults(func=cmd_list)
-    test = sub.add_parser("test", help="POST a signed sample conversation.completed to each configured webhook")
+    test = sub.add_parser(
+        "test",
+        help="POST a signed sample conversation.completed to each configured webhook",
+        description=(
+            "A sample conversation.completed, signed as real deliveries are (X-Gcevents-Signature), to each webhook "
+            "sink (--sink adds one); prints each result. Exits 1 if a webhook did not accept it."
+        ),
+    )
     test.add_argument("--sink", action="append", default=[], metavar="SPEC", help="add a sink (GCEVENTS_SINKS syntax)")
     test.add_argument("--print", action="store_true", help="also print the sample document")
     test.set_defaults(func=cmd_test)

@@ -42,19 +42,27 @@ def configured_state_store(args: argparse.Namespace) -> StateStore:
 
 def register(subparsers: Any) -> None:
     """Add `state get` and `state list` to the main CLI's subparsers."""
-    state = subparsers.add_parser("state", help="inspect conversation state items")
+    state = subparsers.add_parser(
+        "state",
+        help="inspect conversation state items",
+        description="The state gcevents keeps per conversation (GCEVENTS_STATE_STORE): one, or the latest updated.",
+    )
     commands = state.add_subparsers(metavar="COMMAND")
     store_help = "sqlite:PATH, dynamodb:TABLE or memory (default: $GCEVENTS_STATE_STORE, else sqlite:$GCEVENTS_DB)"
 
-    get = commands.add_parser("get", help="show one conversation's state")
-    get.add_argument("conversation_id", metavar="CONVERSATION_ID")
+    get = commands.add_parser("get", help="show one conversation's state", description="One conversation's state item.")
+    get.add_argument("conversation_id", metavar="CONVERSATION_ID", help="the Genesys conversation id")
     get.add_argument("--store", help=store_help)
     get.add_argument("--json", action="store_true", help="machine-readable output")
     get.set_defaults(func=cmd_get)
 
-    listing = commands.add_parser("list", help="list conversations, most recently updated first")
+    listing = commands.add_parser(
+        "list",
+        help="list conversations, most recently updated first",
+        description="Conversations, latest update first.",
+    )
     listing.add_argument("--since", type=_parse_since, help="only items updated at or after (ISO 8601)")
-    listing.add_argument("--limit", type=_positive_int, default=50)
+    listing.add_argument("--limit", type=_positive_int, default=50, help="at most this many (%(default)s)")
     listing.add_argument("--store", help=store_help)
     listing.add_argument("--json", action="store_true", help="machine-readable output (a JSON array)")
     listing.set_defaults(func=cmd_list)

@@ -19,17 +19,34 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("worker", help="long-running SQS (or local SQLite queue) consumer")
+    parser = subparsers.add_parser(
+        "worker",
+        help="long-running SQS (or local SQLite queue) consumer",
+        description=(
+            "Consume an SQS queue (on ECS or EC2, instead of Lambda) or the local SQLite queue, with the same "
+            "pipeline and configuration as the Lambda handler. Stops cleanly on SIGTERM: batches in progress finish "
+            "or hand their records back."
+        ),
+    )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--queue-url", help="SQS queue URL")
     target.add_argument("--sqlite-queue", metavar="PATH", help="local SQLite queue file")
-    for flag in ("--concurrency", "--batch-size", "--batch-window", "--visibility-timeout"):
-        add_option(parser, flag, WorkerSettings)
-    add_option(parser, "--wait", WorkerSettings, "wait_seconds")
-    add_option(parser, "--batch-time-limit", WorkerSettings)
+    add_option(parser, "--concurrency", WorkerSettings, help="pollers, each running one batch at a time (%(default)s)")
+    add_option(parser, "--batch-size", WorkerSettings, help="records per batch, from several receives (%(default)s)")
+    add_option(
+        parser, "--batch-window", WorkerSettings, help="seconds to fill a batch once a record came (%(default)s)"
+    )
+    add_option(
+        parser, "--visibility-timeout", WorkerSettings, help="seconds a received message stays hidden (%(default)s)"
+    )
+    add_option(parser, "--wait", WorkerSettings, "wait_seconds", help="long-poll seconds per receive (%(default)s)")
+    add_option(
+        parser, "--batch-time-limit", WorkerSettings,
+        help="seconds a batch may run: its deadline and idempotency lease (%(default)s)",
+    )  # fmt: skip
     parser.add_argument("--max-receive-count", type=int, default=5, help="SQLite queue redrive threshold")
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
-    parser.add_argument("--max-batches", type=int)
+    parser.add_argument("--max-batches", type=int, help="stop after this many batches")
     parser.set_defaults(func=cmd_worker)
 
 
