@@ -56,3 +56,12 @@ def test_the_walk_finds_what_is_missing() -> None:
     command.add_argument("--fast", action="store_true")
     command.add_argument("path")
     assert _gaps(parser, "x") == ["x run: no description in its --help", "x run --fast: no help", "x run path: no help"]
+
+
+def test_the_readme_commands_table_names_every_command() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("## Commands") : readme.index("## Configuration")]
+    commands = cli.build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    assert [name for name in commands if f"`gcevents {name}" not in table] == []

@@ -47,6 +47,14 @@ def crm() -> Iterator[FakeCrm]:
     handlers.use_crm(None)
 
 
+def test_a_wrapup_is_posted_once(crm: FakeCrm) -> None:
+    acw = event("acw", "c-1", wrapupCode="Sale")
+    result = run("crm_wrapup.handlers:router", [acw, acw, resend(acw)])  # a duplicate delivery, a Genesys re-send
+    assert result.counts == {"processed": 1, "duplicate": 2}
+    assert len(result.calls["post_wrapup"]) == 1  # each call: the event, the context, the error raised if any
+    assert len(crm.requests) == 1
+
+
 def test_each_wrapup_reaches_the_crm_once_however_often_it_arrives(crm: FakeCrm) -> None:
     sale = event("acw", "c-1", wrapupCode="Sale", userId="agent-7", wrapupDurationMs=42_000)
     refund = event("acw", "c-2", wrapupCode="Refund")
