@@ -148,6 +148,15 @@ def test_run_redelivers_transient_failures_and_dead_letters_permanent_ones() -> 
     once = run(router, [event("acw", "c-again")])
     assert (once.outcomes[0].outcome, once.outcomes[0].attempts) == ("retry", 1)
 
+    busy = Router()
+
+    @busy.on(ACW)
+    def throttled(event: GenesysEvent, ctx: HandlerContext) -> None:
+        raise TransientError("slow down", retry_after=30)
+
+    (later,) = run(busy, [event("acw", "c-busy")]).outcomes
+    assert (later.outcome, later.retry_after) == ("retry", 30)
+
 
 def test_run_enriches_the_conversations_of_enriched_kinds() -> None:
     router = Router()

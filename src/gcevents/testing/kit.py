@@ -61,6 +61,7 @@ class RecordOutcome:
     reason: str | None  # dead-letter reason, why it is a duplicate ("in_batch", "already_processed"), or the error
     event: GenesysEvent | None  # None when the record could not be parsed (then it is dead-lettered)
     attempts: int  # deliveries it took
+    retry_after: float | None = None  # "retry": the delay asked for (a handler's TransientError(retry_after=...))
 
 
 @dataclass(slots=True)
@@ -202,7 +203,7 @@ def _deliver(pipeline: Pipeline, records: Sequence[RawRecord], batch_size: int, 
 
 
 def _outcome(result: RecordResult, attempts: int) -> RecordOutcome:
-    return RecordOutcome(result.outcome.value, result.reason, result.event, attempts)
+    return RecordOutcome(result.outcome.value, result.reason, result.event, attempts, result.retry_after)
 
 
 class _Recorder:
