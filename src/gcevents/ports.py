@@ -102,7 +102,7 @@ class Failure:
 
 
 class IdempotencyStore(Protocol):
-    """Four hooks; `gcevents.core.idempotency.Idempotency` owns the algorithm.
+    """Five hooks; `gcevents.core.idempotency.Idempotency` owns the algorithm.
 
     Records: key -> (status IN_PROGRESS|COMPLETED|FAILED, token, lease_until_ms, expires_at_ms; a FAILED record
     also holds its `Failure`). A missing record, an IN_PROGRESS record whose lease has ended, a COMPLETED record
@@ -134,6 +134,12 @@ class FailureRecords(Protocol):
 
     def failures(self, keys: Sequence[str]) -> dict[str, Failure]:
         """key -> its Failure, for the keys whose record is FAILED now (batched reads)."""
+        ...
+
+    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
+        """Move the lease of a claim we still hold to `lease_until_ms`: ONE conditional write, only if the record
+        is IN_PROGRESS under `claim.token` (a heartbeat keeps a running handler's key from being taken over).
+        False when it is not ours any more (completed, released, or re-taken after our lease lapsed)."""
         ...
 
 

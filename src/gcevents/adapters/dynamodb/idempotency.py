@@ -39,7 +39,7 @@ _RETRYABLE_REASONS = frozenset(
 class DynamoDbIdempotencyStore:
     """Attempt bounds (see `gcevents.retry`; each call is up to SDK_MAX_ATTEMPTS HTTP attempts): `completed`
     ceil(n/100) + LEFTOVER_RETRIES BatchGetItem calls, `complete` ceil(n/25) + LEFTOVER_RETRIES BatchWriteItem
-    calls, `claim_many` TRANSACTION_ROUNDS transactions per 100 keys, `claim` / `release` one call."""
+    calls, `claim_many` TRANSACTION_ROUNDS transactions per 100 keys, `claim` / `release` / `renew` one call."""
 
     def __init__(self, client: DynamoDBClient, table: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
@@ -229,6 +229,28 @@ def _failure_of(item: Mapping[str, Any]) -> Failure:
     return Failure(
         item.get("last_error", {}).get("S", ""), number("attempts"), number("failed_at"), number("expires_at")
     )
+
+    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": claim.key}},
+                UpdateExpression="SET lease_until = :lease, #ttl = :ttl",
+                # Only our own IN_PROGRESS claim: never extend a lease someone re-took, nor revive a completion.
+                ConditionExpression="#token = :token AND #status = :in_progress",
+                ExpressionAttributeNames={"#token": "token", "#status": "status", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":lease": {"N": str(lease_until_ms)},
+                    ":ttl": {"N": str(lease_until_ms // 1000 + 3600)},
+                    ":token": {"S": claim.token},
+                    ":in_progress": {"S": "IN_PROGRESS"},
+                },
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, "dynamodb update_item (renew)") from exc
+        return True
 
 
 def _held(old: Mapping[str, Any]) -> ClaimResult:
