@@ -33,6 +33,8 @@ claims) at most 4 x (10 + 5) x 4 = 240 (when every chunk had its own rounds: 4 x
 
 SQS redelivery (`redelivery_delay`) is not a loop of ours: SQS redelivers, at most maxReceiveCount times, and
 the delays (equal jitter, REDELIVERY_BASE) decide how long a record survives a downstream outage before that.
+A worker poller that failed an iteration restarts after compute_backoff(consecutive failures, POLLER_BACKOFF_*):
+it never gives up (a configuration error stops it instead), and never spins.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ COMPLETE_BACKOFF_CAP = 1.0
 # worst case: 12 of 12 enriched events were dead-lettered within 27 s of a Genesys outage.)
 REDELIVERY_BASE = 20.0
 REDELIVERY_CAP = 900.0
+POLLER_BACKOFF_BASE = 0.5  # seconds; a worker poller whose iteration failed restarts after compute_backoff(failures)
+POLLER_BACKOFF_CAP = 30.0
 RETRY_AFTER_JITTER_CAP = 30.0  # spread records handed back with the same Retry-After over up to this much
 
 _MAX_EXPONENT = 64  # 2**64 * base exceeds any sane cap; larger exponents would overflow the float

@@ -14,6 +14,7 @@ from typing import Any
 from gcevents.config import Config
 from gcevents.core.events import RawRecord, is_sqs_batch, split_records
 from gcevents.core.pipeline import BatchReport, Outcome
+from gcevents.core.settlement import by_message
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.errors import TransientError
 from gcevents.observability import configure_logging
@@ -85,7 +86,9 @@ def _deadline(context: Any) -> float:
 
 def _delay_retries(runtime: Runtime, report: BatchReport) -> None:
     delays: list[tuple[RawRecord, float]] = []
-    for result in report.retries():
+    for result in by_message(report.results):  # a message delivered twice is delayed once, by its latest receipt
+        if result.outcome is not Outcome.RETRY:
+            continue
         after = result.retry_after
         if after:  # without a hint the record returns at the queue's visibility timeout
             delays.append((result.record, redelivery_delay(after, result.record.receive_count)))

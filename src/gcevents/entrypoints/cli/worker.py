@@ -17,6 +17,11 @@ from gcevents.ports import EventSource
 
 log = logging.getLogger(__name__)
 
+# Exit status: 0 stopped with nothing left behind; 1 a configuration error (named on stderr, nothing started);
+# 3 stopped with unfinished work: records handed back while stopping, acknowledgements that kept failing, or a
+# poller that died. Unfinished work is not lost: the queue redelivers it to another consumer.
+EXIT_UNFINISHED = 3
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("worker", help="long-running SQS (or local SQLite queue) consumer")
@@ -71,7 +76,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(runtime.pipeline, source, settings, on_batch=emit, is_drained=is_drained)
     install_signal_handlers(worker)
     stats = worker.run(exit_when_idle=args.exit_when_idle, max_batches=args.max_batches)
-    log.info("worker stopped", extra={"batches": stats.batches, "outcomes": dict(stats.outcomes)})
+    summary = {
+        "batches": stats.batches, "outcomes": dict(stats.outcomes), "errors": stats.errors,
+        "failed_acks": stats.failed_acks, "handed_back": stats.handed_back, "unacked_at_exit": stats.unacked_at_exit,
+        "leases_lost": stats.leases_lost,
+    }  # fmt: skip
+    if stats.unfinished:
+        log.error("worker stopped with unfinished work", extra=summary)
+        return EXIT_UNFINISHED
+    log.info("worker stopped", extra=summary)
     return 0
 
 
