@@ -433,3 +433,73 @@ def test_stopping_with_records_handed_back_is_unfinished_work() -> None:
     runner.join(10)
     assert worker.stats.handed_back == 4
     assert worker.stats.unfinished
+
+
+# ------------------------------------------------------------------------------------------------ on moto (slow)
+def test_the_issue_repro_on_sqs_keeps_the_message_for_its_retry(boto_client: Any, unique_name: str) -> None:
+    """Defect 1, exactly as reported: send 1 message; receive it with visibility 0; receive it again;
+    `Worker.handle(first + second)` with a handler raising TransientError: 1 message must wait for its retry."""
+    from gcevents.adapters.sqs import SqsEventSource, create_queues
+
+    sqs = boto_client("sqs")
+    urls = create_queues(sqs, unique_name, visibility_timeout=30)
+    source = SqsEventSource(sqs, urls["queue_url"])
+    sqs.send_message(QueueUrl=urls["queue_url"], MessageBody=json.dumps(make_event("customer.end")))
+    first, second = source.receive(10, 0, 0), source.receive(10, 0, 30)
+    Worker(pipeline_for(failing_router()), source, QUICK).handle(first + second)
+    attributes = sqs.get_queue_attributes(QueueUrl=urls["queue_url"], AttributeNames=["All"])["Attributes"]
+    waiting = int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
+    assert waiting == 1
+
+
+def test_a_missing_queue_fails_fast_with_a_clear_message(
+    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Defect 3: a mistyped queue URL is a configuration error: exit 1 at once, naming it."""
+    from gcevents.entrypoints.cli import main
+
+    monkeypatch.setenv("GCEVENTS_DB", str(tmp_path / "store.db"))
+    code = main(["worker", "--queue-url", f"{aws}/123456789012/no-such-queue", "--wait", "0"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "gcevents: sqs get_queue_attributes" in err
+    assert "NonExistentQueue" in err
+
+
+@pytest.mark.slow  # real time: a handler that sleeps past a lease
+def test_a_handler_that_outlives_its_first_lease_never_runs_beside_a_resend() -> None:
+    """Defect 10: a 3 s call against a 2 s lease ran at the same time as a re-send of its event. The heartbeat
+    renews the lease with the visibility, so the re-send finds the key held until the handler is done."""
+    store = MemoryIdempotencyStore()
+    running: list[tuple[str, float, float]] = []  # (who, started, ended)
+    lock = threading.Lock()
+
+    def router_for(who: str, seconds: float) -> Router:
+        router = Router()
+
+        def slow(event: GenesysEvent, ctx: HandlerContext) -> None:
+            started = time.monotonic()
+            time.sleep(seconds)
+            with lock:
+                running.append((who, started, time.monotonic()))
+
+        router.add(ANY, slow)
+        return router
+
+    event = make_event("customer.end")
+    # The old lease was the batch time limit (1.2 s); the lease is now the visibility timeout (1 s), renewed.
+    settings = WorkerSettings(batch_size=1, batch_window=0.0, wait_seconds=0.0, visibility_timeout=1.0,
+                              batch_time_limit=1.2, concurrency=1)  # fmt: skip
+    first_queue, second_queue = MemoryQueue(), MemoryQueue()
+    first_queue.send([json.dumps(event)])
+    second_queue.send([json.dumps(resend(event))])
+    first = Worker(pipeline_for(router_for("first", 2.0), store=store), first_queue, settings)
+    second = Worker(pipeline_for(router_for("resend", 0.0), store=store), second_queue, settings)
+    runner = threading.Thread(target=first.handle, args=(first_queue.receive(1, 0, 1.0),))
+    runner.start()
+    time.sleep(1.4)  # past the old lease, while the first handler still runs
+    report = second.handle(second_queue.receive(1, 0, 1.0))
+    runner.join()
+    assert [r.outcome for r in report.results] == [Outcome.RETRY]
+    assert report.results[0].reason == "in_progress_elsewhere"
+    assert [who for who, _, _ in running] == ["first"]
