@@ -163,6 +163,11 @@ def test_renew_never_revives_a_completed_or_released_key(store: IdempotencyStore
     assert store.renew(Claim("never", "t1"), LEASE + 60_000) is False
     assert claim(store, "gone", "t2", now=NOW + 1).status is ClaimStatus.CLAIMED
     assert claim(store, "never", "t2", now=NOW + 1).status is ClaimStatus.CLAIMED
+    claim(store, "failed", "t1")
+    store.release(Claim("failed", "t1"), FAILURE)
+    assert store.renew(Claim("failed", "t1"), LEASE + 60_000) is False
+    assert claim(store, "failed", "t2", now=NOW + 1).status is ClaimStatus.CLAIMED  # a failure record stays claimable
+
 
 # ------------------------------------------------------------------- failure records (issue 11, defect 9)
 FAILURE = Failure("enrichment_failed: TransientError: Genesys analytics_details_bulk: HTTP 503", 3, NOW, EXPIRES)

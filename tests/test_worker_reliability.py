@@ -9,7 +9,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,8 @@ from gcevents.entrypoints.runtime import build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings
 from gcevents.errors import ConfigError, TransientError
 from gcevents.ports import Claim, ClaimStatus, EventSource
-from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryQueue
+from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore
+from gcevents.testing.queue import SimulatedQueue
 
 ANY = "*"
 # No retry backoff: a retried message is visible again at once, so a test sees where its retry went.
@@ -81,7 +82,7 @@ def counting_router(calls: list[str]) -> Router:
 # ------------------------------------------------------------------------------------------------ defect 1
 class MemoryKind:
     def __init__(self, tmp_path: Path) -> None:
-        self.queue = MemoryQueue()
+        self.queue = SimulatedQueue()
 
     def source(self) -> EventSource:
         return self.queue
@@ -142,7 +143,7 @@ def test_a_message_received_twice_is_acknowledged_by_its_freshest_receipt(kind: 
 def test_a_resend_folded_into_a_failing_primary_is_retried_with_it() -> None:
     """Not only the same message: a re-send (another message, same content) folded into a primary that must be
     retried is handed back too, and acknowledged only once the primary succeeded."""
-    queue = MemoryQueue()
+    queue = SimulatedQueue()
     event = make_event("customer.end")
     queue.send([json.dumps(event), json.dumps(resend(event))])
     calls: list[str] = []
@@ -192,7 +193,7 @@ def test_the_lambda_path_reports_a_message_delivered_twice_once() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ defect 2
-def drive(worker: Worker, queue: MemoryQueue, clock: FakeClock, *, rounds: int = 400) -> None:
+def drive(worker: Worker, queue: SimulatedQueue, clock: FakeClock, *, rounds: int = 400) -> None:
     """Receive and handle until the queue is empty, jumping the fake clock over idle time."""
     for _ in range(rounds):
         if queue.is_drained():
@@ -212,7 +213,7 @@ def test_a_crashed_workers_batch_is_processed_not_dead_lettered() -> None:
     clock = FakeClock(time.time())  # the fake time starts at the real one, so any wall-clock lease is comparable
     sink = MemoryDeadLetterSink()
     store = MemoryIdempotencyStore()
-    queue = MemoryQueue(max_receive_count=5, redrive_to=sink, clock=clock)
+    queue = SimulatedQueue(max_receive_count=5, redrive_to=sink, clock=clock)
     events = [make_event("customer.end", f"c-{n}") for n in range(8)]
     queue.send([json.dumps(e) for e in events])
     crashing = Router()
@@ -303,7 +304,7 @@ def test_a_renewal_that_finds_the_key_taken_over_is_reported_lost() -> None:
 
 
 # ------------------------------------------------------------------------------------------------ defect 3
-class FlakyQueue(MemoryQueue):
+class FlakyQueue(SimulatedQueue):
     """A queue whose first `ack_failures` acks and `visibility_failures` visibility changes raise."""
 
     def __init__(self, *, ack_failures: int = 0, visibility_failures: int = 0, **kwargs: Any) -> None:
@@ -317,7 +318,7 @@ class FlakyQueue(MemoryQueue):
                 self.failures[what] -= 1
                 raise TransientError(f"injected {what} failure")
 
-    def ack(self, receipts: Sequence[str]) -> None:
+    def ack(self, receipts: Iterable[str]) -> None:
         self._maybe_fail("ack")
         super().ack(receipts)
 
@@ -357,7 +358,7 @@ def test_failed_acks_and_visibility_changes_do_not_kill_the_pollers() -> None:
 def test_a_configuration_error_stops_every_poller_and_is_raised() -> None:
     """Defect 3: a mistyped queue was retried forever with a traceback every 0.5 s."""
 
-    class MissingQueue(MemoryQueue):
+    class MissingQueue(SimulatedQueue):
         def receive(self, max_messages: int, wait_seconds: float, visibility_timeout: float) -> list[RawRecord]:
             raise ConfigError("sqs receive_message: AWS.SimpleQueueService.NonExistentQueue: no such queue")
 
@@ -390,7 +391,7 @@ def test_a_configuration_error_stops_every_poller_and_is_raised() -> None:
 )
 def test_settings_that_cannot_work_fail_at_start(overrides: dict[str, float], margin: float, complaint: str) -> None:
     """Defect 11 (worker part): --batch-time-limit 3 against a 5 s margin processed nothing and exited 0."""
-    queue = MemoryQueue()
+    queue = SimulatedQueue()
     queue.send([json.dumps(make_event("customer.end"))])
     settings = WorkerSettings(**{**QUICK.__dict__, **overrides})
     worker = Worker(pipeline_for(counting_router([]), margin=margin), queue, settings)
@@ -421,7 +422,7 @@ def test_stopping_with_records_handed_back_is_unfinished_work() -> None:
         release.wait(5)
 
     router.add(ANY, slow)
-    queue = MemoryQueue()
+    queue = SimulatedQueue()
     queue.send([json.dumps(make_event("user.start", "c-1", event_time_ms=1_700_000_000_000 + n)) for n in range(5)])
     settings = WorkerSettings(batch_size=5, batch_window=0.0, wait_seconds=0.0, concurrency=1, visibility_timeout=60)
     worker = Worker(pipeline_for(router), queue, settings)
@@ -490,7 +491,7 @@ def test_a_handler_that_outlives_its_first_lease_never_runs_beside_a_resend() ->
     # The old lease was the batch time limit (1.2 s); the lease is now the visibility timeout (1 s), renewed.
     settings = WorkerSettings(batch_size=1, batch_window=0.0, wait_seconds=0.0, visibility_timeout=1.0,
                               batch_time_limit=1.2, concurrency=1)  # fmt: skip
-    first_queue, second_queue = MemoryQueue(), MemoryQueue()
+    first_queue, second_queue = SimulatedQueue(), SimulatedQueue()
     first_queue.send([json.dumps(event)])
     second_queue.send([json.dumps(resend(event))])
     first = Worker(pipeline_for(router_for("first", 2.0), store=store), first_queue, settings)

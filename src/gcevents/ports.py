@@ -127,6 +127,12 @@ class IdempotencyStore(Protocol):
         it by a FAILED record holding it; without, delete it. One write either way."""
         ...
 
+    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
+        """Move the lease of a claim we still hold to `lease_until_ms`: ONE conditional write, only if the record
+        is IN_PROGRESS under `claim.token` (a heartbeat keeps a running handler's key from being taken over).
+        False when it is not ours any more (completed, released, failed, or re-taken after our lease lapsed)."""
+        ...
+
 
 @runtime_checkable
 class FailureRecords(Protocol):
@@ -134,12 +140,6 @@ class FailureRecords(Protocol):
 
     def failures(self, keys: Sequence[str]) -> dict[str, Failure]:
         """key -> its Failure, for the keys whose record is FAILED now (batched reads)."""
-        ...
-
-    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
-        """Move the lease of a claim we still hold to `lease_until_ms`: ONE conditional write, only if the record
-        is IN_PROGRESS under `claim.token` (a heartbeat keeps a running handler's key from being taken over).
-        False when it is not ours any more (completed, released, or re-taken after our lease lapsed)."""
         ...
 
 

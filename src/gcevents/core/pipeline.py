@@ -443,7 +443,6 @@ class Pipeline:
         except Exception:  # the letters are written: a re-delivery may write one again, nothing is lost
             log.exception("could not mark dead letters written", extra={"count": len(claims)})
 
-
     # ------------------------------------------------------------------------------------ copies follow primaries
     def _follow_primaries(self, batch: _Batch) -> None:
         """A copy folded into its primary is retried when the primary is, instead of being acknowledged: the
@@ -457,6 +456,7 @@ class Pipeline:
                 batch.results[index] = replace(
                     result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after
                 )
+
 
 def _why_released(batch: _Batch) -> dict[str, tuple[str, int]]:
     """Content key -> (last error, attempts so far) of every claim given back: the idempotency store keeps it, so a

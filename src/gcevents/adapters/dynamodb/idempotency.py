@@ -208,28 +208,6 @@ class DynamoDbIdempotencyStore:
         )
         return {item["pk"]["S"]: _failure_of(item) for item in items if item["status"]["S"] == "FAILED"}
 
-
-def _failure_item(claim: Claim, failure: Failure) -> dict[str, Any]:
-    return {
-        "pk": {"S": claim.key},
-        "status": {"S": "FAILED"},
-        "token": {"S": claim.token},
-        "last_error": {"S": storable(failure.error)[:4000] or "-"},
-        "attempts": {"N": str(failure.attempts)},
-        "failed_at": {"N": str(failure.failed_at_ms)},
-        "expires_at": {"N": str(failure.keep_until_ms)},
-        "ttl": {"N": str(failure.keep_until_ms // 1000)},
-    }
-
-
-def _failure_of(item: Mapping[str, Any]) -> Failure:
-    def number(name: str) -> int:
-        return int(item.get(name, {}).get("N", "0"))
-
-    return Failure(
-        item.get("last_error", {}).get("S", ""), number("attempts"), number("failed_at"), number("expires_at")
-    )
-
     def renew(self, claim: Claim, lease_until_ms: int) -> bool:
         try:
             self.client.update_item(
@@ -251,6 +229,28 @@ def _failure_of(item: Mapping[str, Any]) -> Failure:
                 return False
             raise translate(exc, "dynamodb update_item (renew)") from exc
         return True
+
+
+def _failure_item(claim: Claim, failure: Failure) -> dict[str, Any]:
+    return {
+        "pk": {"S": claim.key},
+        "status": {"S": "FAILED"},
+        "token": {"S": claim.token},
+        "last_error": {"S": storable(failure.error)[:4000] or "-"},
+        "attempts": {"N": str(failure.attempts)},
+        "failed_at": {"N": str(failure.failed_at_ms)},
+        "expires_at": {"N": str(failure.keep_until_ms)},
+        "ttl": {"N": str(failure.keep_until_ms // 1000)},
+    }
+
+
+def _failure_of(item: Mapping[str, Any]) -> Failure:
+    def number(name: str) -> int:
+        return int(item.get(name, {}).get("N", "0"))
+
+    return Failure(
+        item.get("last_error", {}).get("S", ""), number("attempts"), number("failed_at"), number("expires_at")
+    )
 
 
 def _held(old: Mapping[str, Any]) -> ClaimResult:
