@@ -211,3 +211,10 @@ def test_max_receive_count_leaves_room_for_crashes_and_held_keys() -> None:
     assert p.visibility_timeout > p.function_timeout + GCEVENTS_CLOCK_SKEW_MARGIN.default
     with pytest.raises(ValueError, match="retry counts"):
         plan(dataclasses.replace(base, crash_retries=-1))
+
+
+def test_the_worker_needs_two_receives_per_crash() -> None:
+    """Its lease (one visibility timeout, renewed with the visibility) is just over when a crashed batch's messages
+    return: the crashed delivery plus, at most, one wait for that lease (tests/test_worker_reliability.py)."""
+    assert planner.worker_max_receive_count() == 1 + 2 + 2 + 2 * 1 + 1
+    assert planner.worker_max_receive_count(0, 0, 0) == planner.MIN_RECEIVE_COUNT

@@ -409,6 +409,13 @@ def _receives(i: PlanInputs) -> Term:
     return smallest(largest(needed, num(MIN_RECEIVE_COUNT, "floor")), num(MAX_RECEIVE_COUNT, "SQS max"))
 
 
+def worker_max_receive_count(lag_retries: int = 2, transient_retries: int = 2, crash_retries: int = 1) -> int:
+    """The same rule for `gcevents worker`, whose lease is one visibility timeout renewed with the visibility: a
+    crash costs two receives, the crashed delivery and one wait for its last lease to end (a redelivery comes one
+    visibility timeout after the last renewal, when that lease is just over, give or take the clock-skew margin)."""
+    return max(MIN_RECEIVE_COUNT, 1 + lag_retries + transient_retries + 2 * crash_retries + 1)
+
+
 def _largest_batch_within(inputs: PlanInputs, seconds: float) -> int:
     """The batch time is non-decreasing in the batch size: binary search for the largest that fits."""
     lo, hi = 0, MAX_BATCH_SIZE

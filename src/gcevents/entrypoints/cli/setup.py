@@ -7,12 +7,16 @@ import json
 from typing import Any
 
 from gcevents.config import Config, StoreSpec
+from gcevents.ops.plan import worker_max_receive_count
 
 
 def register(subparsers: Any) -> None:
     setup = subparsers.add_parser("setup", help="create the DynamoDB tables / SQS queues / SQLite files configured")
     setup.add_argument("--queue", help="also create this SQS queue (and NAME-dlq with a redrive policy)")
-    setup.add_argument("--max-receive-count", type=int, default=5)
+    setup.add_argument(
+        "--max-receive-count", type=int, default=worker_max_receive_count(),
+        help="the queue's redrive threshold (default %(default)s: enough for the worker and for Lambda)",
+    )  # fmt: skip
     setup.add_argument("--visibility-timeout", type=int, default=360)
     setup.add_argument("--json", action="store_true")
     setup.set_defaults(func=cmd_setup)
@@ -32,7 +36,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def setup_resources(
-    config: Config, *, queue: str | None = None, max_receive_count: int = 5, visibility_timeout: int = 360
+    config: Config,
+    *,
+    queue: str | None = None,
+    max_receive_count: int = worker_max_receive_count(),
+    visibility_timeout: int = 360,
 ) -> dict[str, Any]:
     """Idempotent: running it twice changes nothing."""
     from gcevents.adapters.aws import make_client

@@ -13,6 +13,7 @@ from gcevents.config import Config, StoreSpec
 from gcevents.core.pipeline import BatchReport
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.entrypoints.worker import Worker, WorkerSettings, install_signal_handlers
+from gcevents.ops.plan import worker_max_receive_count
 from gcevents.ports import EventSource
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,10 @@ def register(subparsers: Any) -> None:
         add_option(parser, flag, WorkerSettings)
     add_option(parser, "--wait", WorkerSettings, "wait_seconds")
     add_option(parser, "--batch-time-limit", WorkerSettings)
-    parser.add_argument("--max-receive-count", type=int, default=5, help="SQLite queue redrive threshold")
+    parser.add_argument(
+        "--max-receive-count", type=int, default=worker_max_receive_count(),
+        help="SQLite queue redrive threshold (default %(default)s: see docs/operations.md)",
+    )  # fmt: skip
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.add_argument("--max-batches", type=int)
     parser.set_defaults(func=cmd_worker)
