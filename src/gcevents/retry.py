@@ -18,8 +18,10 @@ DynamoDB `completed` / state `_load`, n keys    (ceil(n/100) + LEFTOVER_RETRIES)
 DynamoDB idempotency `complete`, n claims       (ceil(n/25) + LEFTOVER_RETRIES) BatchWriteItem calls, x SDK
 `Idempotency.complete` (core)                   COMPLETE_ATTEMPTS store calls: DynamoDB total
                                                 COMPLETE_ATTEMPTS x (ceil(n/25) + LEFTOVER_RETRIES) x SDK
-DynamoDB `claim_many`, n keys                   TRANSACTION_ROUNDS x ceil(n/100) TransactWriteItems, x SDK
-DynamoDB `claim` / `release` / state put        1 call, x SDK
+DynamoDB `claim_many`, n keys                   TRANSACTION_ROUNDS x ceil(n/100) TransactWriteItems, then
+                                                one PutItem per key still cancelled, x SDK
+DynamoDB `claim` / `release` / `renew` /       1 call, x SDK
+state put
 state `apply` (optimistic writes)               `max_attempts` write rounds per conversation
 Genesys `_request`                              1 + `max_retries` attempts (429s, 5xx, timeouts together),
                                                 each at most 2 API requests (one resend after a 401) and
