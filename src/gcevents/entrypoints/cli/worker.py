@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
         add_option(parser, flag, WorkerSettings)
     add_option(parser, "--wait", WorkerSettings, "wait_seconds")
     add_option(parser, "--batch-time-limit", WorkerSettings)
+    add_option(parser, "--retry-base-delay", WorkerSettings, help="seconds; retries without a Retry-After hint")
+    add_option(parser, "--retry-max-delay", WorkerSettings)
     parser.add_argument(
         "--max-receive-count", type=int, default=worker_max_receive_count(),
         help="SQLite queue redrive threshold (default %(default)s: see docs/operations.md)",
