@@ -504,3 +504,34 @@ def test_a_handler_that_outlives_its_first_lease_never_runs_beside_a_resend() ->
     assert [r.outcome for r in report.results] == [Outcome.RETRY]
     assert report.results[0].reason == "in_progress_elsewhere"
     assert [who for who, _, _ in running] == ["first"]
+
+
+def test_the_local_runner_settles_a_message_given_twice_once() -> None:
+    """`gcevents process` of a saved SQS batch holding one message twice: one outcome, one dead letter."""
+    from gcevents.ops.local import run_records
+
+    sink = MemoryDeadLetterSink()
+    body = json.dumps(make_event("customer.end"))
+    records = [RawRecord(body, "m-1", "r-1", 1), RawRecord(body, "m-1", "r-2", 2)]
+    outcomes, reasons = run_records(
+        pipeline_for(failing_router(), sink=sink), sink, records, batch_size=10, max_attempts=2, max_wait=0.0
+    )
+    assert outcomes == Counter(dead_lettered=1)
+    assert reasons == Counter(retries_exhausted=1)
+    assert len(sink.letters) == 1
+
+
+def test_a_missing_idempotency_table_fails_fast(
+    aws: str, boto_client: Any, unique_name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Defect 3: a bad table is a configuration error, found before the first receive (not per record, forever)."""
+    from gcevents.adapters.sqs import create_queues
+    from gcevents.entrypoints.cli import main
+
+    urls = create_queues(boto_client("sqs"), unique_name, visibility_timeout=30)
+    monkeypatch.setenv("GCEVENTS_IDEMPOTENCY_STORE", f"dynamodb:{unique_name}-missing")
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_DLQ", "memory")
+    code = main(["worker", "--queue-url", urls["queue_url"], "--wait", "0", "--exit-when-idle"])
+    assert code == 1
+    assert "ResourceNotFoundException" in capsys.readouterr().err

@@ -58,6 +58,10 @@ def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, 
     deadline = _deadline(context)
     records = split_records(event)
     before = runtime.counters()
+    # No `lease`: claims are leased until the invocation deadline and never renewed. Lambda cannot run a handler
+    # past its deadline, and the queue's visibility timeout is at least 6 x the function timeout, so a record that
+    # comes back after a timeout or a crash always finds its old lease over (the worker, whose batch may outlive
+    # one visibility timeout, renews a shorter lease instead: docs/operations.md).
     report = runtime.pipeline.run(records, deadline)
     extra = {k: v - before.get(k, 0.0) for k, v in runtime.counters().items()}
     runtime.metrics.emit_batch(report, extra)
