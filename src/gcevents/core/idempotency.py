@@ -229,7 +229,7 @@ class Lease:
             return 0
         until = self.begin()
         outcomes = self.idempotency.renew(claims, until)
-        renewed = 0
+        renewed, lost, failed = 0, [], []
         with self._lock:
             for claim in claims:
                 outcome = outcomes.get(claim.key)
@@ -241,8 +241,12 @@ class Lease:
                 elif outcome is False:
                     self.lost.add(claim.key)
                     del self._held[claim.key]
-                    log.error("lease lost: another consumer took over a key we still hold", extra={"key": claim.key})
+                    lost.append(claim.key)
                 else:
-                    log.warning("lease renewal failed", extra={"key": claim.key, "error": repr(outcome)})
+                    failed.append(repr(outcome))
             self.renewals += renewed > 0
+        if lost:  # one line per round, not per key: a store outage would otherwise flood the log
+            log.error("lease lost: another consumer took over keys we still hold", extra={"keys": lost[:10]})
+        if failed:
+            log.warning("lease renewal failed", extra={"claims": len(failed), "error": failed[0]})
         return renewed
