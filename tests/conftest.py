@@ -69,7 +69,7 @@ def _restore_root_logging() -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    server = ServerThread()  # DynamoDB requests serialised, as real DynamoDB is atomic per request
+    server = ServerThread()  # DynamoDB and SQS requests serialised (moto takes no locks); SQS long polls outside
     try:
         yield server.endpoint
     finally:

@@ -128,6 +128,47 @@ def test_release_of_a_missing_key_is_harmless(store: IdempotencyStore) -> None:
     assert claim(store, "never-claimed", "t2").status is ClaimStatus.CLAIMED
 
 
+def test_renew_moves_the_lease_of_our_own_claim(store: IdempotencyStore) -> None:
+    claim(store, "k", "t1")
+    assert store.renew(Claim("k", "t1"), LEASE + 60_000) is True
+    # Past the first lease the key is still held: the renewal counts, not the claim's lease.
+    assert claim(store, "k", "t2", now=LEASE + 1) == ClaimResult(ClaimStatus.IN_PROGRESS, LEASE + 60_000)
+    assert claim(store, "k", "t3", now=LEASE + 60_001).status is ClaimStatus.CLAIMED
+
+
+def test_renew_of_a_lapsed_but_untaken_lease_is_still_ours(store: IdempotencyStore) -> None:
+    """A late heartbeat (a pause, a slow store) finds the lease lapsed: nobody took it, so the token still holds."""
+    claim(store, "k", "t1")
+    assert store.renew(Claim("k", "t1"), LEASE + 60_000) is True
+    assert claim(store, "k", "t2", now=LEASE + 30_000).status is ClaimStatus.IN_PROGRESS
+
+
+def test_renew_needs_the_token_and_a_live_claim(store: IdempotencyStore) -> None:
+    claim(store, "k", "t1")
+    assert store.renew(Claim("k", "wrong"), LEASE + 60_000) is False
+    # The wrong token moved nothing: the key is claimable once the first lease ends.
+    assert claim(store, "k", "t2", lease=LEASE + 60_000, now=LEASE + 1).status is ClaimStatus.CLAIMED
+    assert store.renew(Claim("k", "t1"), LEASE + 120_000) is False  # re-taken after our lease lapsed
+    assert claim(store, "k", "t3", now=LEASE + 2) == ClaimResult(ClaimStatus.IN_PROGRESS, LEASE + 60_000)
+
+
+def test_renew_never_revives_a_completed_or_released_key(store: IdempotencyStore) -> None:
+    claim(store, "done", "t1")
+    store.complete([Claim("done", "t1")], EXPIRES)
+    assert store.renew(Claim("done", "t1"), LEASE + 60_000) is False
+    assert claim(store, "done", "t2", now=NOW + 1).status is ClaimStatus.COMPLETED
+    claim(store, "gone", "t1")
+    store.release(Claim("gone", "t1"))
+    assert store.renew(Claim("gone", "t1"), LEASE + 60_000) is False
+    assert store.renew(Claim("never", "t1"), LEASE + 60_000) is False
+    assert claim(store, "gone", "t2", now=NOW + 1).status is ClaimStatus.CLAIMED
+    assert claim(store, "never", "t2", now=NOW + 1).status is ClaimStatus.CLAIMED
+    claim(store, "failed", "t1")
+    store.release(Claim("failed", "t1"), FAILURE)
+    assert store.renew(Claim("failed", "t1"), LEASE + 60_000) is False
+    assert claim(store, "failed", "t2", now=NOW + 1).status is ClaimStatus.CLAIMED  # a failure record stays claimable
+
+
 # ------------------------------------------------------------------- failure records (issue 11, defect 9)
 FAILURE = Failure("enrichment_failed: TransientError: Genesys analytics_details_bulk: HTTP 503", 3, NOW, EXPIRES)
 

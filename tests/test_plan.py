@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gcevents._variables import GCEVENTS_CLOCK_SKEW_MARGIN
 from gcevents.entrypoints.cli import plan as plan_cli
 from gcevents.ops import plan as planner
 from gcevents.ops.plan import Plan, PlanInputs, plan, spike_profile
@@ -139,7 +140,7 @@ def test_worked_example() -> None:
     assert p.max_concurrency == 5
     assert p.reserved_concurrency == 5
     assert p.genesys_rate_per_minute == 48  # 240 / 5
-    assert p.max_receive_count == 5
+    assert p.max_receive_count == 7  # 1 + 2 lag + 2 transient + 1 crash + 1 wait for a held key
     assert p.capacity == pytest.approx(5 * 2_000 / 5.35)
     # the capacity (1869/s) is reached at once (5 instances from the start); backlog (2000 - 1869.2) x 600
     assert p.spike.peak_backlog == pytest.approx((2_000 - p.capacity) * 600)
@@ -147,7 +148,7 @@ def test_worked_example() -> None:
     assert any("capped at 5" in w for w in p.warnings)
     assert p.to_sam() == (
         "BatchSize=2000 MaximumBatchingWindowInSeconds=5 MaximumConcurrency=5 ReservedConcurrency=5 "
-        "FunctionTimeout=60 MaxReceiveCount=5 GenesysRatePerMinute=48 GenesysBulkChunk=100"
+        "FunctionTimeout=60 MaxReceiveCount=7 GenesysRatePerMinute=48 GenesysBulkChunk=100"
     )
 
 
@@ -196,3 +197,24 @@ def test_cli_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert json.loads(out)["parameter_overrides"]["MaximumConcurrency"] == 5
     code, _ = _run(["plan", "--rate", "10", "--peak-rate", "5", "--duration", "1"], capsys)
     assert code == 2
+
+
+def test_max_receive_count_leaves_room_for_crashes_and_held_keys() -> None:
+    """A crash costs one receive (the message returns after 6 x the timeout, its lease long over), a key another
+    invocation holds one more (the record waits until that lease ends); AWS's floor of 5 holds either way."""
+    base = PlanInputs(rate=10, peak_rate=100, duration=60)
+    assert plan(base).max_receive_count == 1 + 2 + 2 + 1 + 1
+    assert plan(dataclasses.replace(base, crash_retries=3)).max_receive_count == 9
+    assert plan(dataclasses.replace(base, lag_retries=0, transient_retries=0, crash_retries=0)).max_receive_count == 5
+    p = plan(base)
+    # The lease (the invocation deadline) and the clock-skew margin are over before a crashed message returns.
+    assert p.visibility_timeout > p.function_timeout + GCEVENTS_CLOCK_SKEW_MARGIN.default
+    with pytest.raises(ValueError, match="retry counts"):
+        plan(dataclasses.replace(base, crash_retries=-1))
+
+
+def test_the_worker_needs_two_receives_per_crash() -> None:
+    """Its lease (one visibility timeout, renewed with the visibility) is just over when a crashed batch's messages
+    return: the crashed delivery plus, at most, one wait for that lease (tests/test_worker_reliability.py)."""
+    assert planner.worker_max_receive_count() == 1 + 2 + 2 + 2 * 1 + 1
+    assert planner.worker_max_receive_count(0, 0, 0) == planner.MIN_RECEIVE_COUNT

@@ -142,7 +142,7 @@ def test_queue_redrives_to_the_dead_letter_queue(template: dict[str, Any]) -> No
     redrive = queue["RedrivePolicy"]
     assert getatt(redrive["deadLetterTargetArn"]) == ["DeadLetterQueue", "Arn"]
     assert is_ref_to(redrive["maxReceiveCount"], "MaxReceiveCount")
-    assert default(template, "MaxReceiveCount") == 5
+    assert default(template, "MaxReceiveCount") == 7
     dlq = template["Resources"]["DeadLetterQueue"]["Properties"]
     assert dlq["MessageRetentionPeriod"] > default(template, "QueueRetentionSeconds")
 

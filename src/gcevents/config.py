@@ -80,6 +80,7 @@ class Config:
     state_ttl_days: int = v.GCEVENTS_STATE_TTL_DAYS.default
     claim_concurrency: int = v.GCEVENTS_CLAIM_CONCURRENCY.default
     claim_mode: str = v.GCEVENTS_CLAIM_MODE.default  # or "transaction": 100 claims per TransactWriteItems
+    clock_skew_margin: float = v.GCEVENTS_CLOCK_SKEW_MARGIN.default
     log_level: str = v.GCEVENTS_LOG_LEVEL.default
     metrics_namespace: str = v.GCEVENTS_METRICS_NAMESPACE.default
     service_name: str = v.GCEVENTS_SERVICE_NAME.default  # the `service` dimension of every metric
@@ -102,6 +103,7 @@ class Config:
             state_ttl_days=v.GCEVENTS_STATE_TTL_DAYS.read(env),
             claim_concurrency=v.GCEVENTS_CLAIM_CONCURRENCY.read(env),
             claim_mode=v.GCEVENTS_CLAIM_MODE.read(env),
+            clock_skew_margin=_non_negative(v.GCEVENTS_CLOCK_SKEW_MARGIN, env),
             # The common names (LOG_LEVEL, Powertools') apply when ours are unset.
             log_level=_read_first(env, v.GCEVENTS_LOG_LEVEL, v.LOG_LEVEL),
             metrics_namespace=_read_first(env, v.GCEVENTS_METRICS_NAMESPACE, v.POWERTOOLS_METRICS_NAMESPACE),
@@ -136,6 +138,13 @@ def _read_first(env: Mapping[str, str], variable: Variable[str], *aliases: Varia
         if value is not None:
             return value
     return variable.default
+
+
+def _non_negative(variable: Variable[float], env: Mapping[str, str]) -> float:
+    value = variable.read(env)
+    if not value >= 0:  # also NaN
+        raise ConfigError(f"{variable.name}={value!r}: must be >= 0")
+    return value
 
 
 def store_from_env(env: Mapping[str, str], variable: Variable[StoreSpec | None]) -> StoreSpec:

@@ -102,7 +102,7 @@ class Failure:
 
 
 class IdempotencyStore(Protocol):
-    """Four hooks; `gcevents.core.idempotency.Idempotency` owns the algorithm.
+    """Five hooks; `gcevents.core.idempotency.Idempotency` owns the algorithm.
 
     Records: key -> (status IN_PROGRESS|COMPLETED|FAILED, token, lease_until_ms, expires_at_ms; a FAILED record
     also holds its `Failure`). A missing record, an IN_PROGRESS record whose lease has ended, a COMPLETED record
@@ -125,6 +125,12 @@ class IdempotencyStore(Protocol):
         """If (and only if) the record is still IN_PROGRESS under `claim.token` (a late release after `complete`,
         same token, must not undo the completion, nor one whose lease someone re-took): with a `failure`, replace
         it by a FAILED record holding it; without, delete it. One write either way."""
+        ...
+
+    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
+        """Move the lease of a claim we still hold to `lease_until_ms`: ONE conditional write, only if the record
+        is IN_PROGRESS under `claim.token` (a heartbeat keeps a running handler's key from being taken over).
+        False when it is not ours any more (completed, released, failed, or re-taken after our lease lapsed)."""
         ...
 
 

@@ -18,8 +18,10 @@ DynamoDB `completed` / state `_load`, n keys    (ceil(n/100) + LEFTOVER_RETRIES)
 DynamoDB idempotency `complete`, n claims       (ceil(n/25) + LEFTOVER_RETRIES) BatchWriteItem calls, x SDK
 `Idempotency.complete` (core)                   COMPLETE_ATTEMPTS store calls: DynamoDB total
                                                 COMPLETE_ATTEMPTS x (ceil(n/25) + LEFTOVER_RETRIES) x SDK
-DynamoDB `claim_many`, n keys                   TRANSACTION_ROUNDS x ceil(n/100) TransactWriteItems, x SDK
-DynamoDB `claim` / `release` / state put        1 call, x SDK
+DynamoDB `claim_many`, n keys                   TRANSACTION_ROUNDS x ceil(n/100) TransactWriteItems, then
+                                                one PutItem per key still cancelled, x SDK
+DynamoDB `claim` / `release` / `renew` /       1 call, x SDK
+state put
 state `apply` (optimistic writes)               `max_attempts` write rounds per conversation
 Genesys `_request`                              1 + `max_retries` attempts (429s, 5xx, timeouts together),
                                                 each at most 2 API requests (one resend after a 401) and
@@ -33,6 +35,8 @@ claims) at most 4 x (10 + 5) x 4 = 240 (when every chunk had its own rounds: 4 x
 
 SQS redelivery (`redelivery_delay`) is not a loop of ours: SQS redelivers, at most maxReceiveCount times, and
 the delays (equal jitter, REDELIVERY_BASE) decide how long a record survives a downstream outage before that.
+A worker poller that failed an iteration restarts after compute_backoff(consecutive failures, POLLER_BACKOFF_*):
+it never gives up (a configuration error stops it instead), and never spins.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ COMPLETE_BACKOFF_CAP = 1.0
 # worst case: 12 of 12 enriched events were dead-lettered within 27 s of a Genesys outage.)
 REDELIVERY_BASE = 20.0
 REDELIVERY_CAP = 900.0
+POLLER_BACKOFF_BASE = 0.5  # seconds; a worker poller whose iteration failed restarts after compute_backoff(failures)
+POLLER_BACKOFF_CAP = 30.0
 RETRY_AFTER_JITTER_CAP = 30.0  # spread records handed back with the same Retry-After over up to this much
 
 _MAX_EXPONENT = 64  # 2**64 * base exceeds any sane cap; larger exponents would overflow the float

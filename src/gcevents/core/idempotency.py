@@ -9,6 +9,8 @@ that has `claim_many`); the caller does the work, then `complete`s what succeede
 from __future__ import annotations
 
 import logging
+import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -45,8 +47,13 @@ class Idempotency:
         concurrency: int = 16,
         sleep: Callable[[float], None] = time.sleep,
         batch_claims: bool = False,
+        skew_margin: float = 0.0,
     ) -> None:
         self.store = store
+        # Clock-skew tolerance: a lapsed lease is taken over only once it ended this many seconds ago by our clock,
+        # so a holder whose clock is behind ours by less than this is never overtaken while it renews. The runtime
+        # sets it from GCEVENTS_CLOCK_SKEW_MARGIN; docs/operations.md has the arithmetic.
+        self.skew_margin = skew_margin
         # Opt-in: claim through the store's `claim_many` (fewer requests) instead of one write per key.
         self._claim_many = store if batch_claims and isinstance(store, BatchClaimStore) else None
         self._sleep = sleep
@@ -64,6 +71,9 @@ class Idempotency:
         if not keys:
             return results
         now_ms = self._now_ms()
+        # The claim condition compares leases with `now`: the margin moves our now back, so a lease counts as lapsed
+        # only `skew_margin` seconds after it ended by our clock (a completion's 5-day expiry moves by as much).
+        claim_now_ms = now_ms - int(self.skew_margin * 1000)
         try:
             done = self.store.completed(keys, now_ms)
         except Exception as exc:  # the pre-filter is an optimisation; the claim itself detects COMPLETED too
@@ -78,12 +88,12 @@ class Idempotency:
         def attempt(key: str) -> tuple[Claim, ClaimResult] | Exception:
             claim = Claim(key, uuid.uuid4().hex)
             try:
-                return claim, self.store.claim(key, claim.token, lease_ms, now_ms)
+                return claim, self.store.claim(key, claim.token, lease_ms, claim_now_ms)
             except Exception as exc:
                 return exc
 
         if self._claim_many is not None:
-            results.update(self._claim_batches(self._claim_many, pending, lease_ms, now_ms))
+            results.update(self._claim_batches(self._claim_many, pending, lease_ms, claim_now_ms))
         elif len(pending) == 1:
             results[pending[0]] = attempt(pending[0])
         else:
@@ -135,6 +145,19 @@ class Idempotency:
                 if not budget.retry():
                     raise
 
+    def renew(self, claims: Sequence[Claim], lease_until: float) -> dict[str, bool | Exception]:
+        """Move the leases of claims we hold to `lease_until` (epoch s), each conditional on its token. Per key:
+        True (renewed), False (not ours any more) or the error that prevented the renewal."""
+        lease_ms = int(lease_until * 1000)
+
+        def attempt(claim: Claim) -> bool | Exception:
+            try:
+                return self.store.renew(claim, lease_ms)
+            except Exception as exc:
+                return exc
+
+        return {c.key: outcome for c, outcome in zip(claims, self._pool.map(attempt, claims), strict=True)}
+
     def release(self, claims: Sequence[Claim], why: Mapping[str, tuple[str, int]] | None = None) -> list[Exception]:
         """Release every claim; best effort (an unreleased lease still ends at the deadline). `why`: key -> (last
         error, attempts so far); such a claim leaves a FAILED record saying so, kept FAILURE_RETENTION_SECONDS, for
@@ -156,3 +179,74 @@ class Idempotency:
         for error in errors:
             log.warning("release failed; lease will lapse at the deadline", extra={"error": repr(error)})
         return errors
+
+
+class Lease:
+    """The claims one batch holds, leased for `seconds` from their claim or last renewal.
+
+    A runner whose handlers may outlive a fixed lease (the worker: its lease is one visibility timeout, its batch
+    may run longer) renews it from a heartbeat while they run; the pipeline takes its claims' lease from `begin`,
+    hands them over with `hold`, lets go of them with `drop` before it completes or releases them, and starts no
+    new work once `ending` (the lease ends within the margin, or a key was taken over). Thread-safe: the
+    heartbeat renews while the pipeline's threads read it."""
+
+    def __init__(self, idempotency: Idempotency, seconds: float) -> None:
+        self.idempotency = idempotency
+        self.seconds = seconds
+        self.renewals = 0  # heartbeat rounds that renewed at least one claim
+        self.lost: set[str] = set()  # keys a renewal found taken over (our lease had lapsed)
+        self._held: dict[str, tuple[Claim, float]] = {}  # key -> (claim, lease end in epoch s)
+        self._lock = threading.Lock()
+
+    def begin(self) -> float:
+        """The lease end of claims made now."""
+        return self.idempotency.clock.now() + self.seconds
+
+    def hold(self, claims: Sequence[Claim], lease_until: float) -> None:
+        with self._lock:
+            self._held.update((c.key, (c, lease_until)) for c in claims)
+
+    def drop(self, claims: Sequence[Claim]) -> None:
+        with self._lock:
+            for claim in claims:
+                self._held.pop(claim.key, None)
+
+    @property
+    def valid_until(self) -> float:
+        """When the first of the held leases ends (inf while none is held)."""
+        with self._lock:
+            return min((until for _, until in self._held.values()), default=math.inf)
+
+    def ending(self, now: float, margin: float) -> bool:
+        return bool(self.lost) or now >= self.valid_until - margin
+
+    def renew(self) -> int:
+        """Extend every held claim to now + seconds. Returns how many claims were renewed. A renewal that finds
+        the key taken over is logged and recorded in `lost`; a failed one leaves that lease as it was."""
+        with self._lock:
+            claims = [claim for claim, _ in self._held.values()]
+        if not claims:
+            return 0
+        until = self.begin()
+        outcomes = self.idempotency.renew(claims, until)
+        renewed, lost, failed = 0, [], []
+        with self._lock:
+            for claim in claims:
+                outcome = outcomes.get(claim.key)
+                if self._held.get(claim.key, (None, 0.0))[0] != claim:
+                    continue  # settled while we renewed: whatever the store said, it is not ours to track
+                if outcome is True:
+                    self._held[claim.key] = (claim, until)
+                    renewed += 1
+                elif outcome is False:
+                    self.lost.add(claim.key)
+                    del self._held[claim.key]
+                    lost.append(claim.key)
+                else:
+                    failed.append(repr(outcome))
+            self.renewals += renewed > 0
+        if lost:  # one line per round, not per key: a store outage would otherwise flood the log
+            log.error("lease lost: another consumer took over keys we still hold", extra={"keys": lost[:10]})
+        if failed:
+            log.warning("lease renewal failed", extra={"claims": len(failed), "error": failed[0]})
+        return renewed

@@ -1,7 +1,8 @@
 """The batch algorithm, pure over ports. A record's whole life, in the order `Pipeline.run` calls the steps:
 
 parse -> fold in-batch duplicates -> claim (idempotency) -> bulk enrichment -> handlers -> settle (complete /
-release) -> dead-letter -> per-record outcome (the partial-batch-failure report).
+release) -> dead-letter -> folded copies follow their primary -> per-record outcome (the partial-batch-failure
+report).
 
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
 DEAD_LETTERED is acknowledged only once the sink has it, RETRY goes back to the queue with its claim released.
@@ -16,11 +17,11 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, parse_record, rejection_key
-from gcevents.core.idempotency import Idempotency
+from gcevents.core.idempotency import Idempotency, Lease
 from gcevents.core.router import HandlerContext, Router, WorkItem, topic_matches
 from gcevents.errors import PermanentError, TransientError
 from gcevents.ports import (
@@ -38,6 +39,8 @@ from gcevents.ports import (
 )
 
 log = logging.getLogger(__name__)
+
+_IN_BATCH = "in_batch"  # the reason of a DUPLICATE folded into an earlier copy of the same content in the batch
 
 
 class Outcome(enum.Enum):
@@ -72,11 +75,12 @@ class BatchReport:
         return [r for r in self.results if r.outcome is Outcome.RETRY]
 
     def batch_item_failures(self) -> list[dict[str, str]]:
-        """SQS partial batch response; every RETRY record must have a messageId (SQS input guarantees it)."""
-        return [
-            {"itemIdentifier": r.record.message_id} for r in self.results
-            if r.outcome is Outcome.RETRY and r.record.message_id
-        ]  # fmt: skip
+        """SQS partial batch response; every RETRY record must have a messageId (SQS input guarantees it). A
+        message delivered twice in one batch is named once."""
+        failed = dict.fromkeys(
+            r.record.message_id for r in self.results if r.outcome is Outcome.RETRY and r.record.message_id
+        )
+        return [{"itemIdentifier": message_id} for message_id in failed if message_id]
 
     def summary(self) -> dict[str, Any]:
         counts = self.counts()
@@ -96,7 +100,10 @@ class PipelineSettings:
     lag_retry_delay: float = 60.0
     deadline_margin: float = 5.0  # start no new work this close to the deadline
     handler_concurrency: int = 8  # conversations processed in parallel (events of one conversation in order)
-    in_progress_retry_cap: float = 30.0  # seconds before re-checking a key another consumer holds
+    # Longest wait before re-checking a key another consumer holds. A wait lasts until the holder's lease ends (plus
+    # the clock-skew margin): one receive per wait, and a crashed holder's key is free when we look again. The cap
+    # only bounds absurd leases; it covers the longest lease a runner takes (a 900 s Lambda invocation).
+    in_progress_retry_cap: float = 900.0
 
 
 @dataclass(slots=True)
@@ -107,6 +114,7 @@ class _Batch:
     deadline: float
     out_of_time: Callable[[], bool]
     started: float
+    lease: Lease | None  # None: the claims are leased until the deadline, without renewal (Lambda, local runs)
     results: dict[int, RecordResult] = field(default_factory=dict)
     events: dict[int, GenesysEvent] = field(default_factory=dict)
     letters: dict[int, DeadLetter] = field(default_factory=dict)
@@ -154,14 +162,25 @@ class Pipeline:
             max_workers=max(1, self.settings.handler_concurrency), thread_name_prefix="gcevents-handler"
         )
 
-    def run(self, records: Sequence[RawRecord], deadline: float, *, stop: threading.Event | None = None) -> BatchReport:
-        """`deadline` (epoch s) ends the idempotency leases; `stop` (a worker's SIGTERM) ends new work early."""
+    def run(
+        self,
+        records: Sequence[RawRecord],
+        deadline: float,
+        *,
+        stop: threading.Event | None = None,
+        lease: Lease | None = None,
+    ) -> BatchReport:
+        """`deadline` (epoch s) ends new work and, without a `lease`, the idempotency leases; `stop` (a worker's
+        SIGTERM) ends new work early. With a `lease` (renewed by the caller's heartbeat) claims are leased for its
+        length, and no new work starts once it is about to end unrenewed."""
         margin = self.settings.deadline_margin
 
         def out_of_time() -> bool:
-            return (stop is not None and stop.is_set()) or self.clock.now() >= deadline - margin
+            now = self.clock.now()
+            stopping = stop is not None and stop.is_set()
+            return stopping or now >= deadline - margin or (lease is not None and lease.ending(now, margin))
 
-        batch = _Batch(records, deadline, out_of_time, started=self.clock.now())
+        batch = _Batch(records, deadline, out_of_time, started=self.clock.now(), lease=lease)
         span = self.tracer.span
         self._parse(batch)
         with span("claim"):
@@ -174,6 +193,7 @@ class Pipeline:
         with span("complete"):
             self._settle(batch)
         self._dead_letter(batch)
+        self._follow_primaries(batch)
         return BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
 
     # ----------------------------------------------------------------------------------------- parse + fold
@@ -192,7 +212,7 @@ class Pipeline:
                 continue
             batch.events[index] = parsed
             if parsed.content_key in batch.primaries:
-                batch.results[index] = RecordResult(record, Outcome.DUPLICATE, "in_batch", event=parsed)
+                batch.results[index] = RecordResult(record, Outcome.DUPLICATE, _IN_BATCH, event=parsed)
             else:
                 batch.primaries[parsed.content_key] = index
 
@@ -204,7 +224,8 @@ class Pipeline:
             for index in batch.primaries.values():
                 batch.retry(index, "deadline_before_start")
             return
-        claimed = self.idempotency.claim_all(list(batch.primaries), lease_until=batch.deadline)
+        lease_until = batch.lease.begin() if batch.lease is not None else batch.deadline
+        claimed = self.idempotency.claim_all(list(batch.primaries), lease_until=lease_until)
         now_ms = int(self.clock.now() * 1000)
         for key, index in batch.primaries.items():
             outcome = claimed[key]
@@ -217,12 +238,14 @@ class Pipeline:
                 batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
             else:
                 batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms))
+        if batch.lease is not None:
+            batch.lease.hold(list(batch.claims.values()), lease_until)
 
     def _recheck_after(self, held: ClaimResult, now_ms: int) -> float:
         """A live lease elsewhere. Its holder usually finishes (or releases) well before the lease ends, so look
         again soon; only a crashed holder makes us wait for the whole lease."""
         lease_left = ((held.lease_until_ms or now_ms) - now_ms) / 1000
-        return max(0.0, min(lease_left, self.settings.in_progress_retry_cap))
+        return max(0.0, min(lease_left, self.settings.in_progress_retry_cap)) + self.idempotency.skew_margin
 
     # ---------------------------------------------------------------------------------------------- enrich
     def _enrich(self, batch: _Batch) -> None:
@@ -324,6 +347,8 @@ class Pipeline:
         redrive from the DLQ) can run them again."""
         done: list[Claim] = []
         to_release: list[Claim] = []
+        if batch.lease is not None:  # the heartbeat stops renewing what we are about to settle
+            batch.lease.drop(list(batch.claims.values()))
         for i, claim in batch.claims.items():
             if i in batch.results:  # sent back before its handlers ran (enrichment not ready / failed)
                 to_release.append(claim)
@@ -417,6 +442,20 @@ class Pipeline:
             self.idempotency.complete(claims)
         except Exception:  # the letters are written: a re-delivery may write one again, nothing is lost
             log.exception("could not mark dead letters written", extra={"count": len(claims)})
+
+    # ------------------------------------------------------------------------------------ copies follow primaries
+    def _follow_primaries(self, batch: _Batch) -> None:
+        """A copy folded into its primary is retried when the primary is, instead of being acknowledged: the
+        copy may be the same queue message delivered twice, and acknowledging it would delete a message whose work
+        failed (`core/settlement.py` then settles each message once, with its freshest receipt handle)."""
+        for index, result in list(batch.results.items()):
+            if result.outcome is not Outcome.DUPLICATE or result.reason != _IN_BATCH or result.event is None:
+                continue
+            primary = batch.results[batch.primaries[result.event.content_key]]
+            if primary.outcome is Outcome.RETRY:
+                batch.results[index] = replace(
+                    result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after
+                )
 
 
 def _why_released(batch: _Batch) -> dict[str, tuple[str, int]]:

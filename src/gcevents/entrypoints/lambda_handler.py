@@ -14,6 +14,7 @@ from typing import Any
 from gcevents.config import Config
 from gcevents.core.events import RawRecord, is_sqs_batch, split_records
 from gcevents.core.pipeline import BatchReport, Outcome
+from gcevents.core.settlement import by_message
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.errors import TransientError
 from gcevents.observability import configure_logging
@@ -57,6 +58,10 @@ def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, 
     deadline = _deadline(context)
     records = split_records(event)
     before = runtime.counters()
+    # No `lease`: claims are leased until the invocation deadline and never renewed. Lambda cannot run a handler
+    # past its deadline, and the queue's visibility timeout is at least 6 x the function timeout, so a record that
+    # comes back after a timeout or a crash always finds its old lease over (the worker, whose batch may outlive
+    # one visibility timeout, renews a shorter lease instead: docs/operations.md).
     report = runtime.pipeline.run(records, deadline)
     extra = {k: v - before.get(k, 0.0) for k, v in runtime.counters().items()}
     runtime.metrics.emit_batch(report, extra)
@@ -85,7 +90,9 @@ def _deadline(context: Any) -> float:
 
 def _delay_retries(runtime: Runtime, report: BatchReport) -> None:
     delays: list[tuple[RawRecord, float]] = []
-    for result in report.retries():
+    for result in by_message(report.results):  # a message delivered twice is delayed once, by its latest receipt
+        if result.outcome is not Outcome.RETRY:
+            continue
         after = result.retry_after
         if after:  # without a hint the record returns at the queue's visibility timeout
             delays.append((result.record, redelivery_delay(after, result.record.receive_count)))

@@ -222,6 +222,7 @@ def _idempotency(config: Config, store: IdempotencyStore, clock: Clock | None) -
         ttl_seconds=config.idempotency_ttl_seconds,
         concurrency=config.claim_concurrency,
         batch_claims=config.claim_mode == "transaction",
+        skew_margin=config.clock_skew_margin,
     )
 
 

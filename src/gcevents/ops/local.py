@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 from gcevents.core.events import RawRecord
 from gcevents.core.pipeline import Outcome, Pipeline, RecordResult, exhausted_letter
+from gcevents.core.settlement import by_message
 from gcevents.ports import DeadLetterSink
 
 
@@ -38,7 +39,7 @@ def run_records(
         retry: list[RecordResult] = []
         for batch in _batches(pending, batch_size):
             report = pipeline.run(batch, time.time() + deadline_s)
-            for result in report.results:
+            for result in by_message(report.results):  # two copies of one message: one outcome, one dead letter
                 if result.outcome is Outcome.RETRY:
                     retry.append(result)
                 else:

@@ -29,6 +29,8 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # synchronous invoke payload
 MAX_FUNCTION_TIMEOUT = 900
 MAX_VISIBILITY_TIMEOUT = 12 * 3600
 MAX_RECEIVE_COUNT = 1000
+# AWS advises a maxReceiveCount of at least 5, so throttled receives do not dead-letter healthy messages.
+MIN_RECEIVE_COUNT = 5
 VISIBILITY_FACTOR = 6  # AWS: queue visibility >= 6 x function timeout (we add the batching window on top)
 SCALE_UP_PER_MINUTE = 300  # SQS pollers add up to 300 concurrent invocations per minute
 INITIAL_CONCURRENCY = 5  # ... starting from five concurrent batches
@@ -45,7 +47,7 @@ LIMITS = {
     "MaximumConcurrency": (MIN_CONCURRENCY, MAX_CONCURRENCY),
     "FunctionTimeout": (1, MAX_FUNCTION_TIMEOUT),
     "VisibilityTimeout": (0, MAX_VISIBILITY_TIMEOUT),
-    "MaxReceiveCount": (1, MAX_RECEIVE_COUNT),
+    "MaxReceiveCount": (MIN_RECEIVE_COUNT, MAX_RECEIVE_COUNT),
 }
 
 
@@ -70,6 +72,7 @@ class PlanInputs:
     deadline_margin: float = 5.0  # the handler starts no new work this close to its deadline (s)
     lag_retries: int = 2  # analytics-lag redeliveries (GCEVENTS_LAG_RETRIES)
     transient_retries: int = 2  # further redeliveries for throttles/outages before the DLQ
+    crash_retries: int = 1  # crashed invocations (timeout, out of memory) a record survives; one receive each
     reserve: bool = True  # also set reserved concurrency (= MaximumConcurrency)
 
     def validate(self) -> None:
@@ -90,7 +93,7 @@ class PlanInputs:
             problems.append("event size must be > 0 and fit the 6 MB payload")
         if self.max_latency < 0 or self.max_batch_seconds <= 0 or self.safety < 1 or self.deadline_margin < 0:
             problems.append("max latency >= 0, max batch seconds > 0, safety >= 1, deadline margin >= 0")
-        if self.lag_retries < 0 or self.transient_retries < 0:
+        if self.lag_retries < 0 or self.transient_retries < 0 or self.crash_retries < 0:
             problems.append("retry counts must not be negative")
         if problems:
             raise ValueError("; ".join(problems))
@@ -283,8 +286,7 @@ def plan(inputs: PlanInputs) -> Plan:
     why = f"= MaximumConcurrency {reserved} (must be >= it)" if i.reserve else "0: not reserved"
     sheet.note("ReservedConcurrency", reserved, why)
     rate = sheet.step("GenesysRatePerMinute (per instance)", largest(num(1), floor(fleet.budget / fleet.concurrency)))
-    retries = num(1, "delivery") + num(i.lag_retries, "lag retries") + num(i.transient_retries, "transient retries")
-    receives = sheet.step("MaxReceiveCount", smallest(retries, num(MAX_RECEIVE_COUNT, "SQS max")))
+    receives = sheet.step("MaxReceiveCount", _receives(i))
     capacity, api_per_minute = _capacity(i, batch, fleet, sheet)
     spike = _spike(i, fleet, capacity, sheet)
     result = Plan(
@@ -393,6 +395,25 @@ def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> Spike
         f"capacity (up to {capacity.value:.0f}/s) less the steady {i.rate:g}/s",
     )
     return spike
+
+
+def _receives(i: PlanInputs) -> Term:
+    """Receives a record may need. A crash costs one: its message returns after the visibility timeout (>= 6 x the
+    function timeout), long after its lease (the invocation's deadline) ended. A key another invocation holds
+    costs one: the record waits until that lease ends (the pipeline's in-progress wait is capped at 900 s, longer
+    than any FunctionTimeout). docs/operations.md has the worker's version (two per crash: its lease is renewed)."""
+    needed = (
+        num(1, "delivery") + num(i.lag_retries, "lag retries") + num(i.transient_retries, "transient retries")
+        + num(i.crash_retries, "crashes") + num(1, "wait for a held key")
+    )  # fmt: skip
+    return smallest(largest(needed, num(MIN_RECEIVE_COUNT, "floor")), num(MAX_RECEIVE_COUNT, "SQS max"))
+
+
+def worker_max_receive_count(lag_retries: int = 2, transient_retries: int = 2, crash_retries: int = 1) -> int:
+    """The same rule for `gcevents worker`, whose lease is one visibility timeout renewed with the visibility: a
+    crash costs two receives, the crashed delivery and one wait for its last lease to end (a redelivery comes one
+    visibility timeout after the last renewal, when that lease is just over, give or take the clock-skew margin)."""
+    return max(MIN_RECEIVE_COUNT, 1 + lag_retries + transient_retries + 2 * crash_retries + 1)
 
 
 def _largest_batch_within(inputs: PlanInputs, seconds: float) -> int:

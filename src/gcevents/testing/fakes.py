@@ -84,6 +84,15 @@ class MemoryIdempotencyStore:
             self.requests += -(-len(keys) // 100)
             return {k: r.failure for k in keys if (r := self._records.get(k)) and r.failure and r.status == _FAILED}
 
+    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
+        with self._lock:
+            self.requests += 1
+            current = self._records.get(claim.key)
+            if current is None or not _held_by(current, claim.token):
+                return False
+            current.lease_until_ms = lease_until_ms
+            return True
+
 
 def _held_by(record: _Record, token: str) -> bool:
     """A lease with this token is the caller's own (its earlier attempt landed): claiming it again wins."""

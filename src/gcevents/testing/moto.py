@@ -1,43 +1,93 @@
-"""moto's HTTP server with DynamoDB requests applied one at a time, for the tests and the benchmark.
+"""moto's HTTP server with DynamoDB and SQS requests applied one at a time, for the tests and the benchmark.
 
 moto's server is threaded but its DynamoDB backend takes no locks: two concurrent conditional writes to one
 item can both succeed, and a TransactWriteItems (which moto runs by deep-copying the table and swapping the
 copy back on cancellation) can drop a concurrent write or fail with HTTP 500. Real DynamoDB applies each
 request atomically; serialising DynamoDB requests restores that, so what we measure and test is our
-algorithm, not the emulator's races. Other services stay concurrent (SQS long polls must not block others).
+algorithm, not the emulator's races.
+
+moto's SQS backend takes no locks either: several pollers receiving, deleting and changing visibility at once can
+hand one message to two of them in the same instant, lose a delete or crash a request. SQS requests are
+serialised too (their own lock, so SQS and DynamoDB still overlap), and a long poll is emulated outside the lock:
+moto is asked with WaitTimeSeconds=0, and asked again every POLL_INTERVAL until a message arrives or the caller's
+wait is over, so a waiting poller never blocks the others. (JSON protocol only, which every current SDK speaks.)
 
 Run as `python -m gcevents.testing.moto PORT` (the benchmark's out-of-process emulator)."""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
+POLL_INTERVAL = 0.05  # seconds between two looks of an emulated long poll
 
 
-def atomic_dynamodb(app: WsgiApp) -> WsgiApp:
-    lock = threading.Lock()
+def atomic_services(app: WsgiApp) -> WsgiApp:
+    """DynamoDB and SQS requests one at a time (one lock per service); SQS long polls waited for outside the lock."""
+    dynamodb, sqs = threading.Lock(), threading.Lock()
 
     def wrapped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            with lock:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("DynamoDB_"):
+            with dynamodb:
+                return list(app(environ, start_response))
+        if target == "AmazonSQS.ReceiveMessage":
+            return _long_poll(app, sqs, environ, start_response)
+        if target.startswith("AmazonSQS."):
+            with sqs:
                 return list(app(environ, start_response))
         return app(environ, start_response)
 
     return wrapped
 
 
+def _long_poll(app: WsgiApp, lock: threading.Lock, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    try:
+        request = json.loads(body or b"{}")
+        wait = float(request.get("WaitTimeSeconds") or 0)
+        request["WaitTimeSeconds"] = 0
+        body = json.dumps(request).encode()
+    except (ValueError, TypeError, AttributeError):
+        wait = 0.0  # not ours to judge: moto answers it
+    give_up = time.monotonic() + max(0.0, min(wait, 20.0))
+    answer: dict[str, Any] = {}
+
+    def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        answer.update(status=status, headers=headers)
+        return lambda data: None
+
+    while True:
+        attempt = dict(environ, **{"wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))})
+        with lock:
+            chunks = list(app(attempt, capture))
+        if time.monotonic() >= give_up or not answer["status"].startswith("200") or _has_messages(chunks):
+            start_response(answer["status"], answer["headers"])
+            return chunks
+        time.sleep(POLL_INTERVAL)
+
+
+def _has_messages(chunks: list[bytes]) -> bool:
+    try:
+        return bool(json.loads(b"".join(chunks) or b"{}").get("Messages"))
+    except (ValueError, AttributeError):
+        return True  # an answer we do not understand is passed on as it is
+
+
 def make_server(host: str, port: int) -> Any:
-    """A threaded werkzeug server around moto's dispatcher (what `moto_server` runs), DynamoDB made atomic."""
+    """A threaded werkzeug server around moto's dispatcher (what `moto_server` runs), DynamoDB and SQS atomic."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server as werkzeug_server
 
-    app = atomic_dynamodb(DomainDispatcherApplication(create_backend_app))
+    app = atomic_services(DomainDispatcherApplication(create_backend_app))
     return werkzeug_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
 
 

@@ -39,7 +39,8 @@ _RETRYABLE_REASONS = frozenset(
 class DynamoDbIdempotencyStore:
     """Attempt bounds (see `gcevents.retry`; each call is up to SDK_MAX_ATTEMPTS HTTP attempts): `completed`
     ceil(n/100) + LEFTOVER_RETRIES BatchGetItem calls, `complete` ceil(n/25) + LEFTOVER_RETRIES BatchWriteItem
-    calls, `claim_many` TRANSACTION_ROUNDS transactions per 100 keys, `claim` / `release` one call."""
+    calls, `claim_many` TRANSACTION_ROUNDS transactions per 100 keys (then one PutItem per key left), `claim` /
+    `release` / `renew` one call."""
 
     def __init__(self, client: DynamoDBClient, table: str, *, sleep: Callable[[float], None] = time.sleep) -> None:
         self.client = client
@@ -115,7 +116,8 @@ class DynamoDbIdempotencyStore:
         self, items: Sequence[tuple[str, str]], lease_until_ms: int, now_ms: int
     ) -> dict[str, ClaimResult | Exception]:
         """At most TRANSACTION_ROUNDS transactions: a cancelled one settles the keys that got an answer and
-        resubmits the rest; a round that resubmits a conflicting or throttled key backs off first (full jitter)."""
+        resubmits the rest; a round that resubmits a conflicting or throttled key backs off first (full jitter).
+        Keys still pending after the last round are claimed one by one (one PutItem each)."""
         results: dict[str, ClaimResult | Exception] = {}
         conflicts: Counter[str] = Counter()
         budget = RetryBudget(
@@ -124,10 +126,10 @@ class DynamoDbIdempotencyStore:
         pending, backoff, first = list(items), False, True
         while pending:
             if not first and not (budget.retry() if backoff else budget.take()):
-                for key, _ in pending:
-                    results[key] = StoreUnavailableError(
-                        "dynamodb transact_write_items (claim): transaction kept being cancelled"
-                    )
+                # Under contention every round can meet keys other consumers took meanwhile, and cancel again. What
+                # is still pending stood beside those: claim it one key at a time, as per-key mode does (a single
+                # conditional put always answers), instead of handing healthy records back to burn a receive.
+                results.update(self._claim_each(pending, lease_until_ms, now_ms))
                 return results
             first = False
             reasons = self._transact(pending, lease_until_ms, now_ms)
@@ -138,6 +140,17 @@ class DynamoDbIdempotencyStore:
                 results.update({key: reasons for key, _ in pending})
                 return results
             pending, backoff = _settle(pending, reasons, conflicts, results)
+        return results
+
+    def _claim_each(
+        self, pending: Sequence[tuple[str, str]], lease_until_ms: int, now_ms: int
+    ) -> dict[str, ClaimResult | Exception]:
+        results: dict[str, ClaimResult | Exception] = {}
+        for key, token in pending:
+            try:
+                results[key] = self.claim(key, token, lease_until_ms, now_ms)
+            except Exception as exc:
+                results[key] = exc
         return results
 
     def _transact(
@@ -207,6 +220,28 @@ class DynamoDbIdempotencyStore:
             ExpressionAttributeNames={"#status": "status"},
         )
         return {item["pk"]["S"]: _failure_of(item) for item in items if item["status"]["S"] == "FAILED"}
+
+    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": claim.key}},
+                UpdateExpression="SET lease_until = :lease, #ttl = :ttl",
+                # Only our own IN_PROGRESS claim: never extend a lease someone re-took, nor revive a completion.
+                ConditionExpression="#token = :token AND #status = :in_progress",
+                ExpressionAttributeNames={"#token": "token", "#status": "status", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":lease": {"N": str(lease_until_ms)},
+                    ":ttl": {"N": str(lease_until_ms // 1000 + 3600)},
+                    ":token": {"S": claim.token},
+                    ":in_progress": {"S": "IN_PROGRESS"},
+                },
+            )
+        except Exception as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, "dynamodb update_item (renew)") from exc
+        return True
 
 
 def _failure_item(claim: Claim, failure: Failure) -> dict[str, Any]:

@@ -123,6 +123,14 @@ class SqliteIdempotencyStore:
                     found[pk] = Failure(error or "", int(attempts or 0), int(failed_at or 0), int(expires_at))
         return found
 
+    def renew(self, claim: Claim, lease_until_ms: int) -> bool:
+        with self.db.transaction() as conn:
+            cursor = conn.execute(  # only our own IN_PROGRESS claim, as `release`
+                "UPDATE idempotency SET lease_until = ? WHERE pk = ? AND token = ? AND status = 'IN_PROGRESS'",
+                (lease_until_ms, claim.key, claim.token),
+            )
+            return cursor.rowcount == 1
+
     def purge_expired(self, now_ms: int) -> int:
         """Delete rows no one can need any more: ended leases, expired completions and failure records (all of
         them claimable anyway). Returns how many."""

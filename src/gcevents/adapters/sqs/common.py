@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -33,7 +34,8 @@ def change_visibility_batch(client: SQSClient, queue_url: str, items: Sequence[t
     failed = 0
     for start in range(0, len(items), 10):
         entries: list[ChangeMessageVisibilityBatchRequestEntryTypeDef] = [
-            {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": int(min(MAX_VISIBILITY_SECONDS, max(0, s)))}
+            # Rounded up: SQS counts whole seconds, and a delay cut short could arrive before what it waits for.
+            {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": math.ceil(min(MAX_VISIBILITY_SECONDS, max(0, s)))}
             for i, (r, s) in enumerate(items[start : start + 10])
         ]
         response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
@@ -41,16 +43,20 @@ def change_visibility_batch(client: SQSClient, queue_url: str, items: Sequence[t
     return failed
 
 
-def delete_batch(client: SQSClient, queue_url: str, receipts: Sequence[str], what: str) -> None:
-    """DeleteMessageBatch, 10 receipts per call; errors are translated at this boundary."""
+def delete_batch(client: SQSClient, queue_url: str, receipts: Sequence[str], what: str) -> list[str]:
+    """DeleteMessageBatch, 10 receipts per call; errors are translated at this boundary. Returns the error codes
+    of the entries SQS refused (e.g. ReceiptHandleIsInvalid): those messages were not deleted."""
+    refused: list[str] = []
     for start in range(0, len(receipts), 10):
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
             {"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + 10])
         ]
         try:
-            client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
+            response = client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
         except Exception as exc:
             raise translate(exc, f"sqs delete_message_batch ({what})") from exc
+        refused.extend(str(failure.get("Code", "unknown")) for failure in response.get("Failed", []))
+    return refused
 
 
 def create_queues(

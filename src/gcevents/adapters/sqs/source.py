@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch
+from gcevents.errors import TransientError
 from gcevents.ports import RawRecord
 
 if TYPE_CHECKING:
@@ -40,8 +41,18 @@ class SqsEventSource:
             for m in response.get("Messages", [])
         ]
 
+    def check(self) -> None:
+        """Start-up check: the queue exists and we may read it (ConfigError otherwise)."""
+        try:
+            self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])
+        except Exception as exc:
+            raise translate(exc, f"sqs get_queue_attributes {self.queue_url}") from exc
+
     def ack(self, receipts: Sequence[str]) -> None:
-        delete_batch(self.client, self.queue_url, receipts, "ack")
+        refused = delete_batch(self.client, self.queue_url, receipts, "ack")
+        if refused:  # not deleted: the caller retries, or the message comes back and is settled as a duplicate
+            codes = ", ".join(sorted(set(refused)))
+            raise TransientError(f"sqs delete_message_batch (ack): {len(refused)} of {len(receipts)} refused: {codes}")
 
     def change_visibility(self, receipts: Mapping[str, float]) -> None:
         try:

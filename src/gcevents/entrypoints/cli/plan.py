@@ -40,6 +40,7 @@ def register(subparsers: Any) -> None:
     arg("--safety", "concurrency factor over the peak (%(default)s)")
     arg("--lag-retries", "analytics-lag redeliveries (%(default)s)")
     arg("--transient-retries", "redeliveries before the DLQ")
+    arg("--crash-retries", "crashed invocations a record survives (%(default)s)")
     parser.add_argument("--no-reserve", action="store_true", help="do not set reserved concurrency")
     parser.add_argument("--format", choices=("text", "sam", "json"), default="text", help="output (default text)")
     parser.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from gcevents.config import Config, StoreSpec
+from gcevents.ops.plan import worker_max_receive_count
 
 
 def register(subparsers: Any) -> None:
@@ -24,8 +25,9 @@ def register(subparsers: Any) -> None:
         "--queue", metavar="NAME", help="also create this SQS queue (and NAME-dlq with a redrive policy)"
     )
     setup.add_argument(
-        "--max-receive-count", type=int, default=5,
-        help="receives before the queue moves a message to NAME-dlq (default: %(default)s)",
+        "--max-receive-count", type=int, default=worker_max_receive_count(),
+        help="receives before the queue moves a message to NAME-dlq (default %(default)s: enough for the worker and "
+        "for Lambda)",
     )  # fmt: skip
     setup.add_argument(
         "--visibility-timeout", type=int, default=360, metavar="SECONDS",
@@ -49,7 +51,11 @@ def cmd_setup(args: argparse.Namespace) -> int:
 
 
 def setup_resources(
-    config: Config, *, queue: str | None = None, max_receive_count: int = 5, visibility_timeout: int = 360
+    config: Config,
+    *,
+    queue: str | None = None,
+    max_receive_count: int = worker_max_receive_count(),
+    visibility_timeout: int = 360,
 ) -> dict[str, Any]:
     """Idempotent: running it twice changes nothing."""
     from gcevents.adapters.aws import make_client

@@ -13,9 +13,15 @@ from gcevents.config import Config, StoreSpec
 from gcevents.core.pipeline import BatchReport
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.entrypoints.worker import Worker, WorkerSettings, install_signal_handlers
+from gcevents.ops.plan import worker_max_receive_count
 from gcevents.ports import EventSource
 
 log = logging.getLogger(__name__)
+
+# Exit status: 0 stopped with nothing left behind; 1 a configuration error (named on stderr, nothing started);
+# 3 stopped with unfinished work: records handed back while stopping, acknowledgements that kept failing, or a
+# poller that died. Unfinished work is not lost: the queue redelivers it to another consumer.
+EXIT_UNFINISHED = 3
 
 
 def register(subparsers: Any) -> None:
@@ -37,14 +43,22 @@ def register(subparsers: Any) -> None:
         parser, "--batch-window", WorkerSettings, help="seconds to fill a batch once a record came (%(default)s)"
     )
     add_option(
-        parser, "--visibility-timeout", WorkerSettings, help="seconds a received message stays hidden (%(default)s)"
-    )
+        parser, "--visibility-timeout", WorkerSettings,
+        help="seconds a received message stays hidden, and the lease a heartbeat renews (%(default)s)",
+    )  # fmt: skip
     add_option(parser, "--wait", WorkerSettings, "wait_seconds", help="long-poll seconds per receive (%(default)s)")
     add_option(
         parser, "--batch-time-limit", WorkerSettings,
-        help="seconds a batch may run: its deadline and idempotency lease (%(default)s)",
+        help="seconds a batch may run: its deadline; must exceed GCEVENTS_DEADLINE_MARGIN (%(default)s)",
     )  # fmt: skip
-    parser.add_argument("--max-receive-count", type=int, default=5, help="SQLite queue redrive threshold")
+    add_option(
+        parser, "--retry-base-delay", WorkerSettings, help="seconds; retries without a Retry-After hint (%(default)s)"
+    )
+    add_option(parser, "--retry-max-delay", WorkerSettings, help="seconds; the longest such retry delay (%(default)s)")
+    parser.add_argument(
+        "--max-receive-count", type=int, default=worker_max_receive_count(),
+        help="SQLite queue redrive threshold (default %(default)s: see docs/operations.md)",
+    )  # fmt: skip
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.add_argument("--max-batches", type=int, help="stop after this many batches")
     parser.set_defaults(func=cmd_worker)
@@ -88,7 +102,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     worker = Worker(runtime.pipeline, source, settings, on_batch=emit, is_drained=is_drained)
     install_signal_handlers(worker)
     stats = worker.run(exit_when_idle=args.exit_when_idle, max_batches=args.max_batches)
-    log.info("worker stopped", extra={"batches": stats.batches, "outcomes": dict(stats.outcomes)})
+    summary = {
+        "batches": stats.batches, "outcomes": dict(stats.outcomes), "errors": stats.errors,
+        "failed_acks": stats.failed_acks, "handed_back": stats.handed_back, "unacked_at_exit": stats.unacked_at_exit,
+        "leases_lost": stats.leases_lost,
+    }  # fmt: skip
+    if stats.unfinished:
+        log.error("worker stopped with unfinished work", extra=summary)
+        return EXIT_UNFINISHED
+    log.info("worker stopped", extra=summary)
     return 0
 
 
