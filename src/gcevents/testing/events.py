@@ -135,6 +135,7 @@ def event(
     Genesys sends), a datetime, a string (sent as it is) or None (no eventTime). A full topic as `kind`
     (`v2.audits...`, `v2.users.u-1.presence`, or anything after `raw:`) sends exactly `fields` as the body.
     `envelope` overrides envelope fields (`source`, `id`, `time`, ...)."""
+    _check_field_names(fields)
     if kind.startswith(("v2.", "raw:")):
         topic = kind.removeprefix("raw:")
         built = wrap(topic, fields)
@@ -148,6 +149,17 @@ def event(
         built = wrap(topic_for(kind, conversation_id), {k: v for k, v in body.items() if v is not None})
     built.update(envelope or {})
     return built
+
+
+def _check_field_names(fields: Mapping[str, Any]) -> None:
+    """Genesys body fields are camelCase: a snake_case name is a misspelt keyword (`event_time_ms=` for
+    `event_time=`), which would otherwise land silently in the body and leave every event at BASE_MS."""
+    wrong = sorted(name for name in fields if "_" in name)
+    if wrong:
+        raise TypeError(
+            f"event(): {', '.join(wrong)} are not Genesys field names (camelCase); keywords are "
+            "participant_id, session_id, event_time and envelope"
+        )
 
 
 def _common_fields(
