@@ -255,8 +255,14 @@ class StateStore(Protocol):
 # ---------------------------------------------------------------------------------------------- requeue
 class Requeuer(Protocol):
     def delay(self, records: Sequence[tuple[RawRecord, float]]) -> None:
-        """Push redelivery of these delivered records out by the given seconds, so a retry after a 429 does not
-        burn receive counts. Best effort: failures are logged, the record is retried anyway."""
+        """Push redelivery of these delivered records out by the given seconds (a Retry-After hint). Best effort:
+        failures are logged, the record is retried anyway. Each redelivery still counts a receive."""
+        ...
+
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """Put these records back as NEW messages, delivered after the given seconds, so rate limiting never
+        spends their receive count toward the DLQ. Returns the message ids now safely back in the queue: the
+        caller acknowledges those originals; the others it retries as usual."""
         ...
 
 
@@ -312,6 +318,12 @@ class EventSource(Protocol):
 
     def change_visibility(self, receipts: Mapping[str, float]) -> None:
         """receipt -> seconds until the message is visible again (0: now; used to release and to extend)."""
+        ...
+
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """Put these received records back as fresh deliveries (receive count restarted) after the given seconds,
+        and drop the received copies: for records that were only rate limited. Returns the message ids done;
+        the caller changes the visibility of the others as for any retry."""
         ...
 
 

@@ -29,7 +29,10 @@ from gcevents.ports import PermitBucket
 
 WINDOW_SECONDS = 60.0  # Genesys limits are per minute
 START_FRACTION = 0.5  # of the ceiling: below the limit until the server has proved it grants more
-FAST_STEP, SLOW_STEP, THRESHOLD = 0.01, 0.001, 0.9  # additive steps per answered call (of the ceiling)
+# Additive growth, in shares of the ceiling per second of demand: fast below THRESHOLD of the ceiling (the limit is
+# known, so get back near it within seconds), slow above it (probe the last tenth gently).
+FAST_GROWTH, SLOW_GROWTH, THRESHOLD = 0.05, 0.005, 0.9
+MAX_GROWTH_INTERVAL = 5.0  # seconds of growth one answer may credit (after a pause, demand is news, not history)
 CEILING_GROWTH_PER_MINUTE = 0.02  # of the published ceiling, once a 429 brought the ceiling down
 DECREASE_FACTOR = 0.5
 MIN_FRACTION = 0.05  # the rate never falls below this share of the ceiling (nor below one call a minute)
@@ -120,8 +123,8 @@ class AdaptiveLimiter(RateLimiter):
     """AIMD on top of the bucket, for one token whose limit is `limit_per_minute` x `share`.
 
     - start at half the ceiling (ceiling = the limit less the burst);
-    - while callers wait on the limiter and the server answers, add a fixed step per answered call: 1 % of the
-      ceiling below 90 % of it (the limit is known, so get there within a few dozen calls), 0.1 % above;
+    - while callers wait on the limiter (or are turned away) and the server answers, grow linearly: 5 % of the
+      ceiling per second below 90 % of it (the limit is known, so get there within seconds), 0.5 % above;
     - on a 429: halve the rate (once per Retry-After: the in-flight calls' 429s are the same event) and hold
       every caller for Retry-After. The server's window (it resets when Retry-After ends) held as many calls as
       we got answered since it began: if that is less than we thought, it is the token's real limit, and the
@@ -143,7 +146,8 @@ class AdaptiveLimiter(RateLimiter):
         self._published = ceiling  # from the limits API (or the configuration): the ceiling never exceeds it
         self._ceiling = ceiling  # lowered by 429s that prove the published one wrong for us
         self._answered: deque[float] = deque()  # when the server answered us, over the last window
-        self._waiting = False  # callers have waited on the bucket since the last answer
+        self._waiting = False  # callers have waited on (or been refused by) the bucket since the last answer
+        self._grown_at = clock()
         self._last_cut = -1e18
         self._ceiling_grown_at = clock()
 
@@ -163,7 +167,12 @@ class AdaptiveLimiter(RateLimiter):
             self._tokens = min(self._tokens, self._capacity)
 
     def acquire(self, max_wait: float) -> float:
-        waited = super().acquire(max_wait)
+        try:
+            waited = super().acquire(max_wait)
+        except RateLimitedError:
+            with self._lock:
+                self._waiting = True  # turned away: demand beyond the pace
+            raise
         if waited > 0:  # we are the bottleneck: growth is worth trying
             with self._lock:
                 self._waiting = True
@@ -176,13 +185,15 @@ class AdaptiveLimiter(RateLimiter):
             self._answered.append(now)
             while self._answered and self._answered[0] < now - WINDOW_SECONDS:
                 self._answered.popleft()
+            elapsed = min(MAX_GROWTH_INTERVAL, now - self._grown_at)
+            self._grown_at = now
             if not self._waiting:
                 return  # an idle client learns nothing about the server
             self._waiting = False
             self._grow_ceiling(now)
             rate = self._rate * 60.0
-            step = FAST_STEP if rate < THRESHOLD * self._ceiling else SLOW_STEP
-            self._set_rate(min(self._ceiling, rate + step * self._ceiling))
+            growth = FAST_GROWTH if rate < THRESHOLD * self._ceiling else SLOW_GROWTH
+            self._set_rate(min(self._ceiling, rate + growth * self._ceiling * elapsed))
 
     def on_throttle(self, retry_after: float) -> None:
         with self._lock:
@@ -191,11 +202,15 @@ class AdaptiveLimiter(RateLimiter):
                 self._last_cut = now
                 window_began = now + retry_after - WINDOW_SECONDS
                 held = sum(1 for t in self._answered if t >= window_began)
+                cut = max(self._floor(), self._rate * 60.0 * DECREASE_FACTOR)
+                # Never below the cut rate: the window estimate assumes Genesys' one-minute windows, and a server
+                # that counts otherwise must not talk us down to a trickle.
                 if held and held - self._capacity < self._ceiling:
-                    self._ceiling = max(self._floor(), held - self._capacity)
+                    self._ceiling = max(cut, held - self._capacity)
                 self._ceiling_grown_at = now
-                self._set_rate(max(self._floor(), min(self._ceiling, self._rate * 60.0 * DECREASE_FACTOR)))
+                self._set_rate(min(self._ceiling, cut))
             self._waiting = False
+            self._grown_at = now + retry_after  # no growth credited for the hold
             self._refill()
             self._tokens = min(self._tokens, -retry_after * self._rate)
 

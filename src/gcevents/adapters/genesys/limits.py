@@ -40,13 +40,10 @@ def read_token_limit(get: Callable[[str], httpx.Response], fallback: float) -> T
     found: dict[str, float] = {}
     for namespace in dict.fromkeys(ns for ns, _ in TOKEN_RATE_KEYS):
         wanted = {key for ns, key in TOKEN_RATE_KEYS if ns == namespace}
-        try:
-            response = get(LIMITS_PATH.format(namespace=namespace))
-        except Exception as exc:  # the token endpoint down, a timeout: the configured limit will do
-            log.warning("genesys limits API failed", extra={"namespace": namespace, "error": type(exc).__name__})
-            continue
-        if response.status_code != 200:
-            log.warning("genesys limits API refused", extra={"namespace": namespace, "status": response.status_code})
+        response = _get_once_more_on_failure(get, LIMITS_PATH.format(namespace=namespace))
+        if response is None or response.status_code != 200:
+            status = response.status_code if response is not None else None
+            log.warning("genesys limits API refused or failed", extra={"namespace": namespace, "status": status})
             continue
         found.update(_values(_entities(response), wanted))
     if not found:
@@ -55,6 +52,21 @@ def read_token_limit(get: Callable[[str], httpx.Response], fallback: float) -> T
     keys = tuple(sorted(key for key, value in found.items() if value == tightest))
     log.info("genesys limits read", extra={"perMinute": tightest, "keys": list(keys)})
     return TokenLimit(tightest, "limits_api", keys)
+
+
+def _get_once_more_on_failure(get: Callable[[str], httpx.Response], path: str) -> httpx.Response | None:
+    """A second try after a 5xx, a timeout or a connection error (not after a refusal: 4xx stands)."""
+    response: httpx.Response | None = None
+    for _ in range(2):
+        try:
+            response = get(path)
+        except Exception as exc:  # the token endpoint down, a timeout: once more, then the configured limit
+            log.info("genesys limits API failed", extra={"path": path, "error": type(exc).__name__})
+            response = None
+            continue
+        if response.status_code < 500:
+            return response
+    return response
 
 
 def _entities(response: httpx.Response) -> list[Any]:
