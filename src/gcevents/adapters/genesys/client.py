@@ -367,16 +367,27 @@ class GenesysClient:
 
     # ------------------------------------------------------------------------------------------- limits
     def _read_limits(self) -> None:
-        """Once per client (container): the org's per-token limit from the limits API, or the configured one."""
+        """Once per client (container): the org's per-token limit from the limits API, or the configured one. The
+        reads are paced like any call (and, with the shared bucket, booked in it once its rate is known)."""
         with self._limit_lock:
             if self._limit is not None:
                 return
             timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
-            limit = read_token_limit(
-                lambda path: self._http.get(path, timeout=timeout), fallback=float(self.settings.api_limit)
-            )
-            if isinstance(self._limiter, AdaptiveLimiter | SharedLimiter):
-                self._limiter.set_limit(limit.per_minute)
+            limiter = self._limiter
+            pace = limiter.local.acquire if isinstance(limiter, SharedLimiter) else limiter.acquire
+            calls = 0
+
+            def get(path: str) -> httpx.Response:
+                nonlocal calls
+                pace(self.settings.max_wait)
+                calls += 1
+                return self._http.get(path, timeout=timeout)
+
+            limit = read_token_limit(get, fallback=float(self.settings.api_limit))
+            if isinstance(limiter, SharedLimiter):
+                limiter.set_limit(limit.per_minute, spent=calls)
+            elif isinstance(limiter, AdaptiveLimiter):
+                limiter.set_limit(limit.per_minute)
             self._limit = limit
 
     # ------------------------------------------------------------------------------------------- token

@@ -18,6 +18,7 @@ as `retry_after`; `on_success()` after an answer; `on_throttle(retry_after)` aft
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -37,6 +38,7 @@ CEILING_GROWTH_PER_MINUTE = 0.02  # of the published ceiling, once a 429 brought
 DECREASE_FACTOR = 0.5
 MIN_FRACTION = 0.05  # the rate never falls below this share of the ceiling (nor below one call a minute)
 MAX_BURST = 5.0
+RESERVATIONS = 3  # times one caller queues again when 429s keep arriving while it waits
 
 
 class Pacer(Protocol):
@@ -73,6 +75,7 @@ class RateLimiter:
         self._sleep = sleep
         self._updated = clock()
         self._lock = threading.Lock()
+        self._throttles = 0  # 429s seen: a caller that slept through one queues again behind its hold
 
     @property
     def rate_per_minute(self) -> float:
@@ -82,18 +85,28 @@ class RateLimiter:
     def acquire(self, max_wait: float) -> float:
         """Take one permit, sleeping until it is due. Returns the seconds slept.
 
-        Raises RateLimitedError(retry_after=...) without taking a permit when the wait would exceed `max_wait`."""
-        with self._lock:
-            self._refill()
-            wait = (1.0 - self._tokens) / self._rate if self._tokens < 1.0 else 0.0
-            if wait > max_wait:
-                raise RateLimitedError(
-                    f"Genesys API budget exhausted for {wait:.1f}s (client-side rate limit)", retry_after=wait
-                )
-            self._tokens -= 1.0
-        if wait > 0:
-            self._sleep(wait)
-        return wait
+        Raises RateLimitedError(retry_after=...) without taking a permit when the wait would exceed `max_wait`.
+        A caller whose permit was reserved before a 429 arrived does not send on it: it queues again behind the
+        Retry-After hold (the hold replaced every reservation made before it)."""
+        slept = 0.0
+        for _ in range(RESERVATIONS):
+            with self._lock:
+                self._refill()
+                wait = (1.0 - self._tokens) / self._rate if self._tokens < 1.0 else 0.0
+                if wait > max_wait - slept:
+                    raise RateLimitedError(
+                        f"Genesys API budget exhausted for {slept + wait:.1f}s (client-side rate limit)",
+                        retry_after=slept + wait,
+                    )
+                self._tokens -= 1.0
+                throttles = self._throttles
+            if wait > 0:
+                self._sleep(wait)
+                slept += wait
+            with self._lock:
+                if self._throttles == throttles:
+                    break
+        return slept
 
     def on_success(self) -> None:
         """A fixed rate learns nothing from an answer."""
@@ -102,10 +115,9 @@ class RateLimiter:
         """The server said 429: nothing may be sent for `retry_after` seconds. Expressed as debt in the bucket,
         so waiting callers resume one by one at our rate instead of all at once."""
         with self._lock:
+            self._throttles += 1
             self._refill()
             self._tokens = min(self._tokens, -retry_after * self._rate)
-
-    penalize = on_throttle
 
     def _set_rate(self, rate_per_minute: float) -> None:
         """Under the lock: change the rate, keeping what the bucket holds (debt included)."""
@@ -210,6 +222,7 @@ class AdaptiveLimiter(RateLimiter):
                 self._ceiling_grown_at = now
                 self._set_rate(min(self._ceiling, cut))
             self._waiting = False
+            self._throttles += 1
             self._grown_at = now + retry_after  # no growth credited for the hold
             self._refill()
             self._tokens = min(self._tokens, -retry_after * self._rate)
@@ -254,13 +267,18 @@ class SharedLimiter:
         self._lock = threading.Lock()
         self.set_limit(local.limit_per_minute)
 
-    def set_limit(self, limit_per_minute: float) -> None:
+    def set_limit(self, limit_per_minute: float, *, spent: int = 0) -> None:
         """The fleet's bucket gets the same ceiling and burst a single token would; a batch is about a second of
-        it (the burst), so a container books what it can spend before the slots go stale."""
+        it (the burst), so a container books what it can spend before the slots go stale. `spent`: calls already
+        made outside the bucket (reading the limits), booked now so the fleet's window counts them."""
         self.local.set_limit(limit_per_minute)
         burst, ceiling = _burst_and_ceiling(limit_per_minute * self.local.share)
         self.bucket.configure(ceiling, burst)
         self.batch = max(1, round(burst))
+        with self._lock:
+            self._slots.clear()  # booked at the old rate: spending them now would overrun the new one
+        if spent:
+            self.bucket.take(spent, max_wait=math.inf)
 
     @property
     def rate_per_minute(self) -> float:
