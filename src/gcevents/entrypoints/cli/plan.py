@@ -61,7 +61,9 @@ def register(subparsers: Any) -> None:
                help="Genesys budget per instance token (default) or shared by the fleet")  # fmt: skip
     add_option(parser, "--pacing", PlanInputs, choices=PACINGS, help="adaptive (default) or a static override")
     parser.add_argument("--reserve", action="store_true", help="also set reserved concurrency (off by default)")
-    parser.add_argument("--no-reserve", action="store_false", dest="reserve", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--no-reserve", action="store_false", dest="reserve", help="no reserved concurrency (the default)"
+    )
     parser.add_argument("--compare", action="store_true", help="plan both poller modes and recommend one")
     parser.add_argument("--format", choices=("text", "sam", "json"), default="text", help="output (default text)")
     parser.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
