@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-_LATENCY_SAMPLES = 200  # arrival times examined for the worst wait (plus the end of the spike)
-_BISECTIONS = 80
+_LATENCY_SAMPLES = 100  # arrival times examined for the worst wait (plus the end of the spike)
+_BISECTIONS = 50
 
 
 @dataclass(frozen=True, slots=True)
