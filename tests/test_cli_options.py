@@ -69,12 +69,15 @@ def test_every_flag_reaches_its_field() -> None:
          "--api-latency-ms", "6", "--api-limit", "7", "--api-share", "0.5", "--api-max-wait", "9", "--chunk", "10",
          "--enrich-fraction", "0.1", "--account-headroom", "12", "--event-kb", "13", "--max-latency", "14",
          "--max-batch-seconds", "15", "--safety", "1.6", "--lag-retries", "17", "--transient-retries", "18",
-         "--no-reserve"]
+         "--reserve", "--poller-mode", "provisioned", "--min-pollers", "19", "--poller-price", "0.5",
+         "--budget-scope", "shared", "--pacing", "static", "--latency-target", "20"]
     )  # fmt: skip
     assert inputs_from_args(args) == PlanInputs(
         rate=1, peak_rate=2, duration=3, event_ms=4, batch_overhead_ms=5, api_latency_ms=6, api_limit=7,
         api_share=0.5, api_max_wait=9, chunk=10, enrich_fraction=0.1, account_headroom=12, event_kb=13,
-        max_latency=14, max_batch_seconds=15, safety=1.6, lag_retries=17, transient_retries=18, reserve=False,
+        max_latency=14, max_batch_seconds=15, safety=1.6, lag_retries=17, transient_retries=18, reserve=True,
+        poller_mode="provisioned", min_pollers=19, poller_price=0.5, budget_scope="shared", pacing="static",
+        latency_target=20,
     )  # fmt: skip
     worker = parse(
         ["worker", "--queue-url", "u", "--concurrency", "3", "--batch-size", "4", "--batch-window", "5",

@@ -245,12 +245,12 @@ def test_the_sqlite_queue_letter_says_why_and_inspect_shows_it(
     letter = stored.letter
     assert letter.reason == "max_receive_count"
     assert "after 2 attempts" in letter.message
-    assert "handler_failed: RateLimitedError: downstream 429" in letter.message
+    assert "handler_failed: TransientError: downstream unavailable" in letter.message
 
     SqliteDeadLetterSink(SqliteDatabase(db)).send([DeadLetter("max_receive_count", "redrive", letter.body)])
     assert cli.main(["dlq", "inspect", "--json"]) == 0
     shown = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert all("handler_failed: RateLimitedError" in x["message"] for x in shown)
+    assert all("handler_failed: TransientError" in x["message"] for x in shown)
     assert len(shown) == 2
 
 

@@ -156,6 +156,38 @@ def test_retry_after_pushes_redelivery_out_on_the_real_queue(env: dict[str, Any]
     assert sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2).get("Messages", []) == []
 
 
+def test_a_rate_limited_record_goes_back_as_a_new_delayed_message(env: dict[str, Any], app: ModuleType) -> None:
+    """A 429 spends no receive: the record is re-sent (DelaySeconds = its Retry-After plus jitter) and left out of
+    batchItemFailures, so the mapping deletes the original and the copy starts with a fresh receive count."""
+    sqs, url = env["sqs"], env["queue_url"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    body = json.dumps(make_event("customer.end", "c-throttled"))
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+    (message,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, MessageSystemAttributeNames=["All"])["Messages"]
+    record = {
+        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
+        "attributes": {**message["Attributes"], "ApproximateReceiveCount": "4"}, "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
+    }  # fmt: skip
+    app.RATE_LIMITED["c-throttled"] = 5.0
+    assert gcevents.handler({"Records": [record]}, context()) == {"batchItemFailures": []}
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])  # what the mapping does on success
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
+    assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
+    assert app.EFFECTS == []
+    app.RATE_LIMITED.clear()
+    copies: list[dict[str, Any]] = []
+    for _ in range(15):  # Retry-After 5 s plus up to 5 s of jitter
+        copies += sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MessageSystemAttributeNames=["All"]).get(
+            "Messages", []
+        )
+        if copies:
+            break
+    (copy,) = copies
+    assert copy["Body"] == body
+    assert copy["Attributes"]["ApproximateReceiveCount"] == "1"  # a fresh count: the 429 cost no receive
+
+
 def test_direct_eventbridge_event(env: dict[str, Any], app: ModuleType) -> None:
     event = make_event("customer.end", "c-direct")
     summary = gcevents.handler(event, context())

@@ -241,6 +241,8 @@ def test_transient_failure_is_retried_and_its_claim_released() -> None:
     assert retry.reason is not None
     assert "RateLimitedError" in retry.reason
     assert report.batch_item_failures() == [{"itemIdentifier": batch["Records"][1]["messageId"]}]
+    assert retry.throttled  # a 429 from the handler's downstream: the runners re-send it, not count it
+    assert report.throttled() == [retry]
     assert ("release", retry.event.content_key) in h.store.calls  # type: ignore[union-attr]
     # The redelivery runs it (the claim was released, not left to lapse).
     again = h.run(sqs_batch([json.loads(batch["Records"][1]["body"])], receive_count=2))
@@ -414,6 +416,11 @@ def test_enrichment_failure_propagates_retry_after() -> None:
     assert outcomes(report) == ["retry", "processed"]
     assert report.results[0].retry_after == 17.0
     assert (report.results[0].reason or "").startswith("enrichment_failed: RateLimitedError")
+    assert report.results[0].throttled
+    outage = MemoryEnricher(failures={"c-503": TransientError("analytics 503")})
+    report = harness(enricher=outage).run(sqs_batch([make_event("customer.end", "c-503")]))
+    assert outcomes(report) == ["retry"]
+    assert not report.results[0].throttled  # an outage is an ordinary retry: it counts toward the DLQ
 
 
 def test_enricher_that_raises_retries_everything_enriched() -> None:

@@ -42,7 +42,12 @@ def inputs(draw: st.DrawFn) -> PlanInputs:
         safety=draw(st.floats(1, 3)),
         lag_retries=draw(st.integers(0, 20)),
         transient_retries=draw(st.integers(0, 20)),
+        crash_retries=draw(st.integers(0, 5)),
         reserve=draw(st.booleans()),
+        poller_mode=draw(st.sampled_from(planner.POLLER_MODES)),
+        min_pollers=draw(st.integers(2, 200)),
+        budget_scope=draw(st.sampled_from(planner.BUDGET_SCOPES)),
+        pacing=draw(st.sampled_from(planner.PACINGS)),
     )
 
 
@@ -50,18 +55,27 @@ def assert_within_aws_limits(p: Plan) -> None:
     assert 1 <= p.batch_size <= 10_000
     assert 0 <= p.window <= 300
     assert p.batch_size <= 10 or p.window >= 1
-    assert 2 <= p.max_concurrency <= 1000
+    if p.poller_mode == "standard":
+        assert 2 <= p.max_concurrency <= 1000
+        assert p.minimum_pollers == p.maximum_pollers == 0
+    else:
+        assert 2 <= p.minimum_pollers <= 200
+        assert p.minimum_pollers <= p.maximum_pollers <= 2000
+        assert p.max_concurrency <= min(20_000, 10 * p.maximum_pollers)
     assert p.max_concurrency <= max(2, p.inputs.account_headroom)
     assert 1 <= p.function_timeout <= 900
     assert p.visibility_timeout >= 6 * p.function_timeout + p.window
     assert p.visibility_timeout <= 43_200
     assert p.function_timeout <= p.visibility_timeout  # Lambda rejects the mapping otherwise
     assert p.batch_size * (p.inputs.event_kb * 1024 + planner.RECORD_OVERHEAD_BYTES) <= 6 * 1024 * 1024
-    assert p.reserved_concurrency == 0 or p.reserved_concurrency >= p.max_concurrency
-    assert 1 <= p.max_receive_count <= 1000
+    assert p.reserved_concurrency == 0 or p.inputs.reserve
+    assert p.poller_mode == "provisioned" or p.reserved_concurrency in (0, p.max_concurrency)
+    assert 5 <= p.max_receive_count <= 1000
     assert p.function_timeout in planner.TIMEOUT_CHOICES
     assert p.window in planner.WINDOW_CHOICES
-    assert p.genesys_rate_per_minute >= 1
+    assert p.genesys_rate_per_minute >= (1 if p.enriches and p.inputs.pacing == "static" else 0)
+    assert p.spike_poller_cost >= 0
+    assert p.monthly_poller_cost >= 0
 
 
 @FAST
@@ -70,7 +84,12 @@ def test_every_output_respects_every_aws_limit(i: PlanInputs) -> None:
     p = plan(i)
     assert_within_aws_limits(p)
     overrides = p.parameter_overrides()
-    assert all(isinstance(v, int) for v in overrides.values())
+    assert all(isinstance(v, int) for k, v in overrides.items() if k not in ("PollerMode", "GenesysBudgetScope"))
+    # Only the chosen mode's settings (ProvisionedPollerConfig and MaximumConcurrency exclude each other), and
+    # Genesys pacing only when there is enrichment.
+    assert ("MaximumConcurrency" in overrides) == (p.poller_mode == "standard")
+    assert ("MaximumPollers" in overrides) == (p.poller_mode == "provisioned")
+    assert ("GenesysRatePerMinute" in overrides) == (p.calls_per_batch > 0)
     assert p.spike.peak_backlog >= 0
     assert p.spike.drain_seconds >= 0
     json.dumps(p.to_dict())  # serialisable: no inf, no custom objects
@@ -81,8 +100,11 @@ def test_every_output_respects_every_aws_limit(i: PlanInputs) -> None:
 def test_the_api_budget_is_respected_when_the_planner_can(i: PlanInputs) -> None:
     p = plan(i)
     budget = i.api_limit * i.api_share
+    if i.budget_scope == "token":  # each instance within its own token's budget
+        assert p.api_calls_per_minute <= budget * p.max_concurrency * (1 + 1e-9) + 1e-6
+        return
     assert p.api_calls_per_minute <= budget + 1e-6
-    if p.calls_per_batch and not any("cannot feed" in w for w in p.warnings):
+    if p.calls_per_batch and i.poller_mode == "standard" and not any("cannot feed" in w for w in p.warnings):
         # concurrency x batches/min x calls/batch <= limit x share
         assert p.max_concurrency * 60 / p.batch_seconds * p.calls_per_batch <= budget + 1e-6
 
@@ -115,6 +137,8 @@ def test_spike_model_is_monotonic_for_a_fixed_deployment(
     high = spike_profile(peak_rate=rate + extra + more, **common)
     assert at_least(high.peak_backlog, low.peak_backlog)
     assert at_least(high.drain_seconds, low.drain_seconds)
+    for spike in (low, high):  # no event waits longer than the queue stays non-empty
+        assert 0 <= spike.worst_wait <= spike.clear_seconds * (1 + 1e-9) + 1e-6
 
 
 def at_least(a: float, b: float) -> bool:
@@ -123,7 +147,8 @@ def at_least(a: float, b: float) -> bool:
 
 
 def test_worked_example() -> None:
-    """50/s steady, 2,000/s for 10 minutes, 2 KB events, 20 % enriched, defaults otherwise."""
+    """50/s steady, 2,000/s for 10 minutes, 2 KB events, 20 % enriched, defaults otherwise (token budget scope,
+    standard poller mode, adaptive pacing)."""
     p = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600))
     # window: largest allowed <= 5 s latency budget
     assert p.window == 5
@@ -135,21 +160,116 @@ def test_worked_example() -> None:
     # max(3 x 5.35, 5.35 + 20) + 5 = 30.35 -> 60
     assert p.function_timeout == 60
     assert p.visibility_timeout == 6 * 60 + 5
-    # per instance 2000 / 5.35 = 373.8/s; peak needs ceil(1.2 x 2000 / 373.8) = 7;
-    # the API allows floor(240 / (60 / 5.35 x 4)) = floor(5.35) = 5
-    assert p.max_concurrency == 5
-    assert p.reserved_concurrency == 5
-    assert p.genesys_rate_per_minute == 48  # 240 / 5
+    # per instance min(2000 / 5.35 = 373.8/s, its own token: 300 x 0.8 / 60 / 4 x 2000 = 2000/s) = 373.8/s;
+    # the peak needs ceil(1.2 x 2000 / 373.8) = 7 and the API (one token per instance) does not cap it
+    assert p.max_concurrency == 7
+    assert p.reserved_concurrency == 0  # off unless --reserve
+    assert p.genesys_rate_per_minute == 0  # adaptive
     assert p.max_receive_count == 7  # 1 + 2 lag + 2 transient + 1 crash + 1 wait for a held key
+    assert p.capacity == pytest.approx(7 * 2_000 / 5.35)
+    # starts at 5 instances (1869/s) and reaches 7 within half a second: a few events queue, none wait long
+    assert p.spike.peak_backlog < 100
+    assert p.spike.drain_seconds == 0
+    assert p.spike.worst_wait < 1
+    assert not p.warnings
+    assert p.to_sam() == (
+        "BatchSize=2000 MaximumBatchingWindowInSeconds=5 PollerMode=standard MaximumConcurrency=7 "
+        "ReservedConcurrency=0 FunctionTimeout=60 MaxReceiveCount=7 GenesysBudgetScope=token "
+        "GenesysRatePerMinute=0 GenesysBulkChunk=100"
+    )
+
+
+def test_worked_example_with_one_shared_budget_and_the_static_split() -> None:
+    """The same load when the fleet shares one budget (the old assumption): the API caps the concurrency at
+    floor(240 / (60 / 5.35 x 4)) = 5, each instance is paced to 240 / 5 = 48/min, and a backlog builds."""
+    p = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, budget_scope="shared", pacing="static"))
+    assert p.max_concurrency == 5
+    assert p.genesys_rate_per_minute == 48
     assert p.capacity == pytest.approx(5 * 2_000 / 5.35)
-    # the capacity (1869/s) is reached at once (5 instances from the start); backlog (2000 - 1869.2) x 600
+    # the capacity (1869/s) is there at once (5 instances from the start); backlog (2000 - 1869.2) x 600
     assert p.spike.peak_backlog == pytest.approx((2_000 - p.capacity) * 600)
     assert p.spike.drain_seconds == pytest.approx(p.spike.peak_backlog / (p.capacity - 50))
+    # first in, first out: the last event of the spike waits for the whole backlog ahead of it
+    assert p.spike.worst_wait == pytest.approx(p.spike.peak_backlog / p.capacity, rel=1e-3)
     assert any("capped at 5" in w for w in p.warnings)
-    assert p.to_sam() == (
-        "BatchSize=2000 MaximumBatchingWindowInSeconds=5 MaximumConcurrency=5 ReservedConcurrency=5 "
-        "FunctionTimeout=60 MaxReceiveCount=7 GenesysRatePerMinute=48 GenesysBulkChunk=100"
-    )
+    drain = next(s for s in p.steps if s.name == "drain after the spike (s)")
+    assert drain.formula == f"{p.spike.end_backlog:.0f} queued at the end / ({p.capacity:.1f} - 50 steady)"
+    assert "GenesysRatePerMinute=48 " in p.to_sam()
+
+
+def test_max_receive_count_never_drops_below_five() -> None:
+    p = plan(PlanInputs(rate=1, peak_rate=10, duration=60, lag_retries=0, transient_retries=0, crash_retries=0))
+    assert p.max_receive_count == 5  # not 2: AWS's floor
+    more = plan(PlanInputs(rate=1, peak_rate=10, duration=60, lag_retries=3, transient_retries=4))
+    assert more.max_receive_count == 10
+
+
+def test_max_receive_count_leaves_room_for_crashes_and_held_keys() -> None:
+    """A crash costs one receive (the message returns after 6 x the timeout, its lease long over), a key another
+    invocation holds one more (the record waits until that lease ends); AWS's floor of 5 holds either way."""
+    base = PlanInputs(rate=10, peak_rate=100, duration=60)
+    assert plan(base).max_receive_count == 1 + 2 + 2 + 1 + 1
+    assert plan(dataclasses.replace(base, crash_retries=3)).max_receive_count == 9
+    p = plan(base)
+    # The lease (the invocation deadline) and the clock-skew margin are over before a crashed message returns.
+    assert p.visibility_timeout > p.function_timeout + GCEVENTS_CLOCK_SKEW_MARGIN.default
+    with pytest.raises(ValueError, match="retry counts"):
+        plan(dataclasses.replace(base, crash_retries=-1))
+
+
+def test_the_worker_needs_two_receives_per_crash() -> None:
+    """Its lease (one visibility timeout, renewed with the visibility) is just over when a crashed batch's messages
+    return: the crashed delivery plus, at most, one wait for that lease (tests/test_worker_reliability.py)."""
+    assert planner.worker_max_receive_count() == 1 + 2 + 2 + 2 * 1 + 1
+    assert planner.worker_max_receive_count(0, 0, 0) == planner.MIN_RECEIVE_COUNT
+
+
+def test_reserved_concurrency_only_when_asked() -> None:
+    base = PlanInputs(rate=50, peak_rate=2_000, duration=600)
+    assert plan(base).reserved_concurrency == 0
+    reserved = plan(dataclasses.replace(base, reserve=True))
+    assert reserved.reserved_concurrency == reserved.max_concurrency == 7
+
+
+def test_no_genesys_pacing_without_enrichment() -> None:
+    p = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, enrich_fraction=0))
+    assert not {"GenesysRatePerMinute", "GenesysBudgetScope", "GenesysBulkChunk"} & set(p.parameter_overrides())
+
+
+def test_provisioned_mode_sizes_pollers_instead_of_maximum_concurrency() -> None:
+    p = plan(PlanInputs(rate=500, peak_rate=10_000, duration=900, poller_mode="provisioned"))
+    overrides = p.parameter_overrides()
+    assert "MaximumConcurrency" not in overrides
+    assert overrides["PollerMode"] == "provisioned"
+    # 2000-event batches of 3 KB records: one instance moves 373.8 x 3 KB/s, more than a poller's ~1 MB/s, so a
+    # poller feeds 0.91 instances; 33 instances need ceil(33 / 0.91) = 37 pollers, whose 1 MB/s each bound the
+    # capacity; two warm pollers carry the steady 500/s.
+    assert (p.minimum_pollers, p.maximum_pollers) == (2, 37)
+    assert p.capacity == pytest.approx(37 * 1024 * 1024 / 3072)
+    assert p.max_concurrency == 370
+    assert 0 < p.spike_poller_cost < 1  # ~27 extra pollers for 15 minutes at $0.00925/h
+    assert p.monthly_poller_cost == pytest.approx(2 * 730 * 0.00925)
+
+
+def test_provisioned_ramps_faster_than_standard_for_small_batches() -> None:
+    """10-event batches (no batching window): the +300/min ramp of standard mode is what the spike runs into."""
+    common = {"rate": 5, "peak_rate": 2_000, "duration": 300, "max_latency": 0}
+    standard = plan(PlanInputs(**common))  # type: ignore[arg-type]
+    provisioned = plan(PlanInputs(**common, poller_mode="provisioned", min_pollers=2))  # type: ignore[arg-type]
+    assert provisioned.spike.peak_backlog < standard.spike.peak_backlog
+    assert provisioned.spike.worst_wait < standard.spike.worst_wait
+
+
+def test_compare_reports_both_modes_and_a_recommendation() -> None:
+    both = planner.compare(PlanInputs(rate=50, peak_rate=2_000, duration=600))
+    assert (both.standard.poller_mode, both.provisioned.poller_mode) == ("standard", "provisioned")
+    assert both.recommended == "standard"  # both keep the wait within 60 s; standard costs no pollers
+    assert "no poller cost" in both.why
+    slow = planner.compare(
+        PlanInputs(rate=5, peak_rate=2_000, duration=300, max_latency=0, latency_target=float(3))
+    )  # 10-event batches: only the faster ramp keeps the wait within 3 s
+    assert slow.recommended == "provisioned"
+    assert slow.chosen is slow.provisioned
 
 
 def test_no_window_means_at_most_ten_per_batch() -> None:
@@ -194,27 +314,30 @@ def test_cli_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert sam.strip().startswith("BatchSize=2000 ")
     code, out = _run([*base, "--json"], capsys)
-    assert json.loads(out)["parameter_overrides"]["MaximumConcurrency"] == 5
+    assert json.loads(out)["parameter_overrides"]["MaximumConcurrency"] == 7
     code, _ = _run(["plan", "--rate", "10", "--peak-rate", "5", "--duration", "1"], capsys)
     assert code == 2
 
 
-def test_max_receive_count_leaves_room_for_crashes_and_held_keys() -> None:
-    """A crash costs one receive (the message returns after 6 x the timeout, its lease long over), a key another
-    invocation holds one more (the record waits until that lease ends); AWS's floor of 5 holds either way."""
-    base = PlanInputs(rate=10, peak_rate=100, duration=60)
-    assert plan(base).max_receive_count == 1 + 2 + 2 + 1 + 1
-    assert plan(dataclasses.replace(base, crash_retries=3)).max_receive_count == 9
-    assert plan(dataclasses.replace(base, lag_retries=0, transient_retries=0, crash_retries=0)).max_receive_count == 5
-    p = plan(base)
-    # The lease (the invocation deadline) and the clock-skew margin are over before a crashed message returns.
-    assert p.visibility_timeout > p.function_timeout + GCEVENTS_CLOCK_SKEW_MARGIN.default
-    with pytest.raises(ValueError, match="retry counts"):
-        plan(dataclasses.replace(base, crash_retries=-1))
-
-
-def test_the_worker_needs_two_receives_per_crash() -> None:
-    """Its lease (one visibility timeout, renewed with the visibility) is just over when a crashed batch's messages
-    return: the crashed delivery plus, at most, one wait for that lease (tests/test_worker_reliability.py)."""
-    assert planner.worker_max_receive_count() == 1 + 2 + 2 + 2 * 1 + 1
-    assert planner.worker_max_receive_count(0, 0, 0) == planner.MIN_RECEIVE_COUNT
+def test_cli_compare_json_reports_backlog_drain_and_cost_for_both_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    """The issue's done-when: `gcevents plan --rate 50 --peak-rate 2000 --duration 600 --compare --json`."""
+    base = ["plan", "--rate", "50", "--peak-rate", "2000", "--duration", "600", "--compare"]
+    code, out = _run([*base, "--json"], capsys)
+    assert code == 0
+    document = json.loads(out)
+    for mode in ("standard", "provisioned"):
+        plan_of_mode = document[mode]
+        assert plan_of_mode["poller_mode"] == mode
+        assert {"peak_backlog", "drain_seconds", "worst_wait"} <= set(plan_of_mode["spike"])
+        assert "spike_poller_cost" in plan_of_mode
+    assert document["recommendation"]["poller_mode"] in ("standard", "provisioned")
+    assert document["recommendation"]["why"]
+    code, text = _run(base, capsys)
+    assert "recommended:" in text
+    assert "worst queue wait" in text
+    code, sam = _run([*base, "--format", "sam", "--poller-mode", "provisioned"], capsys)
+    assert "PollerMode=standard" in sam  # --compare emits the recommended mode's parameters
+    code, sam = _run(["plan", "--rate", "50", "--peak-rate", "2000", "--duration", "600", "--format", "sam",
+                      "--poller-mode", "provisioned"], capsys)  # fmt: skip
+    assert "PollerMode=provisioned MinimumPollers=2 MaximumPollers=" in sam
+    assert "MaximumConcurrency" not in sam

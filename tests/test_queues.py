@@ -100,3 +100,19 @@ def test_extending_visibility_keeps_a_slow_message_hidden(queue: QueueUnderTest)
     queue.source.change_visibility({record.receipt_handle: 30})
     time.sleep(1.2)
     assert receive_all(queue.source) == []
+
+
+def test_requeue_starts_the_receive_count_over(queue: QueueUnderTest) -> None:
+    """A rate-limited record received as often as max_receive_count allows goes back as a fresh delivery instead
+    of into the DLQ (on SQS: a new message, the received one deleted)."""
+    queue.send(["throttled", "other"])
+    records = {r.payload: r for r in receive_all(queue.source)}
+    queue.source.change_visibility({r.receipt_handle: 0 for r in records.values()})
+    records = {r.payload: r for r in receive_all(queue.source)}
+    assert records["throttled"].receive_count == 2  # the last receive max_receive_count 2 allows
+    done = queue.source.requeue([(records["throttled"], 0.0)])
+    assert done == {records["throttled"].message_id}
+    queue.source.ack([records["other"].receipt_handle])
+    again = receive_all(queue.source)
+    assert [(r.payload, r.receive_count) for r in again] == [("throttled", 1)]
+    assert queue.letters() == []

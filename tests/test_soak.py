@@ -248,8 +248,8 @@ def kill_workers(fleet: Fleet, done: threading.Event, rng: random.Random, effect
 def genesys_bursts(sim: GenesysSimulator, done: threading.Event) -> None:
     calm = {"rate_limit_per_minute": None, "error_rate": 0.0}
     while not done.is_set():
-        # 429 with Retry-After, without the rate-limit headers a client could pace itself by.
-        sim.update(rate_limit_per_minute=1, rate_window_seconds=10.0, rate_limit_headers=False)
+        # 429 with Retry-After (Genesys sends no rate-limit headers a client could pace itself by).
+        sim.update(rate_limit_per_minute=1, rate_window_seconds=10.0)
         done.wait(4)
         sim.update(rate_limit_per_minute=None, error_rate=0.7, error_status=503)
         done.wait(3)

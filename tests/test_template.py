@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,7 +89,9 @@ def test_event_source_mapping_batches_with_partial_failures(template: dict[str, 
     assert is_ref_to(esm["FunctionName"], "Function")
     batch = resolve(template, esm["BatchSize"])
     window = resolve(template, esm["MaximumBatchingWindowInSeconds"])
-    concurrency = resolve(template, esm["ScalingConfig"]["MaximumConcurrency"])
+    condition, provisioned, standard = esm["ScalingConfig"]["Fn::If"]
+    assert (condition, provisioned) == ("IsProvisioned", {"Ref": "AWS::NoValue"})
+    concurrency = resolve(template, standard["MaximumConcurrency"])
     assert 1 <= batch <= 10_000
     assert 0 <= window <= 300
     assert batch <= 10 or window >= 1, "BatchSize > 10 needs a batching window"
@@ -121,12 +125,83 @@ def test_visibility_timeout_is_six_times_the_timeout_plus_the_window_for_every_c
     assert visibility >= 6 * default(template, "FunctionTimeout") + default(template, "MaximumBatchingWindowInSeconds")
 
 
-def test_defaults_are_what_the_planner_computes_for_the_reference_load(template: dict[str, Any]) -> None:
-    """docs/deploy.md's reference load; keeps the template's defaults consistent with each other."""
-    reference = planner.plan(planner.PlanInputs(rate=50, peak_rate=2_000, duration=600))
-    for key, value in reference.parameter_overrides().items():
-        assert default(template, key) == value, key
-    assert default(template, "ReservedConcurrency") >= default(template, "MaximumConcurrency")
+@pytest.mark.parametrize("mode", ["standard", "provisioned"])
+def test_defaults_are_what_the_planner_computes_for_the_reference_load(template: dict[str, Any], mode: str) -> None:
+    """docs/deploy.md's reference load; keeps the template's defaults consistent with each other (the mode's own
+    parameters; PollerMode itself defaults to standard)."""
+    inputs = planner.PlanInputs(rate=50, peak_rate=2_000, duration=600, poller_mode=mode)
+    for key, value in planner.plan(inputs).parameter_overrides().items():
+        assert key == "PollerMode" or default(template, key) == value, key
+    assert default(template, "PollerMode") == "standard"
+    assert default(template, "ReservedConcurrency") == 0  # AWS advises capping with the mapping instead
+
+
+def test_poller_modes_exclude_each_other_on_the_mapping(template: dict[str, Any]) -> None:
+    esm = single(resources_of(template, "AWS::Lambda::EventSourceMapping"))["Properties"]
+    assert template["Conditions"]["IsProvisioned"] == {"Fn::Equals": [{"Ref": "PollerMode"}, "provisioned"]}
+    condition, provisioned, standard = esm["ProvisionedPollerConfig"]["Fn::If"]
+    assert condition == "IsProvisioned"
+    assert provisioned == {"MinimumPollers": {"Ref": "MinimumPollers"}, "MaximumPollers": {"Ref": "MaximumPollers"}}
+    assert standard == {"Ref": "AWS::NoValue"}
+    assert esm["ScalingConfig"]["Fn::If"][:2] == ["IsProvisioned", {"Ref": "AWS::NoValue"}]
+    params = template["Parameters"]
+    assert params["PollerMode"]["AllowedValues"] == list(planner.POLLER_MODES)
+    assert (params["MinimumPollers"]["MinValue"], params["MinimumPollers"]["MaxValue"]) == planner.LIMITS[
+        "MinimumPollers"
+    ]
+    assert (params["MaximumPollers"]["MinValue"], params["MaximumPollers"]["MaxValue"]) == planner.LIMITS[
+        "MaximumPollers"
+    ]
+
+
+def _sam_translate(template: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    """What `sam deploy` hands CloudFormation: the SAM transform, with CodeUri as `sam package` rewrites it."""
+    transform = pytest.importorskip("samtranslator.translator.transform").transform
+    document = copy.deepcopy(template)
+    document["Resources"]["Function"]["Properties"]["CodeUri"] = "s3://bucket/gcevents-lambda.zip"
+
+    class NoManagedPolicies:  # the template names no managed policy: nothing to look up in IAM
+        def load(self) -> dict[str, str]:
+            return {}
+
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the translator wants a region for ARNs
+    output: dict[str, Any] = transform(document, parameters, NoManagedPolicies())
+    return output
+
+
+def test_the_sam_translator_keeps_the_provisioned_poller_config(template: dict[str, Any]) -> None:
+    """The mapping is a plain AWS::Lambda::EventSourceMapping (not a SAM event), so the transform must hand it to
+    CloudFormation untouched: ProvisionedPollerConfig (and the mode switch) included."""
+    translated = _sam_translate(template, {"PollerMode": "provisioned", "GenesysBudgetScope": "shared"})
+    esm = single(resources_of(translated, "AWS::Lambda::EventSourceMapping"))["Properties"]
+    original = template["Resources"]["QueueEventSource"]["Properties"]
+    assert esm["ProvisionedPollerConfig"] == original["ProvisionedPollerConfig"]
+    assert esm["ScalingConfig"] == original["ScalingConfig"]
+    assert translated["Conditions"]["IsProvisioned"] == template["Conditions"]["IsProvisioned"]
+    function = single(resources_of(translated, "AWS::Lambda::Function"))["Properties"]
+    assert function["Environment"]["Variables"]["GENESYS_BUDGET_SCOPE"] == {"Ref": "GenesysBudgetScope"}
+
+
+def test_shared_genesys_budget_only_when_asked(template: dict[str, Any]) -> None:
+    table = template["Resources"]["GenesysBudgetTable"]
+    assert table["Condition"] == "SharedGenesysBudget"
+    assert table["Properties"]["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert template["Conditions"]["SharedGenesysBudget"] == {
+        "Fn::And": [
+            {"Fn::Equals": [{"Ref": "GenesysBudgetScope"}, "shared"]},
+            {"Fn::Not": [{"Fn::Equals": [{"Ref": "GenesysClientId"}, ""]}]},
+        ]
+    }
+    env = _env(template)
+    assert env["GENESYS_BUDGET_TABLE"] == {
+        "Fn::If": ["SharedGenesysBudget", {"Ref": "GenesysBudgetTable"}, {"Ref": "AWS::NoValue"}]
+    }
+    # the static per-instance rate only when one is given (0: adaptive pacing)
+    assert env["GENESYS_RATE_PER_MINUTE"] == {
+        "Fn::If": ["HasStaticGenesysRate", {"Ref": "GenesysRatePerMinute"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert default(template, "GenesysRatePerMinute") == 0
+    assert default(template, "GenesysBudgetScope") == "token"
 
 
 def test_reserved_concurrency_can_be_disabled(template: dict[str, Any]) -> None:
@@ -143,6 +218,7 @@ def test_queue_redrives_to_the_dead_letter_queue(template: dict[str, Any]) -> No
     assert getatt(redrive["deadLetterTargetArn"]) == ["DeadLetterQueue", "Arn"]
     assert is_ref_to(redrive["maxReceiveCount"], "MaxReceiveCount")
     assert default(template, "MaxReceiveCount") == 7
+    assert template["Parameters"]["MaxReceiveCount"]["MinValue"] == planner.MIN_RECEIVE_COUNT
     dlq = template["Resources"]["DeadLetterQueue"]["Properties"]
     assert dlq["MessageRetentionPeriod"] > default(template, "QueueRetentionSeconds")
 
@@ -200,6 +276,7 @@ def test_tables_have_ttl_pitr_on_demand_and_the_keys_the_code_uses(template: dic
     assert expected["IdempotencyTable"] == ("pk", "ttl")
     assert expected["StateTable"] == ("conversationId", "ttl")
     tables = resources_of(template, "AWS::DynamoDB::Table")
+    tables.pop("GenesysBudgetTable")  # a few counters, no data to keep: test_shared_genesys_budget_only_when_asked
     assert set(tables) == set(expected)
     for name, table in tables.items():
         props = table["Properties"]
@@ -284,7 +361,7 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
         "OutputBusName": "gcevents-out", "OutputBusSelect": "derived", "DataLakeStream": "lake",
         "DataLakeSelect": "completed", "Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
         "WebhookSigningSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh-AbCdEf",
-        "AWS::StackName": "gcevents-prod", "Handlers": "myorg.handlers:router",
+        "AWS::StackName": "gcevents-prod", "Handlers": "myorg.handlers:router", "GenesysBudgetTable": "budget",
     }  # fmt: skip
 
     def value(node: Any) -> str:
@@ -401,7 +478,8 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
     assert allowed["IdempotencyTable"] == dynamodb
     assert allowed["StateTable"] == dynamodb
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-            "sqs:ChangeMessageVisibility"} <= allowed["Queue"]  # fmt: skip
+            "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= allowed["Queue"]  # fmt: skip
+    assert allowed["GenesysBudgetTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
     assert allowed["DeadLetterQueue"] == {"sqs:SendMessage"}
     secret = repr({"Fn::If": ["CreateSecret", {"Ref": "GenesysClientSecret"}, {"Ref": "GenesysClientSecretArn"}]})
     assert allowed[secret] == {"secretsmanager:GetSecretValue"}
@@ -566,8 +644,30 @@ def test_the_sam_translator_transforms_it_with_bus_dashboard_and_tracing_on_and_
 
 
 # --------------------------------------------------------------------------------------- cfn-lint
-@pytest.mark.slow  # a subprocess
-def test_cfn_lint_finds_nothing() -> None:
+@pytest.mark.slow  # cfn-lint takes seconds per template
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        {},
+        {
+            "PollerMode": "provisioned",
+            "GenesysBudgetScope": "shared",
+            "GenesysClientId": "client",
+            "ReservedConcurrency": 40,
+            "GenesysRatePerMinute": 48,
+        },
+    ],
+    ids=["standard", "provisioned+shared"],
+)
+def test_cfn_lint_finds_nothing(defaults: dict[str, Any], tmp_path: Path) -> None:
+    """With the defaults as shipped, and with provisioned mode, the shared budget and the static rate switched on
+    (cfn-lint checks the values of the defaults it sees)."""
     api = pytest.importorskip("cfnlint.api")
-    matches = api.lint_file(TEMPLATE)
+    text = TEMPLATE.read_text()
+    for name, value in defaults.items():
+        text, found = re.subn(rf"(\n  {name}:\n(?:    .*\n)*?    Default: ).*\n", rf"\g<1>{value}\n", text, count=1)
+        assert found == 1, name
+    variant = tmp_path / "template.yaml"
+    variant.write_text(text)
+    matches = api.lint_file(variant)
     assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []

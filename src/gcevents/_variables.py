@@ -26,6 +26,7 @@ TRACING_MODES = ("off", "xray")
 IDEMPOTENCY_KINDS = ("dynamodb", "sqlite", "memory")
 STATE_KINDS = ("dynamodb", "sqlite", "memory", "off")
 DEAD_LETTER_KINDS = ("sqs", "sqlite", "memory")
+BUDGET_SCOPES = ("token", "shared")
 LAMBDA_MARKER = "AWS_LAMBDA_FUNCTION_NAME"  # set by the Lambda runtime; not ours to document
 # Set by Lambda with active tracing (not ours to document either): the daemon's address, and the invocation's
 # trace header, which changes with every invocation and is therefore read when a span starts.
@@ -126,6 +127,21 @@ def csv(text: str) -> tuple[str, ...]:
 
 def csv_set(text: str) -> frozenset[str]:
     return frozenset(csv(text))
+
+
+def rate_override(text: str) -> int | None:
+    """Requests/min; 0 means none (adaptive pacing), as unset does."""
+    value = integer(text)
+    if value < 0:
+        raise ValueError("must be 0 (adaptive) or a positive number of requests per minute")
+    return value or None
+
+
+def fraction(text: str) -> float:
+    value = number(text)
+    if not 0 < value <= 1:
+        raise ValueError("must be within (0, 1]")
+    return value
 
 
 def choice(*options: str) -> Callable[[str], str]:
@@ -334,8 +350,21 @@ GENESYS_LOGIN_BASE_URL: Variable[str | None] = Variable(
     "overrides `https://login.<region>`; the API URL when only that one is overridden")
 GENESYS_BULK_CHUNK = Variable(
     "GENESYS_BULK_CHUNK", 100, integer, "conversation ids per bulk analytics call (a chunk answered 400/413 is split)")
-GENESYS_RATE_PER_MINUTE = Variable(
-    "GENESYS_RATE_PER_MINUTE", 300, integer, "requests per minute the client paces itself to")
+GENESYS_RATE_PER_MINUTE: Variable[int | None] = Variable(
+    "GENESYS_RATE_PER_MINUTE", None, rate_override,
+    "a static override: requests/min this instance paces itself to; unset or `0`: adaptive pacing (the limits API,"
+    " then AIMD on 429)", "(adaptive)")
+GENESYS_API_LIMIT = Variable(
+    "GENESYS_API_LIMIT", 300, integer,
+    "requests/min per token assumed when the limits API (`/api/v2/organizations/limits/namespaces/...`) cannot be read")
+GENESYS_BUDGET_SCOPE = Variable(
+    "GENESYS_BUDGET_SCOPE", "token", choice(*BUDGET_SCOPES),
+    "`token`: each container paces its own token; `shared`: one fleet-wide bucket in `GENESYS_BUDGET_TABLE`")
+GENESYS_BUDGET_TABLE: Variable[str | None] = Variable(
+    "GENESYS_BUDGET_TABLE", None, string, "DynamoDB table of the shared budget (required with `shared`)")
+GENESYS_BUDGET_SHARE = Variable(
+    "GENESYS_BUDGET_SHARE", 1.0, fraction,
+    "fraction of the limit this deployment takes (lower it when other tools use the same client)")
 GENESYS_MAX_CONCURRENCY = Variable(
     "GENESYS_MAX_CONCURRENCY", 4, integer, "bulk calls in flight at once, per client")
 GENESYS_CONNECT_TIMEOUT = Variable(
@@ -384,8 +413,9 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GCEVENTS_METRICS_NAMESPACE, GCEVENTS_SERVICE_NAME, GCEVENTS_TRACING, LOG_LEVEL, POWERTOOLS_METRICS_NAMESPACE,
     POWERTOOLS_SERVICE_NAME,
     GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET, GENESYS_CLIENT_SECRET_ARN, GENESYS_REGION, GENESYS_DOMAIN,
-    GENESYS_API_BASE_URL, GENESYS_LOGIN_BASE_URL, GENESYS_BULK_CHUNK, GENESYS_RATE_PER_MINUTE,
-    GENESYS_MAX_CONCURRENCY, GENESYS_CONNECT_TIMEOUT, GENESYS_READ_TIMEOUT, GENESYS_MAX_RETRIES, GENESYS_MAX_WAIT,
+    GENESYS_API_BASE_URL, GENESYS_LOGIN_BASE_URL, GENESYS_BULK_CHUNK, GENESYS_RATE_PER_MINUTE, GENESYS_API_LIMIT,
+    GENESYS_BUDGET_SCOPE, GENESYS_BUDGET_TABLE, GENESYS_BUDGET_SHARE, GENESYS_MAX_CONCURRENCY,
+    GENESYS_CONNECT_TIMEOUT, GENESYS_READ_TIMEOUT, GENESYS_MAX_RETRIES, GENESYS_MAX_WAIT,
     GCEVENTS_SINKS, GCEVENTS_WEBHOOK_SECRET, GCEVENTS_WEBHOOK_SECRET_ARN, GCEVENTS_WEBHOOK_TIMEOUT,
     GCEVENTS_WEBHOOK_CONCURRENCY, GCEVENTS_WEBHOOK_BREAKER, GCEVENTS_WEBHOOK_BREAKER_SECONDS, GCEVENTS_COMPLETION_GRACE,
     GCEVENTS_CHECK_QUEUE,

@@ -255,9 +255,52 @@ class StateStore(Protocol):
 # ---------------------------------------------------------------------------------------------- requeue
 class Requeuer(Protocol):
     def delay(self, records: Sequence[tuple[RawRecord, float]]) -> None:
-        """Push redelivery of these delivered records out by the given seconds, so a retry after a 429 does not
-        burn receive counts. Best effort: failures are logged, the record is retried anyway."""
+        """Push redelivery of these delivered records out by the given seconds (a Retry-After hint). Best effort:
+        failures are logged, the record is retried anyway. Each redelivery still counts a receive."""
         ...
+
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """Put these records back as NEW messages, delivered after the given seconds, so rate limiting never
+        spends their receive count toward the DLQ. Returns the message ids now safely back in the queue: the
+        caller acknowledges those originals; the others it retries as usual."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------- shared budget
+class PermitBucket(Protocol):
+    """A rate budget shared by every container of a deployment (a token bucket held in a store): permits are
+    handed out as time slots, `interval` seconds apart for the fleet, a few per request."""
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two permits of the whole fleet."""
+        ...
+
+    def configure(self, rate_per_minute: float, burst: float) -> None:
+        """The fleet's rate and burst (every container derives the same values from the same limits)."""
+        ...
+
+    def take(self, permits: int, max_wait: float) -> float:
+        """Book `permits` consecutive slots; returns the wall-clock time (epoch s) the first is due (the others
+        follow `interval` apart). Raises RateLimitedError (retry_after = the wait, as far as this container last saw
+        the bucket: a lower bound) without booking anything when the first would be due more than `max_wait`
+        seconds from now; TransientError when the store fails."""
+        ...
+
+    def hold(self, seconds: float) -> None:
+        """No slot before `seconds` from now (the server said 429 with this Retry-After). Best effort."""
+        ...
+
+
+def schedule_permits(
+    next_free: float | None, now: float, permits: int, interval: float, burst: float
+) -> tuple[float, float]:
+    """The rule every PermitBucket follows (virtual scheduling, GCRA): the first of `permits` slots is the next
+    free one, but never earlier than `burst` - 1 intervals before now (an idle bucket lends a burst, no more).
+    Returns (first slot, the next free slot after these)."""
+    earliest = now - max(0.0, burst - 1.0) * interval
+    start = earliest if next_free is None else max(next_free, earliest)
+    return start, start + permits * interval
 
 
 # ---------------------------------------------------------------------------------------------- event sources
@@ -275,6 +318,12 @@ class EventSource(Protocol):
 
     def change_visibility(self, receipts: Mapping[str, float]) -> None:
         """receipt -> seconds until the message is visible again (0: now; used to release and to extend)."""
+        ...
+
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """Put these received records back as fresh deliveries (receive count restarted) after the given seconds,
+        and drop the received copies: for records that were only rate limited. Returns the message ids done;
+        the caller changes the visibility of the others as for any retry."""
         ...
 
 

@@ -23,7 +23,9 @@ def test_region_domain_gives_api_and_login_urls_and_defaults() -> None:
     assert settings.login_base_url == "https://login.mypurecloud.ie"
     assert settings.token_url == "https://login.mypurecloud.ie/oauth/token"
     assert settings.domain == "mypurecloud.ie"
-    assert (settings.bulk_chunk_size, settings.rate_per_minute, settings.max_concurrency) == (100, 300, 4)
+    assert (settings.bulk_chunk_size, settings.rate_per_minute, settings.max_concurrency) == (100, None, 4)
+    assert settings.adaptive  # pacing follows the server unless a static rate is given
+    assert (settings.api_limit, settings.budget_scope, settings.budget_share) == (300, "token", 1.0)
 
 
 @pytest.mark.parametrize("region", ["usw2.pure.cloud", "https://api.usw2.pure.cloud/", "LOGIN.usw2.pure.cloud"])
@@ -54,6 +56,29 @@ def test_tuning_variables() -> None:
     settings = genesys_settings_from_env(env)
     assert settings is not None
     assert (settings.bulk_chunk_size, settings.rate_per_minute, settings.max_concurrency) == (25, 120, 2)
+    assert not settings.adaptive
+    zero = genesys_settings_from_env({**BASE, "GENESYS_RATE_PER_MINUTE": "0"})
+    assert zero is not None
+    assert zero.rate_per_minute is None  # 0 is no override: adaptive, as the template passes it
+
+
+def test_budget_variables() -> None:
+    env = {**BASE, "GENESYS_BUDGET_SCOPE": "shared", "GENESYS_BUDGET_TABLE": "budget", "GENESYS_BUDGET_SHARE": "0.5",
+           "GENESYS_API_LIMIT": "600"}  # fmt: skip
+    settings = genesys_settings_from_env(env)
+    assert settings is not None
+    assert (settings.budget_scope, settings.budget_table, settings.budget_share, settings.api_limit) == (
+        "shared",
+        "budget",
+        0.5,
+        600,
+    )
+    with pytest.raises(ConfigError, match="GENESYS_BUDGET_SCOPE"):
+        genesys_settings_from_env({**BASE, "GENESYS_BUDGET_SCOPE": "org"})
+    with pytest.raises(ConfigError, match="GENESYS_BUDGET_SHARE"):
+        genesys_settings_from_env({**BASE, "GENESYS_BUDGET_SHARE": "1.5"})
+    with pytest.raises(ConfigError, match="GENESYS_RATE_PER_MINUTE"):
+        genesys_settings_from_env({**BASE, "GENESYS_RATE_PER_MINUTE": "-1"})
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,7 @@ def test_api_requires_a_live_token(
 
 
 @BOTH_TRANSPORTS
-def test_bulk_limits_headers_and_stats_endpoints(
+def test_bulk_limits_and_stats_endpoints(
     make_simulator: Callable[..., GenesysSimulator], http_to: Callable[[GenesysSimulator], httpx.Client]
 ) -> None:
     simulator = make_simulator(max_ids_per_request=3, rate_limit_per_minute=100)
@@ -80,12 +80,9 @@ def test_bulk_limits_headers_and_stats_endpoints(
         ok = http.get("/api/v2/analytics/conversations/details?id=a,b,c", headers=auth)
         assert ok.status_code == 200
         assert [c["conversationId"] for c in ok.json()["conversations"]] == ["a", "b", "c"]
-        assert ok.headers["inin-ratelimit-allowed"] == "100"
-        assert ok.headers["inin-ratelimit-count"] == "1"
-        assert int(ok.headers["inin-ratelimit-reset"]) >= 1
+        assert not [name for name in ok.headers if name.lower().startswith("inin-ratelimit")]  # gone since 2021
         too_many = http.get("/api/v2/analytics/conversations/details", params={"id": "a,b,c,d"}, headers=auth)
         assert too_many.status_code == 400
-        assert "inin-ratelimit-count" in too_many.headers
         repeated = http.get("/api/v2/analytics/conversations/details?id=a&id=b", headers=auth)
         assert len(repeated.json()["conversations"]) == 2
 
@@ -98,9 +95,10 @@ def test_bulk_limits_headers_and_stats_endpoints(
 
 
 @BOTH_TRANSPORTS
-def test_rate_limit_answers_429_with_retry_after(
+def test_rate_limit_answers_429_as_genesys_does(
     make_simulator: Callable[..., GenesysSimulator], http_to: Callable[[GenesysSimulator], httpx.Client]
 ) -> None:
+    """Since November 2021: Retry-After on every 429 and the normalised body code; no inin-ratelimit-* headers."""
     simulator = make_simulator(rate_limit_per_minute=1, rate_window_seconds=30)
     with http_to(simulator) as http:
         auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
@@ -108,8 +106,47 @@ def test_rate_limit_answers_429_with_retry_after(
         limited = http.get("/api/v2/conversations/b", headers=auth)
         assert limited.status_code == 429
         assert 1 <= int(limited.headers["Retry-After"]) <= 30
-        assert limited.headers["inin-ratelimit-count"] == "1"
+        assert limited.json()["code"] == "too.many.requests.retry.after"
+        assert limited.json()["status"] == 429
+        assert not [name for name in limited.headers if name.lower().startswith("inin-ratelimit")]
     assert simulator.stats()["rate_limited"] == 1
+
+
+@BOTH_TRANSPORTS
+@pytest.mark.parametrize(("scope", "second_token_status"), [("token", 200), ("client", 429)])
+def test_rate_limit_per_token_or_per_client(
+    make_simulator: Callable[..., GenesysSimulator],
+    http_to: Callable[[GenesysSimulator], httpx.Client],
+    scope: str,
+    second_token_status: int,
+) -> None:
+    """Two tokens of the same client: each has its own window, or both draw on the client's one."""
+    simulator = make_simulator(rate_limit_per_minute=1, rate_window_seconds=30, rate_limit_scope=scope)
+    with http_to(simulator) as http:
+        first, second = ({"Authorization": f"Bearer {_token(simulator, http)}"} for _ in range(2))
+        assert http.get("/api/v2/conversations/a", headers=first).status_code == 200
+        assert http.get("/api/v2/conversations/b", headers=second).status_code == second_token_status
+        assert http.get("/api/v2/conversations/c", headers=first).status_code == 429
+
+
+@BOTH_TRANSPORTS
+def test_limits_api_publishes_the_enforced_limit(
+    make_simulator: Callable[..., GenesysSimulator], http_to: Callable[[GenesysSimulator], httpx.Client]
+) -> None:
+    simulator = make_simulator(rate_limit_per_minute=20, rate_window_seconds=10)
+    with http_to(simulator) as http:
+        auth = {"Authorization": f"Bearer {_token(simulator, http)}"}
+        names = http.get("/api/v2/organizations/limits/namespaces", headers=auth).json()["entities"]
+        assert {"name": "platform.api"} in names
+        platform = http.get("/api/v2/organizations/limits/namespaces/platform.api", headers=auth).json()
+        assert platform["entities"] == [
+            {"key": "client.credentials.token.rate.per.minute", "namespace": "platform.api", "value": 120}
+        ]  # 20 per 10 s window, per minute
+        assert http.get("/api/v2/organizations/limits/namespaces/nope", headers=auth).status_code == 404
+    refused = make_simulator(limits_status=403)
+    with http_to(refused) as http:
+        auth = {"Authorization": f"Bearer {_token(refused, http)}"}
+        assert http.get("/api/v2/organizations/limits/namespaces/platform.api", headers=auth).status_code == 403
 
 
 @BOTH_TRANSPORTS

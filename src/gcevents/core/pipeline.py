@@ -6,6 +6,8 @@ report).
 
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
 DEAD_LETTERED is acknowledged only once the sink has it, RETRY goes back to the queue with its claim released.
+A RETRY caused by rate limiting (a 429, or our own limiter out of budget) is marked `throttled`: the runners put
+such a record back as a new delivery, so throttling never spends its receive count toward the DLQ.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, parse_record, rejection_key
 from gcevents.core.idempotency import Idempotency, Lease
 from gcevents.core.router import HandlerContext, Router, WorkItem, topic_matches
-from gcevents.errors import PermanentError, TransientError
+from gcevents.errors import PermanentError, RateLimitedError, TransientError
 from gcevents.ports import (
     NOOP_TRACER,
     Claim,
@@ -57,6 +59,7 @@ class RecordResult:
     reason: str | None = None  # dead-letter reason or why a retry is needed
     retry_after: float | None = None  # seconds, a hint for the redelivery delay
     event: GenesysEvent | None = None
+    throttled: bool = False  # RETRY because an API said 429 (or our limiter had no budget): never a reason to DLQ
 
 
 @dataclass(slots=True)
@@ -73,6 +76,10 @@ class BatchReport:
 
     def retries(self) -> list[RecordResult]:
         return [r for r in self.results if r.outcome is Outcome.RETRY]
+
+    def throttled(self) -> list[RecordResult]:
+        """Retries caused by rate limiting: the runners re-send these (a fresh receive count) after the delay."""
+        return [r for r in self.results if r.outcome is Outcome.RETRY and r.throttled]
 
     def batch_item_failures(self) -> list[dict[str, str]]:
         """SQS partial batch response; every RETRY record must have a messageId (SQS input guarantees it). A
@@ -128,9 +135,10 @@ class _Batch:
     rejected_copies: dict[int, int] = field(default_factory=dict)
     letter_claims: dict[int, Claim] = field(default_factory=dict)
 
-    def retry(self, index: int, reason: str, retry_after: float | None = None) -> None:
+    def retry(self, index: int, reason: str, retry_after: float | None = None, *, cause: object = None) -> None:
         event = self.events[index]
-        self.results[index] = RecordResult(event.record, Outcome.RETRY, reason, retry_after, event)
+        throttled = isinstance(cause, RateLimitedError)
+        self.results[index] = RecordResult(event.record, Outcome.RETRY, reason, retry_after, event, throttled)
 
     def runnable(self) -> list[int]:
         """Claimed records that nothing has settled yet (enrichment may have sent some back)."""
@@ -260,7 +268,7 @@ class Pipeline:
             cid = batch.events[index].conversation_id or ""
             error = found.failed.get(cid)
             if error is not None:
-                batch.retry(index, f"enrichment_failed: {_describe(error)}", _retry_after(error))
+                batch.retry(index, f"enrichment_failed: {_describe(error)}", _retry_after(error), cause=error)
             elif cid in found.missing and batch.events[index].record.receive_count <= self.settings.lag_retries:
                 batch.retry(index, "enrichment_not_ready", self.settings.lag_retry_delay)
         batch.enrichment = found.details
@@ -381,7 +389,7 @@ class Pipeline:
                 "handler failed", exc_info=error,
                 extra={"topic": event.topic, "conversationId": event.conversation_id},
             )  # fmt: skip
-        batch.retry(index, f"handler_failed: {_describe(error)}", _retry_after(error))
+        batch.retry(index, f"handler_failed: {_describe(error)}", _retry_after(error), cause=error)
 
     # --------------------------------------------------------------------------------------- dead letters
     def _claim_rejections(self, batch: _Batch) -> None:
@@ -454,8 +462,9 @@ class Pipeline:
             primary = batch.results[batch.primaries[result.event.content_key]]
             if primary.outcome is Outcome.RETRY:
                 batch.results[index] = replace(
-                    result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after
-                )
+                    result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after,
+                    throttled=primary.throttled,
+                )  # fmt: skip
 
 
 def _why_released(batch: _Batch) -> dict[str, tuple[str, int]]:

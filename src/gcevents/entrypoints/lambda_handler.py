@@ -67,11 +67,13 @@ def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, 
     runtime.metrics.emit_batch(report, extra)
     _log_report(report, context)
     if is_sqs_batch(event):
-        _delay_retries(runtime, report)
         if any(r.record.message_id is None for r in report.retries()):
             # A record we cannot name cannot be retried on its own: fail the batch rather than lose it.
             raise RetryBatchError("a record without messageId needs a retry; failing the whole batch")
-        return {"batchItemFailures": report.batch_item_failures()}
+        requeued = _requeue_throttled(runtime, report)
+        _delay_retries(runtime, report, skip=requeued)
+        failures = [item for item in report.batch_item_failures() if item["itemIdentifier"] not in requeued]
+        return {"batchItemFailures": failures}
     retries = report.retries()
     if retries:
         raise RetryBatchError(
@@ -88,10 +90,28 @@ def _deadline(context: Any) -> float:
     return time.time() + DEFAULT_DEADLINE_S
 
 
-def _delay_retries(runtime: Runtime, report: BatchReport) -> None:
+def _requeue_throttled(runtime: Runtime, report: BatchReport) -> set[str]:
+    """Rate-limited records go back as new messages delayed by their Retry-After (plus jitter), and are left out
+    of batchItemFailures so the mapping deletes the originals: a 429 storm never walks a record to the DLQ. The
+    ids returned are the records SQS took back; any other falls back to the usual retry."""
+    throttled = [
+        (r.record, redelivery_delay(r.retry_after or 1.0, r.record.receive_count))
+        for r in by_message(report.results)  # one copy per message, with its freshest receipt
+        if r.outcome is Outcome.RETRY and r.throttled and r.record.message_id
+    ]
+    if not throttled:
+        return set()
+    try:
+        return runtime.requeuer().requeue(throttled)
+    except Exception:  # best effort: the records are then retried (and counted) like any other
+        log.warning("could not requeue rate-limited records", exc_info=True)
+        return set()
+
+
+def _delay_retries(runtime: Runtime, report: BatchReport, *, skip: set[str]) -> None:
     delays: list[tuple[RawRecord, float]] = []
     for result in by_message(report.results):  # a message delivered twice is delayed once, by its latest receipt
-        if result.outcome is not Outcome.RETRY:
+        if result.outcome is not Outcome.RETRY or result.record.message_id in skip:
             continue
         after = result.retry_after
         if after:  # without a hint the record returns at the queue's visibility timeout

@@ -136,7 +136,7 @@ def build_runtime(
     projection = _projection(router, state_store, outputs.conversations if outputs else None)
     if outputs is not None and outputs.raw is not None:
         router.add_batch(outputs.raw)  # after the projection: an event whose state failed is not forwarded
-    genesys = _genesys_client(config) if enricher is None else None
+    genesys = _genesys_client(config, resources) if enricher is None else None
     pipeline = Pipeline(
         idempotency=idempotency,
         dead_letters=dead_letters,
@@ -257,12 +257,24 @@ def _outputs(
     return build_outputs(config.outputs, idempotency, resources, clock=clock, scheduler=scheduler)
 
 
-def _genesys_client(config: Config) -> GenesysClient | None:
-    if config.genesys is None:
+def _genesys_client(config: Config, resources: Resources) -> GenesysClient | None:
+    """The container's Genesys client; with the shared budget scope, wired to the fleet's bucket in DynamoDB (one
+    item per OAuth client)."""
+    settings = config.genesys
+    if settings is None:
         return None
     from gcevents.adapters.genesys import GenesysClient
 
-    return GenesysClient(config.genesys)
+    if settings.budget_scope != "shared" or not settings.adaptive:
+        return GenesysClient(settings)
+    if not settings.budget_table:
+        raise ConfigError("GENESYS_BUDGET_SCOPE=shared needs GENESYS_BUDGET_TABLE (the fleet's bucket)")
+    from gcevents.adapters.dynamodb.budget import DynamoDbPermitBucket
+
+    bucket = DynamoDbPermitBucket(
+        resources.client("dynamodb"), settings.budget_table, key=f"genesys#{settings.client_id}"
+    )
+    return GenesysClient(settings, bucket=bucket)
 
 
 def _genesys_enricher(client: GenesysClient) -> Enricher:

@@ -98,6 +98,7 @@ class WorkerStats:
     handed_back: int = 0  # messages handed back unfinished while stopping
     unacked_at_exit: int = 0  # acknowledgements still failing when the worker stopped
     leases_lost: int = 0  # keys a renewal found taken over by another consumer
+    requeued_throttled: int = 0  # rate-limited messages put back as fresh deliveries (no receive spent)
     poller_died: bool = False  # a poller ended with an exception that is not ours to handle (BaseException)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -267,9 +268,10 @@ class Worker:
     def _settle(self, report: BatchReport) -> None:
         settled = by_message(report.results)
         acks = [r.record.receipt_handle for r in settled if r.outcome is not Outcome.RETRY and r.record.receipt_handle]
+        requeued = self._requeue_throttled(settled)
         delays = {
             r.record.receipt_handle: self._retry_delay(r) for r in settled
-            if r.outcome is Outcome.RETRY and r.record.receipt_handle
+            if r.outcome is Outcome.RETRY and r.record.receipt_handle and r.record.message_id not in requeued
         }  # fmt: skip
         if delays and self.stop.is_set():
             self.stats.count("handed_back", len(delays))
@@ -295,6 +297,26 @@ class Worker:
             self.on_batch(report)
         if failure is not None:
             raise failure
+
+    def _requeue_throttled(self, settled: Sequence[RecordResult]) -> set[str]:
+        """Rate-limited records come back as fresh deliveries after their Retry-After: a 429 never spends a receive
+        toward the DLQ. Those the queue did not take are retried (delayed) as usual."""
+        s = self.settings
+        throttled = [
+            (r.record, redelivery_delay(r.retry_after or 1.0, r.record.receive_count, base=s.retry_base_delay,
+                                        cap=s.retry_max_delay))
+            for r in settled
+            if r.outcome is Outcome.RETRY and r.throttled and r.record.receipt_handle
+        ]  # fmt: skip
+        if not throttled:
+            return set()
+        try:
+            requeued = self.source.requeue(throttled)
+        except Exception:
+            log.warning("could not requeue rate-limited records", exc_info=True)
+            return set()
+        self.stats.count("requeued_throttled", len(requeued))
+        return requeued
 
     def _flush_unacked(self, *, final: bool = False) -> None:
         """Retry acknowledgements that failed. One visibility timeout after the failure the message is visible

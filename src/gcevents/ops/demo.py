@@ -46,8 +46,8 @@ class DemoOptions:
     batch_size: int = 250
     seed: int = 7
     directory: str = ".gcevents/demo"
-    # The simulator's real limit: 20 requests per 5 s window (240/min). The client is told 900/min, too
-    # optimistic on purpose, so 429s happen and the Retry-After / inin-ratelimit handling is exercised.
+    # The simulator's real limit: 20 requests per 5 s window (240/min). The client is given a static 900/min, too
+    # optimistic on purpose, so 429s happen and the Retry-After handling is exercised.
     api_requests_per_window: int = 20
     api_window_seconds: float = 5.0
     client_rate_per_minute: int = 900
@@ -147,7 +147,6 @@ def _simulator_options(options: DemoOptions) -> SimulatorOptions:
         latency_ms=options.api_latency_ms,
         rate_limit_per_minute=options.api_requests_per_window,
         rate_window_seconds=options.api_window_seconds,
-        rate_limit_headers=False,  # no inin-ratelimit-* hints: the client learns the limit from 429 + Retry-After
         error_rate=options.api_error_rate,
         seed=options.seed,
     )

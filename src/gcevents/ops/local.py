@@ -6,17 +6,12 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 
 from gcevents.core.events import RawRecord
 from gcevents.core.pipeline import Outcome, Pipeline, RecordResult, exhausted_letter
 from gcevents.core.settlement import by_message
 from gcevents.ports import DeadLetterSink
-
-
-def _batches(records: Sequence[RawRecord], size: int) -> Iterator[Sequence[RawRecord]]:
-    for start in range(0, len(records), max(1, size)):
-        yield records[start : start + size]
 
 
 def run_records(
@@ -29,34 +24,64 @@ def run_records(
     max_wait: float,
     deadline_s: float = 900.0,
     progress: Callable[[int], object] | None = None,
+    max_throttle_wait: float = 600.0,
 ) -> tuple[Counter[str], Counter[str]]:
     """Local runner: batches through the pipeline, retry rounds for transient failures (there is no SQS here to
-    redeliver), then dead-letter what still fails. Returns (final outcome counts, dead-letter reasons)."""
+    redeliver), then dead-letter what still fails. Returns (final outcome counts, dead-letter reasons).
+
+    Rate limiting is never a reason to dead-letter: a throttled record does not spend one of its `max_attempts`,
+    and its round waits the Retry-After. Only if the API keeps refusing for `max_throttle_wait` seconds in all do
+    such records stop, unfinished (counted as `retry`), for a later run to pick up (done ones are then skipped)."""
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
-    pending = list(records)
-    for attempt in range(1, max_attempts + 1):
-        retry: list[RecordResult] = []
-        for batch in _batches(pending, batch_size):
-            report = pipeline.run(batch, time.time() + deadline_s)
-            for result in by_message(report.results):  # two copies of one message: one outcome, one dead letter
-                if result.outcome is Outcome.RETRY:
-                    retry.append(result)
-                else:
-                    outcomes[result.outcome.value] += 1
-                    if result.outcome is Outcome.DEAD_LETTERED:
-                        reasons[result.reason or "unknown"] += 1
-            if progress is not None:
-                progress(len(batch))
+    pending = [(record, 0) for record in records]  # (record, attempts spent: failures other than throttling)
+    throttle_waited = 0.0
+    while pending:
+        retry = _round(pipeline, pending, batch_size, deadline_s, outcomes, reasons, progress)
+        exhausted = [(result, spent) for result, spent in retry if spent >= max_attempts]
+        if exhausted:
+            dead_letters.send([exhausted_letter(result, spent) for result, spent in exhausted])
+            outcomes[Outcome.DEAD_LETTERED.value] += len(exhausted)
+            reasons["retries_exhausted"] += len(exhausted)
+        retry = [(result, spent) for result, spent in retry if spent < max_attempts]
         if not retry:
-            return outcomes, reasons
-        if attempt == max_attempts:
-            dead_letters.send([exhausted_letter(r, attempt) for r in retry])
-            outcomes[Outcome.DEAD_LETTERED.value] += len(retry)
-            reasons["retries_exhausted"] += len(retry)
-            return outcomes, reasons
-        wait = min(max_wait, max((r.retry_after or 0.0) for r in retry))
+            break
+        only_throttled = all(result.throttled for result, _ in retry)
+        hint = max((result.retry_after or 0.0) for result, _ in retry)
+        wait = hint if only_throttled else min(max_wait, hint)
+        if only_throttled and throttle_waited + wait > max_throttle_wait:
+            outcomes[Outcome.RETRY.value] += len(retry)  # unfinished, never dead-lettered for a 429
+            break
+        throttle_waited += wait if only_throttled else 0.0
         if wait > 0:
             time.sleep(wait)
-        pending = [dataclasses.replace(r.record, receive_count=r.record.receive_count + 1) for r in retry]
+        pending = [(dataclasses.replace(r.record, receive_count=r.record.receive_count + 1), n) for r, n in retry]
     return outcomes, reasons
+
+
+def _round(
+    pipeline: Pipeline,
+    pending: Sequence[tuple[RawRecord, int]],
+    batch_size: int,
+    deadline_s: float,
+    outcomes: Counter[str],
+    reasons: Counter[str],
+    progress: Callable[[int], object] | None,
+) -> list[tuple[RecordResult, int]]:
+    """One pass over `pending`; the retries come back with their attempts spent (a throttled one spends none)."""
+    retry: list[tuple[RecordResult, int]] = []
+    for start in range(0, len(pending), max(1, batch_size)):
+        chunk = pending[start : start + max(1, batch_size)]
+        spent_of = {id(record): spent for record, spent in chunk}  # results carry the records they were given
+        report = pipeline.run([record for record, _ in chunk], time.time() + deadline_s)
+        for result in by_message(report.results):  # two copies of one message: one outcome, one dead letter
+            spent = spent_of.get(id(result.record), max(spent_of.values()))
+            if result.outcome is Outcome.RETRY:
+                retry.append((result, spent + (0 if result.throttled else 1)))
+            else:
+                outcomes[result.outcome.value] += 1
+                if result.outcome is Outcome.DEAD_LETTERED:
+                    reasons[result.reason or "unknown"] += 1
+        if progress is not None:
+            progress(len(chunk))
+    return retry

@@ -3,8 +3,10 @@ API in-process as an httpx transport (`transport()`, no socket) with an injectab
 
 It imitates what our client relies on: OAuth client credentials (Basic auth, expiring bearer tokens), the
 analytics details endpoints (bulk and single) and the live conversation endpoint, with deterministic
-conversation data derived from the id, a per-token rate limit with `inin-ratelimit-*` headers and 429 +
-`Retry-After`, seeded fault injection (5xx, slow answers), analytics lag, and a per-call id limit.
+conversation data derived from the id; a rate limit per token or one shared by the client id, answered as
+Genesys does since 2021 (429, `Retry-After`, body code `too.many.requests.retry.after`, and no
+`inin-ratelimit-*` headers); the limits API that publishes that limit; seeded fault injection (5xx, slow
+answers), analytics lag, and a per-call id limit.
 
     with GenesysSimulator(SimulatorOptions(rate_limit_per_minute=600)) as sim:
         client = GenesysClient(sim.settings())
@@ -56,6 +58,10 @@ INTEGRATION_PERMISSIONS = {
     "PUT": "integrations:integration:edit",
     "PATCH": "integrations:integration:edit",
 }
+_LIMITS = "/api/v2/organizations/limits/namespaces"
+LIMIT_NAMESPACES = ("platform.api", "analytics")
+THROTTLED = {"message": "Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds",
+             "code": "too.many.requests.retry.after", "status": 429}  # fmt: skip
 IN_PROCESS_URL = "http://genesys-simulator.invalid"  # base URL of the in-process transport (never resolved)
 
 
@@ -66,9 +72,10 @@ class SimulatorOptions:
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port (tests); the CLI picks a fixed one
     token_expires_in: int = 86399  # seconds; an expired token is answered with 401
-    rate_limit_per_minute: int | None = 300  # requests per token per window; None: unlimited
+    rate_limit_per_minute: int | None = 300  # requests per window (per token, or per client); None: unlimited
     rate_window_seconds: float = 60.0  # shorter windows make rate-limit tests fast
-    rate_limit_headers: bool = True  # send inin-ratelimit-*; off lets a test reach a 429 before the client adapts
+    rate_limit_scope: str = "token"  # "token": each token has its budget; "client": all tokens of the client share one
+    limits_status: int = 200  # the limits API's answer (403, 500 ...: the client must fall back to its configuration)
     latency_ms: float = 0.0  # added to every API answer
     error_rate: float = 0.0  # fraction of API requests answered with `error_status`
     error_status: int = 503
@@ -327,6 +334,9 @@ class _Api:
             return _Answer(200, self.state.snapshot())
         if path == _BULK:
             return self._api("GET " + _BULK, headers, read_timeout, lambda: self._bulk(query))
+        if path == _LIMITS or path.startswith(_LIMITS + "/"):
+            namespace = unquote(path[len(_LIMITS) + 1 :]) if path != _LIMITS else None
+            return self._api(f"GET {_LIMITS}/{{name}}", headers, read_timeout, lambda: self._limits(namespace))
         if match := _DETAILS_ONE.match(path):
             cid = unquote(match.group(1))
             route = "GET /api/v2/analytics/conversations/{id}/details"
@@ -408,11 +418,11 @@ class _Api:
         if not self._authorized(token, now):
             return _Answer(401, {"message": "Authentication failed", "code": "bad.credentials", "status": 401})
         assert token is not None
-        limit_headers, limited_for = self._rate_limit(token, now)
+        limited_for = self._rate_limit(token, now)
         if limited_for is not None:
-            limit_headers["Retry-After"] = str(max(1, math.ceil(limited_for)))
-            document = {"message": "Rate limit exceeded", "code": "too.many.requests", "status": 429}
-            return _Answer(429, document, limit_headers)
+            seconds = max(1, math.ceil(limited_for))
+            document = {**THROTTLED, "message": str(THROTTLED["message"]).format(seconds=seconds)}
+            return _Answer(429, document, {"Retry-After": str(seconds)})
         with state.lock:
             fail = state.rng.random() < options.error_rate
             slow = state.rng.random() < options.slow_rate
@@ -423,11 +433,11 @@ class _Api:
         if fail:
             status = options.error_status
             document = {"message": "simulated failure", "code": "internal.server.error", "status": status}
-            return _Answer(status, document, limit_headers)
+            return _Answer(status, document)
         if slow:
             self._pause(options.slow_ms / 1000, read_timeout)
         status, document = answer()
-        return _Answer(status, document, limit_headers)
+        return _Answer(status, document)
 
     def _pause(self, seconds: float, read_timeout: float | None) -> None:
         if read_timeout is not None and seconds > read_timeout:
@@ -444,31 +454,40 @@ class _Api:
                 return False
         return True
 
-    def _rate_limit(self, token: str, now: float) -> tuple[dict[str, str], float | None]:
-        """Fixed window per token. Returns the rate-limit headers and, when over the limit, the wait."""
+    def _rate_limit(self, token: str, now: float) -> float | None:
+        """A fixed window per token (scope "token") or one for every token of the client (scope "client"). None,
+        or the seconds until the window resets when it is used up."""
         state = self.state
         options = state.options
         if options.rate_limit_per_minute is None:
-            return {}, None
+            return None
+        key = token if options.rate_limit_scope == "token" else f"client:{options.client_id}"
         with state.lock:
-            window = state.windows.get(token)
+            window = state.windows.get(key)
             if window is None or now - window.started >= options.rate_window_seconds:
-                window = state.windows[token] = _Window(started=now)
-            reset = window.started + options.rate_window_seconds - now
-            limited = window.count >= options.rate_limit_per_minute
-            if limited:
-                state.counters["rate_limited"] += 1
-            else:
+                window = state.windows[key] = _Window(started=now)
+            if window.count < options.rate_limit_per_minute:
                 window.count += 1
-            count = window.count
-        headers: dict[str, str] = {}
-        if options.rate_limit_headers:
-            headers = {
-                "inin-ratelimit-allowed": str(options.rate_limit_per_minute),
-                "inin-ratelimit-count": str(count),
-                "inin-ratelimit-reset": str(max(1, math.ceil(reset))),
-            }
-        return headers, (reset if limited else None)
+                return None
+            state.counters["rate_limited"] += 1
+            return window.started + options.rate_window_seconds - now
+
+    def _limits(self, namespace: str | None) -> tuple[int, dict[str, Any]]:
+        """The limits API: the namespaces, or a namespace's effective limits (the per-token request rate the
+        simulator enforces, per minute, in `platform.api`)."""
+        options = self.state.options
+        if options.limits_status != 200:
+            return options.limits_status, {"message": "limits unavailable", "code": "forbidden", "status": 403}
+        if namespace is None:
+            return 200, {"entities": [{"name": name} for name in LIMIT_NAMESPACES]}
+        if namespace not in LIMIT_NAMESPACES:
+            return 404, {"message": f"no namespace {namespace}", "code": "not.found", "status": 404}
+        entities = []
+        if namespace == "platform.api" and options.rate_limit_per_minute is not None:
+            per_minute = round(options.rate_limit_per_minute * 60.0 / options.rate_window_seconds)
+            entities.append({"key": "client.credentials.token.rate.per.minute", "namespace": namespace,
+                             "value": per_minute})  # fmt: skip
+        return 200, {"entities": entities}
 
     def _bulk(self, query: str) -> tuple[int, dict[str, Any]]:
         state = self.state

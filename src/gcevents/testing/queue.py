@@ -5,8 +5,9 @@ It plays three parts of AWS over the same messages:
 - a Lambda event source mapping with ReportBatchItemFailures: `next_batch` hands out `{"Records": [...]}`
   events shaped as AWS sends them and `settle` applies the invocation's answer (`batchItemFailures`, or a
   raised error, which fails the whole batch);
-- the two boto3 SQS calls `SqsRequeuer` makes (`get_queue_url`, `change_message_visibility_batch`): give the
-  queue to a runtime as its "sqs" client and a Retry-After hint really delays redelivery.
+- the boto3 SQS calls `SqsRequeuer` makes (`get_queue_url`, `change_message_visibility_batch`,
+  `send_message_batch`): give the queue to a runtime as its "sqs" client and a Retry-After hint really delays
+  redelivery, and a rate-limited record really comes back as a new message.
 
 SQS semantics: a received message is hidden for the visibility timeout and counts a receive; every receive
 mints a new receipt handle and only the latest one acts; once a message has been received `max_receive_count`
@@ -52,6 +53,7 @@ class QueueStats:
     invocations: int = 0  # settled event source mapping batches
     whole_batch_failures: int = 0  # invocations that raised
     visibility_changes: int = 0
+    requeued: int = 0  # messages put back as new ones (rate limited): their receive count starts over
 
 
 class SimulatedQueue:
@@ -143,6 +145,21 @@ class SimulatedQueue:
         with self._changed:
             self._set_visibility(receipts)
 
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """`EventSource.requeue`: a new message with each record's body after its delay; the received one is
+        deleted. Returns the original message ids."""
+        done: set[str] = set()
+        for record, seconds in records:
+            with self._changed:
+                message = self._current(record.receipt_handle or "")
+                if message is None:
+                    continue
+                self._delete(message)
+                self.stats.requeued += 1
+            self.send([message.body], delay=seconds)
+            done.add(message.message_id)
+        return done
+
     # ------------------------------------------------------------------------------ event source mapping
     def next_batch(self, max_records: int | None = None, *, give_up_at: float | None = None) -> dict[str, Any] | None:
         """The next event an event source mapping would invoke with, or None once the queue is empty.
@@ -212,6 +229,17 @@ class SimulatedQueue:
                 if e["ReceiptHandle"] not in done
             ],
         }
+
+    def send_message_batch(self, QueueUrl: str, Entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """What the Lambda handler's requeuer sends for a rate-limited record (the mapping deletes the original
+        once the handler leaves it out of batchItemFailures)."""
+        if QueueUrl != self.url:
+            raise LookupError(f"QueueDoesNotExist: {QueueUrl}")
+        for entry in Entries:
+            self.send([str(entry["MessageBody"])], delay=float(entry.get("DelaySeconds", 0)))
+        with self._changed:
+            self.stats.requeued += len(Entries)
+        return {"Successful": [{"Id": e["Id"], "MessageId": f"sent-{e['Id']}"} for e in Entries], "Failed": []}
 
     # ------------------------------------------------------------------------------------- under the lock
     def _take(self, limit: int, visibility: float, *, in_flight: bool) -> tuple[list[_Message], list[_Message]]:

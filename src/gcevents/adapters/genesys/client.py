@@ -1,6 +1,6 @@
-"""A thin Genesys Cloud API client over httpx: OAuth client credentials, client-side rate limiting corrected by
-the `inin-ratelimit-*` headers, bounded retries with full-jitter backoff inside a deadline, and translation of
-httpx errors into `gcevents.errors` at this boundary.
+"""A thin Genesys Cloud API client over httpx: OAuth client credentials, client-side pacing that follows what the
+server grants (the limits API at start, then 429 + Retry-After: see `limiter`), bounded retries with full-jitter
+backoff inside a deadline, and translation of httpx errors into `gcevents.errors` at this boundary.
 
 Only httpx and the stdlib are imported here: this module is on the Lambda cold-start path."""
 
@@ -13,7 +13,7 @@ import re
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, quote_plus
@@ -21,9 +21,11 @@ from urllib.parse import quote, quote_plus
 import httpx
 
 from gcevents.adapters.genesys.auth import AccessToken, ClientCredentialsAuth, clear_secret_cache, resolve_client_secret
-from gcevents.adapters.genesys.limiter import RateLimiter
+from gcevents.adapters.genesys.limiter import AdaptiveLimiter, Pacer, RateLimiter, SharedLimiter
+from gcevents.adapters.genesys.limits import TokenLimit, read_token_limit
 from gcevents.adapters.genesys.settings import GenesysSettings, Secret
 from gcevents.errors import ConfigError, GcEventsError, PermanentError, RateLimitedError, TransientError
+from gcevents.ports import PermitBucket
 from gcevents.retry import RetryBudget
 
 log = logging.getLogger(__name__)
@@ -38,8 +40,10 @@ _API_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(?:\s+|%20|\+)[A-Za-z0-9._~+/=%-]{16,}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+THROTTLED_CODE = "too.many.requests.retry.after"  # the body code of every Genesys 429 since November 2021
 _ENDPOINTS = (
     (re.compile(r"/oauth/token$"), "token"),
+    (re.compile(r"/api/v2/organizations/limits/"), "limits"),
     (re.compile(r"/api/v2/analytics/conversations/details$"), "analytics_details_bulk"),
     (re.compile(r"/api/v2/analytics/conversations/[^/]+/details$"), "analytics_details"),
     (re.compile(r"/api/v2/conversations/[^/]+$"), "conversation"),
@@ -133,8 +137,9 @@ class ClientStats:
 class GenesysClient:
     """One per container: it owns the connection pool, the cached token and the rate-limit budget.
 
-    Thread-safe. `transport`, `sleep`, `rng`, `clock` (wall time: deadlines) and `monotonic` (the rate limiter
-    and token lifetimes) are seams for tests: `httpx.MockTransport` and a fake clock make them socket-free."""
+    Thread-safe. `transport`, `sleep`, `rng`, `clock` (wall time: deadlines, the shared bucket) and `monotonic`
+    (the rate limiter and token lifetimes) are seams for tests: `httpx.MockTransport` and a fake clock make them
+    socket-free. `bucket` is the fleet's shared budget (`GENESYS_BUDGET_SCOPE=shared`)."""
 
     def __init__(
         self,
@@ -145,6 +150,7 @@ class GenesysClient:
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        bucket: PermitBucket | None = None,
     ) -> None:
         self.settings = settings
         self.stats = ClientStats()
@@ -152,7 +158,9 @@ class GenesysClient:
         self._rng = rng or random.Random()  # jitter, not security
         self._clock = clock
         self._monotonic = monotonic
-        self._limiter = RateLimiter(settings.rate_per_minute, clock=monotonic, sleep=sleep)
+        self._limiter = _make_limiter(settings, bucket, clock=clock, monotonic=monotonic, sleep=sleep)
+        self._limit: TokenLimit | None = None  # read once, at the first call (adaptive pacing only)
+        self._limit_lock = threading.Lock()
         # See `_remember`. `_secrets` is replaced whole and read without the lock; the last few of each kind are
         # kept (a rotated secret, the previous token), so a long-lived worker does not collect them forever.
         self._remembered: dict[bool, deque[frozenset[str]]] = {True: deque(maxlen=3), False: deque(maxlen=3)}
@@ -185,8 +193,23 @@ class GenesysClient:
         self._http.close()
 
     @property
-    def limiter(self) -> RateLimiter:
+    def limiter(self) -> Pacer:
         return self._limiter
+
+    @property
+    def token_limit(self) -> TokenLimit | None:
+        """The per-token limit pacing follows (None until the first call, and with a static rate)."""
+        return self._limit
+
+    def budget(self) -> dict[str, float | str]:
+        """What pacing is doing now: the limit it follows and where it came from, and its current rate."""
+        limit = self._limit
+        return {
+            "mode": "static" if not self.settings.adaptive else self.settings.budget_scope,
+            "limit_per_minute": limit.per_minute if limit else float(self.settings.rate_per_minute or 0),
+            "limit_source": limit.source if limit else "GENESYS_RATE_PER_MINUTE",
+            "pace_per_minute": round(self._limiter.rate_per_minute, 1),
+        }
 
     # ------------------------------------------------------------------------------------------- endpoints
     def conversation(self, conversation_id: str, *, deadline: float | None = None) -> dict[str, Any] | None:
@@ -265,6 +288,7 @@ class GenesysClient:
                 if outcome.status_code == 429:
                     self._wait_out_429(outcome, label, deadline, budget)
                     continue  # the limiter now holds everyone back for Retry-After
+                self._limiter.on_success()  # the server took the call: pacing may grow
                 if outcome.status_code not in _RETRYABLE_STATUS:
                     return outcome
                 outcome = TransientError(
@@ -275,6 +299,8 @@ class GenesysClient:
     def _pace(self, label: str, deadline: float) -> httpx.Timeout:
         """Wait for the rate limiter's permit (within the deadline and `max_wait`); the timeouts that still fit."""
         settings = self.settings
+        if settings.adaptive and self._limit is None:
+            self._read_limits()
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise TransientError(f"Genesys {label}: deadline reached")
@@ -311,10 +337,10 @@ class GenesysClient:
             raise TransientError(f"Genesys {label}: {type(exc).__name__}") from exc
 
     def _wait_out_429(self, response: httpx.Response, label: str, deadline: float, budget: RetryBudget) -> None:
-        """A 429: hold the limiter back for Retry-After, and retry if that fits the deadline, `max_wait` and the
-        budget (the limiter does the waiting); otherwise hand the work back with the hint."""
+        """A 429: slow the limiter down and hold it back for Retry-After, and retry if that fits the deadline,
+        `max_wait` and the budget (the limiter does the waiting); otherwise hand the work back with the hint."""
         retry_after = _retry_after_seconds(response)
-        self._limiter.penalize(retry_after)
+        self._limiter.on_throttle(retry_after)
         fits = retry_after <= min(deadline - self._clock(), self.settings.max_wait)
         if not fits or not budget.take():
             self.stats.increment("gave_up_rate_limited")
@@ -338,6 +364,31 @@ class GenesysClient:
             extra={"endpoint": label, "error": str(failure), "attempt": budget.retries, "delay": round(delay, 3)},
         )
         self._sleep(delay)
+
+    # ------------------------------------------------------------------------------------------- limits
+    def _read_limits(self) -> None:
+        """Once per client (container): the org's per-token limit from the limits API, or the configured one. The
+        reads are paced like any call (and, with the shared bucket, booked in it once its rate is known)."""
+        with self._limit_lock:
+            if self._limit is not None:
+                return
+            timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
+            limiter = self._limiter
+            pace = limiter.local.acquire if isinstance(limiter, SharedLimiter) else limiter.acquire
+            calls = 0
+
+            def get(path: str) -> httpx.Response:
+                nonlocal calls
+                pace(self.settings.max_wait)
+                calls += 1
+                return self._http.get(path, timeout=timeout)
+
+            limit = read_token_limit(get, fallback=float(self.settings.api_limit))
+            if isinstance(limiter, SharedLimiter):
+                limiter.set_limit(limit.per_minute, spent=calls)
+            elif isinstance(limiter, AdaptiveLimiter):
+                limiter.set_limit(limit.per_minute)
+            self._limit = limit
 
     # ------------------------------------------------------------------------------------------- token
     def _fetch_token(self) -> AccessToken:
@@ -427,16 +478,6 @@ class GenesysClient:
             self.stats.increment("unauthorized")
         elif status >= 500:
             self.stats.increment("server_errors")
-        if endpoint_label(response.request.url.path) == "token":
-            return  # the token endpoint has its own limits; the bucket paces API calls
-        headers = response.headers
-        allowed = _int_header(headers, "inin-ratelimit-allowed")
-        if allowed is not None:
-            self._limiter.observe(
-                allowed=allowed,
-                count=_int_header(headers, "inin-ratelimit-count"),
-                reset_seconds=_float_header(headers, "inin-ratelimit-reset"),
-            )
 
 
 # ----------------------------------------------------------------------------------------------- helpers
@@ -497,10 +538,8 @@ def _json_or_none(response: httpx.Response) -> Any:
 
 
 def _retry_after_seconds(response: httpx.Response) -> float:
-    """`Retry-After` in seconds (or an HTTP date); falls back to the window reset, then to one second."""
+    """`Retry-After` in seconds (or an HTTP date). Every Genesys 429 carries it; one second if one ever does not."""
     value = _optional_retry_after(response)
-    if value is None:
-        value = _float_header(response.headers, "inin-ratelimit-reset")
     return max(0.0, value) if value is not None else 1.0
 
 
@@ -518,17 +557,20 @@ def _optional_retry_after(response: httpx.Response) -> float | None:
         return None
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    raw = headers.get(name)
-    try:
-        return int(float(raw)) if raw is not None else None
-    except ValueError:
-        return None
-
-
-def _float_header(headers: Mapping[str, str], name: str) -> float | None:
-    raw = headers.get(name)
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
+def _make_limiter(
+    settings: GenesysSettings,
+    bucket: PermitBucket | None,
+    *,
+    clock: Callable[[], float],
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Pacer:
+    """The static override, the adaptive limiter of this token, or that plus the fleet's shared bucket."""
+    if settings.rate_per_minute is not None:
+        return RateLimiter(settings.rate_per_minute, clock=monotonic, sleep=sleep)
+    local = AdaptiveLimiter(settings.api_limit, share=settings.budget_share, clock=monotonic, sleep=sleep)
+    if settings.budget_scope != "shared":
+        return local
+    if bucket is None:
+        raise ConfigError("GENESYS_BUDGET_SCOPE=shared needs the fleet's bucket (GENESYS_BUDGET_TABLE)")
+    return SharedLimiter(local, bucket, clock=clock, sleep=sleep)

@@ -63,7 +63,13 @@ class GenesysSettings:
     client_secret_arn: str | None = None
     domain: str | None = None  # informational; None when both base URLs were overridden
     bulk_chunk_size: int = 100  # ids per bulk analytics lookup; the API limit is undocumented, we split on 400/413
-    rate_per_minute: int = 300  # Genesys' default per client-credentials token
+    # None: adaptive pacing (the org's limits from the limits API, or `api_limit`, then AIMD on 429s). A number:
+    # the static override, requests/min for this client, as before adaptive pacing existed.
+    rate_per_minute: int | None = None
+    api_limit: int = 300  # requests/min per token assumed when the limits API cannot be read (Genesys' default)
+    budget_scope: str = "token"  # "token": this client's own budget; "shared": one bucket for the fleet
+    budget_table: str | None = None  # DynamoDB table of the shared bucket
+    budget_share: float = 1.0  # fraction of the limit this deployment takes
     max_concurrency: int = 4  # bulk calls in flight at once (per client)
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
@@ -89,18 +95,30 @@ class GenesysSettings:
         if self.client_secret_arn is not None and not self.client_secret_arn.startswith("arn:"):
             raise ConfigError(f"GENESYS_CLIENT_SECRET_ARN is not an ARN: {self.client_secret_arn!r}")
         positive = {
-            "bulk_chunk_size": self.bulk_chunk_size, "rate_per_minute": self.rate_per_minute,
-            "max_concurrency": self.max_concurrency, "connect_timeout": self.connect_timeout,
-            "read_timeout": self.read_timeout,
+            "bulk_chunk_size": self.bulk_chunk_size, "rate_per_minute": self.rate_per_minute or 1,
+            "api_limit": self.api_limit, "max_concurrency": self.max_concurrency,
+            "connect_timeout": self.connect_timeout, "read_timeout": self.read_timeout,
         }  # fmt: skip
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"Genesys {name} must be positive, got {value!r}")
+        self._check_budget()
         for name, number in (("max_retries", self.max_retries), ("backoff_base", self.backoff_base),
                              ("backoff_cap", self.backoff_cap), ("max_wait", self.max_wait),
                              ("token_renew_margin", self.token_renew_margin)):  # fmt: skip
             if number < 0:
                 raise ConfigError(f"Genesys {name} must not be negative, got {number!r}")
+
+    def _check_budget(self) -> None:
+        if self.budget_scope not in ("token", "shared"):
+            raise ConfigError(f"GENESYS_BUDGET_SCOPE must be token or shared, got {self.budget_scope!r}")
+        if not 0 < self.budget_share <= 1:
+            raise ConfigError(f"GENESYS_BUDGET_SHARE must be within (0, 1], got {self.budget_share!r}")
+
+    @property
+    def adaptive(self) -> bool:
+        """Pacing follows the server (limits API + AIMD) unless a static rate was given."""
+        return self.rate_per_minute is None
 
     @property
     def token_url(self) -> str:

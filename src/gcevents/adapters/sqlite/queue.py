@@ -118,6 +118,21 @@ class SqliteQueue:
                 [(now + max(0.0, s), r) for r, s in receipts.items()],
             )
 
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """Implements `EventSource.requeue` in place: the row's receive count starts over and it becomes visible
+        after the delay (on SQS this is a new message; here the same row, atomically)."""
+        now = time.time()
+        done: set[str] = set()
+        with self.db.transaction() as conn:
+            for record, seconds in records:
+                changed = conn.execute(
+                    "UPDATE queue_messages SET receive_count = 0, visible_at = ?, receipt = NULL WHERE receipt = ?",
+                    (now + max(0.0, seconds), record.receipt_handle),
+                ).rowcount
+                if changed and record.message_id:
+                    done.add(record.message_id)
+        return done
+
     def depth(self) -> dict[str, int]:
         now = time.time()
         with self.db.reading() as conn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -14,9 +15,14 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import (
         ChangeMessageVisibilityBatchRequestEntryTypeDef,
         DeleteMessageBatchRequestEntryTypeDef,
+        SendMessageBatchRequestEntryTypeDef,
     )
 
+log = logging.getLogger(__name__)
+
 MAX_VISIBILITY_SECONDS = 12 * 3600
+MAX_DELAY_SECONDS = 900  # SendMessage DelaySeconds
+MAX_BATCH_BYTES = 256 * 1024  # SendMessageBatch: all bodies of one call together (the long-standing limit)
 
 
 def queue_url_from_arn(client: SQSClient, arn: str, cache: dict[str, str]) -> str:
@@ -41,6 +47,38 @@ def change_visibility_batch(client: SQSClient, queue_url: str, items: Sequence[t
         response = client.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries)
         failed += len(response.get("Failed", []))
     return failed
+
+
+def send_batch(client: SQSClient, queue_url: str, items: Sequence[tuple[str, float]]) -> list[int]:
+    """(body, delay seconds) pairs, at most 10 and 256 KB per call, delays rounded up and clamped to SQS's 0..900 s.
+    Returns the indexes of `items` that SQS accepted (a refused entry, or a call that failed, leaves its items out)."""
+    accepted: list[int] = []
+    for chunk in _send_chunks(items):
+        entries: list[SendMessageBatchRequestEntryTypeDef] = [
+            {"Id": str(i), "MessageBody": items[i][0],
+             "DelaySeconds": math.ceil(min(MAX_DELAY_SECONDS, max(0, items[i][1])))}
+            for i in chunk
+        ]  # fmt: skip
+        try:
+            response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
+        except Exception as exc:
+            log.warning("send_message_batch failed", extra={"error": repr(translate(exc, "sqs send_message_batch"))})
+            continue
+        accepted += [int(entry["Id"]) for entry in response.get("Successful", [])]
+    return accepted
+
+
+def _send_chunks(items: Sequence[tuple[str, float]]) -> list[list[int]]:
+    chunks: list[list[int]] = []
+    size = 0
+    for index, (body, _) in enumerate(items):
+        length = len(body.encode())
+        if not chunks or len(chunks[-1]) == 10 or size + length > MAX_BATCH_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(index)
+        size += length
+    return chunks
 
 
 def delete_batch(client: SQSClient, queue_url: str, receipts: Sequence[str], what: str) -> list[str]:

@@ -1,5 +1,6 @@
-"""Pushes redelivery out (ChangeMessageVisibility) so a record retried after a 429 comes back when the API has
-budget again, instead of burning receive counts toward the DLQ."""
+"""The Lambda handler's hand on the queue it was invoked from: push a retry's redelivery out (ChangeMessageVisibility,
+for a Retry-After hint), or put a rate-limited record back as a new, delayed message (SendMessage), so 429s never
+spend its receive count toward the DLQ."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
-from gcevents.adapters.sqs.common import change_visibility_batch, queue_url_from_arn
+from gcevents.adapters.sqs.common import change_visibility_batch, queue_url_from_arn, send_batch
 from gcevents.ports import RawRecord
 
 if TYPE_CHECKING:
@@ -18,8 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class SqsRequeuer:
-    """Pushes redelivery out (ChangeMessageVisibility) so a record retried after a 429 comes back when the
-    API has budget again, instead of burning receive counts toward the DLQ."""
+    """Implements `gcevents.ports.Requeuer` for SQS event source mappings (each record's queue comes from its
+    eventSourceARN) or one fixed queue."""
 
     def __init__(self, client: SQSClient, queue_url: str | None = None) -> None:
         self.client = client
@@ -41,6 +42,21 @@ class SqsRequeuer:
                     log.warning("some visibility changes failed", extra={"failed": failed})
             except Exception as exc:  # best effort: the record is retried at the normal timeout anyway
                 log.warning("visibility extension failed", extra={"error": repr(translate(exc, "sqs"))})
+
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """Implements `Requeuer`: the original text as a new message with DelaySeconds (at most 900), batched per
+        queue. The mapping then deletes the originals when the handler leaves them out of batchItemFailures. A
+        record whose copy SQS did not accept is not in the answer: it is retried as any other."""
+        by_queue: dict[str, list[tuple[RawRecord, float]]] = {}
+        for record, seconds in records:
+            url = self._queue_of(record)
+            if url and record.message_id:
+                by_queue.setdefault(url, []).append((record, seconds))
+        done: set[str] = set()
+        for url, items in by_queue.items():
+            accepted = send_batch(self.client, url, [(record.text(), seconds) for record, seconds in items])
+            done.update(str(items[i][0].message_id) for i in accepted)
+        return done
 
     def _queue_of(self, record: RawRecord) -> str | None:
         if self.queue_url or not record.source_arn:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
-from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch
+from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch, send_batch
 from gcevents.errors import TransientError
 from gcevents.ports import RawRecord
 
@@ -59,3 +59,12 @@ class SqsEventSource:
             change_visibility_batch(self.client, self.queue_url, list(receipts.items()))
         except Exception as exc:
             raise translate(exc, "sqs change_message_visibility_batch") from exc
+
+    def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
+        """A new message with the original body and a delay (a fresh receive count), then the original deleted.
+        Only what SQS accepted is deleted and reported; a crash in between leaves a duplicate, never a loss."""
+        items = [(record, seconds) for record, seconds in records if record.receipt_handle and record.message_id]
+        accepted = send_batch(self.client, self.queue_url, [(record.text(), seconds) for record, seconds in items])
+        sent = [items[i][0] for i in accepted]
+        self.ack([str(record.receipt_handle) for record in sent])
+        return {str(record.message_id) for record in sent}

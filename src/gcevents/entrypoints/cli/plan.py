@@ -1,4 +1,7 @@
-"""`gcevents plan`: size the event source mapping for a load and print the arithmetic."""
+"""`gcevents plan`: size the event source mapping for a load and print the arithmetic.
+
+`--poller-mode standard|provisioned` models one ramp; `--compare` plans both and recommends one (the cheaper
+mode whose worst queue wait meets --latency-target)."""
 
 from __future__ import annotations
 
@@ -8,7 +11,16 @@ import sys
 from typing import Any
 
 from gcevents.entrypoints.cli.options import add_option, options_from_args
-from gcevents.ops.plan import PlanInputs, explain, plan
+from gcevents.ops.plan import (
+    BUDGET_SCOPES,
+    PACINGS,
+    POLLER_MODES,
+    PlanInputs,
+    compare,
+    explain,
+    explain_comparison,
+    plan,
+)
 
 
 def register(subparsers: Any) -> None:
@@ -28,7 +40,7 @@ def register(subparsers: Any) -> None:
     arg("--event-ms", "processing time per event (ms, default %(default)s)")
     arg("--batch-overhead-ms", "fixed cost per batch (ms)")
     arg("--api-latency-ms", "latency of one bulk API call (ms)")
-    arg("--api-limit", "Genesys requests/min per client (%(default)s)")
+    arg("--api-limit", "Genesys requests/min per client-credentials token (%(default)s)")
     arg("--api-share", "share of the API limit to use (%(default)s)")
     arg("--api-max-wait", "GENESYS_MAX_WAIT seconds (%(default)s)")
     arg("--chunk", "ids per bulk analytics call (%(default)s)")
@@ -41,26 +53,43 @@ def register(subparsers: Any) -> None:
     arg("--lag-retries", "analytics-lag redeliveries (%(default)s)")
     arg("--transient-retries", "redeliveries before the DLQ")
     arg("--crash-retries", "crashed invocations a record survives (%(default)s)")
-    parser.add_argument("--no-reserve", action="store_true", help="do not set reserved concurrency")
+    arg("--min-pollers", "provisioned: warm event pollers at least (%(default)s)")
+    arg("--poller-price", "USD per event poller hour (%(default)s: AWS pricing page, US East N. Virginia)")
+    arg("--latency-target", "--compare: worst queue wait to meet, s (%(default)s)")
+    add_option(parser, "--poller-mode", PlanInputs, choices=POLLER_MODES, help="event source mapping scaling mode")
+    add_option(parser, "--budget-scope", PlanInputs, choices=BUDGET_SCOPES,
+               help="Genesys budget per instance token (default) or shared by the fleet")  # fmt: skip
+    add_option(parser, "--pacing", PlanInputs, choices=PACINGS, help="adaptive (default) or a static override")
+    parser.add_argument("--reserve", action="store_true", help="also set reserved concurrency (off by default)")
+    parser.add_argument(
+        "--no-reserve", action="store_false", dest="reserve", help="no reserved concurrency (the default)"
+    )
+    parser.add_argument("--compare", action="store_true", help="plan both poller modes and recommend one")
     parser.add_argument("--format", choices=("text", "sam", "json"), default="text", help="output (default text)")
     parser.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
     parser.set_defaults(func=cmd_plan)
 
 
 def inputs_from_args(args: argparse.Namespace) -> PlanInputs:
-    return options_from_args(PlanInputs, args, reserve=not args.no_reserve)
+    return options_from_args(PlanInputs, args)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
     try:
-        result = plan(inputs_from_args(args))
+        inputs = inputs_from_args(args)
+        if getattr(args, "compare", False):
+            both = compare(inputs)
+            sam, document, text = both.chosen.to_sam(), both.to_dict(), explain_comparison(both)
+        else:
+            result = plan(inputs)
+            sam, document, text = result.to_sam(), result.to_dict(), explain(result)
     except ValueError as exc:
         print(f"gcevents plan: {exc}", file=sys.stderr)
         return 2
     if args.format == "sam":
-        print(result.to_sam())
+        print(sam)
     elif args.format == "json":
-        print(json.dumps(result.to_dict(), indent=2))
+        print(json.dumps(document, indent=2))
     else:
-        print(explain(result))
+        print(text)
     return 0

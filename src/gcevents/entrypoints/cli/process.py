@@ -109,6 +109,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     summary = {
         "records": len(records),
         **{o.value: outcomes.get(o.value, 0) for o in Outcome if o is not Outcome.RETRY},
+        "unfinished": outcomes.get(Outcome.RETRY.value, 0),  # still rate limited: run the file again later
         "dead_letter_reasons": dict(reasons),
         "seconds": round(elapsed, 3),
         "events_per_second": round(len(records) / elapsed, 1) if elapsed > 0 else None,
@@ -126,7 +127,9 @@ def cmd_process(args: argparse.Namespace) -> int:
             print(f"  dead letter {reason}: {count}")
         for kind, count in sorted(delivered.items()):
             print(f"  delivered {kind}: {count}")
-    return 0
+        if summary["unfinished"]:
+            print(f"  unfinished (Genesys kept answering 429): {summary['unfinished']}; run the file again later")
+    return 3 if summary["unfinished"] else 0
 
 
 def _run(runtime: Runtime, records: list[RawRecord], options: ProcessOptions) -> tuple[Counter[str], Counter[str]]:

@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--client-id", default="gcevents-sim", help="the OAuth client id it accepts")
     parser.add_argument("--client-secret", default="gcevents-sim-secret", help="the client secret it accepts")
     parser.add_argument("--token-expires-in", type=int, default=86399, help="seconds")
-    parser.add_argument("--rate-per-minute", type=int, default=300, help="per token; 0 = unlimited")
+    parser.add_argument("--rate-per-minute", type=int, default=300, help="per window; 0 = unlimited")
     parser.add_argument(
         "--rate-window",
         dest="rate_window_seconds",
@@ -34,6 +34,16 @@ def register(subparsers: Any) -> None:
         type=float,
         default=60.0,
         help="rate-limit window in seconds",
+    )
+    parser.add_argument(
+        "--rate-scope",
+        dest="rate_limit_scope",
+        choices=("token", "client"),
+        default="token",
+        help="one budget per token (default) or one shared by every token of the client",
+    )
+    parser.add_argument(
+        "--limits-status", type=int, default=200, help="answer of the limits API (e.g. 403: clients fall back)"
     )
     parser.add_argument("--latency-ms", type=float, default=0.0, help="added to every API call")
     parser.add_argument("--error-rate", type=float, default=0.0, help="fraction of API calls answered 503")

@@ -1,0 +1,103 @@
+"""The spike model of `gcevents plan`: a rectangular spike against a capacity that ramps linearly to a ceiling.
+
+Pure arithmetic, no AWS: the planner feeds it the start capacity, the ramp and the ceiling of the chosen poller
+mode and reads back the backlog peak, the drain time and the worst queue wait."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+_LATENCY_SAMPLES = 100  # arrival times examined for the worst wait (plus the end of the spike)
+_BISECTIONS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Spike:
+    peak_backlog: float  # events waiting at the worst moment
+    drain_seconds: float  # from the end of the spike until the queue is back to empty (inf: never)
+    clear_seconds: float  # from the start of the spike (inf: never)
+    worst_wait: float = 0.0  # the longest an event waits in the queue, s (inf: never served)
+    end_backlog: float = 0.0  # events still queued when the spike ends
+
+
+@dataclass(frozen=True, slots=True)
+class _Profile:
+    rate: float
+    peak_rate: float
+    duration: float
+    start: float  # capacity at t = 0, events/s
+    ramp: float  # events/s added per s
+    capacity: float  # ceiling, events/s
+
+    @property
+    def t_ramp(self) -> float:
+        return (self.capacity - self.start) / self.ramp if self.ramp > 0 else 0.0
+
+    def served(self, t: float) -> float:
+        """Events the fleet can take by time t (it works at capacity while there is a backlog)."""
+        t_ramp = self.t_ramp
+        if t <= t_ramp:
+            return self.start * t + self.ramp * t * t / 2
+        return self.start * t_ramp + self.ramp * t_ramp * t_ramp / 2 + self.capacity * (t - t_ramp)
+
+    def arrived(self, t: float) -> float:
+        return self.peak_rate * min(t, self.duration) + self.rate * max(0.0, t - self.duration)
+
+    def queued(self, t: float) -> float:
+        return self.arrived(t) - self.served(t)
+
+
+def spike_profile(
+    *, rate: float, peak_rate: float, duration: float, start_capacity: float, ramp: float, capacity: float
+) -> Spike:
+    """Backlog of a rectangular spike against a capacity that ramps linearly (events/s per s) to a ceiling.
+
+    The net inflow (arrivals - capacity) never increases over time (arrivals drop at the end of the spike,
+    capacity only grows), so the queued amount F(t) = integral of the net inflow is concave: the backlog is
+    max(0, F) and it is empty again at the first root of F after its maximum."""
+    p = _Profile(rate, peak_rate, duration, min(start_capacity, capacity), ramp, capacity)
+    # F' = 0 where capacity meets the arrival rate; the breakpoints are the other candidates for the max.
+    candidates = [0.0, duration, p.t_ramp]
+    if ramp > 0:
+        candidates += [(peak_rate - p.start) / ramp, (rate - p.start) / ramp]
+    t_max = max((t for t in candidates if t >= 0), key=p.queued)
+    peak = p.queued(t_max)
+    if peak <= 1e-9:
+        return Spike(0.0, 0.0, 0.0, 0.0)
+    at_end = max(0.0, p.queued(duration))
+    if capacity <= rate:
+        return Spike(peak, math.inf, math.inf, math.inf, at_end)
+    t_empty = _first_empty(p, t_max)
+    return Spike(peak, max(0.0, t_empty - duration), t_empty, _worst_wait(p, t_empty), at_end)
+
+
+def _first_empty(p: _Profile, t_max: float) -> float:
+    """Past both breakpoints F is linear with slope rate - capacity; before them, bisect (F is decreasing)."""
+    t_lin = max(p.duration, p.t_ramp, t_max)
+    if p.queued(t_lin) > 0:
+        return t_lin + p.queued(t_lin) / (p.capacity - p.rate)
+    lo, hi = t_max, t_lin
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if p.queued(mid) > 0 else (lo, mid)
+    return hi
+
+
+def _worst_wait(p: _Profile, t_empty: float) -> float:
+    """First in, first out (close enough for a standard queue): the event that arrives at t leaves when the fleet
+    has served everything that arrived before it, at the s with served(s) = arrived(t). The worst wait is the
+    largest s - t over arrival times up to the moment the queue is empty again (sampled, then bisected)."""
+    arrivals = {t_empty * n / _LATENCY_SAMPLES for n in range(_LATENCY_SAMPLES + 1)}
+    arrivals.add(min(p.duration, t_empty))
+    worst = 0.0
+    for t in arrivals:
+        target = p.arrived(t)
+        lo, hi = t, t_empty
+        if p.served(lo) >= target:
+            continue
+        for _ in range(_BISECTIONS):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if p.served(mid) < target else (lo, mid)
+        worst = max(worst, hi - t)
+    return worst
