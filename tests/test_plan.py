@@ -9,7 +9,7 @@ import json
 import math
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gcevents._variables import GCEVENTS_CLOCK_SKEW_MARGIN
@@ -114,6 +114,9 @@ def test_the_api_budget_is_respected_when_the_planner_can(i: PlanInputs) -> None
 def test_drain_time_is_monotonic_in_the_peak_rate(i: PlanInputs, factor: float) -> None:
     low = plan(i)
     high = plan(dataclasses.replace(i, peak_rate=i.peak_rate * factor))
+    # Only against the same fleet: the planner sizes concurrency for the peak, and a fleet sized for a higher peak
+    # may clear sooner (41 batches at 35,748/s took 2,514 s to clear; 57 at 49,153/s took 389 s).
+    assume(high.parameter_overrides() == low.parameter_overrides())
     assert at_least(high.spike.peak_backlog, low.spike.peak_backlog)
     assert at_least(high.spike.clear_seconds, low.spike.clear_seconds)
     assert at_least(high.spike.drain_seconds, low.spike.drain_seconds)
