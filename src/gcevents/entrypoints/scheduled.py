@@ -33,7 +33,13 @@ def is_scheduled(event: Any) -> bool:
 
 
 def run_reconcile(
-    runtime: Runtime, start: datetime, end: datetime, *, apply: bool, deadline: float | None = None
+    runtime: Runtime,
+    start: datetime,
+    end: datetime,
+    *,
+    apply: bool,
+    deadline: float | None = None,
+    poll_interval: float = 2.0,
 ) -> ReconcileReport:
     """Reconcile [start, end) with the runtime's Genesys client (its limiter and counters), state store and pipeline."""
     if runtime.genesys is None:
@@ -47,7 +53,7 @@ def run_reconcile(
         fact_keys_after=runtime.config.pipeline.fact_keys_after, max_age=runtime.config.state_ttl_days * 86400.0,
     )  # fmt: skip
     return reconcile(
-        ConversationDetails(runtime.genesys),
+        ConversationDetails(runtime.genesys, poll_interval=poll_interval),
         runtime.state_store,
         options,
         runner=pipeline_runner(runtime.pipeline, runtime.dead_letters),

@@ -104,6 +104,7 @@ class Spike:
     # codes; times within a second); without `conversationEnd` for a conversation the spike cut short.
     analytics: dict[str, dict[str, Any]] = field(default_factory=dict)
     dropped: list[str] = field(default_factory=list)  # the events the source dropped (one body each), in order
+    withheld: int = 0  # bodies the source dropped: the dropped events and their re-sends
     delivered_kinds: dict[str, set[str]] = field(default_factory=dict)  # conversationId -> kinds delivered
 
     @property
@@ -171,6 +172,7 @@ def make_spike(
     lost = drop_events(spike.analytics, drop_rate, seed) if drop_rate > 0 else set()
     spike.dropped = [json.dumps(e, separators=(",", ":")) for e in unique if _identity(e) in lost]
     spike.bodies = [b for b in bodies if not lost or _identity_of(b) not in lost]
+    spike.withheld = len(bodies) - len(spike.bodies)
     spike.unique_events = len(unique) - len(spike.dropped)
     spike.duplicates = sum(1 for e in resent if _identity(e) not in lost)
     spike.malformed = malformed
