@@ -23,14 +23,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from gcevents.core.events import RECONCILE_SOURCE, RawRecord
-from gcevents.core.pipeline import Pipeline
+from gcevents.core.events import RECONCILE_SOURCE, RawRecord, Reason
+from gcevents.core.pipeline import Outcome, Pipeline
 from gcevents.errors import ConfigError
 from gcevents.ops.facts import GAP_KINDS, Gap, find_gap, repair_facts
 from gcevents.ops.local import run_records
 from gcevents.ports import (
     Clock,
     ConversationHistory,
+    DeadLetter,
     DeadLetterSink,
     Enricher,
     EnrichmentResult,
@@ -42,6 +43,7 @@ from gcevents.ports import (
 LEASE_BOUND = 900.0  # seconds: the longest lease a claim takes (a Lambda invocation's maximum)
 SKEW_MARGIN = 60.0  # seconds: clocks of different machines, analytics times against event times
 STATE_CHUNK = 100  # conversations per state read
+LEFT_FOR_NEXT_RUN = "left_for_next_run"  # facts still retried after the runner's rounds: the gap stays for next time
 
 # (fact records, analytics documents by conversation) -> (outcome counts, dead-letter reasons)
 _Outcomes = tuple[Counter[str], Counter[str]]
@@ -219,13 +221,26 @@ def pipeline_runner(
             services=live.services,
         )  # fmt: skip
         try:
-            return run_records(
-                pipeline, dead_letters, records, batch_size=batch_size, max_attempts=max_attempts, max_wait=max_wait
+            outcomes, reasons = run_records(
+                pipeline, _NextRun(), records, batch_size=batch_size, max_attempts=max_attempts, max_wait=max_wait
             )
         finally:
             pipeline.close()
+        left = reasons.pop(Reason.RETRIES_EXHAUSTED, 0)
+        if left:
+            outcomes[Outcome.DEAD_LETTERED.value] -= left
+            outcomes[LEFT_FOR_NEXT_RUN] = left
+        return +outcomes, reasons
 
     return run
+
+
+class _NextRun:
+    """Where `run_records` puts what still fails after its rounds: nowhere. A fact that could not be applied now (a
+    live event holds it, the store is throttled) is not a dead letter: the gap stays, and the next run rebuilds it."""
+
+    def send(self, letters: Sequence[DeadLetter]) -> None:
+        return None
 
 
 # ------------------------------------------------------------------------------------------- helpers
