@@ -100,6 +100,7 @@ class Context:
         return 120_000
 
 
+@pytest.mark.slow  # SQLite files and a few hundred events: the fast tier has the same path on memory ports
 def test_the_handler_runs_a_scheduled_reconcile_and_emits_its_metrics(tmp_path: Path) -> None:
     spike = recent_spike(600, seed=8)
     sim = GenesysSimulator(SimulatorOptions(rate_limit_per_minute=None))

@@ -118,7 +118,7 @@ def test_a_failed_handler_gives_the_fact_key_back_so_a_later_copy_applies_it() -
     assert h.effects == {("conversation.customer.end", "p-0"): 1}
 
 
-@settings(max_examples=60)
+@settings(max_examples=30)
 @given(
     st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 2), st.booleans(), st.integers(-900, 900)),
              min_size=1, max_size=14),

@@ -117,7 +117,7 @@ def test_the_genesys_budget_holds_under_429s_with_the_same_client() -> None:
 
 
 def test_a_large_window_goes_through_a_job_and_finds_the_same_gaps() -> None:
-    with world(1200, drop_rate=0.05) as w:
+    with world(600, drop_rate=0.1) as w:
         w.process(w.spike.bodies)
         by_query = w.reconcile()
         w.history.large_hits = 10
