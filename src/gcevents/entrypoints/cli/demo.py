@@ -23,6 +23,8 @@ def register(subparsers: Any) -> None:
     )
     add_option(parser, "--events", DemoOptions, help="events in the spike (%(default)s)")
     add_option(parser, "--duplicate-rate", DemoOptions, help="share of re-sent events (%(default)s)")
+    add_option(parser, "--drop-rate", DemoOptions,
+               help="share of conversations whose events the source drops, for reconcile to find (%(default)s)")  # fmt: skip
     add_option(parser, "--workers", DemoOptions, help="workers consuming the queue (%(default)s)")
     add_option(parser, "--batch-size", DemoOptions, help="records per batch (%(default)s)")
     add_option(parser, "--seed", DemoOptions, help="seed of the synthetic traffic (%(default)s)")
