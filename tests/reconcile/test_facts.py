@@ -105,3 +105,12 @@ def test_odd_documents_give_no_facts_and_never_raise() -> None:
     for document in odd:
         assert repair_facts(document, None, checked_at_ms=0) == []
         assert find_gap(document, {"endTime": 1}) is None
+
+
+def test_a_conversation_without_a_customer_is_never_reported_not_ended() -> None:
+    """Agent to agent: the state's end is the customer's, which such a conversation never has."""
+    document = lifecycle_analytics(lifecycle(5))
+    document["participants"] = [p for p in document["participants"] if p["purpose"] != "customer"]
+    facts = repair_facts(document, None, checked_at_ms=START_MS)
+    assert sorted(kinds(facts)) == ["acw", "user.end", "user.start"]
+    assert find_gap(document, state_of(facts)) is None  # repaired, though no customer.end can ever come

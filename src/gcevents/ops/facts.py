@@ -62,9 +62,12 @@ def find_gap(document: Mapping[str, Any], state: Mapping[str, Any] | None) -> Ga
     if state is None:
         return Gap(cid, (UNKNOWN,), end)
     kinds: list[str] = []
-    if "endTime" not in state:
+    sessions = _sessions(document)
+    # The state's end is the customer's (`customer.end`): a conversation without a customer (agent to agent, say)
+    # never has one, and that is no gap.
+    if "endTime" not in state and any(s.purpose == "customer" for s in sessions):
         kinds.append(NOT_ENDED)
-    missing = tuple(sorted({s.participant_id for s in _sessions(document) if _wraps_up(s)} - _wrapped_up(state)))
+    missing = tuple(sorted({s.participant_id for s in sessions if _wraps_up(s)} - _wrapped_up(state)))
     if missing:
         kinds.append(MISSING_WRAPUP)
     return Gap(cid, tuple(kinds), end, missing) if kinds else None

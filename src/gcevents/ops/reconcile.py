@@ -150,7 +150,7 @@ def _repair(
 ) -> None:
     cutoff = now - options.min_fact_age()
     ready = [g.conversation_id for g in report.gaps if _epoch(g.conversation_end) <= cutoff]
-    report.deferred = [g.conversation_id for g in report.gaps if g.conversation_id not in set(ready)]
+    report.deferred = [g.conversation_id for g in report.gaps if _epoch(g.conversation_end) > cutoff]
     checked_at_ms = int(now * 1000)
     envelopes = [
         envelope for cid in ready
@@ -218,7 +218,7 @@ def pipeline_runner(
         pipeline = Pipeline(
             idempotency=live.idempotency, dead_letters=dead_letters, router=live.router,
             enricher=KnownDetails(documents, live.enricher), settings=settings, clock=live.clock,
-            services=live.services,
+            services=live.services, tracer=live.tracer,
         )  # fmt: skip
         try:
             outcomes, reasons = run_records(
