@@ -21,7 +21,14 @@ _ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "reconcile", help="find (and with --apply repair) conversations the event stream lost, from Genesys analytics"
+        "reconcile",
+        help="find (and with --apply repair) conversations the event stream lost, from Genesys analytics",
+        description=(
+            "Compare the conversations Genesys analytics says ended in a window with the tracked state: unknown "
+            "conversations, conversations not ended, missing wrap-ups. --apply rebuilds the missing facts through "
+            "the pipeline (marked reconciled; a real event arriving later is a duplicate). Exit 4 while gaps "
+            "remain. When to redrive, replay or reconcile: docs/operations.md."
+        ),
     )
     window = parser.add_mutually_exclusive_group(required=True)
     window.add_argument("--since", type=parse_duration, metavar="DURATION", help="e.g. 2h, 90m, 1d, PT2H: until now")

@@ -20,7 +20,15 @@ from gcevents.text import printable
 
 
 def register(subparsers: Any) -> None:
-    parser = subparsers.add_parser("replay", help="replay archived events of a window to the rule (EventBridge)")
+    parser = subparsers.add_parser(
+        "replay",
+        help="replay archived events of a window to the rule (EventBridge)",
+        description=(
+            "Start an EventBridge replay of the archive's window to the stack's rule and report its progress until "
+            "it ends (--no-wait: start and return; --status NAME: look again). Events already processed are "
+            "duplicates. --topic narrows it through a temporary rule, deleted when the replay ends."
+        ),
+    )
     parser.add_argument("--from", dest="start", type=parse_time, metavar="ISO", help="first event time replayed")
     parser.add_argument("--to", dest="end", type=parse_time, metavar="ISO", help="end of the window (exclusive)")
     parser.add_argument("--topic", action="append", default=[], metavar="TOPIC",
@@ -29,7 +37,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rule", metavar="ARN", help="the rule to replay to (template output RuleArn)")
     parser.add_argument("--status", metavar="NAME", help="report a replay's progress instead of starting one")
     parser.add_argument("--no-wait", dest="wait", action="store_false", help="start and return (see --status)")
-    parser.add_argument("--poll", type=float, default=10.0, metavar="SECONDS", help=argparse.SUPPRESS)
+    parser.add_argument("--poll", type=float, default=10.0, metavar="SECONDS", help="seconds between progress reads")
     parser.add_argument("--json", action="store_true", help="machine-readable status lines")
     parser.set_defaults(func=cmd_replay)
 
