@@ -127,6 +127,7 @@ class _Batch:
     out_of_time: Callable[[], bool]
     started: float
     lease: Lease | None  # None: the claims are leased until the deadline, without renewal (Lambda, local runs)
+    claims_until: float = 0.0  # the lease end the content claims were taken with (fact claims take the same)
     results: dict[int, RecordResult] = field(default_factory=dict)
     events: dict[int, GenesysEvent] = field(default_factory=dict)
     letters: dict[int, DeadLetter] = field(default_factory=dict)
@@ -246,6 +247,7 @@ class Pipeline:
                 batch.retry(index, "deadline_before_start")
             return
         lease_until = batch.lease.begin() if batch.lease is not None else batch.deadline
+        batch.claims_until = lease_until
         claimed = self.idempotency.claim_all(list(batch.primaries), lease_until=lease_until)
         now_ms = int(self.clock.now() * 1000)
         for key, index in batch.primaries.items():
@@ -280,7 +282,7 @@ class Pipeline:
                 wanted[event.fact_key] = index
         if not wanted:
             return
-        lease_until = batch.lease.begin() if batch.lease is not None else batch.deadline
+        lease_until = batch.claims_until  # the content claims' lease end: both lapse together after a crash
         claimed = self.idempotency.claim_all(list(wanted), lease_until=lease_until)
         now_ms = int(now * 1000)
         for key, index in wanted.items():
