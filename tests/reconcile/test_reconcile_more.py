@@ -99,7 +99,7 @@ def test_the_genesys_budget_holds_under_429s_with_the_same_client() -> None:
             now[0] += seconds
 
     with world(1200, drop_rate=0.05) as w:
-        options = SimulatorOptions(rate_limit_per_minute=1, rate_window_seconds=10.0, rate_limit_headers=False)
+        options = SimulatorOptions(rate_limit_per_minute=1, rate_window_seconds=10.0)
         sim = GenesysSimulator(options, clock=lambda: now[0], sleep=sleep)
         sim.register_conversations(w.spike.analytics.values())
         transport = sim.transport()
