@@ -248,16 +248,27 @@ def test_topic_patterns_default_is_the_one_topic_list(template: dict[str, Any]) 
     assert default(template, "TopicPatterns").split(",") == list(topics.DEFAULT_TOPICS)
 
 
+REPLAY_RULES = {
+    "Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/gcevents-replay-*"
+}
+
+
 def test_queue_policies_let_only_the_rule_send(template: dict[str, Any]) -> None:
+    """The stack's rule; and with the archive on, the temporary rules of `gcevents replay --topic` on that bus."""
     rule_id = next(iter(resources_of(template, "AWS::Events::Rule")))
     covered = set()
     for policy in resources_of(template, "AWS::SQS::QueuePolicy").values():
         props = policy["Properties"]
         for statement in props["PolicyDocument"]["Statement"]:
+            if "Fn::If" in statement:
+                condition, statement, otherwise = statement["Fn::If"]
+                assert (condition, otherwise) == ("HasArchive", {"Ref": "AWS::NoValue"})
+                assert statement["Condition"] == {"ArnLike": {"aws:SourceArn": REPLAY_RULES}}
+            else:
+                assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
             assert statement["Effect"] == "Allow"
             assert statement["Principal"] == {"Service": "events.amazonaws.com"}
             assert statement["Action"] == "sqs:SendMessage"
-            assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
             queue = getatt(statement["Resource"])
             assert queue is not None
             assert {"Ref": queue[0]} in props["Queues"]
@@ -489,6 +500,7 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
     bus = repr({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${OutputBusName}"})
     assert allowed[bus] == {"events:PutEvents"}
     assert allowed["DataLakeBucket"] == {"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}
+    assert allowed["Function"] == {"lambda:InvokeFunction"}  # the reconcile schedule's role: this function only
 
 
 # --------------------------------------------------------------------------------------- alarms, outputs
@@ -643,6 +655,47 @@ def test_the_sam_translator_transforms_it_with_bus_dashboard_and_tracing_on_and_
     assert {"Queue", "DeadLetterQueue", "GenesysRule", "QueueEventSource", "IdempotencyTable"} <= present
 
 
+# --------------------------------------------------------------------------------------- reconcile, archive
+def test_the_reconcile_schedule_invokes_the_function_with_the_payload_the_handler_recognises(
+    template: dict[str, Any],
+) -> None:
+    from gcevents.entrypoints.scheduled import is_scheduled, scheduled_window
+
+    schedule = template["Resources"]["ReconcileSchedule"]
+    assert schedule["Type"] == "AWS::Scheduler::Schedule"
+    assert schedule["Condition"] == "HasReconcileSchedule"
+    assert default(template, "ReconcileEveryMinutes") == 0  # off unless asked for
+    target = schedule["Properties"]["Target"]
+    assert getatt(target["Arn"]) == ["Function", "Arn"]
+    assert getatt(target["RoleArn"]) == ["ReconcileScheduleRole", "Arn"]
+    values = {"ReconcileEveryMinutes": "15", "ReconcileLagMinutes": "30", "ReconcileApply": "true"}
+    payload = json.loads(re.sub(r"\$\{(\w+)\}", lambda m: values[m.group(1)], target["Input"]["Fn::Sub"]))
+    assert is_scheduled(payload)
+    start, end = scheduled_window(payload["gcevents"], now=1_764_000_000.0)
+    assert (end - start).total_seconds() == 2 * 15 * 60  # two periods: consecutive windows overlap
+    assert end.timestamp() <= 1_764_000_000.0 - 30 * 60
+    assert template["Parameters"]["ReconcileEveryMinutes"]["AllowedValues"][0] == 0
+    assert all(m >= 5 for m in template["Parameters"]["ReconcileEveryMinutes"]["AllowedValues"][1:])
+    role = template["Resources"]["ReconcileScheduleRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    alarm = template["Resources"]["ReconcileGapsAlarm"]["Properties"]
+    assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "ReconcileGapsFound", 0, "GreaterThanThreshold")  # fmt: skip
+
+
+def test_the_archive_keeps_what_the_rule_routes(template: dict[str, Any]) -> None:
+    archive = template["Resources"]["EventArchive"]
+    assert (archive["Type"], archive["Condition"]) == ("AWS::Events::Archive", "HasArchive")
+    rule = single(resources_of(template, "AWS::Events::Rule"))["Properties"]
+    assert archive["Properties"]["EventPattern"] == rule["EventPattern"]
+    assert is_ref_to(archive["Properties"]["RetentionDays"], "ArchiveRetentionDays")
+    condition, created, given = archive["Properties"]["SourceArn"]["Fn::If"]  # the stack's own bus, or the given one
+    assert (condition, created) == ("CreatePartnerBus", {"Fn::GetAtt": ["PartnerEventBus", "Arn"]})
+    assert given["Fn::Sub"].endswith(":event-bus/${EventBusName}")
+    assert template["Outputs"]["ArchiveArn"]["Condition"] == "HasArchive"
+    assert default(template, "Archive") == "false"
+
+
 # --------------------------------------------------------------------------------------- cfn-lint
 @pytest.mark.slow  # cfn-lint takes seconds per template
 @pytest.mark.parametrize(
@@ -656,8 +709,18 @@ def test_the_sam_translator_transforms_it_with_bus_dashboard_and_tracing_on_and_
             "ReservedConcurrency": 40,
             "GenesysRatePerMinute": 48,
         },
+        {  # every option of reconciliation, replay, outputs and the bus on
+            "ReconcileEveryMinutes": 15,
+            "GenesysClientId": "client",
+            "Archive": '"true"',
+            "DataLake": '"true"',
+            "CreateEventBus": '"true"',
+            "Tracing": '"true"',
+            "WebhookUrl": "https://crm.example.com/hook",
+            "OutputBusName": "gcevents-out",
+        },
     ],
-    ids=["standard", "provisioned+shared"],
+    ids=["standard", "provisioned+shared", "reconcile+archive+outputs"],
 )
 def test_cfn_lint_finds_nothing(defaults: dict[str, Any], tmp_path: Path) -> None:
     """With the defaults as shipped, and with provisioned mode, the shared budget and the static rate switched on

@@ -76,7 +76,9 @@ def test_sigterm_finishes_in_flight_work_and_hands_back_the_rest() -> None:
 
     pipeline, queue, _ = build(router)
     # One conversation: its events run in order on one thread, so stopping mid-way leaves some unstarted.
-    queue.send([json.dumps(make_event("user.start", "c-1", event_time=1_700_000_000_000 + i)) for i in range(5)])
+    # (Five sessions: one session's user.start is one fact, whose copies would take turns.)
+    events = [make_event("user.start", "c-1", session_id=f"s-{i}", event_time=1_700_000_000_000 + i) for i in range(5)]
+    queue.send([json.dumps(event) for event in events])
     worker = Worker(pipeline, queue, WorkerSettings(batch_size=5, batch_window=0.0, wait_seconds=0.0,
                                                     concurrency=1, visibility_timeout=300.0))  # fmt: skip
     runner = threading.Thread(target=worker.run, kwargs={"max_batches": 1})

@@ -423,7 +423,9 @@ def test_stopping_with_records_handed_back_is_unfinished_work() -> None:
 
     router.add(ANY, slow)
     queue = SimulatedQueue()
-    queue.send([json.dumps(make_event("user.start", "c-1", event_time=1_700_000_000_000 + n)) for n in range(5)])
+    # Five sessions' user.start: one session's user.start is one fact, whose copies would take turns.
+    events = [make_event("user.start", "c-1", session_id=f"s-{n}", event_time=1_700_000_000_000 + n) for n in range(5)]
+    queue.send([json.dumps(event) for event in events])
     settings = WorkerSettings(batch_size=5, batch_window=0.0, wait_seconds=0.0, concurrency=1, visibility_timeout=60)
     worker = Worker(pipeline_for(router), queue, settings)
     runner = threading.Thread(target=worker.run, kwargs={"max_batches": 1})

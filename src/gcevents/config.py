@@ -201,6 +201,7 @@ def pipeline_settings_from_env(env: Mapping[str, str]) -> PipelineSettings:
         lag_retry_delay=v.GCEVENTS_LAG_RETRY_DELAY.read(env),
         deadline_margin=v.GCEVENTS_DEADLINE_MARGIN.read(env),
         handler_concurrency=v.GCEVENTS_HANDLER_CONCURRENCY.read(env),
+        fact_keys_after=v.GCEVENTS_FACT_KEYS_AFTER.read(env),
     )
 
 

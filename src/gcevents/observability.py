@@ -137,3 +137,13 @@ class MetricsEmitter:
         stream.write(json.dumps(document, default=str) + "\n")
         stream.flush()
         return document
+
+    def emit_metrics(
+        self, metrics: Mapping[str, tuple[float, str]], properties: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Any other set of metrics (name -> (value, unit)), e.g. a scheduled reconcile run's."""
+        document = emf_document(self.namespace, metrics, {"service": self.service}, properties)
+        stream = self.stream or sys.stdout
+        stream.write(json.dumps(document, default=str) + "\n")
+        stream.flush()
+        return document

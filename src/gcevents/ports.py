@@ -247,6 +247,11 @@ class StateStore(Protocol):
 
     def get(self, conversation_id: str) -> StoredState | None: ...
 
+    def get_many(self, conversation_ids: Sequence[str]) -> dict[str, StoredState]:
+        """The stored items among these ids (absent ones are missing), in batched reads: `gcevents reconcile`
+        compares thousands of conversations at a time."""
+        ...
+
     def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
         """Items updated at or after `since`, most recently updated first."""
         ...
@@ -360,4 +365,24 @@ class CheckScheduler(Protocol):
 
     def schedule(self, messages: Sequence[tuple[str, float]]) -> None:
         """Enqueue (body, delay seconds <= 900) pairs. Raises TransientError when it could not."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------- reconciliation
+@dataclass(slots=True)
+class AnalyticsWindow:
+    """The conversations Genesys analytics says ended in a window, and what reading them took."""
+
+    conversations: list[dict[str, Any]] = field(default_factory=list)  # analytics documents, each once
+    mode: str = "query"  # "query" (the synchronous details query) or "job" (the asynchronous jobs API)
+    total_hits: int = 0  # conversations with activity in the window, as the query counted them
+    pages: int = 0
+    polls: int = 0  # job status reads
+
+
+class ConversationHistory(Protocol):
+    """The source of truth `gcevents reconcile` compares the tracked state with (Genesys analytics)."""
+
+    def ended_between(self, start: datetime, end: datetime, deadline: float) -> AnalyticsWindow:
+        """Conversations whose end is in [start, end), finishing (or raising a TransientError) by `deadline`."""
         ...

@@ -29,6 +29,16 @@ _AGENT_PREFIX = topics.AGENT_PREFIX
 # the stored state, so it passes the source allow-list.
 CHECK_KIND = "gcevents.check"
 CHECK_TOPIC_PREFIX = "gcevents.check."
+# Facts that happen once per participant session. Besides its content key, such an event has a *fact key* without
+# the time: a fact reconstructed from analytics by `gcevents reconcile` (segment times need not equal the event's
+# eventTime to the millisecond) and the real event share it, so whichever the pipeline applies first is the only
+# one applied (`Pipeline._claim_facts`; docs/operations.md has the guarantee).
+FACT_KINDS = frozenset(
+    {"conversation.customer.start", "conversation.customer.end", "conversation.user.start",
+     "conversation.user.end", "conversation.acw"}
+)  # fmt: skip
+# `gcevents reconcile` marks the events it synthesizes: `source` is this, and `detail.reconciled` says from what.
+RECONCILE_SOURCE = "gcevents.reconcile"
 
 
 class Reason:
@@ -69,6 +79,8 @@ class GenesysEvent:
     source: str | None
     detail_type: str | None
     record: RawRecord = field(repr=False, compare=False)
+    reconciled: bool = False  # synthesized by `gcevents reconcile` from analytics (`detail.reconciled`)
+    fact_key: str | None = None  # once-per-session kinds (FACT_KINDS): shared with a reconciled copy of the fact
 
     @property
     def message_id(self) -> str | None:
@@ -209,6 +221,7 @@ def _parse_envelope(
         return Rejection(Reason.BAD_EVENT_TIME, "no usable eventTime/timestamp/time", record, *labels)
     participant_id = _str_or_none(body.get("participantId"))
     session_id = _str_or_none(body.get("sessionId"))
+    marker = detail.get("reconciled")
     return GenesysEvent(
         topic=topic,
         kind=kind,
@@ -222,6 +235,8 @@ def _parse_envelope(
         source=source,
         detail_type=_str_or_none(envelope.get("detail-type")),
         record=record,
+        reconciled=marker is True or (isinstance(marker, Mapping) and bool(marker)),
+        fact_key=fact_key(kind, conversation_id, participant_id, session_id),
     )
 
 
@@ -276,6 +291,16 @@ def content_key(
         except (TypeError, ValueError):  # non-string keys from a hand-made invoke: JSON input cannot have them
             canonical = repr(sorted(body.items(), key=repr))
         identity = topic + "|" + canonical
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def fact_key(kind: str, conversation_id: str | None, participant_id: str | None, session_id: str | None) -> str | None:
+    """`fact|kind|conversation|participant|session` for a once-per-session kind with all three ids, else None.
+
+    No time in it: the customer's session ends once, whatever millisecond analytics and the event put on it."""
+    if kind not in FACT_KINDS or not (conversation_id and participant_id and session_id):
+        return None
+    identity = "|".join(("fact", kind, conversation_id, participant_id, session_id))
     return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:40]
 
 

@@ -43,6 +43,7 @@ from gcevents.ports import (
 log = logging.getLogger(__name__)
 
 _IN_BATCH = "in_batch"  # the reason of a DUPLICATE folded into an earlier copy of the same content in the batch
+FACT_APPLIED = "fact_already_applied"  # a DUPLICATE: this once-per-session fact was applied by another event
 
 
 class Outcome(enum.Enum):
@@ -111,6 +112,10 @@ class PipelineSettings:
     # the clock-skew margin): one receive per wait, and a crashed holder's key is free when we look again. The cap
     # only bounds absurd leases; it covers the longest lease a runner takes (a 900 s Lambda invocation).
     in_progress_retry_cap: float = 900.0
+    # An event of a once-per-session kind processed this many seconds or more after its eventTime also claims its
+    # fact key (`events.FACT_KINDS`): only such a late event can meet a fact `gcevents reconcile` rebuilt, since
+    # reconcile only touches facts older than this plus the longest lease (docs/operations.md). 0: every one.
+    fact_keys_after: float = 600.0
 
 
 @dataclass(slots=True)
@@ -122,6 +127,7 @@ class _Batch:
     out_of_time: Callable[[], bool]
     started: float
     lease: Lease | None  # None: the claims are leased until the deadline, without renewal (Lambda, local runs)
+    claims_until: float = 0.0  # the lease end the content claims were taken with (fact claims take the same)
     results: dict[int, RecordResult] = field(default_factory=dict)
     events: dict[int, GenesysEvent] = field(default_factory=dict)
     letters: dict[int, DeadLetter] = field(default_factory=dict)
@@ -134,6 +140,8 @@ class _Batch:
     rejected: dict[str, int] = field(default_factory=dict)
     rejected_copies: dict[int, int] = field(default_factory=dict)
     letter_claims: dict[int, Claim] = field(default_factory=dict)
+    fact_claims: dict[int, Claim] = field(default_factory=dict)  # fact keys this run holds (`_claim_facts`)
+    facts_done: list[Claim] = field(default_factory=list)  # content claims of copies whose fact was applied before
 
     def retry(self, index: int, reason: str, retry_after: float | None = None, *, cause: object = None) -> None:
         event = self.events[index]
@@ -170,6 +178,10 @@ class Pipeline:
             max_workers=max(1, self.settings.handler_concurrency), thread_name_prefix="gcevents-handler"
         )
 
+    def close(self) -> None:
+        """Let the handler threads go (a short-lived pipeline, e.g. a reconcile run's; a runtime's lives on)."""
+        self._pool.shutdown(wait=True)
+
     def run(
         self,
         records: Sequence[RawRecord],
@@ -193,6 +205,7 @@ class Pipeline:
         self._parse(batch)
         with span("claim"):
             self._claim(batch)
+            self._claim_facts(batch)
             self._claim_rejections(batch)
         with span("enrich"):
             self._enrich(batch)
@@ -201,6 +214,7 @@ class Pipeline:
         with span("complete"):
             self._settle(batch)
         self._dead_letter(batch)
+        self._settle_facts(batch)  # after the dead letters: a fact key follows its event's final outcome
         self._follow_primaries(batch)
         return BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
 
@@ -233,6 +247,7 @@ class Pipeline:
                 batch.retry(index, "deadline_before_start")
             return
         lease_until = batch.lease.begin() if batch.lease is not None else batch.deadline
+        batch.claims_until = lease_until
         claimed = self.idempotency.claim_all(list(batch.primaries), lease_until=lease_until)
         now_ms = int(self.clock.now() * 1000)
         for key, index in batch.primaries.items():
@@ -248,6 +263,57 @@ class Pipeline:
                 batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms))
         if batch.lease is not None:
             batch.lease.hold(list(batch.claims.values()), lease_until)
+
+    def _claim_facts(self, batch: _Batch) -> None:
+        """After the content keys: the fact key of every claimed event that is reconciled, or late, of a
+        once-per-session kind. A fact applied before (by a reconciled copy, or by the real event when it was late)
+        makes this copy a DUPLICATE, whose content key is completed (this copy is done too); two copies of one fact
+        in a batch take turns (the second is retried and then finds the fact applied)."""
+        wanted: dict[str, int] = {}
+        now = self.clock.now()
+        for index in list(batch.claims):
+            event = batch.events[index]
+            late = now - event.event_time.timestamp() >= self.settings.fact_keys_after
+            if event.fact_key is None or not (event.reconciled or late):
+                continue
+            if event.fact_key in wanted:
+                batch.retry(index, "fact_in_batch", 1.0)  # `_settle` releases its content claim
+            else:
+                wanted[event.fact_key] = index
+        if not wanted:
+            return
+        lease_until = batch.claims_until  # the content claims' lease end: both lapse together after a crash
+        claimed = self.idempotency.claim_all(list(wanted), lease_until=lease_until)
+        now_ms = int(now * 1000)
+        for key, index in wanted.items():
+            outcome, event = claimed[key], batch.events[index]
+            if isinstance(outcome, Exception):
+                batch.retry(index, f"claim_failed: {_describe(outcome)}", _retry_after(outcome))
+            elif outcome[1].status is ClaimStatus.CLAIMED:
+                batch.fact_claims[index] = outcome[0]
+            elif outcome[1].status is ClaimStatus.COMPLETED:
+                batch.facts_done.append(batch.claims.pop(index))
+                batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, FACT_APPLIED, event=event)
+            else:
+                batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms))
+        if batch.lease is not None:  # renewed with the content claims while the handlers run
+            batch.lease.hold(list(batch.fact_claims.values()), lease_until)
+
+    def _settle_facts(self, batch: _Batch) -> None:
+        """A fact key follows its event: COMPLETED when the event was applied, released otherwise, so the fact can
+        still be applied by a retry, a redrive or a reconciled copy. Copies found applied complete their content."""
+        done: list[Claim] = list(batch.facts_done)
+        release: list[Claim] = []
+        if batch.lease is not None:
+            batch.lease.drop([*batch.fact_claims.values(), *batch.facts_done])
+        for index, claim in batch.fact_claims.items():
+            (done if batch.results[index].outcome is Outcome.PROCESSED else release).append(claim)
+        try:
+            self.idempotency.complete(done)
+        except Exception:  # the lease still guards until the deadline; then a late copy may run once more
+            log.exception("could not mark fact keys completed", extra={"count": len(done)})
+        if release:
+            self.idempotency.release(release)
 
     def _recheck_after(self, held: ClaimResult, now_ms: int) -> float:
         """A live lease elsewhere. Its holder usually finishes (or releases) well before the lease ends, so look
@@ -311,6 +377,8 @@ class Pipeline:
             deadline=batch.deadline,
             idempotency_key=event.content_key,
             services=self.services,
+            reconciled=event.reconciled,
+            fact_key=event.fact_key,
         )
 
     def _run_group(

@@ -158,6 +158,7 @@ class ConversationRecord:
     analytics: Mapping[str, Any] | None
     source_event_keys: tuple[str, ...]
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    reconciled: bool = False  # some facts were rebuilt from Genesys analytics (`gcevents reconcile`)
 
     @classmethod
     def from_document(cls, doc: Mapping[str, Any]) -> ConversationRecord:
@@ -182,6 +183,7 @@ class ConversationRecord:
             analytics=body.get("analytics"),
             source_event_keys=tuple(body.get("sourceEventKeys", [])),
             raw=doc,
+            reconciled=bool(body.get("reconciled")),
         )
 
 

@@ -24,6 +24,11 @@ class HandlerContext:
     deadline: float  # epoch seconds: finish (or raise TransientError) before this
     idempotency_key: str  # the event's content key: pass it downstream (e.g. an Idempotency-Key header)
     services: Mapping[str, Any]  # e.g. {"genesys": GenesysClient} for live lookups
+    # A fact `gcevents reconcile` rebuilt from Genesys analytics because the stream lost it (docs/operations.md).
+    reconciled: bool = False
+    # Once-per-session kinds (customer.start/end, user.start/end, acw): the key a reconciled copy of this fact and
+    # the real event share. Pass it downstream instead of `idempotency_key` to dedupe across the two.
+    fact_key: str | None = None
 
     def remaining(self) -> float:
         return self.deadline - time.time()

@@ -44,6 +44,8 @@ _REGISTER_MAPS = frozenset({"attributes"})  # name -> last register
 SOURCES = "sources"
 SOURCES_TRUNCATED = "sourcesTruncated"
 MAX_SOURCE_KEYS = 100
+# True once a fact `gcevents reconcile` rebuilt from analytics was merged (an OR: states only grow).
+RECONCILED = "reconciled"
 
 # Participant fields copied from event bodies (scalars only). Phone numbers, addresses and notes are left
 # out on purpose: the state table should not become a second store of customer PII.
@@ -114,7 +116,7 @@ def join(left: Mapping[str, Any], right: Mapping[str, Any]) -> State:
             out[name] = union[:MAX_SOURCE_KEYS]
             if len(union) > MAX_SOURCE_KEYS:
                 out[SOURCES_TRUNCATED] = True
-        elif name == SOURCES_TRUNCATED:
+        elif name in (SOURCES_TRUNCATED, RECONCILED):
             out[name] = bool(mine) or bool(value)
         else:  # a part this version does not know (written by a newer one): keep a deterministic value
             out[name] = max(mine, value, key=_canonical)
@@ -180,6 +182,8 @@ def delta(observation: Observation) -> State:
     state: State = {"startTime": at, "lastEvent": register(kind)}
     if observation.track_source:
         state[SOURCES] = [by]
+    if event.reconciled:
+        state[RECONCILED] = True
     for name in ("mediaType", "direction"):
         value = body.get(name)
         if _is_scalar(value):
@@ -290,6 +294,8 @@ def view(conversation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
         out["attributes"] = {k: v["value"] for k, v in sorted(state["attributes"].items())}
     if "enrichment" in state:
         out["enrichment"] = state["enrichment"]["value"]
+    if state.get(RECONCILED):
+        out[RECONCILED] = True
     return out
 
 

@@ -81,6 +81,10 @@ class OptimisticStateStore(abc.ABC):
         that did not happen, by conversationId. Raising means none of them happened."""
 
     # algorithm -----------------------------------------------------------------------------------------
+    def get_many(self, conversation_ids: Sequence[str]) -> dict[str, StoredState]:
+        """The stored items among these ids, in batched reads (the `_load` hook)."""
+        return self._load(list(dict.fromkeys(conversation_ids))) if conversation_ids else {}
+
     def apply(self, updates: Updates) -> ApplyResult:
         result = ApplyResult()
         events = _keyable({cid: list(evs) for cid, evs in updates.items() if evs}, result)

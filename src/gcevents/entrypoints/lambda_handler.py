@@ -56,6 +56,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, Any]:
     deadline = _deadline(context)
+    if isinstance(event, dict) and "gcevents" in event:  # EventBridge Scheduler's payload, not events
+        from gcevents.entrypoints.scheduled import handle_scheduled, is_scheduled
+
+        if is_scheduled(event):
+            return handle_scheduled(runtime, event, deadline)
     records = split_records(event)
     before = runtime.counters()
     # No `lease`: claims are leased until the invocation deadline and never renewed. Lambda cannot run a handler

@@ -2,8 +2,10 @@
 
 A spike of realistic conversation lifecycles (duplicates, shuffled order, malformed and untrusted events) goes
 through a local SQLite queue with SQS semantics, the real pipeline (SQLite idempotency, state and dead letters)
-and the real Genesys client against the built-in simulator, which answers some calls with 429. The report ends
-with a loss check: every input is accounted for exactly once."""
+and the real Genesys client against the built-in simulator, which answers some calls with 429. The source drops a
+share of the conversations' events before the queue (some whole conversations); `gcevents reconcile` then finds
+every gap against the simulator's analytics, repairs it, finds nothing the second time, and the dropped events
+arriving late change nothing twice. The report ends with a loss check: every input is accounted for exactly once."""
 
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import dataclasses
 import json
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ from gcevents.config import Config, OutputsConfig, StoreSpec
 from gcevents.core.events import CHECK_KIND, GenesysEvent, RawRecord, parse_record
 from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
 from gcevents.entrypoints.runtime import Runtime, build_runtime
+from gcevents.entrypoints.scheduled import run_reconcile
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
 from gcevents.ops.dlq import failure_explainer
 from gcevents.progress import Progress
@@ -57,6 +62,9 @@ class DemoOptions:
     # Outputs without code: a signed-webhook receiver (the test kit's) on loopback takes the derived records.
     webhook: bool = True
     grace_seconds: float = 2.0  # a missing wrap-up is waited for this long (demo scale, production 900)
+    # The source (EventBridge, the integration) loses this share of the conversations' events before the queue;
+    # `gcevents reconcile` finds and repairs them. 0: nothing dropped, no reconcile.
+    drop_rate: float = 0.05
 
 
 def run_demo(options: DemoOptions) -> dict[str, Any]:
@@ -66,17 +74,22 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
     db_path = str(directory / "gcevents.db")
+    # The spike happened in the hours before now, so reconciling it is what a scheduled run would do.
+    hour = int(time.time() // 3600 * 3600)
     spike = make_spike(
         options.events,
         duplicate_rate=options.duplicate_rate,
         malformed=options.malformed,
         untrusted=options.untrusted,
         seed=options.seed,
+        start_ms=(hour - 4 * 3600) * 1000,
+        drop_rate=options.drop_rate,
     )
 
     receiver = WebhookReceiver(DEMO_WEBHOOK_SECRET) if options.webhook else None
     checks = {Outcome.PROCESSED.value: 0, Outcome.DUPLICATE.value: 0}
     with GenesysSimulator(_simulator_options(options)) as simulator:
+        simulator.register_conversations(spike.analytics.values())  # what Genesys analytics knows
         config = demo_config(options, db_path, simulator.base_url)
         if receiver is not None:
             config = with_webhook(config, receiver.url, options.grace_seconds, db_path)
@@ -90,35 +103,94 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         progress = Progress(spike.total) if options.show_progress else None
         on_batch = _batch_observer(progress, checks)
 
-        worker = Worker(
-            runtime.pipeline,
-            queue,
-            WorkerSettings(
-                batch_size=options.batch_size,
-                batch_window=0.05,
-                wait_seconds=0.2,
-                visibility_timeout=60.0,
-                batch_time_limit=120.0,
-                concurrency=options.workers,
-                retry_base_delay=0.5,
-                retry_max_delay=3.0,
-            ),
-            on_batch=on_batch,
-            is_drained=queue.is_drained,
-        )
+        def drain(observer: Callable[[BatchReport], None]) -> WorkerStats:
+            return Worker(runtime.pipeline, queue, _worker_settings(options), on_batch=observer,
+                          is_drained=queue.is_drained).run(exit_when_idle=True)  # fmt: skip
+
         started = time.perf_counter()
-        stats = worker.run(exit_when_idle=True)
+        stats = drain(on_batch)
         elapsed = time.perf_counter() - started
         if progress is not None:
             progress.close()
         api = simulator.stats()
-    stats.outcomes.subtract(checks)
-    report = _report(spike, stats, elapsed, api, runtime, db_path)
+        stats.outcomes.subtract(checks)
+        report = _report(spike, stats, elapsed, api, runtime, db_path)
+        if options.drop_rate > 0:
+            report["reconcile"] = reconcile_phase(spike, runtime, lambda bodies: _late(queue, bodies, drain))
+            report["loss_check"].update(report["reconcile"].pop("checks"))
     if receiver is not None:
         receiver.close()
         report["derived"] = derived_report(spike, receiver, checks)
         report["loss_check"]["one_signed_completed_per_ended_conversation"] = report["derived"]["exactly_once"]
     return report
+
+
+def _worker_settings(options: DemoOptions) -> WorkerSettings:
+    return WorkerSettings(
+        batch_size=options.batch_size,
+        batch_window=0.05,
+        wait_seconds=0.2,
+        visibility_timeout=60.0,
+        batch_time_limit=120.0,
+        concurrency=options.workers,
+        retry_base_delay=0.5,
+        retry_max_delay=3.0,
+    )
+
+
+def _late(queue: SqliteQueue, bodies: list[str], drain: Callable[[Callable[[BatchReport], None]], Any]) -> Counter[str]:
+    """The dropped events arrive after all (the source re-sent them): outcomes by reason."""
+    reasons: Counter[str] = Counter()
+
+    def count(report: BatchReport) -> None:
+        for result in report.results:
+            if result.outcome is not Outcome.RETRY and not (result.event and result.event.kind == CHECK_KIND):
+                reasons[result.reason or result.outcome.value] += 1
+
+    queue.send(bodies)
+    drain(count)
+    return reasons
+
+
+def reconcile_phase(spike: Spike, runtime: Runtime, late: Callable[[list[str]], Counter[str]]) -> dict[str, Any]:
+    """Reconcile the spike's window (`--apply`: it reports the gaps it found and repairs them), once more (nothing
+    left), then let the dropped events arrive late."""
+    began = time.perf_counter()
+    first_ms = min(int(_epoch_ms(d["conversationStart"])) for d in spike.analytics.values())
+    start = datetime.fromtimestamp(first_ms // 3_600_000 * 3600, tz=UTC)
+    end = datetime.fromtimestamp(start.timestamp() + 3 * 3600, tz=UTC)
+    repaired = run_reconcile(runtime, start, end, apply=True, poll_interval=0.2)
+    again = run_reconcile(runtime, start, end, apply=False, poll_interval=0.2)
+    reconciled = time.perf_counter()
+    arrived = late(spike.dropped)
+    expected = spike.expected_gaps()
+    found = {g.conversation_id: set(g.kinds) for g in repaired.gaps}
+    applied = repaired.facts.get("processed", 0)
+    return {
+        "window": repaired.summary()["window"],
+        "source": repaired.summary()["source"],
+        "dropped_events": len(spike.dropped),
+        "conversations_checked": repaired.checked,
+        "gaps_expected": len(expected),
+        "gaps_found": repaired.gap_counts() | {"total": len(repaired.gaps)},
+        "facts_rebuilt": repaired.facts.get("synthesized", 0),
+        "facts_applied": applied,
+        "repaired": repaired.repaired,
+        "second_run_gaps": len(again.gaps),
+        "late_events": dict(arrived),
+        "genesys_calls": {"apply": repaired.genesys_calls, "again": again.genesys_calls},
+        "seconds": {"reconcile": round(reconciled - began, 2), "late": round(time.perf_counter() - reconciled, 2)},
+        "checks": {
+            "reconcile_found_exactly_the_dropped_gaps": found == expected,
+            "reconcile_repaired_every_gap": repaired.repaired == len(expected) and not repaired.unrepaired,
+            "second_reconcile_found_nothing": not again.gaps,
+            "late_events_found_their_facts_applied": arrived.get("fact_already_applied", 0) == applied,
+        },
+    }
+
+
+def _epoch_ms(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
 
 
 def _batch_observer(progress: Progress | None, checks: dict[str, int]) -> Callable[[BatchReport], None]:
@@ -189,9 +261,12 @@ def with_webhook(config: Config, url: str, grace_seconds: float, db_path: str) -
 
 
 def derived_report(spike: Spike, receiver: WebhookReceiver, checks: dict[str, int]) -> dict[str, Any]:
-    """What the receiver got: counts per type, one sample, and the exactly-once check against the workload."""
+    """What the receiver got: counts per type, one sample, and the exactly-once check against the workload (every
+    conversation that ended: whose customer.end arrived, or, reconciled, that analytics says ended)."""
     parsed = [parse_record(RawRecord(body)) for body in spike.bodies]
     ended = {p.conversation_id for p in parsed if isinstance(p, GenesysEvent) and p.kind == "conversation.customer.end"}
+    if spike.dropped:
+        ended |= {cid for cid, document in spike.analytics.items() if document.get("conversationEnd")}
     completed = receiver.completed_per_conversation()
     samples = receiver.of_type("conversation.completed")
     return {
@@ -241,6 +316,7 @@ def _report(
             "malformed": spike.malformed,
             "untrusted": spike.untrusted,
             "conversations": len(spike.conversations),
+            "withheld_by_the_source": spike.withheld,
         },
         "loss_check": {
             "every_input_accounted_for": accounted == spike.total,
@@ -269,12 +345,35 @@ def print_report(report: dict[str, Any]) -> None:
         f" {report['genesys_429s']} answered 429, {report['genesys_5xx']} 5xx injected)",
         f"  loss check             {'PASS' if ok else 'FAIL'}: {report['loss_check']['accounted']:,} of"
         f" {report['events_in']:,} inputs accounted for; {report['expected']['unique_events']:,} unique expected",
+        *_reconcile_lines(report.get("reconcile")),
         *_derived_lines(report.get("derived")),
         f"  state and dead letters: {report['database']}",
         f"    GCEVENTS_DB={report['database']} .venv/bin/gcevents dlq inspect",
         f"    .venv/bin/gcevents state list --store sqlite:{report['database']}",
     ]
     print("\n".join(lines))
+
+
+def _reconcile_lines(reconcile: dict[str, Any] | None) -> list[str]:
+    if not reconcile:
+        return []
+    found, late, calls = reconcile["gaps_found"], reconcile["late_events"], reconcile["genesys_calls"]
+    source = reconcile["source"]
+    return [
+        f"  dropped at the source   {reconcile['dropped_events']:>9,} events of {reconcile['gaps_expected']:,}"
+        " conversations (some whole), before the queue",
+        f"  reconcile --apply       {reconcile['conversations_checked']:>9,} conversations checked against analytics"
+        f" ({source['mode']}, {source['pages']} pages): {found['total']:,} gaps (unknown {found['unknown']},"
+        f" not ended {found['not_ended']}, missing wrap-up {found['missing_wrapup']})",
+        f"                          {reconcile['facts_applied']:>9,} facts rebuilt and applied,"
+        f" {reconcile['repaired']:,} conversations repaired; a second run: {reconcile['second_run_gaps']} gaps",
+        f"    late arrival          {sum(late.values()):>9,} dropped events arrive after all:"
+        f" {late.get('fact_already_applied', 0):,} found their fact applied, {late.get('processed', 0):,} new"
+        " (facts reconcile does not rebuild: IVR, queue, wrapup topic)",
+        f"    Genesys calls         {calls['apply']['total']:>9} to find and repair ({calls['apply']['rate_limited']}"
+        f" answered 429), {calls['again']['total']} to check again; {reconcile['seconds']['reconcile']} s for both"
+        f" runs, {reconcile['seconds']['late']} s for the late events",
+    ]
 
 
 def _derived_lines(derived: dict[str, Any] | None) -> list[str]:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gcevents.adapters.genesys.settings import GenesysSettings
+from gcevents.testing.analytics import JOBS_PATH, QUERY_PATH, AnalyticsIndex
 
 if TYPE_CHECKING:
     import httpx
@@ -91,6 +92,8 @@ class SimulatorOptions:
     missing_permissions: frozenset[str] = frozenset()
     config_conflicts: int = 0
     seed: int = 0  # fault injection is drawn from a Random(seed)
+    job_pending_polls: int = 1  # analytics jobs: status reads answered PENDING before FULFILLED
+    jobs_availability_lag_seconds: float = 0.0  # analytics jobs see data up to now minus this (the data lake lags)
 
 
 # ------------------------------------------------------------------------------------------- conversation data
@@ -238,6 +241,15 @@ class _State:
         self.integrations: dict[str, dict[str, Any]] = {}  # id -> the integration entity
         self.configs: dict[str, dict[str, Any]] = {}  # id -> its current config (with `version`)
         self.conflicts_left = options.config_conflicts
+        # Conversations the simulator was given (`register_conversations`): the details query and jobs page over
+        # them, and lookups answer them instead of the document derived from the id.
+        self.analytics = AnalyticsIndex(
+            clock=time.time, pending_polls=options.job_pending_polls,
+            availability_lag=options.jobs_availability_lag_seconds,
+        )  # fmt: skip
+
+    def details(self, conversation_id: str) -> dict[str, Any]:
+        return self.analytics.document(conversation_id) or analytics_conversation(conversation_id)
 
     def lagging(self, conversation_id: str) -> bool:
         options = self.options
@@ -337,6 +349,9 @@ class _Api:
         if path == _LIMITS or path.startswith(_LIMITS + "/"):
             namespace = unquote(path[len(_LIMITS) + 1 :]) if path != _LIMITS else None
             return self._api(f"GET {_LIMITS}/{{name}}", headers, read_timeout, lambda: self._limits(namespace))
+        if path.startswith(JOBS_PATH + "/"):
+            jobs = self.state.analytics
+            return self._api("GET " + JOBS_PATH + "/*", headers, read_timeout, lambda: jobs.job(path, query))
         if match := _DETAILS_ONE.match(path):
             cid = unquote(match.group(1))
             route = "GET /api/v2/analytics/conversations/{id}/details"
@@ -356,6 +371,10 @@ class _Api:
             return self._token(headers, body)
         if path.startswith(_INTEGRATIONS):
             return self._integrations("POST", path, "", headers, body, None)
+        if path in (QUERY_PATH, JOBS_PATH):
+            index = self.state.analytics
+            answer = index.query if path == QUERY_PATH else index.submit
+            return self._api("POST " + path, headers, None, lambda: answer(body))
         return _Answer(404, {"message": f"no route for POST {path}", "code": "not.found", "status": 404})
 
     def _integrations(
@@ -501,7 +520,7 @@ class _Api:
             return 400, {"message": message, "code": "bad.request", "status": 400}
         with state.lock:
             state.counters["ids_requested"] += len(ids)
-        found = [analytics_conversation(cid) for cid in ids if state.analytics_available(cid)]
+        found = [state.details(cid) for cid in ids if state.analytics_available(cid)]
         return 200, ({"conversations": found} if found else {})
 
     def _details(self, conversation_id: str) -> tuple[int, dict[str, Any]]:
@@ -510,7 +529,7 @@ class _Api:
             state.counters["ids_requested"] += 1
         if not state.analytics_available(conversation_id):
             return 404, {"message": "Conversation not found", "code": "not.found", "status": 404}
-        return 200, analytics_conversation(conversation_id)
+        return 200, state.details(conversation_id)
 
     def _conversation(self, conversation_id: str) -> tuple[int, dict[str, Any]]:
         if conversation_id in self.state.options.unknown_ids:
@@ -817,6 +836,11 @@ class GenesysSimulator:
             config = self._state.configs[integration_id]
             config["properties"].update(properties)
             config["version"] += 1
+
+    def register_conversations(self, documents: Any) -> None:
+        """Analytics conversation documents (e.g. `testing.workload`'s, which agree with its events): the details
+        query and jobs page over them, and lookups of their ids answer them."""
+        self._state.analytics.register(documents)
 
     def revoke_tokens(self) -> None:
         """Invalidate every issued token, as an expiry or a revocation would: the next calls get 401."""

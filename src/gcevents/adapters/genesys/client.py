@@ -49,6 +49,8 @@ _ENDPOINTS = (
     (re.compile(r"/api/v2/conversations/[^/]+$"), "conversation"),
     (re.compile(r"/api/v2/integrations/[^/]+/config/current$"), "integration_config"),
     (re.compile(r"/api/v2/integrations(/[^/]+)?$"), "integrations"),
+    (re.compile(r"/api/v2/analytics/conversations/details/query$"), "analytics_query"),
+    (re.compile(r"/api/v2/analytics/conversations/details/jobs"), "analytics_jobs"),
 )
 
 

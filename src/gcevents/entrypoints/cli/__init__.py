@@ -26,6 +26,8 @@ COMMAND_MODULES = (
     "gcevents.entrypoints.cli.simulate",
     "gcevents.entrypoints.cli.config",
     "gcevents.entrypoints.cli.sinks",
+    "gcevents.entrypoints.cli.reconcile",
+    "gcevents.entrypoints.cli.replay",
 )
 
 

@@ -17,12 +17,17 @@ def register(subparsers: Any) -> None:
         description=(
             "A spike of synthetic Genesys traffic (re-sends, malformed and untrusted events included) through "
             "workers on the local SQLite queue and stores, enriched from the built-in Genesys API simulator, with "
-            "derived records to a loopback webhook. Ends with a report and a loss check (exit 1 if it fails). "
+            "derived records to a loopback webhook; the source drops some conversations' events, and reconcile "
+            "finds and repairs every gap against the simulator's analytics. Ends with a report and a loss check "
+            "(exit 1 if it fails). "
             "No AWS, no network."
         ),
     )
     add_option(parser, "--events", DemoOptions, help="events in the spike (%(default)s)")
     add_option(parser, "--duplicate-rate", DemoOptions, help="share of re-sent events (%(default)s)")
+    add_option(
+        parser, "--drop-rate", DemoOptions, help="share of conversations losing events at the source (%(default)s)"
+    )
     add_option(parser, "--workers", DemoOptions, help="workers consuming the queue (%(default)s)")
     add_option(parser, "--batch-size", DemoOptions, help="records per batch (%(default)s)")
     add_option(parser, "--seed", DemoOptions, help="seed of the synthetic traffic (%(default)s)")
