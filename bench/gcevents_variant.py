@@ -1,34 +1,32 @@
 """(c) gcevents: the Lambda entry point (`process_invocation`) with a Runtime built from the environment, exactly
 as `gcevents.handler` builds it in Lambda: DynamoDB idempotency and state, SQS dead letters, the Genesys client
-pointed at the simulator. SQS-shaped batches; batchItemFailures are redelivered like (b)."""
+pointed at the simulator, the default enrichment (`customer.end` and `acw`). A router handler on those two topics is
+the side effect; the built-in state projection keeps the state. SQS-shaped batches; batchItemFailures are
+redelivered like (b).
+
+The state is checked after the run, outside the measurement: an event counts as applied when the stored state of its
+conversation already contains it (joining the event's delta changes nothing, `gcevents.core.state`)."""
 
 from __future__ import annotations
 
 import io
 import os
-import time
+from collections import Counter
 from typing import Any
 
 from .harness import (
     BenchEnv,
     EffectLog,
-    RequestCounter,
     VariantResult,
     Workload,
     account,
     event_source_mapping,
     invoke_until_empty,
-    measure_memory,
+    measured,
+    queue_sqs_requests,
 )
 
-# Every conversation topic the workload carries: the same enrichment work the per-event variants do.
-ENRICH_KINDS = tuple(
-    f"conversation.{kind}"
-    for kind in (
-        "customer.start", "flow.start", "flow.end", "acd.start", "acd.end",
-        "user.start", "user.end", "customer.end", "acw", "wrapup",
-    )
-)  # fmt: skip
+EFFECT_PATTERNS = ("v2.detail.events.conversation.{id}.customer.end", "v2.detail.events.conversation.{id}.acw")
 
 
 class _Discard(io.StringIO):
@@ -38,25 +36,24 @@ class _Discard(io.StringIO):
         return len(text)
 
 
-def build(env: BenchEnv, effects: EffectLog, dynamo: RequestCounter, other: RequestCounter) -> tuple[Any, Any, str]:
+def build(env: BenchEnv, effects: EffectLog) -> tuple[Any, str, str]:
     from gcevents.adapters.dynamodb import create_idempotency_table, create_state_table
     from gcevents.config import Config
     from gcevents.core.router import Router
     from gcevents.entrypoints.runtime import build_runtime
 
     setup = env.client("dynamodb")
-    idem, state = env.table_name("c", "idem"), env.table_name("c", "state")
+    idem, state = env.table_name("idem"), env.table_name("state")
     create_idempotency_table(setup, idem)
     create_state_table(setup, state)
-    dlq_url = env.client("sqs").create_queue(QueueName=env.table_name("c", "dlq"))["QueueUrl"]
+    dlq_url = env.client("sqs").create_queue(QueueName=env.table_name("dlq"))["QueueUrl"]
     config = Config.from_env(
         {
             "GCEVENTS_IDEMPOTENCY_STORE": f"dynamodb:{idem}",
             "GCEVENTS_STATE_STORE": f"dynamodb:{state}",
             "GCEVENTS_DLQ": f"sqs:{dlq_url}",
-            "GCEVENTS_ENRICH_KINDS": ",".join(ENRICH_KINDS),
             "GCEVENTS_LOG_LEVEL": "WARNING",
-            **env.simulator.env(),
+            **env.genesys,
             "GENESYS_RATE_PER_MINUTE": str(env.params.rate_per_minute),
             "GCEVENTS_CLAIM_MODE": env.params.claim_mode,
         }
@@ -64,69 +61,82 @@ def build(env: BenchEnv, effects: EffectLog, dynamo: RequestCounter, other: Requ
     router = Router()
 
     def side_effect(event: Any, context: Any) -> None:
-        effects.record(event.message_id)
+        effects.record(event.message_id)  # the CRM update
 
-    router.add("v2.detail.events.conversation.*", side_effect)
+    router.on(*EFFECT_PATTERNS)(side_effect)
     runtime = build_runtime(config, router=router)
-    dynamo.attach(runtime.clients["dynamodb"])
-    other.attach(runtime.clients["sqs"])
     runtime.metrics.stream = _Discard()
-    return runtime, setup, dlq_url
+    return runtime, state, dlq_url
 
 
-def run(env: BenchEnv, workload: Workload, *, track_memory: bool = True) -> VariantResult:
+def run(env: BenchEnv, workload: Workload) -> VariantResult:
     from gcevents.adapters.sqs import SqsDeadLetterSink
     from gcevents.entrypoints.lambda_handler import process_invocation
 
     params = env.params
     effects = EffectLog(workload)
-    dynamo, other = RequestCounter(params.aws_rtt_ms), RequestCounter(params.aws_rtt_ms)
     # gcevents builds its boto3 clients from the environment, as in Lambda: point them at moto.
-    previous = os.environ.get("AWS_ENDPOINT_URL")
     os.environ["AWS_ENDPOINT_URL"] = env.endpoint
-    try:
-        runtime, _setup, dlq_url = build(env, effects, dynamo, other)
-        queue = event_source_mapping(workload, params, "bench-gcevents")
-        env.simulator.reset_stats()
-        with measure_memory(track_memory) as peak:
-            started = time.perf_counter()
-            invocations = invoke_until_empty(
-                queue, lambda event, context: process_invocation(runtime, event, context), params.visibility_timeout
-            )
-            wall = time.perf_counter() - started
-        client_stats = runtime.api_stats()
-        letters = _drain(SqsDeadLetterSink(env.client("sqs"), dlq_url))
-    finally:
-        if previous is None:
-            os.environ.pop("AWS_ENDPOINT_URL", None)
-        else:
-            os.environ["AWS_ENDPOINT_URL"] = previous
-    dead = set(queue.redriven) | {m for m in letters if m}
-    accounting = account(workload.message_ids, dead, effects, workload.identity)
+    runtime, state_table, dlq_url = build(env, effects)
+    outcomes: Counter[str] = Counter()
+    pipeline_run = runtime.pipeline.run
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        report = pipeline_run(*args, **kwargs)
+        outcomes.update(report.counts())
+        return report
+
+    runtime.pipeline.run = counted  # type: ignore[method-assign]
+    queue = event_source_mapping(workload, params, env.batch_size, "bench-gcevents")
+    with measured(env) as m:
+        invocations = invoke_until_empty(
+            queue, lambda event, context: process_invocation(runtime, event, context), params.visibility_timeout
+        )
+    letters = _drain(SqsDeadLetterSink(env.client("sqs"), dlq_url))
+    effects.reflected(applied_events(env.client("dynamodb"), state_table, workload))
     notes = [f"{queue.stats.redeliveries} redeliveries"] if queue.stats.redeliveries else []
     if letters:
         notes.append(f"{len(letters)} records dead-lettered by gcevents")
-    notes.append(
-        "client: "
-        + ", ".join(f"{k}={int(v)}" for k, v in client_stats.items() if v and k.startswith(("calls.", "rate")))
-    )
     return VariantResult(
         name="c",
         label="gcevents (SQS batches, process_invocation)",
+        batch_size=env.batch_size,
         events=workload.total,
         unique_events=workload.unique_events,
-        wall_seconds=wall,
-        invocations=invocations.count,
-        batch_latencies_ms=invocations.latencies_ms,
-        genesys=env.simulator.stats(),
-        dynamodb_requests=dict(dynamo.by_operation),
-        other_aws_requests=dict(other.by_operation),
-        accounting=accounting,
-        double_effects=effects.double_effects(),
-        peak_memory_mb=peak(),
-        deliveries=queue.stats.deliveries,
+        wall_seconds=m["wall"],
+        cpu_seconds=m["cpu"],
+        invocation_seconds=invocations.seconds,
+        dynamodb=m["dynamodb"],
+        write_units=m["wcu"],
+        read_units=m["rcu"],
+        sqs_requests=queue_sqs_requests(invocations),
+        accounting=account(workload, effects),
+        duplicates_skipped=outcomes["duplicate"],
+        dead_lettered=len(set(queue.redriven) | {m for m in letters if m}),
+        rss_mb=0.0,
         notes=notes,
     )
+
+
+def applied_events(client: Any, table: str, workload: Workload) -> set[str]:
+    """The identities of the unique events the stored state contains (a join with the event changes nothing)."""
+    from gcevents.adapters.dynamodb.state import from_item
+    from gcevents.core.events import GenesysEvent, RawRecord, parse_record
+    from gcevents.core.state import Observation, delta, join
+
+    stored: dict[str, dict[str, Any]] = {}
+    for page in client.get_paginator("scan").paginate(TableName=table):
+        for raw in page["Items"]:
+            item = from_item(raw)
+            stored[item.conversation_id] = item.state
+    applied: set[str] = set()
+    for identity, body in workload.unique.items():
+        event = parse_record(RawRecord(payload=body))
+        assert isinstance(event, GenesysEvent)
+        state = stored.get(event.conversation_id or "")
+        if state is not None and join(state, delta(Observation(event))) == state:
+            applied.add(identity)
+    return applied
 
 
 def _drain(sink: Any) -> list[str | None]:

@@ -1,28 +1,37 @@
-"""The shared benchmark rig: one workload, one moto server, one Genesys simulator, and the bookkeeping that
-turns what each variant did into comparable numbers (effects per unique event, requests, latencies)."""
+"""The shared benchmark rig: one workload, one job, one AWS (moto behind a metering, latency-adding front, in its
+own process), one Genesys simulator (in the parent process), and each variant in a fresh child process whose CPU
+time is the variant's own.
+
+The job every design does (docs/benchmarks.md): keep one state item per conversation from every conversation event,
+and for `customer.end` and `acw` fetch the analytics details and perform a side effect (a CRM update) exactly once.
+"""
 
 from __future__ import annotations
 
-import gc
+import contextlib
 import hashlib
 import json
-import logging
+import multiprocessing
 import os
 import random
+import resource
+import signal
+import socket
 import statistics
+import subprocess
+import sys
 import threading
 import time
-import tracemalloc
+import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gcevents.testing.queue import SimulatedQueue
-from gcevents.testing.workload import conversation_lifecycle
+from .prices import Bill, cost_per_million, sqs_requests_for_queue
 
 # Never reach real AWS, whatever the caller's environment holds.
 AWS_ENV = {
@@ -33,28 +42,29 @@ AWS_ENV = {
     "AWS_REGION": "us-east-1",
 }
 REGION = "us-east-1"
+ROOT = Path(__file__).resolve().parent.parent
+EFFECT_KINDS = ("customer.end", "acw")  # enriched, with a side effect; every other event only feeds the state
+TOKEN_ROUTE = "POST /oauth/token"  # the simulator's name for token requests: one per container, not per event
+LIFECYCLE_EVENTS = 10  # events of one conversation (`gcevents.testing.workload.conversation_lifecycle`)
 
 
-# ------------------------------------------------------------------------------------------------ workload
 @dataclass(frozen=True, slots=True)
 class Params:
-    events: int = 10_000
-    conversations: int = 2_000
+    events: int = 1_100
+    conversations: int = 0  # 0: complete lifecycles, unique events / 10 conversations
     duplicate_rate: float = 0.10
-    batch_size: int = 500
-    latency_ms: float = 5.0
+    batch_sizes: tuple[int, ...] = (10, 100, 1000)
+    latency_ms: float = 100.0  # Genesys, per API answer
+    aws_rtt_ms: float = 5.0  # per AWS request, a wait in the emulator's front (no client CPU)
     rate_per_minute: int = 6_000
     max_receive_count: int = 5
     visibility_timeout: float = 1.0  # seconds before a failed record is received again (scaled down from 30 s+)
     lambda_async_retries: int = 2  # EventBridge -> Lambda is async: Lambda retries a failed event twice
     seed: int = 7
-    per_event_events: int = 1_500  # (a) and (b) run on this prefix of the stream (0: all); see docs/benchmarks.md
-    memory_events: int = 200  # prefix for the separate tracemalloc pass (0: no memory pass)
-    moto_process: bool = False  # moto in its own process: its CPU no longer competes for our GIL
-    aws_rtt_ms: float = 0.0  # added per AWS request (a sleep, so concurrent requests overlap as on a network)
-    claim_mode: str = "per_key"  # gcevents' GCEVENTS_CLAIM_MODE: per_key or transaction
+    claim_mode: str = "per_key"  # gcevents' GCEVENTS_CLAIM_MODE
 
 
+# ------------------------------------------------------------------------------------------------ workload
 @dataclass(slots=True)
 class Workload:
     """SQS bodies (EventBridge envelopes as text) in delivery order, each with a message id and the identity of
@@ -64,7 +74,8 @@ class Workload:
     message_ids: list[str]
     envelope_ids: list[str]
     identity: dict[str, str]  # message id or envelope id -> identity (hash of `detail`)
-    unique_events: int
+    unique: dict[str, str]  # identity -> the first body carrying it
+    effect_identities: set[str]  # identities of the events that get a side effect
     duplicates: int
     conversations: int
 
@@ -72,24 +83,13 @@ class Workload:
     def total(self) -> int:
         return len(self.bodies)
 
-    def prefix(self, count: int) -> Workload:
-        """The first `count` deliveries of the same stream. A re-send whose original lies beyond the prefix is a
-        unique event here, so `duplicates` counts only the re-sends of events also in the prefix."""
-        if count <= 0 or count >= self.total:
-            return self
-        message_ids, envelope_ids = self.message_ids[:count], self.envelope_ids[:count]
-        identities = [self.identity[m] for m in message_ids]
-        unique = len(set(identities))
-        conversations = {json.loads(b)["detail"]["eventBody"]["conversationId"] for b in self.bodies[:count]}
-        return Workload(
-            bodies=self.bodies[:count],
-            message_ids=message_ids,
-            envelope_ids=envelope_ids,
-            identity={k: self.identity[k] for k in message_ids + envelope_ids},
-            unique_events=unique,
-            duplicates=count - unique,
-            conversations=len(conversations),
-        )
+    @property
+    def unique_events(self) -> int:
+        return len(self.unique)
+
+
+def is_effect_topic(topic: str) -> bool:
+    return topic.endswith(tuple(f".{kind}" for kind in EFFECT_KINDS))
 
 
 def _identity(event: dict[str, Any]) -> str:
@@ -98,18 +98,26 @@ def _identity(event: dict[str, Any]) -> str:
 
 
 def make_workload(
-    events: int, conversations: int, duplicate_rate: float = 0.10, *, seed: int = 7, start_ms: int = 1_764_000_000_000
+    events: int,
+    conversations: int = 0,
+    duplicate_rate: float = 0.10,
+    *,
+    seed: int = 7,
+    start_ms: int = 1_764_000_000_000,
 ) -> Workload:
     """A spike as `gcevents.testing.workload.make_spike` builds it (lifecycle events, re-sends with new envelope ids,
-    shuffled), but spread over `conversations` conversations: a spike window sees a slice of each lifecycle."""
+    shuffled) over `conversations` conversations (0: complete lifecycles; fewer events per conversation when more
+    conversations are asked for: a spike window that sees a slice of each lifecycle)."""
+    from gcevents.testing.workload import conversation_lifecycle
+
     rng = random.Random(seed)
     n_unique = round(events / (1 + duplicate_rate))
-    per_conversation = n_unique / max(1, conversations)
+    conversations = conversations or max(1, -(-n_unique // LIFECYCLE_EVENTS))
+    per_conversation = n_unique / conversations
     unique: list[dict[str, Any]] = []
     for index in range(conversations):
         cid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         lifecycle = conversation_lifecycle(cid, start_ms + rng.randrange(0, 3_600_000), rng)
-        # Spread the remainder evenly so the total comes out exactly at n_unique.
         want = round(per_conversation * (index + 1)) - round(per_conversation * index)
         want = max(1, min(len(lifecycle), want))
         offset = rng.randrange(0, len(lifecycle) - want + 1)
@@ -123,109 +131,81 @@ def make_workload(
     rng.shuffle(stream)
     bodies = [json.dumps(e, separators=(",", ":")) for e in stream]
     message_ids = [f"m-{i:06d}" for i in range(len(stream))]
-    envelope_ids = [e["id"] for e in stream]
     identity: dict[str, str] = {}
-    for mid, event in zip(message_ids, stream, strict=True):
-        identity[mid] = identity[event["id"]] = _identity(event)
+    first: dict[str, str] = {}
+    effects: set[str] = set()
+    for mid, event, body in zip(message_ids, stream, bodies, strict=True):
+        key = identity[mid] = identity[event["id"]] = _identity(event)
+        first.setdefault(key, body)
+        if is_effect_topic(event["detail"]["topicName"]):
+            effects.add(key)
     return Workload(
         bodies=bodies,
         message_ids=message_ids,
-        envelope_ids=envelope_ids,
+        envelope_ids=[e["id"] for e in stream],
         identity=identity,
-        unique_events=len({_identity(e) for e in unique}),
-        duplicates=len(resent),
+        unique=first,
+        effect_identities=effects,
+        duplicates=len(stream) - len(first),
         conversations=len({e["detail"]["eventBody"]["conversationId"] for e in unique}),
     )
 
 
 # ------------------------------------------------------------------------------------------------ effects
 class EffectLog:
-    """The side effect each variant performs once per event (e.g. a CRM update), counted per delivery.
-
-    `record(delivery_id)` is called by the variant right after its effect succeeded."""
+    """What each design did, per delivery: its side effect (`record`, right after it succeeded) and, for the designs
+    that write state per event, that event's state write (`record_state`). gcevents' state is checked at the end
+    instead (`reflected`): its projection folds events into one write per conversation."""
 
     def __init__(self, workload: Workload) -> None:
         self._identity = workload.identity
         self._lock = threading.Lock()
-        self.by_delivery: Counter[str] = Counter()
-        self.by_identity: Counter[str] = Counter()
+        self.effects: Counter[str] = Counter()  # identity -> side effects
+        self.state: set[str] = set()  # identities whose state write happened (or that the final state reflects)
 
     def record(self, delivery_id: str) -> None:
         with self._lock:
-            self.by_delivery[delivery_id] += 1
-            self.by_identity[self._identity[delivery_id]] += 1
+            self.effects[self._identity[delivery_id]] += 1
 
-    def double_effects(self) -> int:
-        return sum(n - 1 for n in self.by_identity.values() if n > 1)
+    def record_state(self, delivery_id: str) -> None:
+        with self._lock:
+            self.state.add(self._identity[delivery_id])
+
+    def reflected(self, identities: set[str]) -> None:
+        with self._lock:
+            self.state |= identities
 
 
 @dataclass(slots=True)
 class Accounting:
-    processed: int = 0  # this delivery did the effect
-    duplicates: int = 0  # acknowledged without an effect of its own; its event's effect happened elsewhere
-    lost: int = 0  # acknowledged, and its event's effect never happened
-    dead_lettered: int = 0  # handed to a dead-letter queue (recoverable)
-
-    @property
-    def total(self) -> int:
-        return self.processed + self.duplicates + self.lost + self.dead_lettered
+    lost: int  # unique events whose side effect or state never happened
+    double_effects: int  # side effects beyond the first per event
+    correct: int  # unique events with exactly their effect: neither lost nor repeated
 
 
-def account(deliveries: list[str], dead_lettered: set[str], effects: EffectLog, identity: dict[str, str]) -> Accounting:
-    """Every input delivery ends in exactly one bucket; `deliveries` are the ids the effect log was fed."""
-    result = Accounting()
-    for delivery in deliveries:
-        if effects.by_delivery[delivery]:
-            result.processed += 1
-        elif delivery in dead_lettered:
-            result.dead_lettered += 1
-        elif effects.by_identity[identity[delivery]]:
-            result.duplicates += 1
-        else:
-            result.lost += 1
-    return result
-
-
-# ------------------------------------------------------------------------------------------- request counts
-class RequestCounter:
-    """Counts HTTP requests a boto3 client sends (retries included), per operation, via botocore's events."""
-
-    def __init__(self, rtt_ms: float = 0.0) -> None:
-        self._lock = threading.Lock()
-        self.by_operation: Counter[str] = Counter()
-        self._rtt = rtt_ms / 1000
-
-    def attach(self, client: Any) -> Any:
-        service = client.meta.service_model.service_name
-
-        def count(request: Any, **kwargs: Any) -> None:
-            # event_name is "before-send.<service>.<Operation>"
-            operation = str(kwargs.get("event_name", "")).rsplit(".", 1)[-1]
-            with self._lock:
-                self.by_operation[operation] += 1
-            if self._rtt:
-                time.sleep(self._rtt)  # moto answers in-process: model the network round trip to AWS
-
-        client.meta.events.register(f"before-send.{service}", count)
-        return client
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self.by_operation.values())
+def account(workload: Workload, log: EffectLog) -> Accounting:
+    lost = {i for i in workload.effect_identities if not log.effects[i]}
+    lost |= {i for i in workload.unique if i not in log.state}
+    doubled = {i for i, n in log.effects.items() if n > 1}
+    return Accounting(
+        lost=len(lost),
+        double_effects=sum(n - 1 for n in log.effects.values() if n > 1),
+        correct=workload.unique_events - len(lost | doubled),
+    )
 
 
 # ------------------------------------------------------------------------------------------- SQS redelivery
-def event_source_mapping(workload: Workload, params: Params, name: str) -> SimulatedQueue:
-    """The part of an SQS standard queue + event source mapping the SQS variants see: batches of visible
-    messages, failed ones (batchItemFailures) visible again `visibility_timeout` s after their invocation failed,
-    redrive to a DLQ after maxReceiveCount receives. In-process, so its own cost does not blur the numbers.
-    Records carry no receipt handle: the runtime's SQS client is moto, which does not know this queue."""
+def event_source_mapping(workload: Workload, params: Params, batch_size: int, name: str) -> Any:
+    """The part of an SQS standard queue + event source mapping the SQS designs see, in the variant's process:
+    batches of visible messages, failed ones (batchItemFailures) visible again `visibility_timeout` s after their
+    invocation, redrive to a DLQ after maxReceiveCount receives. Records carry no receipt handle."""
+    from gcevents.testing.queue import SimulatedQueue
+
     queue = SimulatedQueue(
         name=name,
         visibility_timeout=params.visibility_timeout,
         max_receive_count=params.max_receive_count,
-        batch_size=params.batch_size,
+        batch_size=batch_size,
         lambda_receipts=False,
     )
     queue.send(workload.bodies, message_ids=workload.message_ids)
@@ -236,12 +216,11 @@ def event_source_mapping(workload: Workload, params: Params, name: str) -> Simul
 class Invocations:
     count: int = 0
     whole_batch_failures: int = 0  # raised: SQS redelivers the whole batch
-    latencies_ms: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    batch_sizes: list[int] = field(default_factory=list)
 
 
-def invoke_until_empty(
-    queue: SimulatedQueue, handler: Callable[[dict[str, Any], Any], Any], retry_after: float
-) -> Invocations:
+def invoke_until_empty(queue: Any, handler: Callable[[dict[str, Any], Any], Any], retry_after: float) -> Invocations:
     """Invoke `handler(event, context)` with the queue's batches until it is empty; a raised invocation fails
     the whole batch, as in Lambda."""
     done = Invocations()
@@ -252,7 +231,8 @@ def invoke_until_empty(
         except Exception as exc:
             response = exc
             done.whole_batch_failures += 1
-        done.latencies_ms.append((time.perf_counter() - t0) * 1000)
+        done.seconds.append(time.perf_counter() - t0)
+        done.batch_sizes.append(len(event["Records"]))
         done.count += 1
         queue.settle(event, response, retry_after=retry_after)
     return done
@@ -265,7 +245,7 @@ class FakeContext:
     timeout_s: float = 60.0
     function_name: str = "bench"
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    memory_limit_in_mb: int = 1024
+    memory_limit_in_mb: int = 512
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:bench"
     _started: float = field(default_factory=time.monotonic)
 
@@ -276,73 +256,100 @@ class FakeContext:
 # ---------------------------------------------------------------------------------------------- environment
 @dataclass(slots=True)
 class BenchEnv:
-    """One moto server and one Genesys simulator, shared by the variants (fresh tables each)."""
+    """What a variant needs, in its own process: the AWS endpoint, the simulator's settings, the parameters, and a
+    prefix for its tables and queues (the meter adds up the tables with it)."""
 
     endpoint: str
-    simulator: Any  # gcevents.adapters.genesys.GenesysSimulator
+    genesys: dict[str, str]
     params: Params
+    batch_size: int
+    prefix: str
+    profile: str | None = None  # py-spy output path (`--profile`)
 
-    def client(self, service: str, counter: RequestCounter | None = None, **config: Any) -> Any:
+    def client(self, service: str, **config: Any) -> Any:
         import boto3
         from botocore.config import Config
 
-        client = boto3.client(
-            service, endpoint_url=self.endpoint, region_name=REGION, config=Config(**config) if config else None
+        options = {"max_pool_connections": 32, **config}
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=REGION, config=Config(**options))
+
+    def table_name(self, purpose: str) -> str:
+        return f"{self.prefix}-{purpose}"
+
+    def genesys_settings(self) -> Any:
+        from gcevents.adapters.genesys.settings import GenesysSettings
+
+        return GenesysSettings.for_base_url(
+            self.genesys["GENESYS_API_BASE_URL"],
+            client_id=self.genesys["GENESYS_CLIENT_ID"],
+            client_secret=self.genesys["GENESYS_CLIENT_SECRET"],
         )
-        return counter.attach(client) if counter else client
 
-    def table_name(self, variant: str, purpose: str) -> str:
-        return f"bench-{variant}-{purpose}-{uuid.uuid4().hex[:8]}"
-
-
-@contextmanager
-def bench_env(params: Params) -> Iterator[BenchEnv]:
-    from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
-
-    os.environ.update(AWS_ENV)
-    os.environ.pop("AWS_PROFILE", None)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    # werkzeug logs every request to stderr: millions of lines and a real cost inside the measurement.
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with _moto(params.moto_process) as endpoint:
-        options = SimulatorOptions(
-            latency_ms=params.latency_ms, rate_limit_per_minute=params.rate_per_minute, rate_window_seconds=60.0
-        )
-        simulator = GenesysSimulator(options).start()
-        try:
-            yield BenchEnv(endpoint=endpoint, simulator=simulator, params=params)
-        finally:
-            simulator.close()
+    def meter(self) -> dict[str, Any]:
+        """DynamoDB requests and units of this variant's tables so far (requests to the meter are not counted)."""
+        with urllib.request.urlopen(f"{self.endpoint}/_bench/meter", timeout=30) as answer:
+            tables = json.loads(answer.read())
+        total: dict[str, Any] = {"requests": Counter(), "wcu": 0.0, "rcu": 0.0}
+        for name, usage in tables.items():
+            if name.startswith(self.prefix):
+                total["requests"].update(usage["requests"])
+                total["wcu"] += usage["wcu"]
+                total["rcu"] += usage["rcu"]
+        return total
 
 
-@contextmanager
-def _moto(separate_process: bool) -> Iterator[str]:
-    from gcevents.testing.moto import ServerThread
+_CONTROL_PLANE = frozenset({"CreateTable", "DescribeTable", "DescribeTimeToLive", "UpdateTimeToLive", "Scan"})
 
-    if not separate_process:
-        server = ServerThread()
-        try:
-            yield server.endpoint
-        finally:
-            server.stop()
-        return
-    import socket
-    import subprocess
-    import sys
 
-    with socket.socket() as probe:  # a free port for the child
+@contextlib.contextmanager
+def measured(env: BenchEnv) -> Iterator[dict[str, Any]]:
+    """Wall time, process CPU time (every thread of this process) and the meter over the block; with `env.profile`,
+    py-spy samples the block (raw folded stacks, on-CPU threads only: `bench/profile.py` reads them)."""
+    out: dict[str, Any] = {}
+    before = env.meter()
+    spy = _py_spy(env.profile)
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    try:
+        yield out
+    finally:
+        out["wall"] = time.perf_counter() - wall0
+        out["cpu"] = time.process_time() - cpu0
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(timeout=60)
+        after = env.meter()
+        requests = after["requests"] - before["requests"]
+        out["dynamodb"] = {k: v for k, v in requests.items() if k not in _CONTROL_PLANE}
+        out["wcu"] = after["wcu"] - before["wcu"]
+        out["rcu"] = after["rcu"] - before["rcu"]
+
+
+def _py_spy(path: str | None) -> subprocess.Popen[bytes] | None:
+    if not path:
+        return None
+    spy = subprocess.Popen(
+        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()), "--rate", "500",
+         "--nonblocking", "--gil", "--threads", "--format", "raw", "--output", path],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1.0)  # attached before the block starts
+    return spy
+
+
+@contextlib.contextmanager
+def aws_server(rtt_ms: float) -> Iterator[str]:
+    """The metering moto server (`bench.capacity`) in its own process, as AWS is outside the Lambda."""
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    root = Path(__file__).resolve().parent.parent
     child = subprocess.Popen(
-        [sys.executable, "-m", "gcevents.testing.moto", str(port)],
-        cwd=root,
+        [sys.executable, "-m", "bench.capacity", str(port), str(rtt_ms)],
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.5):
@@ -351,10 +358,24 @@ def _moto(separate_process: bool) -> Iterator[str]:
                 if time.monotonic() > deadline or child.poll() is not None:
                     raise RuntimeError("moto server process did not start") from None
                 time.sleep(0.1)
-        yield endpoint
+        yield f"http://127.0.0.1:{port}"
     finally:
         child.terminate()
         child.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def genesys_simulator(params: Params) -> Iterator[Any]:
+    from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
+
+    options = SimulatorOptions(
+        latency_ms=params.latency_ms, rate_limit_per_minute=params.rate_per_minute, rate_window_seconds=60.0
+    )
+    simulator = GenesysSimulator(options).start()
+    try:
+        yield simulator
+    finally:
+        simulator.close()
 
 
 # ------------------------------------------------------------------------------------------------ results
@@ -362,55 +383,73 @@ def _moto(separate_process: bool) -> Iterator[str]:
 class VariantResult:
     name: str
     label: str
+    batch_size: int | None  # None: one event per invocation
     events: int
     unique_events: int
     wall_seconds: float
-    invocations: int
-    batch_latencies_ms: list[float]
-    genesys: dict[str, Any]
-    dynamodb_requests: dict[str, int]
-    other_aws_requests: dict[str, int]
+    cpu_seconds: float
+    invocation_seconds: list[float]
+    dynamodb: dict[str, int]
+    write_units: float
+    read_units: float
+    sqs_requests: int
     accounting: Accounting
-    double_effects: int
-    peak_memory_mb: float
-    deliveries: int  # records handed to the handler, redeliveries included
+    duplicates_skipped: int
+    dead_lettered: int
+    rss_mb: float
+    genesys: dict[str, Any] = field(default_factory=dict)  # filled in by the parent (the simulator lives there)
     notes: list[str] = field(default_factory=list)
 
+    def bill(self) -> Bill:
+        return cost_per_million(
+            events=self.events,
+            invocation_seconds=self.invocation_seconds,
+            write_units=self.write_units,
+            read_units=self.read_units,
+            sqs_requests=self.sqs_requests,
+        )
+
     def metrics(self) -> dict[str, Any]:
-        calls = int(self.genesys.get("api_calls", 0))
-        dynamo = sum(self.dynamodb_requests.values())
-        latencies = sorted(self.batch_latencies_ms)
+        calls = self.genesys.get("calls", {})
+        api_calls = sum(n for route, n in calls.items() if route != TOKEN_ROUTE)
+        dynamo = sum(self.dynamodb.values())
+        seconds = sorted(self.invocation_seconds)
+        bill = self.bill()
+        a = self.accounting
         return {
             "label": self.label,
+            "batch_size": self.batch_size,
             "events": self.events,
             "unique_events": self.unique_events,
             "wall_seconds": round(self.wall_seconds, 3),
-            "events_per_second": round(self.events / self.wall_seconds, 1) if self.wall_seconds else None,
-            "invocations": self.invocations,
-            "deliveries": self.deliveries,
-            "genesys_calls": calls,
-            "genesys_calls_per_event": round(calls / self.events, 4),
+            "correct_effects_per_second": round(a.correct / self.wall_seconds, 1) if self.wall_seconds else None,
+            "cpu_ms_per_event": round(self.cpu_seconds * 1000 / self.events, 3),
+            "invocations": len(self.invocation_seconds),
+            "invocation_ms_p50": round(_percentile(seconds, 50) * 1000, 1),
+            "invocation_ms_p99": round(_percentile(seconds, 99) * 1000, 1),
+            "genesys_api_calls": api_calls,
+            "genesys_token_requests": int(calls.get(TOKEN_ROUTE, 0)),
+            "genesys_calls_per_event": round(api_calls / self.events, 4),
             "genesys_rate_limited": int(self.genesys.get("rate_limited", 0)),
-            "genesys_minutes_at_300_per_min": round(calls / 300, 2),
             "dynamodb_requests": dynamo,
-            "dynamodb_requests_per_event": round(dynamo / self.events, 3),
+            "dynamodb_by_operation": dict(sorted(self.dynamodb.items())),
             "dynamodb_requests_per_unique_event": round(dynamo / self.unique_events, 3),
-            "dynamodb_by_operation": dict(sorted(self.dynamodb_requests.items())),
-            "other_aws_requests": dict(sorted(self.other_aws_requests.items())),
-            "batch_latency_ms_p50": round(percentile(latencies, 50), 2),
-            "batch_latency_ms_p99": round(percentile(latencies, 99), 2),
-            "peak_memory_mb": round(self.peak_memory_mb, 1),
-            "processed": self.accounting.processed,
-            "duplicates": self.accounting.duplicates,
-            "lost": self.accounting.lost,
-            "dead_lettered": self.accounting.dead_lettered,
-            "accounted": self.accounting.total,
-            "double_effects": self.double_effects,
+            "write_units_per_unique_event": round(self.write_units / self.unique_events, 3),
+            "read_units_per_unique_event": round(self.read_units / self.unique_events, 3),
+            "sqs_requests": self.sqs_requests,
+            "dollars_per_million_events": round(bill.total, 3),
+            "bill": {k: round(getattr(bill, k), 4) for k in ("lambda_duration", "lambda_requests", "dynamodb", "sqs")},
+            "correct": a.correct,
+            "lost": a.lost,
+            "double_effects": a.double_effects,
+            "duplicates_skipped": self.duplicates_skipped,
+            "dead_lettered": self.dead_lettered,
+            "rss_mb": round(self.rss_mb, 1),
             "notes": self.notes,
         }
 
 
-def percentile(sorted_values: list[float], pct: float) -> float:
+def _percentile(sorted_values: list[float], pct: float) -> float:
     if not sorted_values:
         return 0.0
     if len(sorted_values) == 1:
@@ -418,18 +457,52 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[min(98, max(0, int(pct) - 1))]
 
 
-@contextmanager
-def measure_memory(enabled: bool) -> Iterator[Callable[[], float]]:
-    """tracemalloc peak (MB) over the block. It covers the whole process: the in-process moto server and the
-    simulator allocate too, the same for every variant."""
-    peak = [0.0]
-    if enabled:
-        gc.collect()  # garbage of the previous pass must not count against this one
-        tracemalloc.start()
-        tracemalloc.reset_peak()
-    try:
-        yield lambda: peak[0]
-    finally:
-        if enabled:
-            peak[0] = tracemalloc.get_traced_memory()[1] / 1e6
-            tracemalloc.stop()
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def queue_sqs_requests(invocations: Invocations, extra: int = 0) -> int:
+    """SQS requests of the queue between EventBridge and the function (see `prices.sqs_requests_for_queue`) plus
+    the ones the design itself sent (dead letters, delays)."""
+    first_deliveries = sum(invocations.batch_sizes)
+    return sqs_requests_for_queue(first_deliveries, invocations.batch_sizes) + extra
+
+
+# ------------------------------------------------------------------------------------------- child process
+@dataclass(frozen=True, slots=True)
+class Job:
+    variant: str
+    params: Params
+    batch_size: int
+    endpoint: str
+    genesys: dict[str, str]
+    profile: str | None = None
+
+
+def _child(job: Job) -> VariantResult:
+    """In a fresh interpreter: build the workload (deterministic), run one variant, return its result."""
+    import importlib
+
+    os.environ.update(AWS_ENV)
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    module = importlib.import_module(f"bench.{VARIANT_MODULES[job.variant]}")
+    p = job.params
+    workload = make_workload(p.events, p.conversations, p.duplicate_rate, seed=p.seed)
+    prefix = f"bench-{job.variant}{job.batch_size}-{uuid.uuid4().hex[:8]}"
+    env = BenchEnv(job.endpoint, job.genesys, p, job.batch_size, prefix, job.profile)
+    result: VariantResult = module.run(env, workload)
+    result.rss_mb = peak_rss_mb()
+    return result
+
+
+VARIANT_MODULES = {"a": "tutorial", "b": "powertools_variant", "c": "gcevents_variant"}
+
+
+def run_in_child(job: Job, simulator: Any) -> VariantResult:
+    """One variant in a new process (spawned: nothing of this one is inherited), the simulator's counts around it."""
+    simulator.reset_stats()
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        result = pool.submit(_child, job).result()
+    result.genesys = simulator.stats()
+    return result

@@ -3,9 +3,9 @@
 EventBridge rule -> Lambda, one asynchronous invocation per event. The function:
   1. `get_item` on the envelope `id`; if found, return (its only duplicate check),
   2. `put_item` {id, status: "processed"} BEFORE doing the work ("mark first"),
-  3. one `GET /api/v2/analytics/conversations/{id}/details` per event with a plain httpx client and a bearer
-     token cached in a module global (the tutorial's best practice), `raise_for_status()` and nothing more:
-     no 429 / Retry-After handling,
+  3. for `customer.end` and `acw`: one `GET /api/v2/analytics/conversations/{id}/details` with a plain httpx client
+     and a bearer token cached in a module global (the tutorial's best practice), `raise_for_status()` and nothing
+     more (no 429 / Retry-After handling), then the side effect,
   4. last-write-wins `put_item` of the conversation state.
 A failure raises; Lambda retries an async invocation twice, and each retry finds the event already marked
 "processed" and returns: the event is silently lost. Re-sends carry new envelope ids, so they run again.
@@ -20,7 +20,16 @@ from typing import Any
 
 import httpx
 
-from .harness import BenchEnv, EffectLog, FakeContext, RequestCounter, VariantResult, Workload, account, measure_memory
+from .harness import (
+    BenchEnv,
+    EffectLog,
+    FakeContext,
+    VariantResult,
+    Workload,
+    account,
+    is_effect_topic,
+    measured,
+)
 
 
 class CachedToken:
@@ -46,14 +55,13 @@ class CachedToken:
 class TutorialFunction:
     """The Lambda function. Attributes stand for the tutorial's module globals (clients, token, table names)."""
 
-    def __init__(self, env: BenchEnv, effects: EffectLog, dynamo_counter: RequestCounter) -> None:
+    def __init__(self, env: BenchEnv, effects: EffectLog) -> None:
         import boto3
 
         dynamodb = boto3.resource("dynamodb", endpoint_url=env.endpoint, region_name="us-east-1")
-        dynamo_counter.attach(dynamodb.meta.client)
-        self.idempotency_table = dynamodb.Table(_create_table(dynamodb, env.table_name("a", "idem"), "eventId"))
-        self.state_table = dynamodb.Table(_create_table(dynamodb, env.table_name("a", "state"), "conversationId"))
-        settings = env.simulator.settings()
+        self.idempotency_table = dynamodb.Table(_create_table(dynamodb, env.table_name("idem"), "eventId"))
+        self.state_table = dynamodb.Table(_create_table(dynamodb, env.table_name("state"), "conversationId"))
+        settings = env.genesys_settings()
         self.api = settings.api_base_url
         self.http = httpx.Client(timeout=10.0)
         self.token = CachedToken(
@@ -72,24 +80,25 @@ class TutorialFunction:
         self.idempotency_table.put_item(
             Item={"eventId": event_id, "status": "processed", "ttl": int(time.time()) + 86400}
         )
+        topic = event["detail"]["topicName"]
         body = event["detail"]["eventBody"]
         conversation_id = body["conversationId"]
-        response = self.http.get(
-            f"{self.api}/api/v2/analytics/conversations/{conversation_id}/details",
-            headers={"Authorization": f"Bearer {self.token.get()}"},
-        )
-        response.raise_for_status()
-        details = response.json()
-        self.state_table.put_item(
-            Item={
-                "conversationId": conversation_id,
-                "lastTopic": event["detail"]["topicName"],
-                "eventTime": body["eventTime"],
-                "details": json.dumps(details),
-                "updatedAt": int(time.time() * 1000),
-            }
-        )
-        self.effects.record(event_id)
+        state = {
+            "conversationId": conversation_id,
+            "lastTopic": topic,
+            "eventTime": body["eventTime"],
+            "updatedAt": int(time.time() * 1000),
+        }
+        if is_effect_topic(topic):
+            response = self.http.get(
+                f"{self.api}/api/v2/analytics/conversations/{conversation_id}/details",
+                headers={"Authorization": f"Bearer {self.token.get()}"},
+            )
+            response.raise_for_status()
+            state["details"] = json.dumps(response.json())
+            self.effects.record(event_id)  # the CRM update
+        self.state_table.put_item(Item=state)
+        self.effects.record_state(event_id)
         return {"status": "processed"}
 
 
@@ -104,53 +113,48 @@ def _create_table(dynamodb: Any, name: str, key: str) -> str:
     return name
 
 
-def run(env: BenchEnv, workload: Workload, *, track_memory: bool = True) -> VariantResult:
+def run(env: BenchEnv, workload: Workload) -> VariantResult:
     params = env.params
     effects = EffectLog(workload)
-    dynamo = RequestCounter(params.aws_rtt_ms)
-    function = TutorialFunction(env, effects, dynamo)
+    function = TutorialFunction(env, effects)
     # EventBridge hands Lambda a parsed object; parsing is the service's work, not the function's.
     events = [json.loads(body) for body in workload.bodies]
-    dynamo.by_operation.clear()  # table creation is setup, not work
-    env.simulator.reset_stats()
-    latencies: list[float] = []
+    seconds: list[float] = []
     failed: list[dict[str, Any]] = []
-    invocations = 0
-    with measure_memory(track_memory) as peak:
-        started = time.perf_counter()
+    duplicates = 0
+    with measured(env) as m:
         pending = events
         for _attempt in range(1 + params.lambda_async_retries):
             failed = []
             for event in pending:
                 t0 = time.perf_counter()
                 try:
-                    function.lambda_handler(event, FakeContext())
+                    duplicates += function.lambda_handler(event, FakeContext())["status"] == "duplicate"
                 except Exception:
                     failed.append(event)  # Lambda's async queue will invoke it again
-                latencies.append((time.perf_counter() - t0) * 1000)
-                invocations += 1
+                seconds.append(time.perf_counter() - t0)
             if not failed:
                 break
             pending = failed  # real Lambda waits ~1 and ~2 minutes; waiting changes nothing here: it's marked
-        wall = time.perf_counter() - started
     function.close()
     # After the last retry Lambda drops the event (no on-failure destination in the tutorial).
-    accounting = account(workload.envelope_ids, set(), effects, workload.identity)
     return VariantResult(
         name="a",
         label="tutorial (EventBridge->Lambda per event)",
+        batch_size=None,
         events=workload.total,
         unique_events=workload.unique_events,
-        wall_seconds=wall,
-        invocations=invocations,
-        batch_latencies_ms=latencies,
-        genesys=env.simulator.stats(),
-        dynamodb_requests=dict(dynamo.by_operation),
-        other_aws_requests={},
-        accounting=accounting,
-        double_effects=effects.double_effects(),
-        peak_memory_mb=peak(),
-        deliveries=invocations,
+        wall_seconds=m["wall"],
+        cpu_seconds=m["cpu"],
+        invocation_seconds=seconds,
+        dynamodb=m["dynamodb"],
+        write_units=m["wcu"],
+        read_units=m["rcu"],
+        sqs_requests=0,  # no queue: EventBridge invokes the function asynchronously
+        accounting=account(workload, effects),
+        duplicates_skipped=duplicates,
+        dead_lettered=0,
+        rss_mb=0.0,
         notes=[f"{len(failed)} events still failing after {params.lambda_async_retries} async retries"]
         if failed
         else [],

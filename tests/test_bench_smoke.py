@@ -1,90 +1,59 @@
-"""The benchmark harness on a tiny workload: behaviour, not speed (timings are never asserted)."""
+"""The benchmark harness on a tiny workload: behaviour and accounting, not speed (timings are never asserted)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
-from bench import gcevents_variant, tutorial  # `bench` sits next to `src`; conftest puts it on sys.path
-from bench.harness import Params, bench_env, make_workload
+from bench.harness import Params, is_effect_topic, make_workload  # `bench` sits next to `src` (conftest)
 from bench.run import render_table, run_benchmark
 
-pytestmark = [pytest.mark.timeout(120), pytest.mark.slow]
+pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def result() -> dict[str, Any]:
-    params = Params(
-        events=220,
-        conversations=44,
-        batch_size=100,
-        latency_ms=1.0,
-        rate_per_minute=100_000,  # no 429s here: the accounting must then be exact
-        per_event_events=0,
-        memory_events=0,
+    params = Params(events=110, batch_sizes=(50,), latency_ms=1.0, aws_rtt_ms=0.0, rate_per_minute=100_000)
+    return run_benchmark(params, ("a", "b", "c"), cold=False, log=lambda _: None)
+
+
+def test_every_design_does_the_whole_job_and_only_the_tutorial_repeats_effects(result: dict[str, Any]) -> None:
+    workload = make_workload(110)
+    topics = {json.loads(b)["detail"]["topicName"] for b in workload.bodies}
+    resent_effects = sum(1 for b in workload.bodies if is_effect_topic(json.loads(b)["detail"]["topicName"])) - len(
+        workload.effect_identities
     )
-    return run_benchmark(params, ("a", "b", "c"), track_memory=False, imports=False, log=lambda _: None)
+    assert resent_effects > 0
+    assert len(topics) > 10
+    runs = result["runs"]
+    for key in ("a@-", "b@50", "c@50"):
+        assert runs[key]["lost"] == 0, key
+        assert runs[key]["events"] == workload.total
+    # The tutorial keys on the envelope id, which a re-send does not keep: each re-sent effect runs again.
+    assert runs["a@-"]["double_effects"] == resent_effects
+    assert runs["b@50"]["double_effects"] == runs["c@50"]["double_effects"] == 0
+    assert runs["c@50"]["correct"] == workload.unique_events
+    assert runs["c@50"]["dead_lettered"] == 0
 
 
-def test_every_variant_puts_each_delivery_in_the_bucket_the_workload_predicts(result: dict[str, Any]) -> None:
-    """Expected buckets from the workload alone (how many events are re-sends), not from the effect log."""
-    w = result["workload"]
-    total, unique, resent = w["events"], w["unique_events"], w["resent_duplicates"]
-    assert unique + resent == total
-    deduplicating = {"processed": unique, "duplicates": resent, "lost": 0, "dead_lettered": 0}
-    expected = {
-        # The tutorial keys on the envelope id, which every re-send changes: each delivery does its effect.
-        "a": {"processed": total, "duplicates": 0, "lost": 0, "dead_lettered": 0},
-        "b": deduplicating,
-        "c": deduplicating,
-    }
-    for name, metrics in result["variants"].items():
-        assert {k: metrics[k] for k in expected[name]} == expected[name], name
-        assert metrics["accounted"] == total, name
-
-
-def test_gcevents_loses_nothing_and_never_repeats_an_effect(result: dict[str, Any]) -> None:
-    c = result["variants"]["c"]
-    assert c["lost"] == 0
-    assert c["double_effects"] == 0
-    assert c["dead_lettered"] == 0
-    assert c["processed"] == result["workload"]["unique_events"]
-
-
-def test_tutorial_repeats_exactly_the_resends_it_cannot_recognise(result: dict[str, Any]) -> None:
-    a = result["variants"]["a"]
-    # It deduplicates on the envelope id, which a re-send does not keep.
-    assert result["workload"]["resent_duplicates"] > 0
-    assert a["double_effects"] == result["workload"]["resent_duplicates"]
-    assert a["duplicates"] == 0
-    assert a["lost"] == 0
-
-
-def test_powertools_keyed_on_detail_catches_resends(result: dict[str, Any]) -> None:
-    b = result["variants"]["b"]
-    assert b["double_effects"] == 0
-    assert b["lost"] == 0
-    assert b["duplicates"] == result["workload"]["resent_duplicates"]
-
-
-def test_gcevents_calls_genesys_far_less_than_the_tutorial(result: dict[str, Any]) -> None:
-    a, c = result["variants"]["a"], result["variants"]["c"]
-    assert c["genesys_calls"] < a["genesys_calls"]
-    assert a["genesys_calls"] >= a["events"]  # one per event, plus the token
-    assert "events/s" in render_table(result["variants"], {})
+def test_units_requests_and_dollars_are_reported(result: dict[str, Any]) -> None:
+    c = result["runs"]["c@50"]
+    assert c["write_units_per_unique_event"] > 0
+    assert c["read_units_per_unique_event"] > 0
+    assert c["dollars_per_million_events"] > c["bill"]["sqs"] > 0
+    assert c["genesys_api_calls"] < result["runs"]["a@-"]["genesys_api_calls"]
+    table = render_table({"(b) Powertools": result["runs"]["b@50"], "(c) gcevents": c})
+    assert "write units / unique event" in table
+    assert "c/(b)" in table
 
 
 def test_under_a_rate_limit_the_tutorial_loses_events_and_gcevents_does_not() -> None:
-    params = Params(events=60, conversations=12, batch_size=60, latency_ms=1.0, rate_per_minute=20)
-    workload = make_workload(params.events, params.conversations, seed=3)
-    with bench_env(params) as env:
-        a = tutorial.run(env, workload, track_memory=False).metrics()
-        c = gcevents_variant.run(env, workload, track_memory=False).metrics()
-    # 20 lookups succeed; every other event was marked "processed" before its 429 and is never retried.
+    params = Params(events=66, batch_sizes=(66,), latency_ms=1.0, aws_rtt_ms=0.0, rate_per_minute=5)
+    runs = run_benchmark(params, ("a", "c"), cold=False, log=lambda _: None)["runs"]
+    a, c = runs["a@-"], runs["c@66"]
+    # Five lookups succeed; every other effect event was marked "processed" before its 429 and is never retried.
     assert a["genesys_rate_limited"] > 0
     assert a["lost"] > 0
-    assert a["processed"] == 20
-    assert a["processed"] + a["duplicates"] + a["lost"] == workload.total
     assert c["lost"] == 0
     assert c["double_effects"] == 0
-    assert c["processed"] == workload.unique_events
