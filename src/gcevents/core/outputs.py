@@ -399,6 +399,8 @@ class CollectingScheduler:
 class RawEventRoutes:
     """A batch handler: raw events whose topic a route selects, one delivery per unique event and sink."""
 
+    guards_itself = True  # every delivery runs under its own `out:<sink>:<content key>` claim (`Router.needs_claim`)
+
     def __init__(self, routes: Sequence[Route], deliveries: Deliveries) -> None:
         self.routes = [r for r in routes if r.patterns]
         self.deliveries = deliveries

@@ -4,6 +4,9 @@ parse -> fold in-batch duplicates -> claim (idempotency) -> bulk enrichment -> h
 release) -> dead-letter -> folded copies follow their primary -> per-record outcome (the partial-batch-failure
 report).
 
+An event that only self-guarding handlers want (the state projection, sinks: `Router.needs_claim`) takes no claim and
+leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect.
+
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
 DEAD_LETTERED is acknowledged only once the sink has it, RETRY goes back to the queue with its claim released.
 A RETRY caused by rate limiting (a 429, or our own limiter out of budget) is marked `throttled`: the runners put
@@ -133,6 +136,7 @@ class _Batch:
     letters: dict[int, DeadLetter] = field(default_factory=dict)
     primaries: dict[str, int] = field(default_factory=dict)  # content key -> the record that does the work
     claims: dict[int, Claim] = field(default_factory=dict)  # records this run owns the key of
+    free: list[int] = field(default_factory=list)  # records that run claim-free (`Router.needs_claim`)
     enrichment: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # conversationId -> details
     errors: dict[int, BaseException] = field(default_factory=dict)  # handler failures
     # Rejections have content keys too (`rejection_key`), so a re-delivered malformed record is not dead-lettered
@@ -149,8 +153,8 @@ class _Batch:
         self.results[index] = RecordResult(event.record, Outcome.RETRY, reason, retry_after, event, throttled)
 
     def runnable(self) -> list[int]:
-        """Claimed records that nothing has settled yet (enrichment may have sent some back)."""
-        return [i for i in self.claims if i not in self.results]
+        """Claimed and claim-free records that nothing has settled yet (enrichment may have sent some back)."""
+        return [i for i in (*self.claims, *self.free) if i not in self.results]
 
 
 class Pipeline:
@@ -246,11 +250,19 @@ class Pipeline:
             for index in batch.primaries.values():
                 batch.retry(index, "deadline_before_start")
             return
+        wanted: dict[str, int] = {}
+        for key, index in batch.primaries.items():
+            if self.router.needs_claim(batch.events[index].topic):
+                wanted[key] = index
+            else:
+                batch.free.append(index)
+        if not wanted:
+            return
         lease_until = batch.lease.begin() if batch.lease is not None else batch.deadline
         batch.claims_until = lease_until
-        claimed = self.idempotency.claim_all(list(batch.primaries), lease_until=lease_until)
+        claimed = self.idempotency.claim_all(list(wanted), lease_until=lease_until)
         now_ms = int(self.clock.now() * 1000)
-        for key, index in batch.primaries.items():
+        for key, index in wanted.items():
             outcome = claimed[key]
             if isinstance(outcome, Exception):
                 batch.retry(index, f"claim_failed: {_describe(outcome)}", _retry_after(outcome))
@@ -325,7 +337,7 @@ class Pipeline:
     def _enrich(self, batch: _Batch) -> None:
         """One bulk lookup for the conversations of every claimed event of an enriched kind. Conversations the
         API does not know yet (analytics lag) are retried a few times, then proceed without enrichment."""
-        wanted = [i for i in batch.claims if self._wants_enrichment(batch.events[i])]
+        wanted = [i for i in batch.runnable() if self._wants_enrichment(batch.events[i])]
         if self.enricher is None or not wanted:
             return
         ids = list(dict.fromkeys(cid for i in wanted if (cid := batch.events[i].conversation_id)))
@@ -435,6 +447,11 @@ class Pipeline:
                 done.append(claim)
                 event = batch.events[i]
                 batch.results[i] = RecordResult(event.record, Outcome.PROCESSED, event=event)
+        for i in batch.free:  # nothing to complete or release
+            if i in batch.errors and i not in batch.results:
+                self._record_failure(batch, i, batch.errors[i])
+            elif i not in batch.results:
+                batch.results[i] = RecordResult(batch.events[i].record, Outcome.PROCESSED, event=batch.events[i])
         try:
             self.idempotency.complete(done)
         except Exception:
@@ -442,6 +459,25 @@ class Pipeline:
             log.exception("could not mark claims completed", extra={"count": len(done)})
         if to_release:
             self.idempotency.release(to_release, _why_released(batch))
+        self._note_failures(batch)
+
+    def _note_failures(self, batch: _Batch) -> None:
+        """A claim-free record sent back for a retry leaves a FAILED record with its last error, as a released claim
+        does, so a record SQS later dead-letters through maxReceiveCount still says why (`dlq inspect`). The claim
+        taken for it is leased until now: it holds nobody off. Failure paths only; best effort."""
+        why = {
+            batch.events[i].content_key: (result.reason or "retry", batch.events[i].record.receive_count)
+            for i in batch.free
+            if (result := batch.results.get(i)) is not None and result.outcome is Outcome.RETRY
+        }
+        if not why:
+            return
+        try:
+            claimed = self.idempotency.claim_all(list(why), lease_until=self.clock.now())
+            mine = [o[0] for o in claimed.values() if isinstance(o, tuple) and o[1].status is ClaimStatus.CLAIMED]
+            self.idempotency.release(mine, why)
+        except Exception:
+            log.warning("could not note why claim-free records failed", extra={"count": len(why)})
 
     def _record_failure(self, batch: _Batch, index: int, error: BaseException) -> None:
         event = batch.events[index]

@@ -17,6 +17,11 @@ class StateProjection:
     """`router.add_batch(StateProjection(store))`. Order-independent: batches may arrive in any order, twice,
     or concurrently with another worker's. Agent-state and unrecognised events succeed without a write."""
 
+    # The merge is idempotent and each write is conditional on the version read: applying an event twice is applying
+    # it once, so events only the projection wants take no idempotency claim (`Router.needs_claim`). Derived records
+    # keep their exactly-once delivery under their own `out:` keys (`gcevents.core.outputs`).
+    guards_itself = True
+
     def __init__(self, store: StateStore, outputs: ConversationOutputs | None = None) -> None:
         self.store = store
         # Derived records (`conversation.completed`/`updated`), evaluated on the current state of every

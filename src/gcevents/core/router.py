@@ -44,7 +44,12 @@ class WorkItem:
 
 
 class BatchHandler(Protocol):
-    """A handler that wants the whole batch at once (e.g. to write one item per conversation)."""
+    """A handler that wants the whole batch at once (e.g. to write one item per conversation).
+
+    A handler may set a class attribute `guards_itself = True` when running it twice for an event has the effect of
+    running it once (the state projection: an idempotent merge whose conditional write is its own guard; sinks
+    deliver under their own claim keys). An event that only such handlers want takes no idempotency claim: the
+    claim and its COMPLETED mark would cost two writes to guard nothing (`Router.needs_claim`)."""
 
     def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
         """Return content_key -> exception for the items that failed; the rest succeeded."""
@@ -72,6 +77,7 @@ class Router:
         self._handlers: list[tuple[str, EventHandler]] = []
         self._batch_handlers: list[tuple[tuple[str, ...], BatchHandler]] = []
         self._cache: dict[str, tuple[EventHandler, ...]] = {}
+        self._needs_claim: dict[str, bool] = {}
 
     def on(self, *patterns: str) -> Callable[[EventHandler], EventHandler]:
         """Decorator: `@router.on("v2.detail.events.conversation.{id}.customer.end")`."""
@@ -87,11 +93,13 @@ class Router:
         compile_pattern(pattern)
         self._handlers.append((pattern, handler))
         self._cache.clear()
+        self._needs_claim.clear()
 
     def add_batch(self, handler: BatchHandler, patterns: Sequence[str] = ("*",)) -> None:
         for pattern in patterns:
             compile_pattern(pattern)
         self._batch_handlers.append((tuple(patterns), handler))
+        self._needs_claim.clear()
 
     def include(self, other: Router) -> None:
         """Merge another router's handlers (e.g. one a user module built)."""
@@ -106,6 +114,20 @@ class Router:
             found = tuple(fn for pattern, fn in self._handlers if topic_matches(pattern, topic))
             if len(self._cache) < 10_000:  # topics embed ids: bound the cache
                 self._cache[topic] = found
+        return found
+
+    def needs_claim(self, topic: str) -> bool:
+        """Whether an event of this topic must be claimed before its handlers run: a per-event handler wants it, or
+        a batch handler that does not guard itself (`BatchHandler`). Events nothing but self-guarding handlers want
+        (the state projection, sinks) run without a claim: exactly-once in effect comes from those handlers."""
+        found = self._needs_claim.get(topic)
+        if found is None:
+            found = bool(self.handlers_for(topic)) or any(
+                not getattr(handler, "guards_itself", False) and any(topic_matches(p, topic) for p in patterns)
+                for patterns, handler in self._batch_handlers
+            )
+            if len(self._needs_claim) < 10_000:  # topics embed ids: bound the cache
+                self._needs_claim[topic] = found
         return found
 
     def routes(self) -> list[tuple[str, EventHandler]]:
