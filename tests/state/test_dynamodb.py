@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import zlib
 from collections import Counter
 from typing import Any
 
@@ -10,11 +12,15 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from gcevents.adapters.dynamodb.state import DynamoDbStateStore, create_state_table
+from gcevents.adapters.dynamodb.state import DynamoDbStateStore, create_state_table, decode_state, from_item
 from gcevents.core.projection import StateProjection
 from gcevents.core.router import HandlerContext, WorkItem
+from gcevents.core.state import Observation
 from gcevents.core.state_store import Conflict, PendingWrite, StoredState
 from gcevents.errors import ConfigError, PermanentError, StoreUnavailableError
+from gcevents.testing.events import parse
+from gcevents.testing.genesys import analytics_conversation
+from gcevents.testing.workload import conversation_lifecycle
 
 from .helpers import BASE_MS, make_event
 
@@ -45,18 +51,53 @@ def test_create_table_honours_aws_endpoint_url(aws: str, unique_name: str) -> No
     assert create_state_table(make_client("dynamodb"), unique_name) is True
 
 
-def test_the_item_holds_the_state_as_one_json_attribute(client: Any, table: str) -> None:
+def test_the_item_holds_the_state_as_one_compressed_json_attribute(client: Any, table: str) -> None:
     store = DynamoDbStateStore(client, table)
     store.apply({"c1": [make_event("customer.start", mediaType="VOICE", interactingDurationMs=1.5)]})
     raw = client.get_item(TableName=table, Key={"conversationId": {"S": "c1"}})["Item"]
     assert raw["version"] == {"N": "1"}
     assert set(raw) == {"conversationId", "version", "updatedAt", "ttl", "state"}
-    state = json.loads(raw["state"]["S"])
+    state = json.loads(zlib.decompress(raw["state"]["B"]))
     assert state["mediaType"]["value"] == "VOICE"
     item = store.get("c1")
     assert item is not None
     assert item.state == state
     assert item.state["participants"]["p1"]["interactingDurationMs"]["value"] == 1.5
+
+
+def test_a_finished_conversation_fits_one_write_unit(client: Any, table: str) -> None:
+    """DynamoDB charges a write unit per KB of the item: compressed, a whole lifecycle's state (with the enrichment
+    summary) is one unit, where its JSON (~3 KB) was four."""
+    store = DynamoDbStateStore(client, table)
+    rng = random.Random(5)
+    lifecycle = [parse(e) for e in conversation_lifecycle("4f0c1e2d-0000-4000-8000-00000000c0de", BASE_MS, rng)]
+    details = analytics_conversation("4f0c1e2d-0000-4000-8000-00000000c0de")
+    store.apply({"4f0c1e2d-0000-4000-8000-00000000c0de": [Observation(e, details) for e in lifecycle]})
+    (raw,) = client.scan(TableName=table)["Items"]
+    assert len(json.dumps(decode_state(raw["state"]), separators=(",", ":"))) > 2048
+    assert item_bytes(raw) <= 1024
+
+
+def test_an_item_written_as_a_json_string_is_read_and_rewritten_compressed(client: Any, table: str) -> None:
+    store = DynamoDbStateStore(client, table)
+    store.apply({"c1": [make_event("customer.start")]})
+    raw = client.get_item(TableName=table, Key={"conversationId": {"S": "c1"}})["Item"]
+    old = {**raw, "state": {"S": zlib.decompress(raw["state"]["B"]).decode()}}  # as gcevents wrote it before
+    client.put_item(TableName=table, Item=old)
+    assert store.get("c1") == from_item(raw)
+    store.apply({"c1": [make_event("customer.end", at=BASE_MS + 60_000)]})
+    again = client.get_item(TableName=table, Key={"conversationId": {"S": "c1"}})["Item"]
+    assert "B" in again["state"]
+    assert decode_state(again["state"])["endTime"] == BASE_MS + 60_000
+
+
+def item_bytes(item: dict[str, Any]) -> int:
+    """DynamoDB's size of a flat item: attribute names plus string/binary lengths plus number digits."""
+    size = 0
+    for name, value in item.items():
+        ((kind, raw),) = value.items()
+        size += len(name) + (len(raw) if kind in ("S", "B") else 1 + (len(raw.strip("0")) + 1) // 2)
+    return size
 
 
 def test_a_lost_race_brings_the_winners_item_back_without_a_read(client: Any, table: str) -> None:
@@ -118,7 +159,8 @@ def test_missing_table_is_a_config_error(client: Any, unique_name: str) -> None:
 
 def test_an_oversized_item_fails_only_its_conversation(client: Any, table: str) -> None:
     store = DynamoDbStateStore(client, table)
-    huge = {f"k{i}": "x" * 1000 for i in range(450)}  # > 400 KB once stored
+    noise = random.Random(1)
+    huge = {f"k{i}": noise.randbytes(1000).hex() for i in range(450)}  # > 400 KB stored, even compressed
     result = store.apply(
         {
             "big": [make_event("attributes", "big", attributes=huge)],
