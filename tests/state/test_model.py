@@ -8,7 +8,16 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gcevents.core.state import Observation, delta, join, merge, view
+from gcevents.core.state import (
+    Observation,
+    _first_register,
+    _last_register,
+    _register_order,
+    delta,
+    join,
+    merge,
+    view,
+)
 
 from .helpers import BASE_MS, build, event_specs, make_event, shuffled_batches
 
@@ -119,3 +128,20 @@ def test_merge_does_not_modify_its_input() -> None:
     snapshot = repr(first)
     merge(first, [make_event("customer.end", at=BASE_MS + 1), make_event("attributes", attributes={"k": "v"})])
     assert repr(first) == snapshot
+
+
+registers = st.fixed_dictionaries(
+    {
+        "at": st.integers(0, 3),
+        "by": st.sampled_from(["a", "b"]),
+        "value": st.one_of(st.integers(0, 2), st.text(max_size=2)),
+    },
+    optional={"rank": st.integers(0, 1)},
+)
+
+
+@given(registers, registers)
+def test_register_order_is_computed_lazily_but_unchanged(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """The join compares stamps first and the values' canonical JSON only on a tie: the same order as the key."""
+    assert _last_register(a, b) is max(a, b, key=_register_order)
+    assert _first_register(a, b) is min(a, b, key=_register_order)

@@ -372,15 +372,23 @@ class Pipeline:
             return
         contexts = {i: self._context(batch, batch.events[i]) for i in runnable}
         groups: dict[str, list[int]] = defaultdict(list)
+        idle: list[int] = []  # no per-event handler: only batch handlers (the projection) want them
         for i in runnable:
-            groups[batch.events[i].conversation_id or batch.events[i].content_key].append(i)
+            if self.router.handlers_for(batch.events[i].topic):
+                groups[batch.events[i].conversation_id or batch.events[i].content_key].append(i)
+            else:
+                idle.append(i)
 
         def run_group(indexes: list[int]) -> dict[int, BaseException]:
             return self._run_group(batch, indexes, contexts)
 
+        # A thread-pool hop costs a future and a wake-up per group: none for events no per-event handler wants, and
+        # none when there is one group only.
         group_lists = list(groups.values())
-        for failed in map(run_group, group_lists) if len(group_lists) == 1 else self._pool.map(run_group, group_lists):
+        for failed in map(run_group, group_lists) if len(group_lists) <= 1 else self._pool.map(run_group, group_lists):
             batch.errors.update(failed)
+        if idle and batch.out_of_time():
+            batch.errors.update(dict.fromkeys(idle, TransientError("deadline reached before this event started")))
         self._run_batch_handlers(batch, runnable, contexts)
 
     def _context(self, batch: _Batch, event: GenesysEvent) -> HandlerContext:

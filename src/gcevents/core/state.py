@@ -100,9 +100,9 @@ def join(left: Mapping[str, Any], right: Mapping[str, Any]) -> State:
         if mine is None:
             out[name] = value
         elif name in _FIRST_REGISTERS:
-            out[name] = min(mine, value, key=_register_order)
+            out[name] = _first_register(mine, value)
         elif name in _LAST_REGISTERS:
-            out[name] = max(mine, value, key=_register_order)
+            out[name] = _last_register(mine, value)
         elif name in _MIN_TIMES:
             out[name] = min(mine, value)
         elif name in _MAX_TIMES:
@@ -134,12 +134,12 @@ def _join_participant(left: Mapping[str, Any], right: Mapping[str, Any]) -> dict
         elif name in _PARTICIPANT_MAX:
             out[name] = max(mine, value)
         else:
-            out[name] = max(mine, value, key=_register_order)
+            out[name] = _last_register(mine, value)
     return out
 
 
 def _join_last(left: Any, right: Any) -> Any:
-    return max(left, right, key=_register_order)
+    return _last_register(left, right)
 
 
 def _join_maps(
@@ -152,13 +152,32 @@ def _join_maps(
 
 
 def _register_order(register: Mapping[str, Any]) -> tuple[Any, ...]:
-    # "rank" lets a register prefer some values regardless of time (complete analytics over partial ones).
-    return (
-        register.get("rank", 0),
-        register.get("at", 0),
-        register.get("by", ""),
-        _canonical(register.get("value")),
-    )
+    """Registers are ordered by (rank, at, by, canonical JSON of the value). "rank" lets a register prefer some
+    values regardless of time (complete analytics over partial ones)."""
+    return (*_stamp(register), _canonical(register.get("value")))
+
+
+def _stamp(register: Mapping[str, Any]) -> tuple[Any, ...]:
+    return register.get("rank", 0), register.get("at", 0), register.get("by", "")
+
+
+def _after(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """a > b in `_register_order`. The canonical JSON of the values is computed only when the stamps tie: it was a
+    tenth of the client's CPU per event when every comparison computed it (docs/benchmarks.md)."""
+    stamp_a, stamp_b = _stamp(a), _stamp(b)
+    if stamp_a != stamp_b:
+        return bool(stamp_a > stamp_b)
+    return _canonical(a.get("value")) > _canonical(b.get("value"))
+
+
+def _last_register(mine: Any, value: Any) -> Any:
+    """`max(mine, value, key=_register_order)`: the later register, `mine` on a tie."""
+    return value if _after(value, mine) else mine
+
+
+def _first_register(mine: Any, value: Any) -> Any:
+    """`min(mine, value, key=_register_order)`: the earlier register, `mine` on a tie."""
+    return value if _after(mine, value) else mine
 
 
 def _canonical(value: Any) -> str:
