@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gcevents.errors import TransientError
+from gcevents.fanout import fan_out
 from gcevents.ports import (
     BatchClaimStore,
     Claim,
@@ -60,7 +61,8 @@ class Idempotency:
         self.clock = clock or SystemClock()
         self.ttl_seconds = ttl_seconds
         # Reused across invocations of a warm container: threads are cheap to keep, costly to start per batch.
-        self._pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="gcevents-claim")
+        self._width = max(1, concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=self._width, thread_name_prefix="gcevents-claim")
 
     def _now_ms(self) -> int:
         return int(self.clock.now() * 1000)
@@ -94,11 +96,8 @@ class Idempotency:
 
         if self._claim_many is not None:
             results.update(self._claim_batches(self._claim_many, pending, lease_ms, claim_now_ms))
-        elif len(pending) == 1:
-            results[pending[0]] = attempt(pending[0])
         else:
-            for key, outcome in zip(pending, self._pool.map(attempt, pending), strict=True):
-                results[key] = outcome
+            results.update(zip(pending, fan_out(self._pool, attempt, pending, self._width), strict=True))
         return results
 
     def _claim_batches(
@@ -156,7 +155,9 @@ class Idempotency:
             except Exception as exc:
                 return exc
 
-        return {c.key: outcome for c, outcome in zip(claims, self._pool.map(attempt, claims), strict=True)}
+        return {
+            c.key: outcome for c, outcome in zip(claims, fan_out(self._pool, attempt, claims, self._width), strict=True)
+        }
 
     def release(self, claims: Sequence[Claim], why: Mapping[str, tuple[str, int]] | None = None) -> list[Exception]:
         """Release every claim; best effort (an unreleased lease still ends at the deadline). `why`: key -> (last
@@ -175,7 +176,7 @@ class Idempotency:
                 return exc
             return None
 
-        errors = [e for e in self._pool.map(attempt, claims) if e is not None]
+        errors = [e for e in fan_out(self._pool, attempt, claims, self._width) if e is not None]
         for error in errors:
             log.warning("release failed; lease will lapse at the deadline", extra={"error": repr(error)})
         return errors

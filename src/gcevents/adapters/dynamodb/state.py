@@ -29,6 +29,7 @@ from gcevents.adapters.aws import error_code, error_response, translate
 from gcevents.adapters.dynamodb.batch import batch_get_all
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.errors import PermanentError
+from gcevents.fanout import fan_out
 from gcevents.ports import Clock, StoredState
 from gcevents.text import is_scalar
 
@@ -89,7 +90,7 @@ class DynamoDbStateStore(OptimisticStateStore):
                 if self._pool is None:
                     self._pool = ThreadPoolExecutor(self.write_concurrency, thread_name_prefix="gcevents-state")
                 pool = self._pool
-            outcomes = list(pool.map(self._put, writes))
+            outcomes = fan_out(pool, self._put, writes, self.write_concurrency)
         return {w.item.conversation_id: o for w, o in zip(writes, outcomes, strict=True) if o is not None}
 
     def _put(self, write: PendingWrite) -> Conflict | Exception | None:
