@@ -1,9 +1,11 @@
-"""boto3 plumbing shared by the AWS adapters: client construction and error translation.
+"""AWS SDK plumbing shared by the AWS adapters: client construction and error translation.
 
-boto3 honours AWS_ENDPOINT_URL itself, so the same code runs against AWS and an emulator (moto)."""
+Clients come from botocore (what boto3 wraps), which honours AWS_ENDPOINT_URL itself, so the same code runs against
+AWS and an emulator (moto)."""
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 from gcevents.errors import ConfigError, GcEventsError, StoreUnavailableError, TransientError
@@ -77,8 +79,11 @@ def make_client(
 ) -> BaseClient:
     """The one place that builds AWS clients. Tuned for Lambda: short timeouts (a hung call must not eat the
     invocation), a pool as large as our thread fan-out, and botocore's standard retry mode for throttles and
-    5xx with SDK_MAX_ATTEMPTS attempts per call (counted in the bounds of `gcevents.retry`)."""
-    import boto3
+    5xx with SDK_MAX_ATTEMPTS attempts per call (counted in the bounds of `gcevents.retry`).
+
+    No client-side parameter validation: botocore would walk every request against the service model, ~12 % of the
+    client CPU of a state write (docs/benchmarks.md), to re-check what our typed request builders (mypy against the
+    boto3 stubs) already guarantee; a malformed request still fails, as the service's ValidationException."""
     from botocore.config import Config
 
     config = Config(
@@ -87,10 +92,28 @@ def make_client(
         read_timeout=read_timeout,
         max_pool_connections=max_pool_connections,
         tcp_keepalive=True,
+        parameter_validation=False,
     )
     # `service` is any str here: the overloads above give callers the typed client.
-    client: BaseClient = boto3.client(service, region_name=region_name, config=config)  # type: ignore[call-overload]
+    client: BaseClient = _session().create_client(service, region_name=region_name, config=config)
     return client
+
+
+_SESSION: list[Any] = []  # the botocore session of this process, made on first use
+_SESSION_LOCK = threading.Lock()
+
+
+def _session() -> Any:
+    """One botocore session per process, as `boto3.client` keeps one: its loader caches the service models, so the
+    second client of a service does not parse them again. botocore, not boto3: the clients are the same, and a cold
+    start does not import boto3 and s3transfer (~100 ms of CPU, docs/benchmarks.md). It honours the same
+    environment (credentials, region, AWS_ENDPOINT_URL)."""
+    with _SESSION_LOCK:
+        if not _SESSION:
+            import botocore.session
+
+            _SESSION.append(botocore.session.get_session())
+        return _SESSION[0]
 
 
 def error_response(exc: BaseException) -> dict[str, Any]:
