@@ -308,12 +308,14 @@ def measured(env: BenchEnv) -> Iterator[dict[str, Any]]:
     out: dict[str, Any] = {}
     before = env.meter()
     spy = _py_spy(env.profile)
-    wall0, cpu0 = time.perf_counter(), time.process_time()
+    wall0, cpu0, times0 = time.perf_counter(), time.process_time(), os.times()
     try:
         yield out
     finally:
         out["wall"] = time.perf_counter() - wall0
         out["cpu"] = time.process_time() - cpu0
+        times = os.times()
+        out["cpu_system"] = times.system - times0.system  # of `cpu`: the kernel's share (syscalls, wake-ups)
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(timeout=60)
@@ -388,6 +390,7 @@ class VariantResult:
     unique_events: int
     wall_seconds: float
     cpu_seconds: float
+    cpu_system_seconds: float
     invocation_seconds: list[float]
     dynamodb: dict[str, int]
     write_units: float
@@ -424,6 +427,7 @@ class VariantResult:
             "wall_seconds": round(self.wall_seconds, 3),
             "correct_effects_per_second": round(a.correct / self.wall_seconds, 1) if self.wall_seconds else None,
             "cpu_ms_per_event": round(self.cpu_seconds * 1000 / self.events, 3),
+            "cpu_system_share": round(self.cpu_system_seconds / self.cpu_seconds, 2) if self.cpu_seconds else None,
             "invocations": len(self.invocation_seconds),
             "invocation_ms_p50": round(_percentile(seconds, 50) * 1000, 1),
             "invocation_ms_p99": round(_percentile(seconds, 99) * 1000, 1),

@@ -135,6 +135,7 @@ def run(env: BenchEnv, workload: Workload) -> VariantResult:
         unique_events=workload.unique_events,
         wall_seconds=m["wall"],
         cpu_seconds=m["cpu"],
+        cpu_system_seconds=m["cpu_system"],
         invocation_seconds=invocations.seconds,
         dynamodb=m["dynamodb"],
         write_units=m["wcu"],
