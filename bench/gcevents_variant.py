@@ -53,8 +53,7 @@ def build(env: BenchEnv, effects: EffectLog) -> tuple[Any, str, str]:
             "GCEVENTS_STATE_STORE": f"dynamodb:{state}",
             "GCEVENTS_DLQ": f"sqs:{dlq_url}",
             "GCEVENTS_LOG_LEVEL": "WARNING",
-            **env.genesys,
-            "GENESYS_RATE_PER_MINUTE": str(env.params.rate_per_minute),
+            **env.genesys,  # pacing as deployed: adaptive (the limits API once, then AIMD on 429)
             "GCEVENTS_CLAIM_MODE": env.params.claim_mode,
         }
     )

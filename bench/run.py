@@ -176,7 +176,7 @@ ROWS: list[tuple[str, str, str, str | None]] = [
     ("invocations", "invocations", "{:d}", None),
     ("invocation ms p50 / p99", "invocation_ms", "{}", None),
     ("Genesys API calls / event", "genesys_calls_per_event", "{:.4f}", "fewer"),
-    ("Genesys token requests", "genesys_token_requests", "{:d}", None),
+    ("Genesys calls once per container", "genesys_per_container_calls", "{:d}", None),
     ("Genesys 429s", "genesys_rate_limited", "{:d}", None),
     ("DynamoDB requests / unique event", "dynamodb_requests_per_unique_event", "{:.3f}", "fewer"),
     ("write units / unique event", "write_units_per_unique_event", "{:.3f}", "fewer"),
