@@ -13,7 +13,9 @@ Run as `python -m bench.capacity PORT RTT_MS` in its own process. Two things are
   transaction is charged like a committed one (an assumption: the documentation does not say). Sizes come from
   moto's stored items, read inside the DynamoDB lock just before and after each request.
 
-`GET /_bench/meter` answers the totals per table: requests per operation, write units, read units."""
+`GET /_bench/meter` answers the totals per table (requests per operation, write units, read units) and the emulator's
+own CPU time: moto spends milliseconds of CPU per request, which real DynamoDB does not charge to anyone's wall clock,
+and on a 2-core machine it competes with the client under test (docs/benchmarks.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ WsgiApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 ACCOUNT = "123456789012"  # moto's default account
 _TARGET = "DynamoDB_20120810."
 _WRITE_KB, _READ_KB = 1024, 4096
+_SERVER_CPU = "_server_cpu_seconds"  # in the meter's answer: the emulator's own CPU time so far
 
 
 # --------------------------------------------------------------------------------------------- item sizes
@@ -85,7 +88,9 @@ def read_units(size: int, consistent: bool) -> float:
 
 # ------------------------------------------------------------------------------------------------ the meter
 class Meter:
-    """Totals per table. `stored(table, key)` returns the item as DynamoDB JSON (None if missing)."""
+    """Totals per table. Item sizes are remembered from the writes the meter sees (every write goes through it), so a
+    request costs the emulator a dictionary look-up, not a read of moto's item; `stored(table, key)` (the item as
+    DynamoDB JSON, None if missing) answers what the meter has not seen and what an UpdateItem made."""
 
     def __init__(self, stored: Callable[[str, Mapping[str, Any]], dict[str, Any] | None]) -> None:
         self.stored = stored
@@ -93,6 +98,7 @@ class Meter:
         self.requests: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self.wcu: Counter[str] = Counter()
         self.rcu: Counter[str] = Counter()
+        self._sizes: dict[tuple[str, tuple[Any, ...]], int] = {}
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
@@ -101,83 +107,113 @@ class Meter:
                 for table in self.requests
             }
 
-    def around(self, operation: str, body: dict[str, Any], call: Callable[[], Any]) -> Any:
-        """Run the request (`call`) and charge its units; we are inside moto's DynamoDB lock."""
+    def around(self, operation: str, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> Any:
+        """Run the request (`call`: its answer and whether it succeeded) and charge its units; we are inside moto's
+        DynamoDB lock, so sizes before and after are consistent."""
         plan = getattr(self, f"_{operation}", None)
         tables = _tables(body)
         if plan is None:
-            result = call()
-            self._count(operation, tables)
-            return result
-        result, charges = plan(body, call)
-        self._count(operation, tables)
+            result, _ = call()
+            charges: list[tuple[str, float, float]] = []
+        else:
+            result, charges = plan(body, call)
         with self.lock:
+            for table in tables or ["-"]:
+                self.requests[table][operation] += 1
             for table, wcu, rcu in charges:
                 self.wcu[table] += wcu
                 self.rcu[table] += rcu
         return result
 
-    def _count(self, operation: str, tables: list[str]) -> None:
-        with self.lock:
-            for table in tables or ["-"]:
-                self.requests[table][operation] += 1
+    def size(self, table: str, key: Mapping[str, Any]) -> int:
+        ident = (table, _key_id(key))
+        size = self._sizes.get(ident)
+        if size is None:
+            size = self._sizes[ident] = item_size(self.stored(table, key))
+        return size
 
-    # One method per metered operation: (body, call) -> (result, [(table, wcu, rcu)]).
-    def _GetItem(self, body: dict[str, Any], call: Callable[[], Any]) -> tuple[Any, list[tuple[str, float, float]]]:
+    def _now(self, table: str, key: Mapping[str, Any], size: int | None = None) -> int:
+        """Remember the item's size after a write (None: ask moto, after an UpdateItem)."""
+        if size is None:
+            size = item_size(self.stored(table, key))
+        self._sizes[(table, _key_id(key))] = size
+        return size
+
+    # One method per metered operation: (body, call) -> (answer, [(table, wcu, rcu)]).
+    def _GetItem(self, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> tuple[Any, list[Any]]:
         table = body["TableName"]
-        size = item_size(self.stored(table, body["Key"]))
-        return call(), [(table, 0, read_units(size, bool(body.get("ConsistentRead"))))]
+        units = read_units(self.size(table, body["Key"]), bool(body.get("ConsistentRead")))
+        return call()[0], [(table, 0, units)]
 
-    def _BatchGetItem(self, body: dict[str, Any], call: Callable[[], Any]) -> tuple[Any, list[Any]]:
+    def _BatchGetItem(self, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> tuple[Any, list[Any]]:
         charges = []
         for table, request in body.get("RequestItems", {}).items():
             consistent = bool(request.get("ConsistentRead"))
-            for key in request.get("Keys", []):
-                charges.append((table, 0, read_units(item_size(self.stored(table, key)), consistent)))
-        return call(), charges
+            charges += [(table, 0, read_units(self.size(table, key), consistent)) for key in request.get("Keys", [])]
+        return call()[0], charges
 
-    def _PutItem(self, body: dict[str, Any], call: Callable[[], Any]) -> tuple[Any, list[Any]]:
+    def _PutItem(self, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> tuple[Any, list[Any]]:
         table, item = body["TableName"], body["Item"]
-        before = item_size(self.stored(table, _key_of(table, item)))
-        return call(), [(table, write_units(before, item_size(item)), 0)]
+        key, new = _key_of(table, item), item_size(item)
+        before = self.size(table, key)
+        result, ok = call()
+        if ok:
+            self._now(table, key, new)
+        return result, [(table, write_units(before, new), 0)]
 
-    def _UpdateItem(self, body: dict[str, Any], call: Callable[[], Any]) -> tuple[Any, list[Any]]:
+    def _UpdateItem(self, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> tuple[Any, list[Any]]:
         table, key = body["TableName"], body["Key"]
-        before = item_size(self.stored(table, key))
-        result = call()
-        return result, [(table, write_units(before, item_size(self.stored(table, key))), 0)]
+        before = self.size(table, key)
+        result, ok = call()
+        after = self._now(table, key) if ok else before
+        return result, [(table, write_units(before, after), 0)]
 
-    def _DeleteItem(self, body: dict[str, Any], call: Callable[[], Any]) -> tuple[Any, list[Any]]:
-        table = body["TableName"]
-        return call(), [(table, write_units(item_size(self.stored(table, body["Key"])), 0), 0)]
+    def _DeleteItem(self, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> tuple[Any, list[Any]]:
+        table, key = body["TableName"], body["Key"]
+        before = self.size(table, key)
+        result, ok = call()
+        if ok:
+            self._now(table, key, 0)
+        return result, [(table, write_units(before, 0), 0)]
 
-    def _BatchWriteItem(self, body: dict[str, Any], call: Callable[[], Any]) -> tuple[Any, list[Any]]:
-        charges = []
+    def _BatchWriteItem(self, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> tuple[Any, list[Any]]:
+        planned = []
         for table, requests in body.get("RequestItems", {}).items():
             for request in requests:
                 if "PutRequest" in request:
                     item = request["PutRequest"]["Item"]
-                    before = item_size(self.stored(table, _key_of(table, item)))
-                    charges.append((table, write_units(before, item_size(item)), 0))
+                    planned.append((table, _key_of(table, item), item_size(item)))
                 else:
-                    key = request["DeleteRequest"]["Key"]
-                    charges.append((table, write_units(item_size(self.stored(table, key)), 0), 0))
-        return call(), charges
+                    planned.append((table, request["DeleteRequest"]["Key"], 0))
+        charges = [(table, write_units(self.size(table, key), new), 0) for table, key, new in planned]
+        result, ok = call()
+        if ok:  # moto applies every request of a call (no UnprocessedItems)
+            for table, key, new in planned:
+                self._now(table, key, new)
+        return result, charges
 
-    def _TransactWriteItems(self, body: dict[str, Any], call: Callable[[], Any]) -> tuple[Any, list[Any]]:
-        before: list[tuple[str, Mapping[str, Any], int, int]] = []
+    def _TransactWriteItems(self, body: dict[str, Any], call: Callable[[], tuple[Any, bool]]) -> tuple[Any, list[Any]]:
+        planned = []
         for action in body.get("TransactItems", []):
             ((kind, spec),) = action.items()
             table = spec["TableName"]
             key = spec.get("Key") or _key_of(table, spec.get("Item", {}))
             new = item_size(spec["Item"]) if kind == "Put" else 0
-            before.append((table, key, item_size(self.stored(table, key)), new))
-        result = call()
-        charges = [
-            (table, 2 * write_units(old, max(new, item_size(self.stored(table, key)))), 0)
-            for table, key, old, new in before
-        ]
+            planned.append((kind, table, key, self.size(table, key), new))
+        result, ok = call()
+        charges = []
+        for kind, table, key, before, new in planned:
+            after = before
+            if ok and kind in ("Put", "Delete"):
+                after = self._now(table, key, new)
+            elif ok and kind == "Update":
+                after = self._now(table, key)
+            charges.append((table, 2 * write_units(before, max(new, after)), 0))
         return result, charges
+
+
+def _key_id(key: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(sorted((name, *value.items()) for name, value in key.items()))
 
 
 def _tables(body: Mapping[str, Any]) -> list[str]:
@@ -240,7 +276,17 @@ def metered(app: WsgiApp, meter: Meter) -> WsgiApp:
             body = json.loads(raw or b"{}")
         except ValueError:
             return app(environ, start_response)
-        return list(meter.around(target[len(_TARGET) :], body, lambda: list(app(environ, start_response))))
+        status: list[str] = []
+
+        def capture(line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status.append(line)
+            return start_response(line, headers, exc_info)
+
+        def call() -> tuple[list[bytes], bool]:
+            chunks = list(app(environ, capture))
+            return chunks, bool(status) and status[0].startswith("200")
+
+        return list(meter.around(target[len(_TARGET) :], body, call))
 
     return wrapped
 
@@ -251,7 +297,7 @@ def front(app: WsgiApp, meter: Meter, rtt_seconds: float) -> WsgiApp:
     def wrapped(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/_bench/meter":
             start_response("200 OK", [("Content-Type", "application/json")])
-            return [json.dumps(meter.snapshot()).encode()]
+            return [json.dumps({**meter.snapshot(), _SERVER_CPU: time.process_time()}).encode()]
         if rtt_seconds:
             time.sleep(rtt_seconds)
         return app(environ, start_response)

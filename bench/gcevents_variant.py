@@ -109,6 +109,7 @@ def run(env: BenchEnv, workload: Workload) -> VariantResult:
         dynamodb=m["dynamodb"],
         write_units=m["wcu"],
         read_units=m["rcu"],
+        emulator_cpu_seconds=m["emulator_cpu"],
         sqs_requests=queue_sqs_requests(invocations),
         accounting=account(workload, effects),
         duplicates_skipped=outcomes["duplicate"],

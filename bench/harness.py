@@ -292,6 +292,7 @@ class BenchEnv:
         with urllib.request.urlopen(f"{self.endpoint}/_bench/meter", timeout=30) as answer:
             tables = json.loads(answer.read())
         total: dict[str, Any] = {"requests": Counter(), "wcu": 0.0, "rcu": 0.0}
+        total["server_cpu"] = tables.pop("_server_cpu_seconds", 0.0)
         for name, usage in tables.items():
             if name.startswith(self.prefix):
                 total["requests"].update(usage["requests"])
@@ -325,6 +326,7 @@ def measured(env: BenchEnv) -> Iterator[dict[str, Any]]:
         requests = after["requests"] - before["requests"]
         out["dynamodb"] = {k: v for k, v in requests.items() if k not in _CONTROL_PLANE}
         out["wcu"] = after["wcu"] - before["wcu"]
+        out["emulator_cpu"] = after["server_cpu"] - before["server_cpu"]
         out["rcu"] = after["rcu"] - before["rcu"]
 
 
@@ -398,6 +400,7 @@ class VariantResult:
     write_units: float
     read_units: float
     sqs_requests: int
+    emulator_cpu_seconds: float
     accounting: Accounting
     duplicates_skipped: int
     dead_lettered: int
@@ -444,6 +447,7 @@ class VariantResult:
             "write_units_per_unique_event": round(self.write_units / self.unique_events, 3),
             "read_units_per_unique_event": round(self.read_units / self.unique_events, 3),
             "sqs_requests": self.sqs_requests,
+            "emulator_cpu_ms_per_aws_request": round(self.emulator_cpu_seconds * 1000 / dynamo, 2) if dynamo else None,
             "dollars_per_million_events": round(bill.total, 3),
             "bill": {k: round(getattr(bill, k), 4) for k in ("lambda_duration", "lambda_requests", "dynamodb", "sqs")},
             "correct": a.correct,

@@ -151,6 +151,7 @@ def run(env: BenchEnv, workload: Workload) -> VariantResult:
         dynamodb=m["dynamodb"],
         write_units=m["wcu"],
         read_units=m["rcu"],
+        emulator_cpu_seconds=m["emulator_cpu"],
         sqs_requests=0,  # no queue: EventBridge invokes the function asynchronously
         accounting=account(workload, effects),
         duplicates_skipped=duplicates,
