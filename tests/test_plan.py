@@ -158,25 +158,25 @@ def test_worked_example() -> None:
     # payload cap floor(6 MiB / 3 KiB) = 2048; aligned down so 20 % = 400 lookups fill 4 chunks of 100
     assert p.batch_size == 2_000
     assert p.calls_per_batch == 4
-    # (150 + 2000 x 2 + 4 x 300) ms
-    assert p.batch_seconds == pytest.approx(5.35)
-    # max(3 x 5.35, 5.35 + 20) + 5 = 30.35 -> 60
+    # (150 + 2000 x 1.3 ms CPU x 1769 / 512 MB + 4 x 300) ms: the template's 512 MB get ~0.29 of a vCPU
+    assert p.batch_seconds == pytest.approx(10.3332, abs=1e-4)
+    # max(3 x 10.33, 10.33 + 20) + 5 = 36.0 -> 60
     assert p.function_timeout == 60
     assert p.visibility_timeout == 6 * 60 + 5
-    # per instance min(2000 / 5.35 = 373.8/s, its own token: 300 x 0.8 / 60 / 4 x 2000 = 2000/s) = 373.8/s;
-    # the peak needs ceil(1.2 x 2000 / 373.8) = 7 and the API (one token per instance) does not cap it
-    assert p.max_concurrency == 7
+    # per instance min(2000 / 10.33 = 193.6/s, its own token: 300 x 0.8 / 60 / 4 x 2000 = 2000/s) = 193.6/s;
+    # the peak needs ceil(1.2 x 2000 / 193.6) = 13 and the API (one token per instance) does not cap it
+    assert p.max_concurrency == 13
     assert p.reserved_concurrency == 0  # off unless --reserve
     assert p.genesys_rate_per_minute == 0  # adaptive
     assert p.max_receive_count == 7  # 1 + 2 lag + 2 transient + 1 crash + 1 wait for a held key
-    assert p.capacity == pytest.approx(7 * 2_000 / 5.35)
-    # starts at 5 instances (1869/s) and reaches 7 within half a second: a few events queue, none wait long
-    assert p.spike.peak_backlog < 100
+    assert p.capacity == pytest.approx(13 * 2_000 / p.batch_seconds)
+    # starts at 5 instances (968/s) and reaches 13 within two seconds: a few hundred events queue, none wait long
+    assert p.spike.peak_backlog < 1_000
     assert p.spike.drain_seconds == 0
     assert p.spike.worst_wait < 1
     assert not p.warnings
     assert p.to_sam() == (
-        "BatchSize=2000 MaximumBatchingWindowInSeconds=5 PollerMode=standard MaximumConcurrency=7 "
+        "BatchSize=2000 MaximumBatchingWindowInSeconds=5 PollerMode=standard MaximumConcurrency=13 "
         "ReservedConcurrency=0 FunctionTimeout=60 MaxReceiveCount=7 GenesysBudgetScope=token "
         "GenesysRatePerMinute=0 GenesysBulkChunk=100"
     )
@@ -184,20 +184,20 @@ def test_worked_example() -> None:
 
 def test_worked_example_with_one_shared_budget_and_the_static_split() -> None:
     """The same load when the fleet shares one budget (the old assumption): the API caps the concurrency at
-    floor(240 / (60 / 5.35 x 4)) = 5, each instance is paced to 240 / 5 = 48/min, and a backlog builds."""
+    floor(240 / (60 / 10.33 x 4)) = 10, each instance is paced to 240 / 10 = 24/min, and a backlog builds."""
     p = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, budget_scope="shared", pacing="static"))
-    assert p.max_concurrency == 5
-    assert p.genesys_rate_per_minute == 48
-    assert p.capacity == pytest.approx(5 * 2_000 / 5.35)
-    # the capacity (1869/s) is there at once (5 instances from the start); backlog (2000 - 1869.2) x 600
-    assert p.spike.peak_backlog == pytest.approx((2_000 - p.capacity) * 600)
+    assert p.max_concurrency == 10
+    assert p.genesys_rate_per_minute == 24
+    assert p.capacity == pytest.approx(10 * 2_000 / p.batch_seconds)
+    # the capacity (1936/s) is reached within 2 s of ramp; backlog ~(2000 - 1935.5) x 600
+    assert p.spike.peak_backlog == pytest.approx((2_000 - p.capacity) * 600, rel=0.02)
     assert p.spike.drain_seconds == pytest.approx(p.spike.peak_backlog / (p.capacity - 50))
     # first in, first out: the last event of the spike waits for the whole backlog ahead of it
     assert p.spike.worst_wait == pytest.approx(p.spike.peak_backlog / p.capacity, rel=1e-3)
-    assert any("capped at 5" in w for w in p.warnings)
+    assert any("capped at 10" in w for w in p.warnings)
     drain = next(s for s in p.steps if s.name == "drain after the spike (s)")
     assert drain.formula == f"{p.spike.end_backlog:.0f} queued at the end / ({p.capacity:.1f} - 50 steady)"
-    assert "GenesysRatePerMinute=48 " in p.to_sam()
+    assert "GenesysRatePerMinute=24 " in p.to_sam()
 
 
 def test_max_receive_count_never_drops_below_five() -> None:
@@ -231,7 +231,7 @@ def test_reserved_concurrency_only_when_asked() -> None:
     base = PlanInputs(rate=50, peak_rate=2_000, duration=600)
     assert plan(base).reserved_concurrency == 0
     reserved = plan(dataclasses.replace(base, reserve=True))
-    assert reserved.reserved_concurrency == reserved.max_concurrency == 7
+    assert reserved.reserved_concurrency == reserved.max_concurrency == 13
 
 
 def test_no_genesys_pacing_without_enrichment() -> None:
@@ -244,12 +244,12 @@ def test_provisioned_mode_sizes_pollers_instead_of_maximum_concurrency() -> None
     overrides = p.parameter_overrides()
     assert "MaximumConcurrency" not in overrides
     assert overrides["PollerMode"] == "provisioned"
-    # 2000-event batches of 3 KB records: one instance moves 373.8 x 3 KB/s, more than a poller's ~1 MB/s, so a
-    # poller feeds 0.91 instances; 33 instances need ceil(33 / 0.91) = 37 pollers, whose 1 MB/s each bound the
-    # capacity; two warm pollers carry the steady 500/s.
-    assert (p.minimum_pollers, p.maximum_pollers) == (2, 37)
-    assert p.capacity == pytest.approx(37 * 1024 * 1024 / 3072)
-    assert p.max_concurrency == 370
+    # 2000-event batches of 3 KB records: one instance moves 193.6 x 3 KB/s, so a poller's ~1 MB/s feeds 1.76
+    # instances; 62 instances need ceil(62 / 1.76) = 36 pollers, whose 1 MB/s each bound the capacity; two warm
+    # pollers carry the steady 500/s.
+    assert (p.minimum_pollers, p.maximum_pollers) == (2, 36)
+    assert p.capacity == pytest.approx(36 * 1024 * 1024 / 3072)
+    assert p.max_concurrency == 360
     assert 0 < p.spike_poller_cost < 1  # ~27 extra pollers for 15 minutes at $0.00925/h
     assert p.monthly_poller_cost == pytest.approx(2 * 730 * 0.00925)
 
@@ -317,7 +317,7 @@ def test_cli_formats(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert sam.strip().startswith("BatchSize=2000 ")
     code, out = _run([*base, "--json"], capsys)
-    assert json.loads(out)["parameter_overrides"]["MaximumConcurrency"] == 7
+    assert json.loads(out)["parameter_overrides"]["MaximumConcurrency"] == 13
     code, _ = _run(["plan", "--rate", "10", "--peak-rate", "5", "--duration", "1"], capsys)
     assert code == 2
 
@@ -344,3 +344,14 @@ def test_cli_compare_json_reports_backlog_drain_and_cost_for_both_modes(capsys: 
                       "--poller-mode", "provisioned"], capsys)  # fmt: skip
     assert "PollerMode=provisioned MinimumPollers=2 MaximumPollers=" in sam
     assert "MaximumConcurrency" not in sam
+
+
+def test_cpu_time_per_event_stretches_below_a_full_vcpu() -> None:
+    """--event-ms is CPU on a full vCPU (the benchmark's number); Lambda gives one vCPU at 1,769 MB."""
+    full = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, memory_mb=1_769))
+    assert full.batch_seconds == pytest.approx((150 + 2_000 * 1.3 + 4 * 300) / 1000)
+    assert plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, memory_mb=3_008)).batch_seconds == full.batch_seconds
+    half = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, memory_mb=884))
+    assert half.batch_seconds == pytest.approx((150 + 2_000 * 1.3 * 1_769 / 884 + 4 * 300) / 1000)
+    with pytest.raises(ValueError, match="memory"):
+        plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, memory_mb=64))

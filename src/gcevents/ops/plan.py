@@ -69,6 +69,9 @@ HOURS_PER_MONTH = 730
 # An SQS record carries messageId, receiptHandle (hundreds of bytes), attributes, md5 and the queue ARN
 # around the body: about 1 KB on top of the event itself.
 RECORD_OVERHEAD_BYTES = 1024
+FULL_VCPU_MB = 1769  # Lambda's memory size with one full vCPU
+MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10_240
+
 # template.yaml enumerates these so it can look the visibility timeout up (CloudFormation has no arithmetic).
 TIMEOUT_CHOICES = (15, 30, 60, 90, 120, 180, 300, 600, 900)
 WINDOW_CHOICES = (0, 1, 2, 5, 10, 20, 30, 60, 120, 300)
@@ -93,7 +96,13 @@ class PlanInputs:
     rate: float  # steady events/s
     peak_rate: float  # events/s during the spike (total, not on top of `rate`)
     duration: float  # spike length, s
-    event_ms: float = 2.0  # processing time per event, amortised over the batch's parallelism
+    # CPU time per event on one full vCPU: what `make bench` measured for gcevents at batch 100 (bench/results/
+    # latest.json, 2026-12-01: 1.265 ms, the median of three runs of 1.22-1.33 ms; state on, enrichment for
+    # customer.end and acw, 100 conversations in flight; docs/benchmarks.md). `memory_mb` turns it into time.
+    event_ms: float = 1.3
+    # The function's MemorySize (the template's default): Lambda gives one vCPU at 1,769 MB and a proportional share
+    # below it, so at 512 MB each CPU millisecond takes ~3.5 ms.
+    memory_mb: int = 512
     batch_overhead_ms: float = 150.0  # per batch: idempotency reads/claims, state batch reads, report
     api_latency_ms: float = 300.0  # one bulk analytics call
     api_limit: int = 300  # Genesys requests/min per client-credentials token (the limits API says the org's)
@@ -132,6 +141,8 @@ def _basic_problems(i: PlanInputs) -> list[str]:
         problems.append(f"peak rate {i.peak_rate} is below the steady rate {i.rate}")
     if i.event_ms <= 0 or i.batch_overhead_ms < 0 or i.api_latency_ms < 0:
         problems.append("event time must be > 0, overhead and API latency >= 0")
+    if not MIN_MEMORY_MB <= i.memory_mb <= MAX_MEMORY_MB:
+        problems.append(f"memory must be within {MIN_MEMORY_MB}-{MAX_MEMORY_MB} MB")
     if i.api_limit < 1 or not 0 < i.api_share <= 1 or i.chunk < 1 or i.api_max_wait < 0:
         problems.append("API limit >= 1, 0 < API share <= 1, chunk >= 1, API max wait >= 0 are required")
     if not 0 <= i.enrich_fraction <= 1:
@@ -260,12 +271,18 @@ def calls_per_batch(batch_size: Term, enrich_fraction: float, chunk: int) -> Ter
 
 
 def batch_time(inputs: PlanInputs, batch_size: int) -> Term:
-    """Seconds one batch takes: overhead + B x per-event time + API calls x API latency (all in ms)."""
+    """Seconds one batch takes: overhead + B x per-event time + API calls x API latency (all in ms), where the
+    per-event time is the CPU time per event stretched by the function's share of a vCPU (`cpu_stretch`)."""
     i, size = inputs, num(batch_size)
     calls = num(calls_per_batch(size, i.enrich_fraction, i.chunk).value)
-    return (
-        num(i.batch_overhead_ms, "ms") + size * num(i.event_ms, "ms") + calls * num(i.api_latency_ms, "ms")
-    ) / 1000.0
+    per_event = num(i.event_ms, "ms CPU") * cpu_stretch(i.memory_mb)
+    return (num(i.batch_overhead_ms, "ms") + size * per_event + calls * num(i.api_latency_ms, "ms")) / 1000.0
+
+
+def cpu_stretch(memory_mb: int) -> Term:
+    """How much longer CPU work takes than on a full vCPU: Lambda allocates CPU in proportion to memory, one vCPU at
+    1,769 MB (AWS Lambda developer guide, "Configure Lambda function memory")."""
+    return largest(num(1), num(FULL_VCPU_MB, "MB per vCPU") / num(memory_mb, "MB MemorySize"))
 
 
 def choose_window(max_latency: float) -> Term:
