@@ -39,8 +39,10 @@ COLD_PATHS = {
         "c = boto3.client('dynamodb'); DynamoDBPersistenceLayer(table_name='idem', boto3_client=c); "
         "BatchProcessor(event_type=EventType.SQS); httpx.Client(timeout=10.0)",
     ),
-    # The handler module, then what `get_runtime()` imports and builds on the first invocation.
+    # The handler module, then what `get_runtime()` imports (botocore, which `make_client` imports when it is first
+    # called, included) and builds on the first invocation.
     "c": (
+        "import botocore.session, botocore.config, botocore.client; "
         "import gcevents.entrypoints.lambda_handler as h; from gcevents.config import Config; "
         "from gcevents.entrypoints.runtime import build_runtime; "
         "from gcevents.adapters import aws, dynamodb, sqs, genesys; "

@@ -106,7 +106,7 @@ _SESSION_LOCK = threading.Lock()
 def _session() -> Any:
     """One botocore session per process, as `boto3.client` keeps one: its loader caches the service models, so the
     second client of a service does not parse them again. botocore, not boto3: the clients are the same, and a cold
-    start does not import boto3 and s3transfer (~100 ms of CPU, docs/benchmarks.md). It honours the same
+    start does not import boto3 and its s3transfer (~15 ms of CPU, docs/benchmarks.md). It honours the same
     environment (credentials, region, AWS_ENDPOINT_URL)."""
     with _SESSION_LOCK:
         if not _SESSION:
