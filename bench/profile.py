@@ -65,7 +65,7 @@ def step(stack: list[tuple[str, str]]) -> str:
     for func, file in reversed(stack):
         if file.startswith("gcevents/") and not file.startswith("gcevents/testing"):
             return f"{file.removeprefix('gcevents/')}: {func}"
-    return "outside gcevents (harness, simulated queue)"
+    return "no gcevents frame (thread-pool hand-offs, the harness)"
 
 
 def report(path: Path, cpu_ms_per_event: float | None, top: int = 25) -> str:
