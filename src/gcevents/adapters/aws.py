@@ -5,6 +5,7 @@ AWS and an emulator (moto)."""
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -95,7 +96,14 @@ def make_client(
         parameter_validation=False,
     )
     # `service` is any str here: the overloads above give callers the typed client.
-    client: BaseClient = _session().create_client(service, region_name=region_name, config=config)
+    boto3 = sys.modules.get("boto3")
+    default = getattr(boto3, "DEFAULT_SESSION", None) if boto3 is not None else None
+    if default is not None:
+        # Someone set up boto3's default session in this process (a handler module, a test bootstrap): its settings
+        # and event hooks apply to our clients as they did when we called `boto3.client`.
+        client: BaseClient = default.client(service, region_name=region_name, config=config)
+        return client
+    client = _session().create_client(service, region_name=region_name, config=config)
     return client
 
 
