@@ -250,9 +250,13 @@ class Pipeline:
             for index in batch.primaries.values():
                 batch.retry(index, "deadline_before_start")
             return
+        # Claim-free: what only self-guarding handlers want, unless it must claim its fact key (`_claim_facts`): a
+        # reconciled or late once-per-session event is applied once with its rebuilt copy, state and records included.
         wanted: dict[str, int] = {}
+        now = self.clock.now()
         for key, index in batch.primaries.items():
-            if self.router.needs_claim(batch.events[index].topic):
+            event = batch.events[index]
+            if self.router.needs_claim(event.topic) or self._fact_candidate(event, now):
                 wanted[key] = index
             else:
                 batch.free.append(index)
@@ -276,6 +280,11 @@ class Pipeline:
         if batch.lease is not None:
             batch.lease.hold(list(batch.claims.values()), lease_until)
 
+    def _fact_candidate(self, event: GenesysEvent, now: float) -> bool:
+        """An event that claims its fact key: a once-per-session one, reconciled or late."""
+        late = now - event.event_time.timestamp() >= self.settings.fact_keys_after
+        return event.fact_key is not None and (event.reconciled or late)
+
     def _claim_facts(self, batch: _Batch) -> None:
         """After the content keys: the fact key of every claimed event that is reconciled, or late, of a
         once-per-session kind. A fact applied before (by a reconciled copy, or by the real event when it was late)
@@ -284,14 +293,13 @@ class Pipeline:
         wanted: dict[str, int] = {}
         now = self.clock.now()
         for index in list(batch.claims):
-            event = batch.events[index]
-            late = now - event.event_time.timestamp() >= self.settings.fact_keys_after
-            if event.fact_key is None or not (event.reconciled or late):
+            event, fact_key = batch.events[index], batch.events[index].fact_key
+            if fact_key is None or not self._fact_candidate(event, now):
                 continue
-            if event.fact_key in wanted:
+            if fact_key in wanted:
                 batch.retry(index, "fact_in_batch", 1.0)  # `_settle` releases its content claim
             else:
-                wanted[event.fact_key] = index
+                wanted[fact_key] = index
         if not wanted:
             return
         lease_until = batch.claims_until  # the content claims' lease end: both lapse together after a crash
