@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import error_code, error_response, translate
+from gcevents.adapters.dynamodb.tables import create_table
 from gcevents.errors import RateLimitedError, StoreUnavailableError
 from gcevents.ports import schedule_permits
 from gcevents.retry import compute_backoff
@@ -117,17 +118,4 @@ class DynamoDbPermitBucket:
 
 def create_budget_table(client: DynamoDBClient, table: str) -> bool:
     """Create the shared budget table (on demand, key `pk`) if missing, as template.yaml does. True if created."""
-    created = False
-    try:
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        created = True
-    except Exception as exc:
-        if error_code(exc) != "ResourceInUseException":
-            raise translate(exc, f"dynamodb create_table {table}") from exc
-    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    return created
+    return create_table(client, table)

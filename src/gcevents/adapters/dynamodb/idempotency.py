@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import error_code, error_response, translate
 from gcevents.adapters.dynamodb.batch import batch_get_all, batch_write_all
+from gcevents.adapters.dynamodb.tables import create_table
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import Claim, ClaimResult, ClaimStatus, Failure
 from gcevents.retry import LEFTOVER_BACKOFF_BASE, LEFTOVER_BACKOFF_CAP, TRANSACTION_ROUNDS, RetryBudget
@@ -314,20 +315,4 @@ def _reason_error(reason: Mapping[str, Any]) -> Exception:
 
 def create_idempotency_table(client: DynamoDBClient, table: str) -> bool:
     """Create the table (on demand, TTL on `ttl`) if missing. Returns True if it was created."""
-    created = False
-    try:
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        created = True
-    except Exception as exc:
-        if error_code(exc) != "ResourceInUseException":
-            raise translate(exc, f"dynamodb create_table {table}") from exc
-    client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-    ttl = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
-    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        client.update_time_to_live(TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "ttl"})
-    return created
+    return create_table(client, table, ttl_attribute="ttl")

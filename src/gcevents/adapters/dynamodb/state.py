@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gcevents.adapters.aws import error_code, error_response, translate
 from gcevents.adapters.dynamodb.batch import batch_get_all
+from gcevents.adapters.dynamodb.tables import create_table
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.errors import PermanentError
 from gcevents.fanout import fan_out
@@ -169,28 +170,7 @@ class DynamoDbStateStore(OptimisticStateStore):
 
 def create_state_table(client: DynamoDBClient, table: str) -> bool:
     """Create the state table (on-demand, TTL on `ttl`) if missing; idempotent. True if it was created."""
-    created = False
-    try:
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": KEY, "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": KEY, "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        created = True
-    except Exception as exc:
-        if error_code(exc) != "ResourceInUseException":
-            raise translate(exc, f"dynamodb create_table {table}") from exc
-    try:
-        client.get_waiter("table_exists").wait(TableName=table, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
-        ttl = client.describe_time_to_live(TableName=table).get("TimeToLiveDescription", {})
-        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-            client.update_time_to_live(
-                TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-            )
-    except Exception as exc:
-        raise translate(exc, f"dynamodb enable TTL on {table}") from exc
-    return created
+    return create_table(client, table, key=KEY, ttl_attribute=TTL_ATTRIBUTE)
 
 
 # ------------------------------------------------------------------------------------------ serialisation
