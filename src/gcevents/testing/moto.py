@@ -12,10 +12,16 @@ serialised too (their own lock, so SQS and DynamoDB still overlap), and a long p
 moto is asked with WaitTimeSeconds=0, and asked again every POLL_INTERVAL until a message arrives or the caller's
 wait is over, so a waiting poller never blocks the others. (JSON protocol only, which every current SDK speaks.)
 
+moto also backs up a whole table for a TransactWriteItems by deep-copying it, once per item of the transaction:
+its CPU per transactional claim grows with the table (a soak of a few thousand keys spent most of its time there).
+`cheap_transaction_backups` backs up only the items the transaction names, which is all a cancelled transaction
+can have changed; with requests serialised nothing else changes them meanwhile. Same answers, linear cost.
+
 Run as `python -m gcevents.testing.moto PORT` (the benchmark's out-of-process emulator)."""
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
@@ -82,8 +88,60 @@ def _has_messages(chunks: list[bytes]) -> bool:
         return True  # an answer we do not understand is passed on as it is
 
 
+def cheap_transaction_backups() -> None:
+    """Patch moto's DynamoDB backend (idempotent): a TransactWriteItems backs up the items it names, not the tables."""
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    if getattr(models.DynamoDBBackend.transact_write_items, "gcevents_patched", False):
+        return
+    moto_transact = models.DynamoDBBackend.transact_write_items
+
+    class TablesNotCopied:
+        """`copy` as moto's backend module sees it: deep copies of anything but a whole table."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = [_item_backup(backend, op) for item in transact_items for op in item.values() if isinstance(op, dict)]
+        try:
+            moto_transact(backend, transact_items)
+        except Exception:
+            for table_name, key, before in reversed([s for s in saved if s is not None]):
+                backend.get_table(table_name)  # still there
+                if before is None:
+                    if backend.get_item(table_name, key) is not None:
+                        backend.delete_item(table_name, key)
+                else:
+                    backend.put_item(table_name, before)
+            raise
+
+    transact_write_items.gcevents_patched = True  # type: ignore[attr-defined]
+    setattr(models, "copy", TablesNotCopied())  # noqa: B010 (moto's module global, not an exported name)
+    setattr(models.DynamoDBBackend, "transact_write_items", transact_write_items)  # noqa: B010
+
+
+def _item_backup(backend: Any, op: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any] | None] | None:
+    """(table, key, the item's attributes or None when absent) for one operation of a transaction."""
+    try:
+        table = backend.get_table(op["TableName"])
+        attrs = op["Key"] if "Key" in op else op["Item"]
+        names = [n for n in (table.hash_key_attr, table.range_key_attr) if n is not None]
+        key = {name: attrs[name] for name in names}
+        current = backend.get_item(op["TableName"], key)
+    except Exception:
+        return None  # moto will refuse the operation itself
+    return op["TableName"], key, copy.deepcopy(current.to_json()["Attributes"]) if current is not None else None
+
+
 def make_server(host: str, port: int) -> Any:
     """A threaded werkzeug server around moto's dispatcher (what `moto_server` runs), DynamoDB and SQS atomic."""
+    cheap_transaction_backups()
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server as werkzeug_server
 
