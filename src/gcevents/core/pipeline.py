@@ -78,6 +78,10 @@ class BatchReport:
     def dead_letter_reasons(self) -> Counter[str]:
         return Counter(r.reason or "unknown" for r in self.results if r.outcome is Outcome.DEAD_LETTERED)
 
+    def retry_reasons(self) -> Counter[str]:
+        """Why records go back, by kind (`enrichment_failed`, `in_progress_elsewhere` ...: the text before a colon)."""
+        return Counter((r.reason or "retry").split(":", 1)[0] for r in self.results if r.outcome is Outcome.RETRY)
+
     def retries(self) -> list[RecordResult]:
         return [r for r in self.results if r.outcome is Outcome.RETRY]
 
@@ -99,6 +103,7 @@ class BatchReport:
             "records": len(self.results),
             **{o.value: counts.get(o.value, 0) for o in Outcome},
             "dead_letter_reasons": dict(self.dead_letter_reasons()),
+            "retry_reasons": dict(self.retry_reasons()),
             "duration_ms": round((self.finished - self.started) * 1000, 1),
         }
 
