@@ -143,6 +143,10 @@ def test_limits_api_publishes_the_enforced_limit(
             {"key": "client.credentials.token.rate.per.minute", "namespace": "platform.api", "value": 120}
         ]  # 20 per 10 s window, per minute
         assert http.get("/api/v2/organizations/limits/namespaces/nope", headers=auth).status_code == 404
+        # A budget others share for a while: 429s come sooner, the published limit stays.
+        simulator.update(published_limit_per_minute=300)
+        platform = http.get("/api/v2/organizations/limits/namespaces/platform.api", headers=auth).json()
+        assert [e["value"] for e in platform["entities"]] == [300]
     refused = make_simulator(limits_status=403)
     with http_to(refused) as http:
         auth = {"Authorization": f"Bearer {_token(refused, http)}"}

@@ -76,6 +76,9 @@ class SimulatorOptions:
     rate_limit_per_minute: int | None = 300  # requests per window (per token, or per client); None: unlimited
     rate_window_seconds: float = 60.0  # shorter windows make rate-limit tests fast
     rate_limit_scope: str = "token"  # "token": each token has its budget; "client": all tokens of the client share one
+    # What the limits API publishes, when it differs from what is enforced (a budget others share for a while: the
+    # org's published limit stays while 429s come sooner). None: the enforced per-token rate.
+    published_limit_per_minute: int | None = None
     limits_status: int = 200  # the limits API's answer (403, 500 ...: the client must fall back to its configuration)
     latency_ms: float = 0.0  # added to every API answer
     error_rate: float = 0.0  # fraction of API requests answered with `error_status`
@@ -502,8 +505,10 @@ class _Api:
         if namespace not in LIMIT_NAMESPACES:
             return 404, {"message": f"no namespace {namespace}", "code": "not.found", "status": 404}
         entities = []
-        if namespace == "platform.api" and options.rate_limit_per_minute is not None:
+        per_minute = options.published_limit_per_minute
+        if per_minute is None and options.rate_limit_per_minute is not None:
             per_minute = round(options.rate_limit_per_minute * 60.0 / options.rate_window_seconds)
+        if namespace == "platform.api" and per_minute is not None:
             entities.append({"key": "client.credentials.token.rate.per.minute", "namespace": namespace,
                              "value": per_minute})  # fmt: skip
         return 200, {"entities": entities}
