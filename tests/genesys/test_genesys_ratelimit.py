@@ -17,6 +17,7 @@ import pytest
 from genesys_kit import BOTH_TRANSPORTS, FakeTime
 
 from gcevents.adapters.genesys import GenesysClient, GenesysEnricher, RateLimiter
+from gcevents.adapters.genesys.client import LIMITS_REFRESH_SECONDS, LIMITS_RETRY_SECONDS
 from gcevents.adapters.genesys.limiter import AdaptiveLimiter, Pacer, SharedLimiter
 from gcevents.errors import RateLimitedError
 from gcevents.testing.fakes import MemoryPermitBucket
@@ -319,6 +320,48 @@ def test_adaptive_client_falls_back_to_its_configuration_when_the_limits_api_ref
     assert (client.token_limit.per_minute, client.token_limit.source) == (240, "configuration")
     assert isinstance(client.limiter, AdaptiveLimiter)
     assert client.limiter.ceiling_per_minute == 236
+
+
+def test_the_limits_are_read_again_every_15_minutes_and_2_minutes_after_a_refusal(
+    make_simulator: Callable[..., GenesysSimulator],
+    make_client: Callable[..., GenesysClient],
+    now: Callable[[], float],
+    fake_time: FakeTime,
+) -> None:
+    simulator = make_simulator(limits_status=503, rate_limit_per_minute=None, published_limit_per_minute=120)
+    client = make_client(simulator, rate_per_minute=None, api_limit=240)
+    reads = "GET /api/v2/organizations/limits/namespaces/{name}"
+
+    def call() -> None:
+        assert client.conversation("c-1", deadline=now() + 30) is not None
+
+    call()
+    assert client.token_limit is not None
+    assert client.token_limit.source == "configuration"
+    refused = simulator.stats()["calls"][reads]
+    simulator.update(limits_status=200)
+    fake_time.sleep(LIMITS_RETRY_SECONDS - 1)
+    call()
+    assert simulator.stats()["calls"][reads] == refused  # not yet due
+    fake_time.sleep(2)
+    call()
+    assert (client.token_limit.per_minute, client.token_limit.source) == (120, "limits_api")
+    assert isinstance(client.limiter, AdaptiveLimiter)
+    assert client.limiter.ceiling_per_minute == 118
+    # Unchanged a quarter of an hour later: read, and the limiter keeps what it learned meanwhile.
+    client.limiter.on_throttle(1.0)
+    learned = client.limiter.rate_per_minute
+    fake_time.sleep(LIMITS_REFRESH_SECONDS + 1)
+    call()
+    assert simulator.stats()["calls"][reads] == refused + 4
+    assert client.limiter.rate_per_minute >= learned
+    assert client.limiter.rate_per_minute < 118
+    # Raised by an admin: the next read after 15 minutes raises the ceiling.
+    simulator.update(published_limit_per_minute=600)
+    fake_time.sleep(LIMITS_REFRESH_SECONDS + 1)
+    call()
+    assert client.token_limit.per_minute == 600
+    assert client.limiter.ceiling_per_minute == 595
 
 
 def test_static_override_never_asks_the_limits_api(

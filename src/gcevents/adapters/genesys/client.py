@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import math
 import random
 import re
 import threading
@@ -40,6 +41,8 @@ _API_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(?:\s+|%20|\+)[A-Za-z0-9._~+/=%-]{16,}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
+LIMITS_REFRESH_SECONDS = 900.0  # the limits API read again after this long (one or two calls per container)
+LIMITS_RETRY_SECONDS = 120.0  # ... or this long after it refused or failed (the configured limit stands meanwhile)
 THROTTLED_CODE = "too.many.requests.retry.after"  # the body code of every Genesys 429 since November 2021
 _ENDPOINTS = (
     (re.compile(r"/oauth/token$"), "token"),
@@ -161,7 +164,8 @@ class GenesysClient:
         self._clock = clock
         self._monotonic = monotonic
         self._limiter = _make_limiter(settings, bucket, clock=clock, monotonic=monotonic, sleep=sleep)
-        self._limit: TokenLimit | None = None  # read once, at the first call (adaptive pacing only)
+        self._limit: TokenLimit | None = None  # read at the first call, then again when due (adaptive pacing only)
+        self._limit_due = 0.0  # monotonic time of the next read
         self._limit_lock = threading.Lock()
         # See `_remember`. `_secrets` is replaced whole and read without the lock; the last few of each kind are
         # kept (a rotated secret, the previous token), so a long-lived worker does not collect them forever.
@@ -301,7 +305,7 @@ class GenesysClient:
     def _pace(self, label: str, deadline: float) -> httpx.Timeout:
         """Wait for the rate limiter's permit (within the deadline and `max_wait`); the timeouts that still fit."""
         settings = self.settings
-        if settings.adaptive and self._limit is None:
+        if settings.adaptive and (self._limit is None or self._monotonic() >= self._limit_due):
             self._read_limits()
         remaining = deadline - self._clock()
         if remaining <= 0:
@@ -369,10 +373,12 @@ class GenesysClient:
 
     # ------------------------------------------------------------------------------------------- limits
     def _read_limits(self) -> None:
-        """Once per client (container): the org's per-token limit from the limits API, or the configured one. The
-        reads are paced like any call (and, with the shared bucket, booked in it once its rate is known)."""
+        """The org's per-token limit from the limits API, or the configured one: at the first call, then every
+        LIMITS_REFRESH_SECONDS (an admin may change it while a container lives for hours), or LIMITS_RETRY_SECONDS
+        after the API failed. The reads are paced like any call (and, with the shared bucket, booked in it once its
+        rate is known). A value that did not change leaves the limiter alone (and what 429s taught it)."""
         with self._limit_lock:
-            if self._limit is not None:
+            if self._limit is not None and self._monotonic() < self._limit_due:
                 return
             timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
             limiter = self._limiter
@@ -386,11 +392,17 @@ class GenesysClient:
                 return self._http.get(path, timeout=timeout)
 
             limit = read_token_limit(get, fallback=float(self.settings.api_limit))
+            known = self._limit.per_minute if self._limit is not None else None
             if isinstance(limiter, SharedLimiter):
-                limiter.set_limit(limit.per_minute, spent=calls)
-            elif isinstance(limiter, AdaptiveLimiter):
+                if limit.per_minute != known:
+                    limiter.set_limit(limit.per_minute, spent=calls)
+                else:
+                    limiter.bucket.take(calls, max_wait=math.inf)  # the fleet's window counts the reads
+            elif isinstance(limiter, AdaptiveLimiter) and limit.per_minute != known:
                 limiter.set_limit(limit.per_minute)
             self._limit = limit
+            fresh = limit.source == "limits_api"
+            self._limit_due = self._monotonic() + (LIMITS_REFRESH_SECONDS if fresh else LIMITS_RETRY_SECONDS)
 
     # ------------------------------------------------------------------------------------------- token
     def _fetch_token(self) -> AccessToken:

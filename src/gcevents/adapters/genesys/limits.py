@@ -1,4 +1,4 @@
-"""The org's effective Genesys limits, read once per container from the limits API.
+"""The org's effective Genesys limits, read from the limits API at a container's first call and every 15 minutes.
 
 `GET /api/v2/organizations/limits/namespaces/{namespaceName}` (no permission needed) answers
 `{"entities": [{"key": ..., "namespace": ..., "value": ...}, ...]}` (the platform SDKs' LimitsEntityListing).
