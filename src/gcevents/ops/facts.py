@@ -16,19 +16,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gcevents.core.events import RECONCILE_SOURCE
 from gcevents.core.records import AGENT_PURPOSES
+from gcevents.core.times import epoch_ms, iso_from_ms, parse_iso
 
 UNKNOWN = "unknown"
 NOT_ENDED = "not_ended"
 MISSING_WRAPUP = "missing_wrapup"
 GAP_KINDS = (UNKNOWN, NOT_ENDED, MISSING_WRAPUP)
 _PREFIX = "v2.detail.events.conversation."
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +123,7 @@ def _session_facts(session: _Session) -> list[tuple[str, dict[str, Any]]]:
     facts = [("user.start", start, agent), ("user.end", end, {**agent, **closing})]
     wrapup = _wrapup_segment(session)
     if wrapup is not None:
-        began, done = _ms(wrapup.get("segmentStart")), _ms(wrapup.get("segmentEnd"))
+        began, done = _ms_of(wrapup.get("segmentStart")), _ms_of(wrapup.get("segmentEnd"))
         acw = {**agent, "wrapupCode": wrapup["wrapUpCode"]}
         if began is not None and done is not None:
             acw["wrapupDurationMs"] = max(0, done - began)
@@ -152,7 +150,7 @@ def fact_envelope(kind: str, conversation_id: str, body: Mapping[str, Any], *, c
     """An EventBridge event as the integration would have delivered it, from `RECONCILE_SOURCE`, with
     `detail.reconciled` saying where it came from. Its `id` is derived from the fact, so a re-run writes the same
     envelope (and a dead letter of it is recognisably the same)."""
-    when = _iso(int(body["eventTime"]))
+    when = iso_from_ms(int(body["eventTime"]))
     identity = "/".join((conversation_id, kind, str(body.get("participantId")), str(body.get("sessionId"))))
     return {
         "version": "0",
@@ -165,7 +163,7 @@ def fact_envelope(kind: str, conversation_id: str, body: Mapping[str, Any], *, c
             "topicName": f"{_PREFIX}{conversation_id}.{kind}",
             "version": "2",
             "eventBody": {"conversationId": conversation_id, **body},
-            "reconciled": {"from": "analytics", "checkedAt": _iso(checked_at_ms)},
+            "reconciled": {"from": "analytics", "checkedAt": iso_from_ms(checked_at_ms)},
             "timestamp": when,
         },
     }
@@ -198,26 +196,16 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _ms(value: Any) -> int | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    return (parsed - _EPOCH) // _MS  # exact: float seconds can be a millisecond off
-
-
 def _min_ms(segments: Sequence[Mapping[str, Any]], name: str) -> int | None:
-    times = [t for s in segments if (t := _ms(s.get(name))) is not None]
+    times = [t for s in segments if (t := _ms_of(s.get(name))) is not None]
     return min(times) if times else None
 
 
 def _max_ms(segments: Sequence[Mapping[str, Any]], name: str) -> int | None:
-    times = [t for s in segments if (t := _ms(s.get(name))) is not None]
+    times = [t for s in segments if (t := _ms_of(s.get(name))) is not None]
     return max(times) if times else None
 
 
-def _iso(epoch_ms: int) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _ms_of(value: Any) -> int | None:
+    moment = parse_iso(value)
+    return epoch_ms(moment) if moment is not None else None

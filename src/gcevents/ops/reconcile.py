@@ -20,11 +20,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from gcevents.core.events import RECONCILE_SOURCE, RawRecord, Reason
 from gcevents.core.pipeline import Outcome, Pipeline
+from gcevents.core.times import iso_z, parse_iso
 from gcevents.errors import ConfigError
 from gcevents.ops.facts import GAP_KINDS, Gap, find_gap, repair_facts
 from gcevents.ops.local import run_records
@@ -88,7 +89,7 @@ class ReconcileReport:
     def summary(self) -> dict[str, Any]:
         """The JSON document `--json` prints and the scheduled run logs."""
         return {
-            "window": {"from": _iso(self.start), "until": _iso(self.end)},
+            "window": {"from": iso_z(self.start), "until": iso_z(self.end)},
             "source": {"mode": self.mode, "pages": self.pages, "jobPolls": self.polls},
             "conversationsChecked": self.checked,
             "gapsFound": len(self.gaps),
@@ -253,15 +254,8 @@ def _delta(after: Mapping[str, float], before: Mapping[str, float]) -> dict[str,
 
 
 def _epoch(text: str) -> float:
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return time.time()  # unreadable: treat as now (deferred), never as old
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = parse_iso(text)
+    return moment.timestamp() if moment is not None else time.time()  # unreadable: now (deferred), never old
 
 
 __all__ = ["KnownDetails", "ReconcileOptions", "ReconcileReport", "pipeline_runner", "reconcile"]

@@ -23,6 +23,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+from gcevents.core.times import iso_z, parse_iso
+
 QUERY_PATH = "/api/v2/analytics/conversations/details/query"
 JOBS_PATH = "/api/v2/analytics/conversations/details/jobs"
 MAX_QUERY_PAGE = 100
@@ -38,20 +40,6 @@ class _Job:
 
 def _bad(message: str) -> _Answer:
     return 400, {"message": message, "code": "bad.request", "status": 400}
-
-
-def _time(text: Any) -> datetime | None:
-    if not isinstance(text, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class AnalyticsIndex:
@@ -94,7 +82,7 @@ class AnalyticsIndex:
         """The documents a query selects, in its order, or why the query is wrong."""
         interval = request.get("interval")
         start, _, end = interval.partition("/") if isinstance(interval, str) else ("", "", "")
-        begin, until = _time(start), _time(end)
+        begin, until = parse_iso(start), parse_iso(end)
         if begin is None or until is None or begin >= until:
             return "interval: expected <ISO-8601>/<ISO-8601>"
         filters = request.get("conversationFilters") or []
@@ -158,7 +146,7 @@ class AnalyticsIndex:
         return 200, answer
 
     def _available(self) -> str:
-        return _iso(datetime.fromtimestamp(self._clock(), tz=UTC) - timedelta(seconds=self.availability_lag))
+        return iso_z(datetime.fromtimestamp(self._clock(), tz=UTC) - timedelta(seconds=self.availability_lag))
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -171,7 +159,7 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
 
 def _active(document: Mapping[str, Any], begin: datetime, until: datetime) -> bool:
     """Had activity in [begin, until): started before its end and not ended before its start."""
-    started, ended = _time(document.get("conversationStart")), _time(document.get("conversationEnd"))
+    started, ended = parse_iso(document.get("conversationStart")), parse_iso(document.get("conversationEnd"))
     return started is not None and started < until and (ended is None or ended >= begin)
 
 

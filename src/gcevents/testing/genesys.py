@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from gcevents.adapters.genesys.settings import GenesysSettings
+from gcevents.core.times import iso_z
 from gcevents.testing.analytics import JOBS_PATH, QUERY_PATH, AnalyticsIndex
 
 if TYPE_CHECKING:
@@ -113,10 +114,6 @@ def _child_id(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 QUEUES = tuple(_pool_id("queue", i) for i in range(6))
 AGENTS = tuple(_pool_id("user", i) for i in range(40))
 WRAPUP_CODES = tuple(_pool_id("wrapup", i) for i in range(8))
@@ -140,8 +137,8 @@ def analytics_conversation(conversation_id: str) -> dict[str, Any]:
     customer_address = f"tel:+1555{rng.randrange(10**7):07d}" if media in ("voice", "callback") else "customer"
     return {
         "conversationId": conversation_id,
-        "conversationStart": _iso(start),
-        "conversationEnd": _iso(end + acw),
+        "conversationStart": iso_z(start),
+        "conversationEnd": iso_z(end + acw),
         "originatingDirection": direction,
         "divisionIds": [DIVISION],
         "participants": [
@@ -152,7 +149,7 @@ def analytics_conversation(conversation_id: str) -> dict[str, Any]:
                 "sessions": [{
                     "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
                     "ani": customer_address, "dnis": "tel:+18005550100",
-                    "segments": [{"segmentStart": _iso(start), "segmentEnd": _iso(end),
+                    "segments": [{"segmentStart": iso_z(start), "segmentEnd": iso_z(end),
                                   "segmentType": "interact", "disconnectType": "peer"}],
                 }],
             },
@@ -162,7 +159,7 @@ def analytics_conversation(conversation_id: str) -> dict[str, Any]:
                 "purpose": "acd",
                 "sessions": [{
                     "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
-                    "segments": [{"segmentStart": _iso(start), "segmentEnd": _iso(answered),
+                    "segments": [{"segmentStart": iso_z(start), "segmentEnd": iso_z(answered),
                                   "segmentType": "delay", "queueId": queue_id}],
                 }],
             },
@@ -174,11 +171,11 @@ def analytics_conversation(conversation_id: str) -> dict[str, Any]:
                 "sessions": [{
                     "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
                     "segments": [
-                        {"segmentStart": _iso(answered - timedelta(seconds=5)), "segmentEnd": _iso(answered),
+                        {"segmentStart": iso_z(answered - timedelta(seconds=5)), "segmentEnd": iso_z(answered),
                          "segmentType": "alert", "queueId": queue_id},
-                        {"segmentStart": _iso(answered), "segmentEnd": _iso(end),
+                        {"segmentStart": iso_z(answered), "segmentEnd": iso_z(end),
                          "segmentType": "interact", "queueId": queue_id, "disconnectType": "client"},
-                        {"segmentStart": _iso(end), "segmentEnd": _iso(end + acw),
+                        {"segmentStart": iso_z(end), "segmentEnd": iso_z(end + acw),
                          "segmentType": "wrapup", "queueId": queue_id, "wrapUpCode": wrapup_code},
                     ],
                 }],

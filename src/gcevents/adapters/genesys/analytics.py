@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import quote
 
 from gcevents.adapters.genesys.client import GenesysAuthError, GenesysClient, GenesysRequestError
+from gcevents.core.times import iso_z, parse_iso
 from gcevents.errors import TransientError
 from gcevents.ports import AnalyticsWindow
 
@@ -68,7 +69,7 @@ class ConversationDetails:
         for page in pages:
             for conversation in _conversations(page):
                 cid = conversation.get("conversationId")
-                ended = _time(conversation.get("conversationEnd"))
+                ended = parse_iso(conversation.get("conversationEnd"))
                 if isinstance(cid, str) and cid not in seen and ended is not None and start <= ended < end:
                     seen.add(cid)
                     read.conversations.append(conversation)
@@ -94,7 +95,7 @@ class ConversationDetails:
     # ------------------------------------------------------------------------------------------- jobs
     def _available(self, deadline: float) -> datetime:
         answer = self._call("GET", f"{JOBS_PATH}/availability", deadline)
-        return _time(answer.get("dataAvailabilityDate")) or datetime.min.replace(tzinfo=UTC)
+        return parse_iso(answer.get("dataAvailabilityDate")) or datetime.min.replace(tzinfo=UTC)
 
     def _job(self, start: datetime, end: datetime, deadline: float, read: AnalyticsWindow) -> Iterator[dict[str, Any]]:
         job_id = self._call("POST", JOBS_PATH, deadline, query_body(start, end)).get("jobId")
@@ -138,7 +139,7 @@ class ConversationDetails:
 def query_body(start: datetime, end: datetime) -> dict[str, Any]:
     """Conversations with activity in the window that have ended, oldest start first (jobs take it as is)."""
     return {
-        "interval": f"{_iso(start)}/{_iso(end)}",
+        "interval": f"{iso_z(start)}/{iso_z(end)}",
         "order": "asc",
         "orderBy": "conversationStart",
         "conversationFilters": [_ENDED],
@@ -157,17 +158,3 @@ def _code(document: Any) -> str:
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
