@@ -17,7 +17,7 @@ import pytest
 from genesys_kit import BOTH_TRANSPORTS, FakeTime
 
 from gcevents.adapters.genesys import GenesysClient, GenesysEnricher, RateLimiter
-from gcevents.adapters.genesys.client import LIMITS_REFRESH_SECONDS, LIMITS_RETRY_SECONDS
+from gcevents.adapters.genesys.client import LIMITS_REFRESH_SECONDS
 from gcevents.adapters.genesys.limiter import AdaptiveLimiter, Pacer, SharedLimiter
 from gcevents.errors import RateLimitedError
 from gcevents.testing.fakes import MemoryPermitBucket
@@ -322,7 +322,7 @@ def test_adaptive_client_falls_back_to_its_configuration_when_the_limits_api_ref
     assert client.limiter.ceiling_per_minute == 236
 
 
-def test_the_limits_are_read_again_every_15_minutes_and_2_minutes_after_a_refusal(
+def test_the_limits_are_read_again_every_15_minutes(
     make_simulator: Callable[..., GenesysSimulator],
     make_client: Callable[..., GenesysClient],
     now: Callable[[], float],
@@ -340,7 +340,7 @@ def test_the_limits_are_read_again_every_15_minutes_and_2_minutes_after_a_refusa
     assert client.token_limit.source == "configuration"
     refused = simulator.stats()["calls"][reads]
     simulator.update(limits_status=200)
-    fake_time.sleep(LIMITS_RETRY_SECONDS - 1)
+    fake_time.sleep(LIMITS_REFRESH_SECONDS - 1)
     call()
     assert simulator.stats()["calls"][reads] == refused  # not yet due
     fake_time.sleep(2)

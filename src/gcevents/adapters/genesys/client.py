@@ -41,8 +41,7 @@ _API_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 _CREDENTIAL = re.compile(r"(?i)\b(basic|bearer)(?:\s+|%20|\+)[A-Za-z0-9._~+/=%-]{16,}")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _RETRYABLE_STATUS = frozenset({500, 502, 503, 504})
-LIMITS_REFRESH_SECONDS = 900.0  # the limits API read again after this long (one or two calls per container)
-LIMITS_RETRY_SECONDS = 120.0  # ... or this long after it refused or failed (the configured limit stands meanwhile)
+LIMITS_REFRESH_SECONDS = 900.0  # the limits API read again after this long (two calls per container)
 THROTTLED_CODE = "too.many.requests.retry.after"  # the body code of every Genesys 429 since November 2021
 _ENDPOINTS = (
     (re.compile(r"/oauth/token$"), "token"),
@@ -374,9 +373,10 @@ class GenesysClient:
     # ------------------------------------------------------------------------------------------- limits
     def _read_limits(self) -> None:
         """The org's per-token limit from the limits API, or the configured one: at the first call, then every
-        LIMITS_REFRESH_SECONDS (an admin may change it while a container lives for hours), or LIMITS_RETRY_SECONDS
-        after the API failed. The reads are paced like any call (and, with the shared bucket, booked in it once its
-        rate is known). A value that did not change leaves the limiter alone (and what 429s taught it)."""
+        LIMITS_REFRESH_SECONDS: an admin may change it while a container lives for hours, and a container that
+        started while the API failed should not keep the configured fallback for life. The reads are paced like
+        any call (and, with the shared bucket, booked in it once its rate is known). A value that did not change
+        leaves the limiter alone (and what 429s taught it)."""
         with self._limit_lock:
             if self._limit is not None and self._monotonic() < self._limit_due:
                 return
@@ -401,8 +401,7 @@ class GenesysClient:
             elif isinstance(limiter, AdaptiveLimiter) and limit.per_minute != known:
                 limiter.set_limit(limit.per_minute)
             self._limit = limit
-            fresh = limit.source == "limits_api"
-            self._limit_due = self._monotonic() + (LIMITS_REFRESH_SECONDS if fresh else LIMITS_RETRY_SECONDS)
+            self._limit_due = self._monotonic() + LIMITS_REFRESH_SECONDS
 
     # ------------------------------------------------------------------------------------------- token
     def _fetch_token(self) -> AccessToken:
