@@ -96,25 +96,17 @@ def run(env: BenchEnv, workload: Workload) -> VariantResult:
     notes = [f"{queue.stats.redeliveries} redeliveries"] if queue.stats.redeliveries else []
     if letters:
         notes.append(f"{len(letters)} records dead-lettered by gcevents")
-    return VariantResult(
+    return VariantResult.measured_run(
+        m,
+        workload,
         name="c",
         label="gcevents (SQS batches, process_invocation)",
         batch_size=env.batch_size,
-        events=workload.total,
-        unique_events=workload.unique_events,
-        wall_seconds=m["wall"],
-        cpu_seconds=m["cpu"],
-        cpu_system_seconds=m["cpu_system"],
         invocation_seconds=invocations.seconds,
-        dynamodb=m["dynamodb"],
-        write_units=m["wcu"],
-        read_units=m["rcu"],
-        emulator_cpu_seconds=m["emulator_cpu"],
         sqs_requests=queue_sqs_requests(invocations),
         accounting=account(workload, effects),
         duplicates_skipped=outcomes["duplicate"],
         dead_lettered=len(set(queue.redriven) | {m for m in letters if m}),
-        rss_mb=0.0,
         notes=notes,
     )
 

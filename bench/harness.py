@@ -25,7 +25,7 @@ import time
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -407,6 +407,17 @@ class VariantResult:
     rss_mb: float
     genesys: dict[str, Any] = field(default_factory=dict)  # filled in by the parent (the simulator lives there)
     notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def measured_run(cls, m: Mapping[str, Any], workload: Workload, **fields: Any) -> VariantResult:
+        """A result with what `measured` counted (wall, CPU, DynamoDB requests and units, emulator CPU) and the
+        workload's sizes filled in; the design's own fields as keywords."""
+        return cls(
+            events=workload.total, unique_events=workload.unique_events, wall_seconds=m["wall"],
+            cpu_seconds=m["cpu"], cpu_system_seconds=m["cpu_system"], dynamodb=m["dynamodb"],
+            write_units=m["wcu"], read_units=m["rcu"], emulator_cpu_seconds=m["emulator_cpu"], rss_mb=0.0,
+            **fields,
+        )  # fmt: skip
 
     def bill(self) -> Bill:
         return cost_per_million(

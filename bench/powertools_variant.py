@@ -127,24 +127,16 @@ def run(env: BenchEnv, workload: Workload) -> VariantResult:
     notes = [f"{queue.stats.redeliveries} redeliveries"] if queue.stats.redeliveries else []
     if invocations.whole_batch_failures:
         notes.append(f"{invocations.whole_batch_failures} invocations failed as a whole")
-    return VariantResult(
+    return VariantResult.measured_run(
+        m,
+        workload,
         name="b",
         label="Powertools BatchProcessor + idempotent_function",
         batch_size=env.batch_size,
-        events=workload.total,
-        unique_events=workload.unique_events,
-        wall_seconds=m["wall"],
-        cpu_seconds=m["cpu"],
-        cpu_system_seconds=m["cpu_system"],
         invocation_seconds=invocations.seconds,
-        dynamodb=m["dynamodb"],
-        write_units=m["wcu"],
-        read_units=m["rcu"],
-        emulator_cpu_seconds=m["emulator_cpu"],
         sqs_requests=queue_sqs_requests(invocations),
         accounting=account(workload, effects),
         duplicates_skipped=sum(invocations.batch_sizes) - function.calls,
         dead_lettered=len(queue.redriven),
-        rss_mb=0.0,
         notes=notes,
     )

@@ -138,25 +138,17 @@ def run(env: BenchEnv, workload: Workload) -> VariantResult:
             pending = failed  # real Lambda waits ~1 and ~2 minutes; waiting changes nothing here: it's marked
     function.close()
     # After the last retry Lambda drops the event (no on-failure destination in the tutorial).
-    return VariantResult(
+    return VariantResult.measured_run(
+        m,
+        workload,
         name="a",
         label="tutorial (EventBridge->Lambda per event)",
         batch_size=None,
-        events=workload.total,
-        unique_events=workload.unique_events,
-        wall_seconds=m["wall"],
-        cpu_seconds=m["cpu"],
-        cpu_system_seconds=m["cpu_system"],
         invocation_seconds=seconds,
-        dynamodb=m["dynamodb"],
-        write_units=m["wcu"],
-        read_units=m["rcu"],
-        emulator_cpu_seconds=m["emulator_cpu"],
         sqs_requests=0,  # no queue: EventBridge invokes the function asynchronously
         accounting=account(workload, effects),
         duplicates_skipped=duplicates,
         dead_lettered=0,
-        rss_mb=0.0,
         notes=[f"{len(failed)} events still failing after {params.lambda_async_retries} async retries"]
         if failed
         else [],
