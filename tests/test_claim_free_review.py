@@ -23,11 +23,11 @@ from gcevents.core.outputs import DERIVED, ConversationOutputs, Deliveries, Outp
 from gcevents.core.pipeline import FACT_APPLIED, BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
 from gcevents.core.records import COMPLETED
-from gcevents.core.router import HandlerContext, Router
+from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.errors import StoreUnavailableError, TransientError
 from gcevents.ops.dlq import MAX_RECEIVE_COUNT, explain_exhausted
 from gcevents.ports import ApplyResult, Claim, DeadLetter, IdempotencyStore, Updates
-from gcevents.testing import BASE_MS, event, parse, resend
+from gcevents.testing import BASE_MS, event, parse, resend, run
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryStateStore
 from gcevents.testing.sinks import RecordingSink
 
@@ -263,3 +263,34 @@ def test_a_reconciled_fact_and_its_late_real_event_apply_once_with_one_derived_r
     setup.settle([resend(end), fact, *[resend(e) for e in others]])
     assert len(setup.sink.documents()) == 1
     assert setup.state.get("c-1") == item
+
+
+# ---------------------------------------------------------------------------------------------- 5. the kit
+class Audit:
+    """A user's own self-guarding batch handler (its writes are idempotent)."""
+
+    guards_itself = True
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+        self.seen.extend(item.event.content_key for item in items)
+        return {}
+
+
+def test_the_test_kit_decides_claims_as_production_does() -> None:
+    router = Router()
+    audit = Audit()
+    router.add_batch(audit, ("v2.detail.events.conversation.{id}.acd.*",))
+    queued = event("acd.start", "c-1")
+    assert not router.needs_claim(parse(queued).topic)
+    # Production runs a re-send of a claim-free event again (`Pipeline`): so must `run`.
+    result = run(router, [queued, resend(queued)], batch_size=1)
+    assert [o.outcome for o in result.outcomes] == ["processed", "processed"]
+    assert audit.seen == [parse(queued).content_key] * 2
+    # A handler with side effects on the same topic brings the claim back, in the kit as in production.
+    router.on("v2.detail.events.conversation.{id}.acd.start")(lambda event, ctx: None)
+    assert router.needs_claim(parse(queued).topic)
+    result = run(router, [queued, resend(queued)], batch_size=1)
+    assert [o.outcome for o in result.outcomes] == ["processed", "duplicate"]

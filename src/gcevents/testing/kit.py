@@ -252,6 +252,11 @@ class _RecordedBatch:
     name: str
     handler: BatchHandler
 
+    @property
+    def guards_itself(self) -> bool:
+        """The wrapped handler's (`Router.needs_claim`): recording a handler must not change which events claim."""
+        return bool(getattr(self.handler, "guards_itself", False))
+
     def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
         try:
             failures = self.handler.handle_batch(items)
