@@ -110,14 +110,20 @@ def test_a_batch_handler_that_does_not_guard_itself_brings_the_claim_back() -> N
     assert router.needs_claim(parse(make_event("acd.start", "c-1")).topic)
 
 
-def test_claim_free_events_of_enriched_kinds_are_enriched() -> None:
+def test_events_of_enriched_kinds_are_claimed_and_enriched_the_others_run_claim_free() -> None:
+    # An enriched event merges what analytics says when it runs: a duplicate run later could merge newer details
+    # (a new version, a derived update), so it is claimed; without an enricher it runs claim-free like the others.
     details = {"conversationStart": "2025-11-24T16:00:00.000Z", "conversationEnd": "2025-11-24T16:05:00.000Z"}
     enricher = MemoryEnricher(details={"c-1": details})
     state = StateStore()
     pipeline, store, clock = build(Router(), state, enricher)
-    report = pipeline.run(records(lifecycle("c-1")), clock.now() + 60)
+    events = lifecycle("c-1")
+    report = pipeline.run(records(events), clock.now() + 60)
     assert set(report.counts()) == {"processed"}
-    assert not store.claimed
+    enriched = {parse(e).content_key for e in events if parse(e).kind in pipeline.settings.enrich_kinds}
+    assert len(enriched) == 2
+    assert set(store.claimed) == enriched
+    assert set(store.completed_keys) == enriched
     assert enricher.requested == ["c-1"]
     item = state.get("c-1")
     assert item is not None

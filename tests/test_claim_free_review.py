@@ -28,7 +28,13 @@ from gcevents.errors import StoreUnavailableError, TransientError
 from gcevents.ops.dlq import MAX_RECEIVE_COUNT, explain_exhausted
 from gcevents.ports import ApplyResult, Claim, DeadLetter, IdempotencyStore, Updates
 from gcevents.testing import BASE_MS, event, parse, resend, run
-from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryStateStore
+from gcevents.testing.fakes import (
+    FakeClock,
+    MemoryDeadLetterSink,
+    MemoryEnricher,
+    MemoryIdempotencyStore,
+    MemoryStateStore,
+)
 from gcevents.testing.sinks import RecordingSink
 
 ON_TIME = BASE_MS / 1000 + 60  # a minute after the events: nothing is late, the projection's events run claim-free
@@ -294,3 +300,38 @@ def test_the_test_kit_decides_claims_as_production_does() -> None:
     assert router.needs_claim(parse(queued).topic)
     result = run(router, [queued, resend(queued)], batch_size=1)
     assert [o.outcome for o in result.outcomes] == ["processed", "duplicate"]
+
+
+# ------------------------------------------------------------------------------------ 6. enriched kinds, re-sent
+@pytest.mark.parametrize("later", [5.0, 3600.0], ids=["sqs_redelivery", "genesys_resend_hours_later"])
+def test_a_duplicate_of_an_enriched_event_changes_nothing_even_when_analytics_moved_on(later: float) -> None:
+    """What an enriched event merges depends on when it runs (the analytics read): a second run is not the first
+    one again. A duplicate must stay a duplicate, not re-read analytics, merge newer details and send an update."""
+    setup = Setup(side_effects=False)
+    enricher = MemoryEnricher(
+        details={"c-1": {"conversationStart": "2025-11-24T16:00:00.000Z", "participants": [{}, {}]}}
+    )
+    setup.pipeline.enricher = enricher
+    events = lifecycle("c-1")
+    setup.settle(events)
+    (completed,) = setup.sink.documents()
+    assert completed["type"] == COMPLETED
+    state = setup.state.get("c-1")
+    calls = enricher.calls
+    # Analytics completes the conversation afterwards (it lags the events).
+    enricher.details = {
+        "c-1": {
+            "conversationStart": "2025-11-24T16:00:00.000Z",
+            "conversationEnd": "2025-11-24T16:05:00.000Z",
+            "participants": [{}, {}, {}],
+        }
+    }
+    setup.clock.advance(later)
+    end = next(e for e in events if e["detail"]["topicName"].endswith("customer.end"))
+    acw = events[-1]
+    for copy in (end, resend(end), acw, resend(acw)):
+        (report,) = setup.settle([copy])
+        assert report.results[0].outcome in (Outcome.PROCESSED, Outcome.DUPLICATE)
+    assert setup.state.get("c-1") == state
+    assert len(setup.sink.documents()) == 1
+    assert enricher.calls == calls

@@ -5,7 +5,8 @@ release) -> dead-letter -> folded copies follow their primary -> per-record outc
 report).
 
 An event that only self-guarding handlers want (the state projection, sinks: `Router.needs_claim`) takes no claim and
-leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect.
+leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect. Enriched events and
+late or reconciled once-per-session facts are claimed all the same (`Pipeline._claim` says why).
 
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
 DEAD_LETTERED is acknowledged only once the sink has it, RETRY goes back to the queue with its claim released.
@@ -257,11 +258,14 @@ class Pipeline:
             return
         # Claim-free: what only self-guarding handlers want, unless it must claim its fact key (`_claim_facts`): a
         # reconciled or late once-per-session event is applied once with its rebuilt copy, state and records included.
+        # An enriched event is claimed too: it merges what analytics says when it runs, so running it again is not
+        # running it once (newer details, a new state version, a derived update from a mere duplicate).
         wanted: dict[str, int] = {}
         now = self.clock.now()
         for key, index in batch.primaries.items():
             event = batch.events[index]
-            if self.router.needs_claim(event.topic) or self._fact_candidate(event, now):
+            enriched = self.enricher is not None and self._wants_enrichment(event)
+            if enriched or self.router.needs_claim(event.topic) or self._fact_candidate(event, now):
                 wanted[key] = index
             else:
                 batch.free.append(index)
