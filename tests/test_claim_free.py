@@ -15,7 +15,7 @@ from gcevents.core.pipeline import Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
 from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.core.state import merge
-from gcevents.errors import StoreUnavailableError
+from gcevents.errors import RateLimitedError, StoreUnavailableError
 from gcevents.ports import ApplyResult, Claim, ClaimResult, Updates
 from gcevents.testing.events import parse
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryEnricher, MemoryIdempotencyStore
@@ -148,3 +148,18 @@ def test_a_claim_free_event_that_fails_is_retried_and_its_failure_is_recorded() 
     pipeline.router.add_batch(StateProjection(StateStore()))
     clock.advance(1)
     assert set(pipeline.run(records([event]), clock.now() + 60).counts()) == {"processed"}
+
+
+def test_a_rate_limited_claim_free_event_leaves_no_failure_record() -> None:
+    """It goes back as a new delayed message, never to maxReceiveCount: a FAILED note would be two wasted writes."""
+
+    class Throttled(StateStore):
+        def apply(self, updates: Updates) -> ApplyResult:
+            return ApplyResult(failed=dict.fromkeys(updates, RateLimitedError("state table busy", retry_after=2.0)))
+
+    pipeline, store, clock = build(Router(), Throttled())
+    event = make_event("customer.start", "c-10")
+    (result,) = pipeline.run(records([event]), clock.now() + 60).results
+    assert (result.outcome, result.throttled) == (Outcome.RETRY, True)
+    assert store.failures([parse(event).content_key]) == {}
+    assert store.claimed == Counter()

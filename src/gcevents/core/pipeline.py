@@ -489,11 +489,12 @@ class Pipeline:
     def _note_failures(self, batch: _Batch) -> None:
         """A claim-free record sent back for a retry leaves a FAILED record with its last error, as a released claim
         does, so a record SQS later dead-letters through maxReceiveCount still says why (`dlq inspect`). The claim
-        taken for it is leased until now: it holds nobody off. Failure paths only; best effort."""
+        taken for it is leased until now: it holds nobody off. Failure paths only; best effort. Not for rate-limited
+        records: they go back as new messages, never to maxReceiveCount (two writes each in a 429 storm for nothing)."""
         why = {
             batch.events[i].content_key: (result.reason or "retry", batch.events[i].record.receive_count)
             for i in batch.free
-            if (result := batch.results.get(i)) is not None and result.outcome is Outcome.RETRY
+            if (result := batch.results.get(i)) is not None and result.outcome is Outcome.RETRY and not result.throttled
         }
         if not why:
             return
