@@ -11,7 +11,7 @@ from typing import Any
 from factories import BASE_MS, make_event, resend, sqs_batch
 from gcevents.core.events import GenesysEvent, RawRecord, split_records
 from gcevents.core.idempotency import Idempotency
-from gcevents.core.pipeline import Outcome, Pipeline, PipelineSettings
+from gcevents.core.pipeline import ALREADY_APPLIED, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
 from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.core.state import merge
@@ -82,9 +82,11 @@ def test_only_events_with_a_side_effect_handler_are_claimed_and_the_state_conver
     stored = {cid: state.get(cid) for cid in ("c-1", "c-2")}
 
     again = pipeline.run(records([resend(e) for e in reversed(events)]), clock.now() + 60)
-    by_outcome = Counter(r.outcome for r in again.results)
-    # The side-effect events are duplicates (their COMPLETED marks); the rest run again, to no effect.
-    assert by_outcome == {Outcome.DUPLICATE: 2, Outcome.PROCESSED: 12}
+    by_reason = Counter((r.outcome, r.reason) for r in again.results)
+    # The side-effect events are duplicates by their COMPLETED marks; the rest ran again, claim-free, and the
+    # projection found their conversations' states already holding all they carry: duplicates too.
+    assert by_reason == {(Outcome.DUPLICATE, "already_processed"): 2, (Outcome.DUPLICATE, ALREADY_APPLIED): 12}
+    assert set(store.claimed) == acw_keys
     assert sorted(effects) == sorted(acw_keys)
     for cid, item in stored.items():
         assert item is not None
@@ -163,3 +165,23 @@ def test_a_rate_limited_claim_free_event_leaves_no_failure_record() -> None:
     assert (result.outcome, result.throttled) == (Outcome.RETRY, True)
     assert store.failures([parse(event).content_key]) == {}
     assert store.claimed == Counter()
+
+
+def test_a_claim_free_resend_is_a_duplicate_only_if_every_batch_handler_wanting_it_found_it_applied() -> None:
+    class Forwarder:  # self-guarding, but says nothing about what it had seen: a plain failures mapping
+        guards_itself = True
+
+        def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+            return {}
+
+    router = Router()
+    router.add_batch(Forwarder(), ("v2.detail.events.conversation.{id}.customer.*",))
+    pipeline, store, clock = build(router, StateStore())
+    events = lifecycle("c-1")
+    assert set(pipeline.run(records(events), clock.now() + 60).counts()) == {"processed"}
+    again = pipeline.run(records([resend(e) for e in events]), clock.now() + 60)
+    outcomes = {r.event.kind.split(".", 1)[1]: (r.outcome, r.reason) for r in again.results if r.event is not None}
+    assert outcomes.pop("customer.start") == (Outcome.PROCESSED, None)
+    assert outcomes.pop("customer.end") == (Outcome.PROCESSED, None)
+    assert set(outcomes.values()) == {(Outcome.DUPLICATE, ALREADY_APPLIED)}
+    assert store.claimed == Counter()  # nothing claimed, either time

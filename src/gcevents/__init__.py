@@ -59,7 +59,7 @@ _ERRORS = (
 )  # fmt: skip
 # Public name -> the module that defines it.
 _HOMES: dict[str, str] = {
-    **dict.fromkeys(("BatchHandler", "HandlerContext", "Router", "WorkItem"), "gcevents.core.router"),
+    **dict.fromkeys(("BatchHandler", "BatchOutcome", "HandlerContext", "Router", "WorkItem"), "gcevents.core.router"),
     **dict.fromkeys(("GenesysEvent", "RawRecord"), "gcevents.core.events"),
     **dict.fromkeys(("ConversationRecord", "RecordParticipant"), "gcevents.core.records"),
     **dict.fromkeys(_MODELS, "gcevents.core.models"),
@@ -73,6 +73,7 @@ __all__ = [
     "AgentStateEvent",
     "AttributesEvent",
     "BatchHandler",
+    "BatchOutcome",
     "ConfigError",
     "ContactEvent",
     "ConversationEvent",

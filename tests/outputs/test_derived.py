@@ -74,11 +74,9 @@ def test_rerunning_the_same_input_delivers_nothing_new() -> None:
     first = len(sink.delivered)
     assert first == 3
     report = kit.run([resend(e, random.Random(2)) for e in bodies])
-    # Only the projection wants these events: most run claim-free (the merge changes nothing); the once-per-session
-    # ones are late here and claim their fact keys, so they are duplicates. Either way nothing is delivered.
-    counts = report.counts()
-    assert set(counts) == {"processed", "duplicate"}
-    assert counts["processed"] + counts["duplicate"] == len(bodies)
+    # Only the projection wants these events: most run claim-free and are found already applied; the once-per-session
+    # ones are late here and claim their (applied) fact keys. All duplicates, nothing delivered.
+    assert report.counts() == {"duplicate": len(bodies)}
     assert len(sink.delivered) == first
 
 
@@ -231,7 +229,8 @@ def test_raw_routes_deliver_each_unique_selected_event_once() -> None:
         ]
     )
     kit.run(bodies + [resend(e, rng) for e in bodies[:5]])
-    kit.run([resend(e, rng) for e in bodies])
+    again = kit.run([resend(e, rng) for e in bodies])
+    assert again.counts() == {"duplicate": len(bodies)}  # delivered before, or already in the state
     kinds = Counter(_kind(d["event"]) for d in raw.documents(RAW_EVENT))
     assert kinds == {"acw": 2, "customer.start": 2, "customer.end": 2}
     assert all(n == 1 for n in Counter(r.key for r in raw.delivered).values())
@@ -239,6 +238,27 @@ def test_raw_routes_deliver_each_unique_selected_event_once() -> None:
     assert document["id"] == raw.delivered[0].key
     assert document["topic"] == raw.delivered[0].topic
     assert json.dumps(document["event"]["detail"]).startswith("{")
+
+
+def test_a_resend_is_a_duplicate_only_when_every_sink_had_it_before() -> None:
+    flows = lifecycles(1, seed=14)
+    bodies = [e for events in flows.values() for e in events]
+    acw = ("v2.detail.events.conversation.{id}.acw",)
+    steady, flaky = RecordingSink(), RecordingSink(sink_name="memory:flaky")
+    flaky.fail = lambda record: TransientError("flaky sink down")
+    kit = make_kit([(steady, frozenset(), acw), (flaky, frozenset(), acw)])
+    first = kit.run(bodies)
+    assert {(r.outcome, r.event.kind if r.event else "") for r in first.results if r.outcome is Outcome.RETRY} == {
+        (Outcome.RETRY, "conversation.acw")
+    }
+    flaky.fail = None
+    rng = random.Random(3)
+    second = kit.run([resend(e, rng) for e in bodies])
+    outcomes = {r.event.kind: r.outcome for r in second.results if r.event is not None}
+    assert outcomes.pop("conversation.acw") is Outcome.PROCESSED  # the steady sink had it, the flaky one not yet
+    assert set(outcomes.values()) == {Outcome.DUPLICATE}
+    assert kit.run([resend(e, rng) for e in bodies]).counts() == {"duplicate": len(bodies)}
+    assert len(steady.documents(RAW_EVENT)) == len(flaky.documents(RAW_EVENT)) == 1
 
 
 def test_outcomes_stay_one_per_record_with_outputs_on() -> None:

@@ -87,12 +87,12 @@ def test_a_replay_redelivers_the_window_and_the_pipeline_finds_every_event_proce
     assert runtime.state_store is not None
     before = runtime.state_store.get("c-replay")
     replayed = runtime.pipeline.run([RawRecord(b, f"r{n}") for n, b in enumerate(again)], time.time() + 60)
-    # The once-per-session events are late: they claim their fact keys and are duplicates. The others only feed the
-    # state and run claim-free: processed again, to no effect (the state item is not even rewritten).
+    # Every one a duplicate: the once-per-session events are late and claim their (applied) keys; the others only
+    # feed the state, run claim-free, and the projection finds them already applied (the item is not rewritten).
     facts = {n for n, b in enumerate(again) if parse_record(RawRecord(b)).fact_key is not None}  # type: ignore[union-attr]
     assert facts
     for n, result in enumerate(replayed.results):
-        assert result.outcome is (Outcome.DUPLICATE if n in facts else Outcome.PROCESSED), n
+        assert (result.outcome, result.reason == "already_applied") == (Outcome.DUPLICATE, n not in facts), n
     assert runtime.state_store.get("c-replay") == before
 
 

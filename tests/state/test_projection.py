@@ -11,7 +11,7 @@ from gcevents.core.events import RawRecord
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
-from gcevents.core.router import BatchHandler, HandlerContext, Router, WorkItem
+from gcevents.core.router import BatchHandler, BatchOutcome, HandlerContext, Router, WorkItem
 from gcevents.core.state import stored_view
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import ApplyResult
@@ -28,23 +28,28 @@ def item(event: Any, enrichment: Mapping[str, Any] | None = None) -> WorkItem:
 
 def test_is_a_batch_handler() -> None:
     handler: BatchHandler = StateProjection(MemoryStateStore())
-    assert handler.handle_batch([]) == {}
+    assert handler.handle_batch([]) == BatchOutcome()
 
 
 def test_groups_by_conversation_and_writes_each_once() -> None:
     store = MemoryStateStore()
     events = [make_event("customer.start", f"c{c}", at=BASE_MS + e) for c in range(3) for e in range(4)]
-    assert StateProjection(store).handle_batch([item(e) for e in events]) == {}
+    assert StateProjection(store).handle_batch([item(e) for e in events]) == BatchOutcome()
     for c in range(3):
         stored = store.get(f"c{c}")
         assert stored is not None
         assert stored.version == 1
+    # Again, with one new event for c0: c1 and c2 already held everything their events carry.
+    again = [*events, make_event("customer.end", "c0", at=BASE_MS + 99)]
+    outcome = StateProjection(store).handle_batch([item(e) for e in again])
+    assert outcome.failures == {}
+    assert outcome.already_applied == {e.content_key for e in events if e.conversation_id != "c0"}
 
 
 def test_agent_state_and_other_events_succeed_without_a_write() -> None:
     store = MemoryStateStore()
     agent = make_event("state", "user-1", None, session_id=None, routingStatus="IDLE")
-    assert StateProjection(store).handle_batch([item(agent)]) == {}
+    assert StateProjection(store).handle_batch([item(agent)]) == BatchOutcome()  # not known as applied either
     assert store.list() == []
 
 
@@ -71,7 +76,7 @@ class _FailingFor(MemoryStateStore):
 def test_a_conversation_failure_maps_to_its_events_content_keys() -> None:
     bad = [make_event("customer.start", "bad"), make_event("customer.end", "bad", at=BASE_MS + 1)]
     good = make_event("customer.start", "good")
-    errors = StateProjection(_FailingFor("bad")).handle_batch([item(e) for e in [*bad, good]])
+    errors = StateProjection(_FailingFor("bad")).handle_batch([item(e) for e in [*bad, good]]).failures
     assert set(errors) == {e.content_key for e in bad}
     assert all(isinstance(e, StoreUnavailableError) for e in errors.values())
 
@@ -83,7 +88,7 @@ def test_a_store_that_raises_fails_only_the_projected_events() -> None:
 
     conversation = make_event("customer.start")
     agent = make_event("state", "user-1", None, session_id=None)
-    errors = StateProjection(Broken()).handle_batch([item(conversation), item(agent)])
+    errors = StateProjection(Broken()).handle_batch([item(conversation), item(agent)]).failures
     assert set(errors) == {conversation.content_key}
 
 

@@ -23,6 +23,7 @@ import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,7 +43,7 @@ from gcevents.core.records import (
     record_key,
     version_of,
 )
-from gcevents.core.router import WorkItem, topic_matches
+from gcevents.core.router import BatchOutcome, WorkItem, topic_matches
 from gcevents.core.state import iso
 from gcevents.errors import PermanentError, TransientError
 from gcevents.ports import (
@@ -109,6 +110,7 @@ class _Round:
     ready: dict[str, list[tuple[_Pending, OutboundRecord, list[Claim]]]] = field(default_factory=dict)
     failures: dict[str, Exception] = field(default_factory=dict)
     contended: list[tuple[_Pending, Exception]] = field(default_factory=list)  # another batch has `first`
+    delivered_before: list[str] = field(default_factory=list)  # owners of deliveries found COMPLETED
 
     def fail(self, owner: str, error: Exception) -> None:
         # A permanent failure wins: its inputs are dead-lettered, and a redrive re-evaluates every sink.
@@ -142,11 +144,19 @@ class Deliveries:
         """Deliver what is not delivered yet; owner -> error for what failed. A conversation whose `completed`
         another batch is delivering right now (concurrent batches often share conversations) is looked at again
         after a short wait, a few times, before its events are handed back."""
+        return self.run_reporting(pending, deadline)[0]
+
+    def run_reporting(
+        self, pending: Sequence[_Pending], deadline: float
+    ) -> tuple[dict[str, Exception], frozenset[str]]:
+        """`run`, and the owners whose every delivery was found delivered before (a re-send: nothing to do)."""
         failures: dict[str, Exception] = {}
+        before: Counter[str] = Counter()  # owner -> deliveries found COMPLETED (a delivery is decided once)
         budget = RetryBudget(CONTENTION_ROUNDS, base=0.05, cap=0.5, sleep=self._sleep)
         todo = list(pending)
         while todo:
             work = self._round(todo, deadline)
+            before.update(work.delivered_before)
             for owner, error in work.failures.items():
                 failures.setdefault(owner, error)
             todo = [item for item, _ in work.contended]
@@ -154,7 +164,8 @@ class Deliveries:
                 for item, error in work.contended:
                     failures.setdefault(item.owner, error)
                 break
-        return failures
+        wanted = Counter(p.owner for p in pending)
+        return failures, frozenset(o for o, n in wanted.items() if before[o] == n and o not in failures)
 
     def _round(self, pending: Sequence[_Pending], deadline: float) -> _Round:
         keys = [k for p in pending for k in (p.delivery_key, p.first_key) if k is not None]
@@ -190,6 +201,8 @@ class Deliveries:
             # COMPLETED: delivered before. IN_PROGRESS: another batch is delivering this very record; if it
             # fails, its own inputs are retried and re-evaluate the current state, which includes ours.
             work.release.extend(mine)
+            if delivery[1].status is ClaimStatus.COMPLETED:
+                work.delivered_before.append(item.owner)
         elif blocked is not None:
             work.release.extend(mine)
             if contended:
@@ -405,7 +418,9 @@ class RawEventRoutes:
         self.routes = [r for r in routes if r.patterns]
         self.deliveries = deliveries
 
-    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+    def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
+        """Failures by content key; as already applied, the events no route selects (nothing to do for them) and
+        those whose every delivery was found delivered before."""
         pending: list[_Pending] = []
         for item in items:
             event = item.event
@@ -415,9 +430,11 @@ class RawEventRoutes:
             for route in self.routes:
                 if route.wants_topic(event.topic):
                     pending.append(_Pending(route, event.content_key, event.content_key, build))
+        nothing_to_do = {item.event.content_key for item in items} - {p.owner for p in pending}
         if not pending:
-            return {}
-        return self.deliveries.run(pending, min(item.context.deadline for item in items))
+            return BatchOutcome({}, frozenset(nothing_to_do))
+        failures, before = self.deliveries.run_reporting(pending, min(item.context.deadline for item in items))
+        return BatchOutcome(failures, before | nothing_to_do)
 
 
 def _raw_builder(event: GenesysEvent) -> Callable[[str], OutboundRecord]:

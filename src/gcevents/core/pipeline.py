@@ -5,7 +5,8 @@ release) -> dead-letter -> folded copies follow their primary -> per-record outc
 report).
 
 An event that only self-guarding handlers want (the state projection, sinks: `Router.needs_claim`) takes no claim and
-leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect. Enriched events and
+leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect (reported DUPLICATE
+when every batch handler wanting it says it was already applied: `BatchOutcome`). Enriched events and
 late or reconciled once-per-session facts are claimed all the same (`Pipeline._claim` says why).
 
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
@@ -28,7 +29,7 @@ from typing import Any
 
 from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, parse_record, rejection_key
 from gcevents.core.idempotency import Idempotency, Lease
-from gcevents.core.router import HandlerContext, Router, WorkItem, topic_matches
+from gcevents.core.router import BatchOutcome, HandlerContext, Router, WorkItem, topic_matches
 from gcevents.errors import PermanentError, RateLimitedError, TransientError
 from gcevents.ports import (
     NOOP_TRACER,
@@ -46,6 +47,7 @@ from gcevents.ports import (
 
 log = logging.getLogger(__name__)
 
+ALREADY_APPLIED = "already_applied"  # a claim-free DUPLICATE: every handler that wants it found it applied
 _IN_BATCH = "in_batch"  # the reason of a DUPLICATE folded into an earlier copy of the same content in the batch
 FACT_APPLIED = "fact_already_applied"  # a DUPLICATE: this once-per-session fact was applied by another event
 
@@ -145,6 +147,9 @@ class _Batch:
     free: list[int] = field(default_factory=list)  # records that run claim-free (`Router.needs_claim`)
     enrichment: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # conversationId -> details
     errors: dict[int, BaseException] = field(default_factory=dict)  # handler failures
+    # Claim-free records: how many batch handlers wanted each, and how many of those found it already applied.
+    wanted_by: Counter[int] = field(default_factory=Counter)
+    applied_by: Counter[int] = field(default_factory=Counter)
     # Rejections have content keys too (`rejection_key`), so a re-delivered malformed record is not dead-lettered
     # twice: the first copy of each key, the other copies in this batch (-> their first), the claims held.
     rejected: dict[str, int] = field(default_factory=dict)
@@ -447,12 +452,17 @@ class Pipeline:
             if not items:
                 continue
             try:
-                failures: Mapping[str, Exception] = batch_handler.handle_batch(items)
+                outcome = batch_handler.handle_batch(items)
             except Exception as exc:
-                failures = {item.event.content_key: exc for item in items}
+                outcome = {item.event.content_key: exc for item in items}
+            failures, applied = (
+                (outcome.failures, outcome.already_applied) if isinstance(outcome, BatchOutcome) else (outcome, ())
+            )
             for key, failure in failures.items():
                 if key in by_key:
                     batch.errors.setdefault(by_key[key], failure)
+            batch.wanted_by.update(by_key[item.event.content_key] for item in items)
+            batch.applied_by.update(by_key[key] for key in applied if key in by_key)
 
     # ---------------------------------------------------------------------------------------------- settle
     def _settle(self, batch: _Batch) -> None:
@@ -476,7 +486,11 @@ class Pipeline:
             if i in batch.errors and i not in batch.results:
                 self._record_failure(batch, i, batch.errors[i])
             elif i not in batch.results:
-                batch.results[i] = RecordResult(batch.events[i].record, Outcome.PROCESSED, event=batch.events[i])
+                event = batch.events[i]
+                if batch.wanted_by[i] and batch.applied_by[i] == batch.wanted_by[i]:  # a re-send, to no effect
+                    batch.results[i] = RecordResult(event.record, Outcome.DUPLICATE, ALREADY_APPLIED, event=event)
+                else:
+                    batch.results[i] = RecordResult(event.record, Outcome.PROCESSED, event=event)
         try:
             self.idempotency.complete(done)
         except Exception:

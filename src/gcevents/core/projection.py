@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 
 from gcevents.core.events import CHECK_KIND
 from gcevents.core.outputs import ConversationOutputs, check_due
-from gcevents.core.router import WorkItem
+from gcevents.core.router import BatchOutcome, WorkItem
 from gcevents.core.state import Observation
 from gcevents.ports import ApplyResult, StateStore, StoredState
 
@@ -36,7 +36,9 @@ class StateProjection:
         with self._lock:
             return {"stale_events_ignored": self.stale_events, "conversations_written": self.conversations_written}
 
-    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+    def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
+        """Failures by content key, and as already applied the events of every conversation whose stored state
+        already held all they carry (nothing written for it: a re-send, or an event older than what it knows)."""
         observations: dict[str, list[Observation]] = defaultdict(list)
         keys: dict[str, list[str]] = defaultdict(list)
         checks: dict[str, int] = {}  # completion checks (gcevents.core.outputs): conversationId -> due ms
@@ -52,7 +54,7 @@ class StateProjection:
             observations[event.conversation_id].append(Observation(event, item.context.enrichment, track))
             keys[event.conversation_id].append(event.content_key)
         if not observations and not checks:
-            return {}
+            return BatchOutcome()
         try:
             result = self.store.apply(observations) if observations else ApplyResult()
         except Exception as exc:  # a store bug: fail (retry) what we were given, never more
@@ -65,7 +67,10 @@ class StateProjection:
                 self.conversations_written += len(result.written)
         if self.outputs is not None:
             failed.update(self._emit(result, checks, failed, min(i.context.deadline for i in items)))
-        return {key: error for cid, error in failed.items() for key in keys.get(cid, ())}
+        applied = frozenset(
+            o.event.content_key for cid in result.unchanged if cid not in failed for o in observations.get(cid, ())
+        )
+        return BatchOutcome({key: error for cid, error in failed.items() for key in keys.get(cid, ())}, applied)
 
     def _emit(
         self, result: ApplyResult, checks: Mapping[str, int], failed: Mapping[str, Exception], deadline: float

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -43,6 +43,17 @@ class WorkItem:
     context: HandlerContext
 
 
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What a self-guarding batch handler may return instead of a plain failures mapping: also the content keys of
+    the events it found already applied (the state projection: their conversation's stored state already held all
+    they carry). An event that ran claim-free and that every batch handler wanting it found applied is reported
+    DUPLICATE (`already_applied`), as a claimed re-send would be."""
+
+    failures: Mapping[str, Exception] = field(default_factory=dict)
+    already_applied: frozenset[str] = frozenset()
+
+
 class BatchHandler(Protocol):
     """A handler that wants the whole batch at once (e.g. to write one item per conversation).
 
@@ -51,8 +62,8 @@ class BatchHandler(Protocol):
     deliver under their own claim keys). An event that only such handlers want takes no idempotency claim: the
     claim and its COMPLETED mark would cost two writes to guard nothing (`Router.needs_claim`)."""
 
-    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
-        """Return content_key -> exception for the items that failed; the rest succeeded."""
+    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception] | BatchOutcome:
+        """Return content_key -> exception for the items that failed; the rest succeeded (or a `BatchOutcome`)."""
         ...
 
 

@@ -25,7 +25,7 @@ from typing import Any, TypeAlias
 
 from gcevents.core.events import GenesysEvent, RawRecord, is_sqs_batch, split_records
 from gcevents.core.pipeline import Outcome, Pipeline, RecordResult
-from gcevents.core.router import BatchHandler, EventHandler, HandlerContext, Router, WorkItem
+from gcevents.core.router import BatchHandler, BatchOutcome, EventHandler, HandlerContext, Router, WorkItem
 from gcevents.ports import DeadLetter, DeadLetterStore, StateStore
 from gcevents.testing.events import QUEUE_ARN, parse
 
@@ -257,15 +257,14 @@ class _RecordedBatch:
         """The wrapped handler's (`Router.needs_claim`): recording a handler must not change which events claim."""
         return bool(getattr(self.handler, "guards_itself", False))
 
-    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+    def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception] | BatchOutcome:
         try:
-            failures = self.handler.handle_batch(items)
+            outcome = self.handler.handle_batch(items)
         except Exception as exc:
-            failures = {item.event.content_key: exc for item in items}
-            self._record(items, failures)
+            self._record(items, {item.event.content_key: exc for item in items})
             raise
-        self._record(items, failures)
-        return failures
+        self._record(items, outcome.failures if isinstance(outcome, BatchOutcome) else outcome)
+        return outcome
 
     def _record(self, items: Sequence[WorkItem], failures: Mapping[str, Exception]) -> None:
         for item in items:
