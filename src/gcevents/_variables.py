@@ -337,12 +337,16 @@ POWERTOOLS_METRICS_NAMESPACE: Variable[str | None] = Variable(
 POWERTOOLS_SERVICE_NAME: Variable[str | None] = Variable(
     "POWERTOOLS_SERVICE_NAME", None, string, "read when `GCEVENTS_SERVICE_NAME` is unset")
 GENESYS_CLIENT_ID: Variable[str | None] = Variable(
-    "GENESYS_CLIENT_ID", None, string, "OAuth client-credentials client id; unset = no enrichment")
+    "GENESYS_CLIENT_ID", None, string,
+    "OAuth client-credentials client id, or several separated by commas (calls are spread over one token per "
+    "client); unset = no enrichment")
 GENESYS_CLIENT_SECRET: Variable[str | None] = Variable(
-    "GENESYS_CLIENT_SECRET", None, string, "the client secret (or use `GENESYS_CLIENT_SECRET_ARN`, not both)",
-    secret=True)
+    "GENESYS_CLIENT_SECRET", None, string,
+    "the client secret (or use `GENESYS_CLIENT_SECRET_ARN`, not both); with several client ids, a JSON object "
+    "`{\"<id>\": \"<secret>\"}` (or `{\"clients\": {...}}`)", secret=True)
 GENESYS_CLIENT_SECRET_ARN: Variable[str | None] = Variable(
-    "GENESYS_CLIENT_SECRET_ARN", None, string, "Secrets Manager ARN of the client secret, read once per container")
+    "GENESYS_CLIENT_SECRET_ARN", None, string,
+    "Secrets Manager ARN of the client secret (several client ids: the same JSON), read once per container")
 GENESYS_REGION: Variable[str | None] = Variable(
     "GENESYS_REGION", None, string, "region domain, e.g. `mypurecloud.ie`: `api.` and `login.` hosts derive from it")
 GENESYS_DOMAIN: Variable[str | None] = Variable(

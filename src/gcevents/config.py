@@ -211,20 +211,17 @@ def genesys_settings_from_env(env: Mapping[str, str]) -> GenesysSettings | None:
     client_id = v.GENESYS_CLIENT_ID.read(env)
     if client_id is None:
         return None
-    from gcevents.adapters.genesys.settings import GenesysSettings, Secret
+    from gcevents.adapters.genesys.settings import GenesysSettings, parse_client_ids
 
     api_base_url, login_base_url, domain = _genesys_urls(env)
-    secret = v.GENESYS_CLIENT_SECRET.read(env)
-    secret_arn = v.GENESYS_CLIENT_SECRET_ARN.read(env)
-    if secret and secret_arn:
-        raise ConfigError("set GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN, not both")
-    if not secret and not secret_arn:
-        raise ConfigError("GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN must be set with GENESYS_CLIENT_ID")
+    client_ids = parse_client_ids(client_id)
+    secret, secret_arn = _genesys_secret(env, client_ids)
     return GenesysSettings(
         api_base_url=api_base_url,
         login_base_url=login_base_url,
-        client_id=client_id,
-        client_secret=Secret(secret) if secret else None,
+        client_id=client_ids[0],
+        client_ids=client_ids,
+        client_secret=secret,
         client_secret_arn=secret_arn,
         domain=domain,
         bulk_chunk_size=v.GENESYS_BULK_CHUNK.read(env),
@@ -239,6 +236,24 @@ def genesys_settings_from_env(env: Mapping[str, str]) -> GenesysSettings | None:
         max_retries=v.GENESYS_MAX_RETRIES.read(env),
         max_wait=v.GENESYS_MAX_WAIT.read(env),
     )
+
+
+def _genesys_secret(env: Mapping[str, str], client_ids: tuple[str, ...]) -> tuple[Secret | None, str | None]:
+    """(the secret, its Secrets Manager ARN): exactly one is set. With several client ids a secret given here
+    must name every one of them, checked now so a missing id stops the container at start (a Secrets Manager
+    secret is checked when a token is first fetched for that id)."""
+    from gcevents.adapters.genesys.settings import Secret, secret_for
+
+    secret = v.GENESYS_CLIENT_SECRET.read(env)
+    secret_arn = v.GENESYS_CLIENT_SECRET_ARN.read(env)
+    if secret and secret_arn:
+        raise ConfigError("set GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN, not both")
+    if not secret and not secret_arn:
+        raise ConfigError("GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN must be set with GENESYS_CLIENT_ID")
+    if secret and len(client_ids) > 1:
+        for client_id in client_ids:
+            secret_for(secret, client_id, several=True, source=v.GENESYS_CLIENT_SECRET.name)
+    return (Secret(secret) if secret else None), secret_arn
 
 
 def _genesys_urls(env: Mapping[str, str]) -> tuple[str, str, str | None]:

@@ -4,7 +4,6 @@ a bearer token cached per client, renewed before it expires, fetched once howeve
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
 import time
@@ -13,7 +12,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from gcevents.adapters.genesys.settings import GenesysSettings, Secret
+from gcevents.adapters.genesys.settings import GenesysSettings, Secret, secret_for
 from gcevents.errors import ConfigError, GcEventsError
 
 log = logging.getLogger(__name__)
@@ -29,11 +28,22 @@ def clear_secret_cache() -> None:
         _secret_cache.clear()
 
 
-def resolve_client_secret(settings: GenesysSettings, *, refresh: bool = False) -> Secret:
+def resolve_client_secret(settings: GenesysSettings, client_id: str | None = None, *, refresh: bool = False) -> Secret:
+    """The secret of `client_id` (default: the first client). One client: GENESYS_CLIENT_SECRET as given, or the
+    Secrets Manager SecretString (the secret, or JSON with `client_secret`); several: its entry in the JSON map."""
+    client_id = client_id or settings.client_id
+    several = settings.several_clients
     if settings.client_secret is not None:
-        return settings.client_secret
+        if not several:
+            return settings.client_secret  # as given: one client's secret is never parsed
+        return secret_for(settings.client_secret.reveal(), client_id, several=True, source="GENESYS_CLIENT_SECRET")
     arn = settings.client_secret_arn
     assert arn is not None  # GenesysSettings guarantees one of the two
+    return secret_for(_secret_string(arn, refresh=refresh).reveal(), client_id, several=several, source=f"secret {arn}")
+
+
+def _secret_string(arn: str, *, refresh: bool) -> Secret:
+    """The SecretString, cached per ARN: one read per container however many clients it holds."""
     with _secret_lock:
         if not refresh and arn in _secret_cache:
             return _secret_cache[arn]
@@ -43,7 +53,7 @@ def resolve_client_secret(settings: GenesysSettings, *, refresh: bool = False) -
 
 
 def _read_secrets_manager(arn: str) -> Secret:
-    """The SecretString is the client secret itself, or JSON with `client_secret` / `clientSecret`."""
+    """The SecretString as stored; `secret_for` takes the client's secret out of it."""
     # Lazily: only containers configured with an ARN pay for boto3.
     from gcevents.adapters.aws import make_client, translate
 
@@ -57,21 +67,8 @@ def _read_secrets_manager(arn: str) -> Secret:
     text = response.get("SecretString")
     if not isinstance(text, str) or not text:
         raise ConfigError(f"secret {arn} has no SecretString")
-    value = text.strip()
-    if value.startswith("{"):
-        try:
-            document = json.loads(value)
-        except ValueError:
-            document = None
-        if isinstance(document, dict):
-            for key in ("client_secret", "clientSecret", "GENESYS_CLIENT_SECRET", "secret"):
-                if isinstance(document.get(key), str) and document[key]:
-                    value = document[key]
-                    break
-            else:
-                raise ConfigError(f"secret {arn} is JSON without a client_secret key")
     log.info("genesys client secret read from Secrets Manager", extra={"secretArn": arn})
-    return Secret(value)
+    return Secret(text)
 
 
 @dataclass(frozen=True, slots=True)

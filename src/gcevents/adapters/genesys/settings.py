@@ -6,6 +6,8 @@ Stdlib only: `gcevents.config` imports this on every cold start that has a Genes
 from __future__ import annotations
 
 import hmac
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -57,10 +59,14 @@ class Secret:
 class GenesysSettings:
     api_base_url: str
     login_base_url: str
-    client_id: str
+    client_id: str  # the first (with one client: the only) OAuth client id
     # Exactly one of the two: the secret itself, or the Secrets Manager ARN it is read from (once per container).
+    # With several client ids, the text is a JSON object of id -> secret (`secret_for` picks one).
     client_secret: Secret | None = field(default=None, repr=False)
     client_secret_arn: str | None = None
+    # Every OAuth client whose tokens the calls are spread over (Genesys limits requests per token): `client_id`
+    # first. Empty: just `client_id`, as before several clients existed.
+    client_ids: tuple[str, ...] = ()
     domain: str | None = None  # informational; None when both base URLs were overridden
     bulk_chunk_size: int = 100  # ids per bulk analytics lookup; the API limit is undocumented, we split on 400/413
     # None: adaptive pacing (the org's limits from the limits API, or `api_limit`, then AIMD on 429s). A number:
@@ -88,8 +94,7 @@ class GenesysSettings:
                 raise ConfigError(f"Genesys {name} must be an http(s) URL, got {url!r}")
             if url.endswith("/"):
                 object.__setattr__(self, name, url.rstrip("/"))
-        if not self.client_id:
-            raise ConfigError("GENESYS_CLIENT_ID is empty")
+        self._check_client_ids()
         if (self.client_secret is None) == (self.client_secret_arn is None):
             raise ConfigError("set exactly one of GENESYS_CLIENT_SECRET and GENESYS_CLIENT_SECRET_ARN")
         if self.client_secret_arn is not None and not self.client_secret_arn.startswith("arn:"):
@@ -109,6 +114,16 @@ class GenesysSettings:
             if number < 0:
                 raise ConfigError(f"Genesys {name} must not be negative, got {number!r}")
 
+    def _check_client_ids(self) -> None:
+        if not self.client_id:
+            raise ConfigError("GENESYS_CLIENT_ID is empty")
+        if not self.client_ids:
+            object.__setattr__(self, "client_ids", (self.client_id,))
+        if self.client_ids[0] != self.client_id or not all(self.client_ids):
+            raise ConfigError("GenesysSettings.client_ids must start with client_id and hold no empty id")
+        if len(set(self.client_ids)) != len(self.client_ids):
+            raise ConfigError(f"GENESYS_CLIENT_ID lists a client id twice: {', '.join(self.client_ids)}")
+
     def _check_budget(self) -> None:
         if self.budget_scope not in ("token", "shared"):
             raise ConfigError(f"GENESYS_BUDGET_SCOPE must be token or shared, got {self.budget_scope!r}")
@@ -119,6 +134,11 @@ class GenesysSettings:
     def adaptive(self) -> bool:
         """Pacing follows the server (limits API + AIMD) unless a static rate was given."""
         return self.rate_per_minute is None
+
+    @property
+    def several_clients(self) -> bool:
+        """The secret is a JSON map of client id -> secret, and calls are spread over one token per client."""
+        return len(self.client_ids) > 1
 
     @property
     def token_url(self) -> str:
@@ -140,6 +160,55 @@ class GenesysSettings:
             api_base_url=base_url, login_base_url=base_url, client_id=client_id,
             client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
         )  # fmt: skip
+
+
+def parse_client_ids(text: str) -> tuple[str, ...]:
+    """`GENESYS_CLIENT_ID`: one id, or several separated by commas (blanks around them ignored)."""
+    ids = tuple(part.strip() for part in text.split(","))
+    if not all(ids):
+        raise ConfigError(f"GENESYS_CLIENT_ID has an empty entry: {text!r}")
+    return ids
+
+
+# Keys under which a JSON SecretString holds the secret of a single client (the forms accepted since the start).
+SINGLE_SECRET_KEYS = ("client_secret", "clientSecret", "GENESYS_CLIENT_SECRET", "secret")
+
+
+def secret_for(text: str, client_id: str, *, several: bool, source: str) -> Secret:
+    """The secret of `client_id` in a secret's text. One client: the text itself unless it is JSON with one of
+    SINGLE_SECRET_KEYS (or a map naming the client, as for several). Several: a JSON object of id -> secret,
+    or `{"clients": {id: secret}}`. Errors name `source` and the id, never any part of the text."""
+    value = text.strip()
+    document = _json_object(value)
+    if not several:
+        if document is None:
+            return Secret(value)
+        for key in SINGLE_SECRET_KEYS:
+            if isinstance(found := document.get(key), str) and found:
+                return Secret(found)
+    elif document is None:
+        raise ConfigError(f"{source}: with several client ids it must be a JSON object of client id -> secret")
+    found = _client_map(document).get(client_id)
+    if isinstance(found, str) and found:
+        return Secret(found)
+    if not several:
+        raise ConfigError(f"{source} is JSON without a client_secret key")
+    raise ConfigError(f"{source} has no secret for client id {client_id!r}")
+
+
+def _json_object(text: str) -> dict[str, object] | None:
+    if not text.startswith("{"):
+        return None
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _client_map(document: Mapping[str, object]) -> Mapping[str, object]:
+    nested = document.get("clients")
+    return nested if isinstance(nested, dict) else document
 
 
 def normalise_domain(text: str) -> str:
