@@ -258,8 +258,8 @@ def _outputs(
 
 
 def _genesys_client(config: Config, resources: Resources) -> GenesysClient | None:
-    """The container's Genesys client; with the shared budget scope, wired to the fleet's bucket in DynamoDB (one
-    item per OAuth client)."""
+    """The container's Genesys client; with the shared budget scope, wired to the fleet's buckets in DynamoDB (one
+    item per OAuth client: with several client ids, each token's budget is its own)."""
     settings = config.genesys
     if settings is None:
         return None
@@ -271,10 +271,10 @@ def _genesys_client(config: Config, resources: Resources) -> GenesysClient | Non
         raise ConfigError("GENESYS_BUDGET_SCOPE=shared needs GENESYS_BUDGET_TABLE (the fleet's bucket)")
     from gcevents.adapters.dynamodb.budget import DynamoDbPermitBucket
 
-    bucket = DynamoDbPermitBucket(
-        resources.client("dynamodb"), settings.budget_table, key=f"genesys#{settings.client_id}"
+    dynamodb, table = resources.client("dynamodb"), settings.budget_table
+    return GenesysClient(
+        settings, buckets=lambda client_id: DynamoDbPermitBucket(dynamodb, table, key=f"genesys#{client_id}")
     )
-    return GenesysClient(settings, bucket=bucket)
 
 
 def _genesys_enricher(client: GenesysClient) -> Enricher:

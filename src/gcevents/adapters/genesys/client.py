@@ -16,12 +16,14 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from email.utils import parsedate_to_datetime
+from functools import partial
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 import httpx
 
 from gcevents.adapters.genesys.auth import AccessToken, ClientCredentialsAuth, clear_secret_cache, resolve_client_secret
+from gcevents.adapters.genesys.lanes import Lane, Lanes
 from gcevents.adapters.genesys.limiter import AdaptiveLimiter, Pacer, RateLimiter, SharedLimiter
 from gcevents.adapters.genesys.limits import TokenLimit, read_token_limit
 from gcevents.adapters.genesys.settings import GenesysSettings, Secret
@@ -76,17 +78,32 @@ def endpoint_label(path: str) -> str:
 
 
 class ClientStats:
-    """Counters for benchmarks and metrics: API calls per endpoint, tokens fetched, 429s, retries."""
+    """Counters for benchmarks and metrics: API calls per endpoint, tokens fetched, 429s, retries; with several
+    OAuth clients, also the requests and tokens of each (`by_client`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._counters: Counter[str] = Counter()
+        self._clients: dict[str, Counter[str]] = {}
         self._wait_seconds = 0.0
 
-    def record_call(self, endpoint: str) -> None:
+    def record_call(self, endpoint: str, client_id: str | None = None) -> None:
         with self._lock:
             self._calls[endpoint] += 1
+            if client_id is not None:
+                self._clients.setdefault(client_id, Counter())["api_calls"] += 1
+
+    def record_client(self, client_id: str, name: str) -> None:
+        """A per-client counter (`rate_limited`, `tokens_fetched`), beside the totals."""
+        with self._lock:
+            self._clients.setdefault(client_id, Counter())[name] += 1
+
+    def by_client(self) -> dict[str, dict[str, int]]:
+        """client id -> its requests sent (`api_calls`, token requests included), `tokens_fetched`, `rate_limited`."""
+        with self._lock:
+            names = ("api_calls", "tokens_fetched", "rate_limited")
+            return {cid: {name: counts[name] for name in names} for cid, counts in sorted(self._clients.items())}
 
     def increment(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -126,12 +143,17 @@ class ClientStats:
                          "transport_errors", "gave_up_rate_limited"):  # fmt: skip
                 snapshot[name] = float(self._counters[name])
             snapshot["rate_limit_wait_seconds"] = round(self._wait_seconds, 3)
+            if len(self._clients) > 1:  # one client: the totals say it all, and the metric names stay as they were
+                for cid, counts in sorted(self._clients.items()):
+                    for name in ("api_calls", "tokens_fetched", "rate_limited"):
+                        snapshot[f"client.{cid}.{name}"] = float(counts[name])
             return snapshot
 
     def reset(self) -> None:
         with self._lock:
             self._calls.clear()
             self._counters.clear()
+            self._clients.clear()
             self._wait_seconds = 0.0
 
     def __repr__(self) -> str:
@@ -139,11 +161,13 @@ class ClientStats:
 
 
 class GenesysClient:
-    """One per container: it owns the connection pool, the cached token and the rate-limit budget.
+    """One per container: it owns the connection pool, the cached token and the rate-limit budget; with several
+    OAuth client ids (`settings.client_ids`), one token and one budget per client (`lanes`), over one pool.
 
     Thread-safe. `transport`, `sleep`, `rng`, `clock` (wall time: deadlines, the shared bucket) and `monotonic`
     (the rate limiter and token lifetimes) are seams for tests: `httpx.MockTransport` and a fake clock make them
-    socket-free. `bucket` is the fleet's shared budget (`GENESYS_BUDGET_SCOPE=shared`)."""
+    socket-free. `bucket` is the fleet's shared budget (`GENESYS_BUDGET_SCOPE=shared`) of a single client;
+    `buckets` gives each client id its own (one is needed per client: each token has its own limit)."""
 
     def __init__(
         self,
@@ -155,6 +179,7 @@ class GenesysClient:
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         bucket: PermitBucket | None = None,
+        buckets: Callable[[str], PermitBucket] | None = None,
     ) -> None:
         self.settings = settings
         self.stats = ClientStats()
@@ -162,19 +187,27 @@ class GenesysClient:
         self._rng = rng or random.Random()  # jitter, not security
         self._clock = clock
         self._monotonic = monotonic
-        self._limiter = _make_limiter(settings, bucket, clock=clock, monotonic=monotonic, sleep=sleep)
+        bucket_for = _bucket_for(settings, bucket, buckets)
+        self._lanes = Lanes([
+            Lane(
+                client_id,
+                ClientCredentialsAuth(partial(self._fetch_token, client_id), clock=monotonic),
+                _make_limiter(settings, bucket_for(client_id), clock=clock, monotonic=monotonic, sleep=sleep),
+            )
+            for client_id in settings.client_ids
+        ])  # fmt: skip
         self._limit: TokenLimit | None = None  # read at the first call, then again when due (adaptive pacing only)
         self._limit_due = 0.0  # monotonic time of the next read
         self._limit_lock = threading.Lock()
         # See `_remember`. `_secrets` is replaced whole and read without the lock; the last few of each kind are
-        # kept (a rotated secret, the previous token), so a long-lived worker does not collect them forever.
-        self._remembered: dict[bool, deque[frozenset[str]]] = {True: deque(maxlen=3), False: deque(maxlen=3)}
+        # kept per client (a rotated secret, the previous token), so a long-lived worker does not collect them forever.
+        kept = 3 * len(settings.client_ids)
+        self._remembered: dict[bool, deque[frozenset[str]]] = {True: deque(maxlen=kept), False: deque(maxlen=kept)}
         self._secrets: tuple[str, ...] = ()
         self._secrets_lock = threading.Lock()
-        self._auth = ClientCredentialsAuth(self._fetch_token, clock=monotonic)
+        # No client-wide auth: each request carries its lane's (`_send`), so N clients share one connection pool.
         self._http = httpx.Client(
             base_url=settings.api_base_url,
-            auth=self._auth,
             transport=transport,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             limits=httpx.Limits(
@@ -186,7 +219,11 @@ class GenesysClient:
         )
 
     def __repr__(self) -> str:
-        return f"GenesysClient(api={self.settings.api_base_url!r}, client_id={self.settings.client_id!r})"
+        settings = self.settings
+        clients = (
+            f"client_ids={settings.client_ids!r}" if settings.several_clients else f"client_id={settings.client_id!r}"
+        )
+        return f"GenesysClient(api={settings.api_base_url!r}, {clients})"
 
     def __enter__(self) -> GenesysClient:
         return self
@@ -199,7 +236,13 @@ class GenesysClient:
 
     @property
     def limiter(self) -> Pacer:
-        return self._limiter
+        """The pacer of the first client (with one client id: the only one)."""
+        return self._lanes.first.limiter
+
+    @property
+    def lanes(self) -> tuple[Lane, ...]:
+        """One per OAuth client id: its token and its pacer."""
+        return self._lanes.all
 
     @property
     def token_limit(self) -> TokenLimit | None:
@@ -207,14 +250,20 @@ class GenesysClient:
         return self._limit
 
     def budget(self) -> dict[str, float | str]:
-        """What pacing is doing now: the limit it follows and where it came from, and its current rate."""
+        """What pacing is doing now: the limit it follows (per token) and where it came from, and its current rate
+        (the sum over the clients; with several, `clients` and each one's `pace_per_minute.<client id>`)."""
         limit = self._limit
-        return {
+        paces = {lane.client_id: lane.limiter.rate_per_minute for lane in self._lanes.all}
+        budget: dict[str, float | str] = {
             "mode": "static" if not self.settings.adaptive else self.settings.budget_scope,
             "limit_per_minute": limit.per_minute if limit else float(self.settings.rate_per_minute or 0),
             "limit_source": limit.source if limit else "GENESYS_RATE_PER_MINUTE",
-            "pace_per_minute": round(self._limiter.rate_per_minute, 1),
+            "pace_per_minute": round(sum(paces.values()), 1),
         }
+        if len(paces) > 1:
+            budget["clients"] = float(len(paces))
+            budget.update({f"pace_per_minute.{cid}": round(pace, 1) for cid, pace in paces.items()})
+        return budget
 
     # ------------------------------------------------------------------------------------------- endpoints
     def conversation(self, conversation_id: str, *, deadline: float | None = None) -> dict[str, Any] | None:
@@ -287,13 +336,14 @@ class GenesysClient:
             settings.max_retries, base=settings.backoff_base, cap=settings.backoff_cap, rng=self._rng, sleep=self._sleep
         )
         while True:
-            timeout = self._pace(label, deadline)
-            outcome = self._send(method, url, label, timeout, json)
+            lane = self._lanes.pick()  # per attempt: after a 429, another client's token may be free
+            timeout = self._pace(lane, label, deadline)
+            outcome = self._send(lane, method, url, label, timeout, json)
             if isinstance(outcome, httpx.Response):
                 if outcome.status_code == 429:
-                    self._wait_out_429(outcome, label, deadline, budget)
-                    continue  # the limiter now holds everyone back for Retry-After
-                self._limiter.on_success()  # the server took the call: pacing may grow
+                    self._wait_out_429(lane, outcome, label, deadline, budget)
+                    continue  # the lane's limiter now holds its callers back for Retry-After
+                lane.limiter.on_success()  # the server took the call: pacing may grow
                 if outcome.status_code not in _RETRYABLE_STATUS:
                     return outcome
                 outcome = TransientError(
@@ -301,16 +351,16 @@ class GenesysClient:
                 )
             self._back_off(outcome, label, deadline, budget)
 
-    def _pace(self, label: str, deadline: float) -> httpx.Timeout:
-        """Wait for the rate limiter's permit (within the deadline and `max_wait`); the timeouts that still fit."""
+    def _pace(self, lane: Lane, label: str, deadline: float) -> httpx.Timeout:
+        """Wait for the lane's permit (within the deadline and `max_wait`); the timeouts that still fit."""
         settings = self.settings
         if settings.adaptive and (self._limit is None or self._monotonic() >= self._limit_due):
-            self._read_limits()
+            self._read_limits(lane)
         remaining = deadline - self._clock()
         if remaining <= 0:
             raise TransientError(f"Genesys {label}: deadline reached")
         try:
-            waited = self._limiter.acquire(min(remaining, settings.max_wait))
+            waited = lane.limiter.acquire(min(remaining, settings.max_wait))
         except RateLimitedError:
             self.stats.increment("gave_up_rate_limited")
             raise
@@ -322,12 +372,14 @@ class GenesysClient:
         return httpx.Timeout(min(settings.read_timeout, remaining), connect=min(settings.connect_timeout, remaining))
 
     def _send(
-        self, method: str, url: str, label: str, timeout: httpx.Timeout, json: Any = None
+        self, lane: Lane, method: str, url: str, label: str, timeout: httpx.Timeout, json: Any = None
     ) -> httpx.Response | TransientError:
-        """One exchange (the auth flow may add a token fetch and one resend). A failure worth retrying comes back
-        as a TransientError with its cause; anything else raises."""
+        """One exchange on the lane's token (its auth flow may add a token fetch and one resend). A failure worth
+        retrying comes back as a TransientError with its cause; anything else raises."""
         try:
-            return self._http.request(method, url, timeout=timeout, json=json)
+            return self._http.request(
+                method, url, timeout=timeout, json=json, auth=lane.auth, extensions=_client_extension(lane.client_id)
+            )
         except httpx.TimeoutException as exc:
             self.stats.increment("transport_errors")
             return _caused_by(TransientError(f"Genesys {label}: timed out ({type(exc).__name__})"), exc)
@@ -341,11 +393,16 @@ class GenesysClient:
         except httpx.HTTPError as exc:  # e.g. a malformed URL: a bug, not an outage
             raise TransientError(f"Genesys {label}: {type(exc).__name__}") from exc
 
-    def _wait_out_429(self, response: httpx.Response, label: str, deadline: float, budget: RetryBudget) -> None:
-        """A 429: slow the limiter down and hold it back for Retry-After, and retry if that fits the deadline,
-        `max_wait` and the budget (the limiter does the waiting); otherwise hand the work back with the hint."""
+    def _wait_out_429(
+        self, lane: Lane, response: httpx.Response, label: str, deadline: float, budget: RetryBudget
+    ) -> None:
+        """A 429: slow the lane's limiter down and hold it back for Retry-After, and retry if that fits the deadline,
+        `max_wait` and the budget (a limiter does the waiting); otherwise hand the work back with the hint. With
+        several clients the hint may be pessimistic (another lane may be free sooner): it only delays a retry."""
         retry_after = _retry_after_seconds(response)
-        self._limiter.on_throttle(retry_after)
+        lane.limiter.on_throttle(retry_after)
+        if len(self._lanes) > 1:  # the next attempt goes to the lane free soonest, maybe long before this one
+            retry_after = min(retry_after, self._lanes.soonest())
         fits = retry_after <= min(deadline - self._clock(), self.settings.max_wait)
         if not fits or not budget.take():
             self.stats.increment("gave_up_rate_limited")
@@ -371,48 +428,45 @@ class GenesysClient:
         self._sleep(delay)
 
     # ------------------------------------------------------------------------------------------- limits
-    def _read_limits(self) -> None:
+    def _read_limits(self, lane: Lane) -> None:
         """The org's per-token limit from the limits API, or the configured one: at the first call, then every
         LIMITS_REFRESH_SECONDS: an admin may change it while a container lives for hours, and a container that
         started while the API failed should not keep the configured fallback for life. The reads are paced like
-        any call (and, with the shared bucket, booked in it once its rate is known). A value that did not change
-        leaves the limiter alone (and what 429s taught it)."""
+        any call on `lane` (and, with the shared bucket, booked in it once its rate is known). Limits are the org's,
+        not a client's: read once, they apply to every lane. A value that did not change leaves the limiters alone
+        (and what 429s taught them)."""
         with self._limit_lock:
             if self._limit is not None and self._monotonic() < self._limit_due:
                 return
             timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
-            limiter = self._limiter
+            limiter = lane.limiter
             pace = limiter.local.acquire if isinstance(limiter, SharedLimiter) else limiter.acquire
+            extensions = _client_extension(lane.client_id)
             calls = 0
 
             def get(path: str) -> httpx.Response:
                 nonlocal calls
                 pace(self.settings.max_wait)
                 calls += 1
-                return self._http.get(path, timeout=timeout)
+                return self._http.get(path, timeout=timeout, auth=lane.auth, extensions=extensions)
 
             limit = read_token_limit(get, fallback=float(self.settings.api_limit))
             known = self._limit.per_minute if self._limit is not None else None
-            if isinstance(limiter, SharedLimiter):
-                if limit.per_minute != known:
-                    limiter.set_limit(limit.per_minute, spent=calls)
-                else:
-                    limiter.bucket.take(calls, max_wait=math.inf)  # the fleet's window counts the reads
-            elif isinstance(limiter, AdaptiveLimiter) and limit.per_minute != known:
-                limiter.set_limit(limit.per_minute)
+            for each in self._lanes.all:
+                _apply_limit(each.limiter, limit.per_minute, known, spent=calls if each is lane else 0)
             self._limit = limit
             self._limit_due = self._monotonic() + LIMITS_REFRESH_SECONDS
 
     # ------------------------------------------------------------------------------------------- token
-    def _fetch_token(self) -> AccessToken:
-        """Called by the auth flow under its lock: exactly one of these runs at a time."""
-        secret = resolve_client_secret(self.settings)
-        response = self._post_token(secret)
+    def _fetch_token(self, client_id: str) -> AccessToken:
+        """Called by a lane's auth flow under its lock: exactly one of these runs at a time per client."""
+        secret = resolve_client_secret(self.settings, client_id)
+        response = self._post_token(client_id, secret)
         if response.status_code in (400, 401) and self.settings.client_secret_arn is not None:
             # The secret may have been rotated since this container read it: read it again, once.
             clear_secret_cache()
-            secret = resolve_client_secret(self.settings, refresh=True)
-            response = self._post_token(secret)
+            secret = resolve_client_secret(self.settings, client_id, refresh=True)
+            response = self._post_token(client_id, secret)
         status = response.status_code
         if status == 429:
             retry_after = _retry_after_seconds(response)
@@ -423,7 +477,7 @@ class GenesysClient:
             # Of the answer, only an OAuth error code such as `invalid_client`: never free text (see _OAUTH_ERROR).
             code = _error_field(response, "error", _OAUTH_ERROR, self._redact)
             raise GenesysAuthError(
-                f"Genesys token endpoint rejected client {self.settings.client_id!r}: HTTP {status} {code}".rstrip()
+                f"Genesys token endpoint rejected client {client_id!r}: HTTP {status} {code}".rstrip()
             )
         document = _json(response, "token")
         access_token = document.get("access_token") if isinstance(document, dict) else None
@@ -437,18 +491,20 @@ class GenesysClient:
         now = self._monotonic()
         margin = min(self.settings.token_renew_margin, expires_in * 0.1)
         self.stats.increment("tokens_fetched")
-        log.info("genesys token fetched", extra={"expiresIn": expires_in})
+        self.stats.record_client(client_id, "tokens_fetched")
+        log.info("genesys token fetched", extra={"expiresIn": expires_in, "clientId": client_id})
         return AccessToken(value=Secret(access_token), expires_at=now + expires_in, renew_at=now + expires_in - margin)
 
-    def _post_token(self, secret: Secret) -> httpx.Response:
-        self._remember(secret.reveal(), basic=True)
+    def _post_token(self, client_id: str, secret: Secret) -> httpx.Response:
+        self._remember(secret.reveal(), basic_for=client_id)
         timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
         try:
             return self._http.post(
                 self.settings.token_url,
                 data={"grant_type": "client_credentials"},
-                auth=httpx.BasicAuth(self.settings.client_id, secret.reveal()),
+                auth=httpx.BasicAuth(client_id, secret.reveal()),
                 timeout=timeout,
+                extensions=_client_extension(client_id),
             )
         except httpx.TimeoutException as exc:
             self.stats.increment("transport_errors")
@@ -457,12 +513,14 @@ class GenesysClient:
             self.stats.increment("transport_errors")
             raise TransientError(f"Genesys token endpoint: connection failed ({type(exc).__name__})") from exc
 
-    def _remember(self, value: str, *, basic: bool = False) -> None:
-        """Values no error, log or dead letter may repeat: the secret in the forms a request carries it (Basic
-        auth's base64 of id:secret, standard and URL-safe, padded or not; URL-encoded), and issued tokens."""
+    def _remember(self, value: str, *, basic_for: str | None = None) -> None:
+        """Values no error, log or dead letter may repeat: a client's secret in the forms a request carries it
+        (Basic auth's base64 of id:secret for `basic_for`, standard and URL-safe, padded or not; URL-encoded), and
+        issued tokens."""
+        basic = basic_for is not None
         forms = {value, quote(value, safe=""), quote_plus(value)}
         if basic:
-            pair = f"{self.settings.client_id}:{value}".encode()
+            pair = f"{basic_for}:{value}".encode()
             for encoded in (base64.b64encode(pair).decode(), base64.urlsafe_b64encode(pair).decode()):
                 forms.update((encoded, encoded.rstrip("=")))
         with self._secrets_lock:
@@ -481,12 +539,15 @@ class GenesysClient:
 
     # ------------------------------------------------------------------------------------------- hooks
     def _on_request(self, request: httpx.Request) -> None:
-        self.stats.record_call(endpoint_label(request.url.path))
+        self.stats.record_call(endpoint_label(request.url.path), request.extensions.get(_CLIENT_EXTENSION))
 
     def _on_response(self, response: httpx.Response) -> None:
         status = response.status_code
         if status == 429:
             self.stats.increment("rate_limited")
+            client_id = response.request.extensions.get(_CLIENT_EXTENSION)
+            if client_id is not None:
+                self.stats.record_client(client_id, "rate_limited")
         elif status == 401:
             self.stats.increment("unauthorized")
         elif status >= 500:
@@ -494,6 +555,36 @@ class GenesysClient:
 
 
 # ----------------------------------------------------------------------------------------------- helpers
+_CLIENT_EXTENSION = "gcevents.client_id"  # which OAuth client a request went out for, for the stats hooks
+
+
+def _client_extension(client_id: str) -> dict[str, Any]:
+    return {_CLIENT_EXTENSION: client_id}
+
+
+def _apply_limit(limiter: Pacer, per_minute: float, known: float | None, *, spent: int) -> None:
+    """The org's limit, just read, to one lane's pacer; `spent`: the reads made on it (the shared bucket's window
+    counts them). A static pacer keeps its rate."""
+    if isinstance(limiter, SharedLimiter):
+        if per_minute != known:
+            limiter.set_limit(per_minute, spent=spent)
+        elif spent:
+            limiter.bucket.take(spent, max_wait=math.inf)
+    elif isinstance(limiter, AdaptiveLimiter) and per_minute != known:
+        limiter.set_limit(per_minute)
+
+
+def _bucket_for(
+    settings: GenesysSettings, bucket: PermitBucket | None, buckets: Callable[[str], PermitBucket] | None
+) -> Callable[[str], PermitBucket | None]:
+    """Each client id's shared bucket. One bucket for several clients would pace them all as one token: refused."""
+    if buckets is not None:
+        return buckets
+    if bucket is not None and settings.several_clients:
+        raise ConfigError("several Genesys clients with a shared budget need one bucket per client id (buckets=)")
+    return lambda _client_id: bucket
+
+
 def _caused_by(error: TransientError, cause: BaseException) -> TransientError:
     """`error` as if raised `from cause`, for errors returned to the retry loop rather than raised at once."""
     error.__cause__ = cause

@@ -14,7 +14,8 @@ limits API, and answers every 429 with `Retry-After` and the code `too.many.requ
   shared by every container: permits come from it a few at a time, and a 429 holds the whole fleet back.
 
 All three: `acquire(max_wait)` takes a permit (sleeping until it is due) or raises RateLimitedError with the wait
-as `retry_after`; `on_success()` after an answer; `on_throttle(retry_after)` after a 429."""
+as `retry_after`; `delay()` says how long that would take now; `on_success()` after an answer;
+`on_throttle(retry_after)` after a 429."""
 
 from __future__ import annotations
 
@@ -48,6 +49,8 @@ class Pacer(Protocol):
     def rate_per_minute(self) -> float: ...
 
     def acquire(self, max_wait: float) -> float: ...
+
+    def delay(self) -> float: ...
 
     def on_success(self) -> None: ...
 
@@ -107,6 +110,13 @@ class RateLimiter:
                 if self._throttles == throttles:
                     break
         return slept
+
+    def delay(self) -> float:
+        """Seconds until a permit taken now would be due (0: one is free), without taking it: how a client with
+        several tokens picks the one to send on (`lanes.Lanes.pick`)."""
+        with self._lock:
+            self._refill()
+            return (1.0 - self._tokens) / self._rate if self._tokens < 1.0 else 0.0
 
     def on_success(self) -> None:
         """A fixed rate learns nothing from an answer."""
@@ -294,6 +304,13 @@ class SharedLimiter:
             self._sleep(wait)
             waited += wait
         return waited
+
+    def delay(self) -> float:
+        """This container's own pace, and the next slot it already booked in the fleet's bucket (if any): what the
+        bucket would answer for a new batch is not known without asking it."""
+        with self._lock:
+            booked = self._slots[0] - self._clock() if self._slots else 0.0
+        return max(self.local.delay(), booked)
 
     def _next_slot(self, max_wait: float) -> float:
         now = self._clock()
