@@ -71,12 +71,15 @@ IN_PROCESS_URL = "http://genesys-simulator.invalid"  # base URL of the in-proces
 class SimulatorOptions:
     client_id: str = "gcevents-sim"
     client_secret: str = field(default="gcevents-sim-secret", repr=False)
+    # More OAuth clients of the org, (id, secret) pairs, each with its own tokens: a deployment may spread its calls
+    # over several (GENESYS_CLIENT_ID=a,b). `settings()` and `env()` then name them all.
+    extra_clients: tuple[tuple[str, str], ...] = field(default=(), repr=False)
     host: str = "127.0.0.1"
     port: int = 0  # 0: any free port (tests); the CLI picks a fixed one
     token_expires_in: int = 86399  # seconds; an expired token is answered with 401
     rate_limit_per_minute: int | None = 300  # requests per window (per token, or per client); None: unlimited
     rate_window_seconds: float = 60.0  # shorter windows make rate-limit tests fast
-    rate_limit_scope: str = "token"  # "token": each token has its budget; "client": all tokens of the client share one
+    rate_limit_scope: str = "token"  # "token": each token has its budget; "client": all tokens of a client share one
     # What the limits API publishes, when it differs from what is enforced (a budget others share for a while: the
     # org's published limit stays while 429s come sooner). None: the enforced per-token rate.
     published_limit_per_minute: int | None = None
@@ -234,6 +237,9 @@ class _State:
         self.rng = random.Random(options.seed)
         self.tokens: dict[str, float] = {}  # token -> expires at (monotonic)
         self.issued: list[str] = []  # every token ever issued, for leak checks
+        self.token_names: dict[str, str] = {}  # token -> "<client id>#<n>": the n-th token of that client
+        self.token_calls: Counter[str] = Counter()  # API calls authorized, per token name
+        self.token_throttled: Counter[str] = Counter()  # ... of which answered 429
         self.windows: dict[str, _Window] = {}
         self.lookups: Counter[str] = Counter()  # analytics lookups per conversation id (for the lag)
         self.calls: Counter[str] = Counter()
@@ -284,6 +290,11 @@ class _State:
                 "unauthorized": self.counters["unauthorized"],
                 "bad_requests": self.counters["bad_requests"],
                 "ids_requested": self.counters["ids_requested"],
+                # Per token, named "<client id>#<n>" (tokens themselves are credentials): API calls that passed
+                # auth, and the 429s among them.
+                "calls_per_token": dict(self.token_calls),
+                "throttled_per_token": dict(self.token_throttled),
+                "tokens_per_client": dict(Counter(_client_of(name) for name in self.token_names.values())),
             }
 
     def add_integration(self, type_id: str, name: str, properties: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -304,6 +315,8 @@ class _State:
             self.calls.clear()
             self.counters.clear()
             self.lookups.clear()
+            self.token_calls.clear()
+            self.token_throttled.clear()
             self.rng = random.Random(self.options.seed)
 
 
@@ -403,7 +416,8 @@ class _Api:
         options = state.options
         with state.lock:
             state.calls["POST /oauth/token"] += 1
-        if not _basic_auth_ok(headers, options):
+        client_id = _basic_auth_client(headers, options)
+        if client_id is None:
             with state.lock:
                 state.counters["unauthorized"] += 1
             return _Answer(401, {"error": "invalid_client", "description": "client authentication failed"})
@@ -415,6 +429,8 @@ class _Api:
             state.tokens[token] = self._clock() + options.token_expires_in
             state.issued.append(token)
             state.counters["tokens_issued"] += 1
+            issued = sum(1 for name in state.token_names.values() if _client_of(name) == client_id)
+            state.token_names[token] = f"{client_id}#{issued + 1}"
         return _Answer(200, {"access_token": token, "token_type": "bearer", "expires_in": options.token_expires_in})
 
     # ------------------------------------------------------------------------------------------ API
@@ -478,10 +494,12 @@ class _Api:
         or the seconds until the window resets when it is used up."""
         state = self.state
         options = state.options
-        if options.rate_limit_per_minute is None:
-            return None
-        key = token if options.rate_limit_scope == "token" else f"client:{options.client_id}"
         with state.lock:
+            name = state.token_names.get(token, "")
+            state.token_calls[name] += 1
+            if options.rate_limit_per_minute is None:
+                return None
+            key = token if options.rate_limit_scope == "token" else f"client:{_client_of(name)}"
             window = state.windows.get(key)
             if window is None or now - window.started >= options.rate_window_seconds:
                 window = state.windows[key] = _Window(started=now)
@@ -489,6 +507,7 @@ class _Api:
                 window.count += 1
                 return None
             state.counters["rate_limited"] += 1
+            state.token_throttled[name] += 1
             return window.started + options.rate_window_seconds - now
 
     def _limits(self, namespace: str | None) -> tuple[int, dict[str, Any]]:
@@ -646,18 +665,26 @@ def _bearer(headers: dict[str, str]) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def _basic_auth_ok(headers: dict[str, str], options: SimulatorOptions) -> bool:
+def _basic_auth_client(headers: dict[str, str], options: SimulatorOptions) -> str | None:
+    """The client id whose credentials the Basic auth header carries, or None."""
     scheme, _, encoded = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic":
-        return False
+        return None
     try:
         decoded = base64.b64decode(encoded, validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        return False
+        return None
     client_id, _, client_secret = decoded.partition(":")
-    return hmac.compare_digest(client_id.encode(), options.client_id.encode()) and hmac.compare_digest(
-        client_secret.encode(), options.client_secret.encode()
-    )
+    for known_id, known_secret in ((options.client_id, options.client_secret), *options.extra_clients):
+        if hmac.compare_digest(client_id.encode(), known_id.encode()) and hmac.compare_digest(
+            client_secret.encode(), known_secret.encode()
+        ):
+            return known_id
+    return None
+
+
+def _client_of(token_name: str) -> str:
+    return token_name.partition("#")[0]
 
 
 def _payload(answer: _Answer) -> tuple[bytes, dict[str, str]]:
@@ -844,11 +871,17 @@ class GenesysSimulator:
         query and jobs page over them, and lookups of their ids answer them."""
         self._state.analytics.register(documents)
 
-    def revoke_tokens(self) -> None:
-        """Invalidate every issued token, as an expiry or a revocation would: the next calls get 401."""
-        with self._state.lock:
-            self._state.tokens.clear()
-            self._state.windows.clear()
+    def revoke_tokens(self, client_id: str | None = None) -> None:
+        """Invalidate every issued token (or every token of `client_id`), as an expiry or a revocation would: the
+        next calls with them get 401."""
+        state = self._state
+        with state.lock:
+            revoked = [t for t in state.tokens if client_id is None or _client_of(state.token_names[t]) == client_id]
+            for token in revoked:
+                del state.tokens[token]
+                state.windows.pop(token, None)
+            if client_id is None:
+                state.windows.clear()
 
     def issued_tokens(self) -> list[str]:
         """Every token issued so far, revoked ones included (for leak checks in tests)."""
@@ -856,17 +889,26 @@ class GenesysSimulator:
             return list(self._state.issued)
 
     def settings(self, **overrides: Any) -> GenesysSettings:
-        """Client settings pointing at this simulator with its credentials."""
+        """Client settings pointing at this simulator with its credentials (all its clients, if it has several)."""
         options = self._state.options
-        credentials = {"client_id": options.client_id, "client_secret": options.client_secret}
+        credentials: dict[str, Any] = {"client_id": options.client_id, "client_secret": self._secret_text()}
+        if options.extra_clients:
+            credentials["client_ids"] = (options.client_id, *(cid for cid, _ in options.extra_clients))
         return GenesysSettings.for_base_url(self.base_url, **{**credentials, **overrides})
+
+    def _secret_text(self) -> str:
+        """The secret as a deployment holds it: one client's, or the JSON map of several."""
+        options = self._state.options
+        if not options.extra_clients:
+            return options.client_secret
+        return json.dumps({options.client_id: options.client_secret, **dict(options.extra_clients)})
 
     def env(self) -> dict[str, str]:
         """The environment an entry point needs to use this simulator."""
         options = self._state.options
         return {
-            "GENESYS_CLIENT_ID": options.client_id,
-            "GENESYS_CLIENT_SECRET": options.client_secret,
+            "GENESYS_CLIENT_ID": ",".join((options.client_id, *(cid for cid, _ in options.extra_clients))),
+            "GENESYS_CLIENT_SECRET": self._secret_text(),
             "GENESYS_API_BASE_URL": self.base_url,
             "GENESYS_LOGIN_BASE_URL": self.base_url,
         }
