@@ -107,6 +107,16 @@ def test_secret_never_shows() -> None:
         pickle.dumps(settings.client_secret)
 
 
+def test_secrets_of_several_clients_never_show() -> None:
+    env = {**BASE, "GENESYS_CLIENT_ID": "client-1,client-2",
+           "GENESYS_CLIENT_SECRET": '{"client-1": "s3cr3t-value", "client-2": "other-s3cr3t"}'}  # fmt: skip
+    settings = genesys_settings_from_env(env)
+    assert settings is not None
+    assert settings.client_ids == ("client-1", "client-2")
+    for text in (repr(settings), str(settings), repr(settings.client_secret)):
+        assert "s3cr3t" not in text
+
+
 def test_frozen() -> None:
     settings = GenesysSettings.for_domain("mypurecloud.com", client_id="a", client_secret="b")
     with pytest.raises(AttributeError):

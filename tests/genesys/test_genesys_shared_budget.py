@@ -119,3 +119,14 @@ def test_shared_scope_wires_the_client_to_the_bucket_table(boto_client: Callable
     assert isinstance(limiter.bucket, DynamoDbPermitBucket)
     assert (limiter.bucket.table, limiter.bucket.key) == (unique_name, "genesys#client-1")
     runtime.genesys.close()
+    several = {**base, "GENESYS_BUDGET_TABLE": unique_name, "GENESYS_CLIENT_ID": "client-1,client-2",
+               "GENESYS_CLIENT_SECRET": '{"client-1": "s", "client-2": "t"}'}  # fmt: skip
+    runtime = build_runtime(Config.from_env(several), clients={"dynamodb": client})
+    assert isinstance(runtime.genesys, GenesysClient)
+    keys = []
+    for lane in runtime.genesys.lanes:  # each token has its own limit: each client id its own bucket item
+        assert isinstance(lane.limiter, SharedLimiter)
+        assert isinstance(lane.limiter.bucket, DynamoDbPermitBucket)
+        keys.append(lane.limiter.bucket.key)
+    assert keys == ["genesys#client-1", "genesys#client-2"]
+    runtime.genesys.close()
