@@ -374,7 +374,7 @@ GENESYS_BUDGET_SHARE = Variable(
     "GENESYS_BUDGET_SHARE", 1.0, fraction,
     "fraction of the limit this deployment takes (lower it when other tools use the same client)")
 GENESYS_MAX_CONCURRENCY = Variable(
-    "GENESYS_MAX_CONCURRENCY", 4, integer, "bulk calls in flight at once, per client")
+    "GENESYS_MAX_CONCURRENCY", 4, integer, "bulk calls in flight at once, per OAuth client")
 GENESYS_CONNECT_TIMEOUT = Variable(
     "GENESYS_CONNECT_TIMEOUT", 3.0, number, "seconds to connect to the Genesys API")
 GENESYS_READ_TIMEOUT = Variable(

@@ -205,14 +205,15 @@ class GenesysClient:
         self._remembered: dict[bool, deque[frozenset[str]]] = {True: deque(maxlen=kept), False: deque(maxlen=kept)}
         self._secrets: tuple[str, ...] = ()
         self._secrets_lock = threading.Lock()
+        in_flight = settings.max_concurrency * len(settings.client_ids)
         # No client-wide auth: each request carries its lane's (`_send`), so N clients share one connection pool.
         self._http = httpx.Client(
             base_url=settings.api_base_url,
             transport=transport,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
-            limits=httpx.Limits(
-                max_connections=max(10, settings.max_concurrency * 2),
-                max_keepalive_connections=max(5, settings.max_concurrency * 2),
+            limits=httpx.Limits(  # one pool for every client: room for each one's calls in flight
+                max_connections=max(10, in_flight * 2),
+                max_keepalive_connections=max(5, in_flight * 2),
             ),
             headers={"Accept": "application/json", "User-Agent": "gcevents"},
             event_hooks={"request": [self._on_request], "response": [self._on_response]},

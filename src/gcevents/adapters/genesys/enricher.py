@@ -23,14 +23,17 @@ _SPLIT_STATUS = frozenset({400, 413})
 
 
 class GenesysEnricher:
-    """Implements `gcevents.ports.Enricher` over a `GenesysClient` (shared: one token, one rate budget)."""
+    """Implements `gcevents.ports.Enricher` over a `GenesysClient` (shared: one token and rate budget per OAuth
+    client). Bulk calls in flight: `GENESYS_MAX_CONCURRENCY` per OAuth client, so N clients' budgets can be spent
+    when the answers, not the pacing, are what calls wait for."""
 
     def __init__(
         self, client: GenesysClient, *, chunk_size: int | None = None, max_concurrency: int | None = None
     ) -> None:
         self.client = client
         self.chunk_size = max(1, chunk_size or client.settings.bulk_chunk_size)
-        self.max_concurrency = max(1, max_concurrency or client.settings.max_concurrency)
+        per_client = client.settings.max_concurrency
+        self.max_concurrency = max(1, max_concurrency or per_client * len(client.settings.client_ids))
         self._max_ids = self.chunk_size  # lowered when the server proves it accepts fewer
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
