@@ -15,7 +15,14 @@ import httpx
 import pytest
 from genesys_kit import FakeTime
 
-from gcevents.adapters.genesys import GenesysAuthError, GenesysClient, GenesysSettings, Secret, clear_secret_cache
+from gcevents.adapters.genesys import (
+    GenesysAuthError,
+    GenesysClient,
+    GenesysEnricher,
+    GenesysSettings,
+    Secret,
+    clear_secret_cache,
+)
 from gcevents.adapters.genesys import auth as auth_module
 from gcevents.adapters.genesys.auth import resolve_client_secret
 from gcevents.adapters.genesys.limiter import AdaptiveLimiter, SharedLimiter
@@ -298,3 +305,11 @@ def test_no_client_secret_or_token_in_logs_reprs_or_errors(
     for text in texts:
         for value in forbidden:
             assert value not in text
+
+
+def test_bulk_calls_in_flight_are_counted_per_client(
+    make_simulator: Callable[..., GenesysSimulator], make_client: Callable[..., GenesysClient]
+) -> None:
+    one = make_client(make_simulator(), max_concurrency=3)
+    two = make_client(_with_clients(make_simulator, 2), max_concurrency=3)
+    assert (GenesysEnricher(one).max_concurrency, GenesysEnricher(two).max_concurrency) == (3, 6)
