@@ -48,6 +48,7 @@ def inputs(draw: st.DrawFn) -> PlanInputs:
         min_pollers=draw(st.integers(2, 200)),
         budget_scope=draw(st.sampled_from(planner.BUDGET_SCOPES)),
         pacing=draw(st.sampled_from(planner.PACINGS)),
+        clients=draw(st.integers(1, 4)),
     )
 
 
@@ -99,8 +100,8 @@ def test_every_output_respects_every_aws_limit(i: PlanInputs) -> None:
 @given(inputs())
 def test_the_api_budget_is_respected_when_the_planner_can(i: PlanInputs) -> None:
     p = plan(i)
-    budget = i.api_limit * i.api_share
-    if i.budget_scope == "token":  # each instance within its own token's budget
+    budget = i.api_limit * i.api_share * i.clients  # each OAuth client has its token, and its budget
+    if i.budget_scope == "token":  # each instance within its own tokens' budget
         assert p.api_calls_per_minute <= budget * p.max_concurrency * (1 + 1e-9) + 1e-6
         return
     assert p.api_calls_per_minute <= budget + 1e-6
@@ -198,6 +199,19 @@ def test_worked_example_with_one_shared_budget_and_the_static_split() -> None:
     drain = next(s for s in p.steps if s.name == "drain after the spike (s)")
     assert drain.formula == f"{p.spike.end_backlog:.0f} queued at the end / ({p.capacity:.1f} - 50 steady)"
     assert "GenesysRatePerMinute=24 " in p.to_sam()
+
+
+def test_more_oauth_clients_lift_the_shared_budget_cap() -> None:
+    """Two clients: two budgets (one bucket each), so the API allows twice the concurrency (20, where one client's
+    capped the peak's 13 at 10); a static rate stays per token. The text shows the clients."""
+    one = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, budget_scope="shared", pacing="static"))
+    two = plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, budget_scope="shared", pacing="static", clients=2))
+    allowed = next(s for s in two.steps if s.name == "concurrency the shared API budget allows")
+    assert (allowed.value, "2 clients" in allowed.formula) == (20, True)
+    assert (one.max_concurrency, two.max_concurrency) == (10, 13)
+    assert not any("capped" in w for w in two.warnings)
+    assert two.spike.peak_backlog < one.spike.peak_backlog
+    assert 1 <= two.genesys_rate_per_minute <= one.genesys_rate_per_minute
 
 
 def test_max_receive_count_never_drops_below_five() -> None:

@@ -107,6 +107,7 @@ class PlanInputs:
     api_latency_ms: float = 300.0  # one bulk analytics call
     api_limit: int = 300  # Genesys requests/min per client-credentials token (the limits API says the org's)
     api_share: float = 0.8  # of the API limit we plan to use (the rest: retries, other tools)
+    clients: int = 1  # OAuth clients in the deployment (GENESYS_CLIENT_ID lists them): one token and budget each
     api_max_wait: float = 20.0  # how long the Genesys client may wait for budget inside one invocation (s)
     chunk: int = 100  # conversation ids per bulk analytics call
     enrich_fraction: float = 0.2  # events that need a Genesys lookup (e.g. customer.end, acw)
@@ -143,8 +144,8 @@ def _basic_problems(i: PlanInputs) -> list[str]:
         problems.append("event time must be > 0, overhead and API latency >= 0")
     if not MIN_MEMORY_MB <= i.memory_mb <= MAX_MEMORY_MB:
         problems.append(f"memory must be within {MIN_MEMORY_MB}-{MAX_MEMORY_MB} MB")
-    if i.api_limit < 1 or not 0 < i.api_share <= 1 or i.chunk < 1 or i.api_max_wait < 0:
-        problems.append("API limit >= 1, 0 < API share <= 1, chunk >= 1, API max wait >= 0 are required")
+    if i.api_limit < 1 or not 0 < i.api_share <= 1 or i.chunk < 1 or i.api_max_wait < 0 or i.clients < 1:
+        problems.append("API limit >= 1, 0 < API share <= 1, chunk >= 1, API max wait >= 0, clients >= 1 are required")
     if not 0 <= i.enrich_fraction <= 1:
         problems.append("enrichment fraction must be within 0..1")
     if i.account_headroom < MIN_CONCURRENCY:
@@ -426,11 +427,16 @@ def _per_instance(i: PlanInputs, batch: _Batch, sheet: _Sheet) -> Term:
     own token's share allows (bulk calls it may make per minute / calls per batch x events per batch)."""
     alone = batch.size / batch.seconds
     if batch.calls.value and i.budget_scope == "token":
-        own = (num(i.api_limit, "/min per token") * i.api_share / 60.0 / batch.calls * batch.size).explained(
-            "own token"
-        )
+        tokens = _tokens(i)
+        own = (tokens * i.api_share / 60.0 / batch.calls * batch.size).explained("own tokens")
         return sheet.step("events/s per instance", smallest(alone.explained("batches"), own), digits=1)
     return sheet.step("events/s per instance", alone, digits=1)
+
+
+def _tokens(i: PlanInputs) -> Term:
+    """Requests/min one instance's tokens allow: the per-token limit, once per OAuth client (each has its own)."""
+    limit = num(i.api_limit, "/min per token")
+    return limit if i.clients == 1 else limit * num(i.clients, "clients")
 
 
 def _fleet(i: PlanInputs, batch: _Batch, sheet: _Sheet) -> _Fleet:
@@ -439,7 +445,7 @@ def _fleet(i: PlanInputs, batch: _Batch, sheet: _Sheet) -> _Fleet:
     caps = [need.called("peak")]
     budget: Term | None = None
     if batch.calls.value and i.budget_scope == "shared":
-        budget = num(i.api_limit) * i.api_share
+        budget = _tokens(i) * i.api_share
         allowed = floor(budget / batch.calls_per_minute, slack=1e-9)
         caps.append(sheet.step("concurrency the shared API budget allows", allowed).called("API"))
     elif batch.calls.value:
@@ -518,10 +524,10 @@ def _pacing(i: PlanInputs, batch: _Batch, fleet: _Fleet, sheet: _Sheet) -> int:
             "GenesysRatePerMinute", 0, f"0: adaptive pacing ({i.budget_scope} scope; the limits API, AIMD on 429)"
         )
         return 0
-    per_instance = num(i.api_limit) * i.api_share
-    if fleet.budget is not None:
-        per_instance = fleet.budget / fleet.target
-    rate = sheet.step("GenesysRatePerMinute (static, per instance)", largest(num(1), floor(per_instance)))
+    per_token = num(i.api_limit) * i.api_share
+    if fleet.budget is not None:  # each instance paces each of its tokens (one per client) at this rate
+        per_token = fleet.budget / fleet.target if i.clients == 1 else fleet.budget / fleet.target / i.clients
+    rate = sheet.step("GenesysRatePerMinute (static, per token)", largest(num(1), floor(per_token)))
     return int(rate.value)
 
 

@@ -43,6 +43,7 @@ def register(subparsers: Any) -> None:
     arg("--api-latency-ms", "latency of one bulk API call (ms)")
     arg("--api-limit", "Genesys requests/min per client-credentials token (%(default)s)")
     arg("--api-share", "share of the API limit to use (%(default)s)")
+    arg("--clients", "OAuth clients in the deployment, one token each (GENESYS_CLIENT_ID lists them; %(default)s)")
     arg("--api-max-wait", "GENESYS_MAX_WAIT seconds (%(default)s)")
     arg("--chunk", "ids per bulk analytics call (%(default)s)")
     arg("--enrich-fraction", "share of events enriched (0..1)")
