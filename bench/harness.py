@@ -64,6 +64,9 @@ class Params:
     lambda_async_retries: int = 2  # EventBridge -> Lambda is async: Lambda retries a failed event twice
     seed: int = 7
     claim_mode: str = "per_key"  # gcevents' GCEVENTS_CLAIM_MODE
+    # When the event list's conversations end (epoch ms; `make_workload`): fixed once per run, so every design's
+    # process rebuilds the same list. Default: when the parameters are made, i.e. at the run's start.
+    start_ms: int = field(default_factory=lambda: int(time.time() * 1000))
 
 
 # ------------------------------------------------------------------------------------------------ workload
@@ -99,27 +102,35 @@ def _identity(event: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
+FRESH_WINDOW_MS = 300_000  # conversations of the event list start within this before the run
+
+
 def make_workload(
     events: int,
     conversations: int = 0,
     duplicate_rate: float = 0.10,
     *,
     seed: int = 7,
-    start_ms: int = 1_764_000_000_000,
+    start_ms: int | None = None,
 ) -> Workload:
     """A spike as `gcevents.testing.workload.make_spike` builds it (lifecycle events, re-sends with new envelope ids,
     shuffled) over `conversations` conversations (0: complete lifecycles; fewer events per conversation when more
-    conversations are asked for: a spike window that sees a slice of each lifecycle)."""
+    conversations are asked for: a spike window that sees a slice of each lifecycle).
+
+    Conversations start in the 5 minutes before `start_ms` (default: now), so the events are as fresh as streaming
+    traffic's: gcevents treats once-per-session events older than GCEVENTS_FACT_KEYS_AFTER (10 minutes) as late
+    (a re-send days later, a replay) and claims their fact keys, which a list dated last year would make of all."""
     from gcevents.testing.workload import conversation_lifecycle
 
     rng = random.Random(seed)
+    began = start_ms if start_ms is not None else int(time.time() * 1000)
     n_unique = round(events / (1 + duplicate_rate))
     conversations = conversations or max(1, -(-n_unique // LIFECYCLE_EVENTS))
     per_conversation = n_unique / conversations
     unique: list[dict[str, Any]] = []
     for index in range(conversations):
         cid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-        lifecycle = conversation_lifecycle(cid, start_ms + rng.randrange(0, 3_600_000), rng)
+        lifecycle = conversation_lifecycle(cid, began - rng.randrange(0, FRESH_WINDOW_MS), rng)
         want = round(per_conversation * (index + 1)) - round(per_conversation * index)
         want = max(1, min(len(lifecycle), want))
         offset = rng.randrange(0, len(lifecycle) - want + 1)
@@ -510,7 +521,7 @@ def _child(job: Job) -> VariantResult:
     os.environ.pop("AWS_ENDPOINT_URL", None)
     module = importlib.import_module(f"bench.{VARIANT_MODULES[job.variant]}")
     p = job.params
-    workload = make_workload(p.events, p.conversations, p.duplicate_rate, seed=p.seed)
+    workload = make_workload(p.events, p.conversations, p.duplicate_rate, seed=p.seed, start_ms=p.start_ms)
     prefix = f"bench-{job.variant}{job.batch_size}-{uuid.uuid4().hex[:8]}"
     env = BenchEnv(job.endpoint, job.genesys, p, job.batch_size, prefix, job.profile)
     result: VariantResult = module.run(env, workload)

@@ -244,7 +244,9 @@ def run_benchmark(
     repeat: int = 1,
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    workload = make_workload(params.events, params.conversations, params.duplicate_rate, seed=params.seed)
+    workload = make_workload(
+        params.events, params.conversations, params.duplicate_rate, seed=params.seed, start_ms=params.start_ms
+    )
     log(
         f"workload: {workload.total} events, {workload.unique_events} unique, {workload.duplicates} re-sent "
         f"(new envelope ids), {workload.conversations} conversations, {len(workload.effect_identities)} with effects"
