@@ -97,7 +97,7 @@ class PlanInputs:
     peak_rate: float  # events/s during the spike (total, not on top of `rate`)
     duration: float  # spike length, s
     # CPU time per event on one full vCPU: what `make bench` measured for gcevents at batch 100 (bench/results/
-    # latest.json, 2026-12-01: 1.265 ms, the median of three runs of 1.22-1.33 ms; state on, enrichment for
+    # table-run.json, 2026-12-01: 1.265 ms, the median of three runs of 1.22-1.33 ms; state on, enrichment for
     # customer.end and acw, 100 conversations in flight; docs/benchmarks.md). `memory_mb` turns it into time.
     event_ms: float = 1.3
     # The function's MemorySize (the template's default): Lambda gives one vCPU at 1,769 MB and a proportional share
