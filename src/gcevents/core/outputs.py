@@ -288,8 +288,15 @@ class ConversationOutputs:
     ) -> dict[str, Exception]:
         """`states`: the current item of every touched conversation; `checks`: conversationId -> due (epoch ms)
         of the completion checks in the batch. Returns conversationId -> error for what must be retried."""
+        return self.evaluate_reporting(states, checks, deadline)[0]
+
+    def evaluate_reporting(
+        self, states: Mapping[str, StoredState], checks: Mapping[str, int], deadline: float
+    ) -> tuple[dict[str, Exception], frozenset[str]]:
+        """`evaluate`, and the conversations of `states` it did nothing for: no record delivered now (every one
+        found delivered before, or none due), no check scheduled, no failure."""
         if not self.routes:
-            return {}
+            return {}, frozenset(states)
         now_ms = int(self.clock.now() * 1000)
         pending: list[_Pending] = []
         waiting: dict[str, tuple[dict[str, Any], str, int | None]] = {}
@@ -304,10 +311,11 @@ class ConversationOutputs:
             else:
                 waiting[cid] = (content, version, due)
         to_schedule = self._waiting(waiting, pending, now_ms)
-        failures = self.deliveries.run(pending, deadline)
+        failures, before = self.deliveries.run_reporting(pending, deadline)
         for cid, error in self._schedule(to_schedule, now_ms).items():
             failures.setdefault(cid, error)
-        return failures
+        acted = {p.owner for p in pending if p.owner not in before} | (set(to_schedule) if self.scheduler else set())
+        return failures, frozenset(cid for cid in states if cid not in acted and cid not in failures)
 
     def _waiting(
         self, waiting: Mapping[str, tuple[dict[str, Any], str, int | None]], pending: list[_Pending], now_ms: int

@@ -65,16 +65,22 @@ class StateProjection:
             with self._lock:
                 self.stale_events += sum(len(observations[cid]) for cid in result.unchanged)
                 self.conversations_written += len(result.written)
+        idle: frozenset[str] | set[str] = result.unchanged  # with outputs: also nothing delivered or scheduled now
         if self.outputs is not None:
-            failed.update(self._emit(result, checks, failed, min(i.context.deadline for i in items)))
+            errors, idle = self._emit(result, checks, failed, min(i.context.deadline for i in items))
+            failed.update(errors)
         applied = frozenset(
-            o.event.content_key for cid in result.unchanged if cid not in failed for o in observations.get(cid, ())
+            o.event.content_key
+            for cid in result.unchanged
+            if cid not in failed and cid in idle
+            for o in observations.get(cid, ())
         )
         return BatchOutcome({key: error for cid, error in failed.items() for key in keys.get(cid, ())}, applied)
 
     def _emit(
         self, result: ApplyResult, checks: Mapping[str, int], failed: Mapping[str, Exception], deadline: float
-    ) -> dict[str, Exception]:
+    ) -> tuple[dict[str, Exception], frozenset[str]]:
+        """Errors by conversation, and the conversations the outputs did nothing for (`evaluate_reporting`)."""
         assert self.outputs is not None
         states: dict[str, StoredState] = {**result.current, **result.written}
         errors: dict[str, Exception] = {}
@@ -89,5 +95,6 @@ class StateProjection:
             if stored is not None:  # gone (TTL) or never seen: nothing to complete
                 states[cid] = stored
         states = {cid: item for cid, item in states.items() if cid not in failed}
-        errors.update(self.outputs.evaluate(states, checks, deadline))
-        return errors
+        failures, idle = self.outputs.evaluate_reporting(states, checks, deadline)
+        errors.update(failures)
+        return errors, idle
