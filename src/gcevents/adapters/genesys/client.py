@@ -200,9 +200,11 @@ class GenesysClient:
         self._limit_due = 0.0  # monotonic time of the next read
         self._limit_lock = threading.Lock()
         # See `_remember`. `_secrets` is replaced whole and read without the lock; the last few of each kind are
-        # kept per client (a rotated secret, the previous token), so a long-lived worker does not collect them forever.
-        kept = 3 * len(settings.client_ids)
-        self._remembered: dict[bool, deque[frozenset[str]]] = {True: deque(maxlen=kept), False: deque(maxlen=kept)}
+        # kept per client (a rotated secret, the previous token), so a long-lived worker does not collect them forever
+        # and one client renewing often never pushes out another's current token. Keys: (client id, secret?).
+        self._remembered: dict[tuple[str, bool], deque[frozenset[str]]] = {
+            (client_id, basic): deque(maxlen=3) for client_id in settings.client_ids for basic in (True, False)
+        }
         self._secrets: tuple[str, ...] = ()
         self._secrets_lock = threading.Lock()
         in_flight = settings.max_concurrency * len(settings.client_ids)
@@ -488,7 +490,7 @@ class GenesysClient:
             expires_in = float(document.get("expires_in", 86399))
         except (TypeError, ValueError):
             expires_in = 86399.0
-        self._remember(access_token)
+        self._remember(access_token, client_id=client_id)
         now = self._monotonic()
         margin = min(self.settings.token_renew_margin, expires_in * 0.1)
         self.stats.increment("tokens_fetched")
@@ -497,7 +499,7 @@ class GenesysClient:
         return AccessToken(value=Secret(access_token), expires_at=now + expires_in, renew_at=now + expires_in - margin)
 
     def _post_token(self, client_id: str, secret: Secret) -> httpx.Response:
-        self._remember(secret.reveal(), basic_for=client_id)
+        self._remember(secret.reveal(), client_id=client_id, basic=True)
         timeout = httpx.Timeout(self.settings.read_timeout, connect=self.settings.connect_timeout)
         try:
             return self._http.post(
@@ -514,21 +516,20 @@ class GenesysClient:
             self.stats.increment("transport_errors")
             raise TransientError(f"Genesys token endpoint: connection failed ({type(exc).__name__})") from exc
 
-    def _remember(self, value: str, *, basic_for: str | None = None) -> None:
+    def _remember(self, value: str, *, client_id: str, basic: bool = False) -> None:
         """Values no error, log or dead letter may repeat: a client's secret in the forms a request carries it
-        (Basic auth's base64 of id:secret for `basic_for`, standard and URL-safe, padded or not; URL-encoded), and
-        issued tokens."""
-        basic = basic_for is not None
+        (`basic`: Basic auth's base64 of id:secret, standard and URL-safe, padded or not; URL-encoded), and
+        issued tokens; the last few of each kind per client."""
         forms = {value, quote(value, safe=""), quote_plus(value)}
         if basic:
-            pair = f"{basic_for}:{value}".encode()
+            pair = f"{client_id}:{value}".encode()
             for encoded in (base64.b64encode(pair).decode(), base64.urlsafe_b64encode(pair).decode()):
                 forms.update((encoded, encoded.rstrip("=")))
         with self._secrets_lock:
-            kept = self._remembered[basic]
+            kept = self._remembered.setdefault((client_id, basic), deque(maxlen=3))
             if frozenset(forms) not in kept:
                 kept.append(frozenset(forms))
-            everything = {f for group in (*self._remembered[True], *self._remembered[False]) for f in group}
+            everything = {f for groups in self._remembered.values() for group in groups for f in group}
             self._secrets = tuple(sorted((f for f in everything if len(f) >= 4), key=len, reverse=True))
 
     def _redact(self, text: str) -> str:
