@@ -30,6 +30,8 @@ class Server:
         self.api = api
         self.issued: Counter[str] = Counter()
         self.calls: Counter[str] = Counter()  # client id -> API calls
+        self.limit = 0  # client.credentials.token.rate.per.minute (0: the limits API answers 404)
+        self.limit_reads = 0
         self._lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
@@ -42,7 +44,13 @@ class Server:
                 token = f"token-{client_id}-{self.issued[client_id]:04d}-abcdefghijklmnop"
             return httpx.Response(200, json={"access_token": token, "expires_in": 86400})
         if request.url.path.startswith("/api/v2/organizations/limits"):
-            return httpx.Response(404, json={})
+            self.limit_reads += 1
+            if not self.limit or not request.url.path.endswith("platform.api"):
+                return httpx.Response(404, json={})
+            key = "client.credentials.token.rate.per.minute"
+            return httpx.Response(
+                200, json={"entities": [{"key": key, "namespace": "platform.api", "value": self.limit}]}
+            )
         token = request.headers["Authorization"].split()[1]
         client_id = token.split("-", 1)[1].rsplit("-", 2)[0]
         with self._lock:
@@ -127,3 +135,24 @@ def test_a_429_on_one_lane_retries_at_once_on_the_free_one(fake_time: FakeTime) 
         assert client.conversation("c-1") == {"id": "c-1"}
     assert server.calls["client-a"] == 1
     assert fake_time.monotonic() - started < 5.0
+
+
+def test_the_limits_read_every_15_minutes_apply_to_every_lane(fake_time: FakeTime) -> None:
+    client, server = make(lambda cid, token, request: httpx.Response(200, json={}), fake_time, rate_per_minute=None)
+    server.limit = 600
+    for _ in range(4):
+        client.conversation("c-1")
+    assert server.calls == {"client-a": 2, "client-b": 2}
+    reads = server.limit_reads
+    assert reads >= 1
+    assert [lane.limiter.limit_per_minute for lane in client.lanes] == [600, 600]  # type: ignore[attr-defined]
+    server.limit = 1200
+    fake_time.sleep(10 * 60)
+    client.conversation("c-1")
+    assert server.limit_reads == reads  # not due yet
+    fake_time.sleep(6 * 60)
+    for _ in range(2):
+        client.conversation("c-1")
+    assert server.limit_reads == 2 * reads  # read once for both lanes
+    assert [lane.limiter.limit_per_minute for lane in client.lanes] == [1200, 1200]  # type: ignore[attr-defined]
+    assert client.budget()["limit_per_minute"] == 1200
