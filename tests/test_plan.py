@@ -369,3 +369,15 @@ def test_cpu_time_per_event_stretches_below_a_full_vcpu() -> None:
     assert half.batch_seconds == pytest.approx((150 + 2_000 * 1.3 * 1_769 / 884 + 4 * 300) / 1000)
     with pytest.raises(ValueError, match="memory"):
         plan(PlanInputs(rate=50, peak_rate=2_000, duration=600, memory_mb=64))
+
+
+@pytest.mark.parametrize("scope", ["token", "shared"])
+def test_static_pacing_is_per_token_whatever_the_number_of_clients(scope: str) -> None:
+    """Review: N clients give N per-token budgets; the static GenesysRatePerMinute paces each token, so with the
+    same concurrency it is the same for 1 or 3 clients, and the shared cap grows N-fold."""
+    base = PlanInputs(rate=20, peak_rate=200, duration=600, budget_scope=scope, pacing="static")
+    one, three = plan(base), plan(dataclasses.replace(base, clients=3))
+    assert one.max_concurrency == three.max_concurrency
+    assert one.genesys_rate_per_minute == three.genesys_rate_per_minute
+    assert one.genesys_rate_per_minute <= 300 * 0.8
+    assert "300 /min per token x 3 clients" in json.dumps(three.to_dict())
