@@ -13,7 +13,7 @@ from gcevents.core.events import GenesysEvent, RawRecord, split_records
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import ALREADY_APPLIED, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
-from gcevents.core.router import HandlerContext, Router, WorkItem
+from gcevents.core.router import BatchOutcome, HandlerContext, Router, WorkItem
 from gcevents.core.state import merge
 from gcevents.errors import RateLimitedError, StoreUnavailableError
 from gcevents.ports import ApplyResult, Claim, ClaimResult, Updates
@@ -185,3 +185,33 @@ def test_a_claim_free_resend_is_a_duplicate_only_if_every_batch_handler_wanting_
     assert outcomes.pop("customer.end") == (Outcome.PROCESSED, None)
     assert set(outcomes.values()) == {(Outcome.DUPLICATE, ALREADY_APPLIED)}
     assert store.claimed == Counter()  # nothing claimed, either time
+
+
+def test_a_handler_cannot_vouch_for_events_it_was_not_given() -> None:
+    """A third-party handler that names keys beyond its items must not make another handler's event look applied."""
+
+    class Boastful:  # wants customer.* only, but claims every key of the batch as applied
+        guards_itself = True
+        every_key: frozenset[str] = frozenset()
+
+        def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
+            return BatchOutcome({}, self.every_key)
+
+    class Forgetful:  # wants acd.*, reports nothing
+        guards_itself = True
+
+        def handle_batch(self, items: Sequence[WorkItem]) -> Mapping[str, Exception]:
+            return {}
+
+    boastful = Boastful()
+    router = Router()
+    router.add_batch(boastful, ("v2.detail.events.conversation.{id}.customer.*",))
+    router.add_batch(Forgetful(), ("v2.detail.events.conversation.{id}.acd.*",))
+    clock, store = FakeClock(), CountingStore()
+    pipeline = Pipeline(
+        idempotency=Idempotency(store, clock=clock), dead_letters=MemoryDeadLetterSink(), router=router, clock=clock
+    )
+    events = [make_event("customer.start", "c-1"), make_event("acd.start", "c-1", event_time=BASE_MS + 5)]
+    boastful.every_key = frozenset(parse(e).content_key for e in events)
+    outcomes = {r.event.kind: r.outcome for r in pipeline.run(records(events), clock.now() + 60).results if r.event}
+    assert outcomes == {"conversation.customer.start": Outcome.DUPLICATE, "conversation.acd.start": Outcome.PROCESSED}

@@ -461,8 +461,9 @@ class Pipeline:
             for key, failure in failures.items():
                 if key in by_key:
                     batch.errors.setdefault(by_key[key], failure)
-            batch.wanted_by.update(by_key[item.event.content_key] for item in items)
-            batch.applied_by.update(by_key[key] for key in applied if key in by_key)
+            given = {item.event.content_key for item in items}  # a handler vouches only for what it was given
+            batch.wanted_by.update(by_key[key] for key in given)
+            batch.applied_by.update(by_key[key] for key in set(applied) & given)
 
     # ---------------------------------------------------------------------------------------------- settle
     def _settle(self, batch: _Batch) -> None:

@@ -190,7 +190,7 @@ class Plan:
     function_timeout: int
     visibility_timeout: int
     max_receive_count: int
-    genesys_rate_per_minute: int  # 0: adaptive pacing; > 0 the static per-instance override
+    genesys_rate_per_minute: int  # 0: adaptive pacing; > 0 the static override, per token (one per OAuth client)
     batch_seconds: float
     calls_per_batch: int
     capacity: float  # events/s at full concurrency (and within the API budget)
