@@ -1,19 +1,21 @@
 """Several OAuth clients in one deployment (GENESYS_CLIENT_ID=a,b,...): the configuration, calls spread over one
 token per client, each token paced on its own, a 401 renewing one token only, and nothing secret shown.
 
-Socket-free: the simulator in-process and one FakeTime, so minutes of pacing take a fraction of a second."""
+Socket-free: the simulator in-process and one FakeTime, so minutes of pacing take a fraction of a second (one test
+runs the enricher's threads on real sockets, in the slow tier)."""
 
 from __future__ import annotations
 
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-from genesys_kit import FakeTime
+from genesys_kit import REAL_HTTP, FakeTime
 
 from gcevents.adapters.genesys import (
     GenesysAuthError,
@@ -313,3 +315,24 @@ def test_bulk_calls_in_flight_are_counted_per_client(
     one = make_client(make_simulator(), max_concurrency=3)
     two = make_client(_with_clients(make_simulator, 2), max_concurrency=3)
     assert (GenesysEnricher(one).max_concurrency, GenesysEnricher(two).max_concurrency) == (3, 6)
+
+
+@REAL_HTTP
+def test_concurrent_bulk_lookups_over_two_clients_over_http(
+    make_simulator: Callable[..., GenesysSimulator], make_client: Callable[..., GenesysClient]
+) -> None:
+    """Threads of the enricher on real sockets: one token per client however many threads ask at once, every id
+    answered, the calls spread over both tokens, each within its budget (no 429), nothing sent twice."""
+    simulator = _with_clients(make_simulator, 2, rate_limit_per_minute=600, latency_ms=20)
+    client = make_client(simulator, max_concurrency=3)
+    enricher = GenesysEnricher(client, chunk_size=5)
+    ids = [f"conv-{n}" for n in range(120)]
+    result = enricher.enrich(ids, time.time() + 30)
+    assert set(result.details) == set(ids)
+    assert not result.failed
+    stats = simulator.stats()
+    assert stats["tokens_per_client"] == {"gcevents-sim": 1, "client-1": 1}
+    calls = stats["calls_per_token"]
+    assert sum(calls.values()) == 24  # 120 ids / 5 per call, each sent once
+    assert min(calls.values()) >= 6  # both tokens served a fair share
+    assert stats["rate_limited"] == 0
