@@ -140,16 +140,11 @@ class Deliveries:
         with self._lock:
             return dict(self.counts)
 
-    def run(self, pending: Sequence[_Pending], deadline: float) -> dict[str, Exception]:
-        """Deliver what is not delivered yet; owner -> error for what failed. A conversation whose `completed`
-        another batch is delivering right now (concurrent batches often share conversations) is looked at again
-        after a short wait, a few times, before its events are handed back."""
-        return self.run_reporting(pending, deadline)[0]
-
-    def run_reporting(
-        self, pending: Sequence[_Pending], deadline: float
-    ) -> tuple[dict[str, Exception], frozenset[str]]:
-        """`run`, and the owners whose every delivery was found delivered before (a re-send: nothing to do)."""
+    def run(self, pending: Sequence[_Pending], deadline: float) -> tuple[dict[str, Exception], frozenset[str]]:
+        """Deliver what is not delivered yet: owner -> error for what failed, and the owners whose every delivery
+        was found delivered before (a re-send: nothing to do). A conversation whose `completed` another batch is
+        delivering right now (concurrent batches often share conversations) is looked at again after a short wait,
+        a few times, before its events are handed back."""
         failures: dict[str, Exception] = {}
         before: Counter[str] = Counter()  # owner -> deliveries found COMPLETED (a delivery is decided once)
         budget = RetryBudget(CONTENTION_ROUNDS, base=0.05, cap=0.5, sleep=self._sleep)
@@ -285,16 +280,11 @@ class ConversationOutputs:
 
     def evaluate(
         self, states: Mapping[str, StoredState], checks: Mapping[str, int], deadline: float
-    ) -> dict[str, Exception]:
-        """`states`: the current item of every touched conversation; `checks`: conversationId -> due (epoch ms)
-        of the completion checks in the batch. Returns conversationId -> error for what must be retried."""
-        return self.evaluate_reporting(states, checks, deadline)[0]
-
-    def evaluate_reporting(
-        self, states: Mapping[str, StoredState], checks: Mapping[str, int], deadline: float
     ) -> tuple[dict[str, Exception], frozenset[str]]:
-        """`evaluate`, and the conversations of `states` it did nothing for: no record delivered now (every one
-        found delivered before, or none due), no check scheduled, no failure."""
+        """`states`: the current item of every touched conversation; `checks`: conversationId -> due (epoch ms)
+        of the completion checks in the batch. Returns conversationId -> error for what must be retried, and the
+        conversations of `states` it did nothing for: no record delivered now (every one found delivered before, or
+        none due), no check scheduled, no failure."""
         if not self.routes:
             return {}, frozenset(states)
         now_ms = int(self.clock.now() * 1000)
@@ -311,7 +301,7 @@ class ConversationOutputs:
             else:
                 waiting[cid] = (content, version, due)
         to_schedule = self._waiting(waiting, pending, now_ms)
-        failures, before = self.deliveries.run_reporting(pending, deadline)
+        failures, before = self.deliveries.run(pending, deadline)
         for cid, error in self._schedule(to_schedule, now_ms).items():
             failures.setdefault(cid, error)
         acted = {p.owner for p in pending if p.owner not in before} | (set(to_schedule) if self.scheduler else set())
@@ -441,7 +431,7 @@ class RawEventRoutes:
         nothing_to_do = {item.event.content_key for item in items} - {p.owner for p in pending}
         if not pending:
             return BatchOutcome({}, frozenset(nothing_to_do))
-        failures, before = self.deliveries.run_reporting(pending, min(item.context.deadline for item in items))
+        failures, before = self.deliveries.run(pending, min(item.context.deadline for item in items))
         return BatchOutcome(failures, before | nothing_to_do)
 
 

@@ -80,7 +80,7 @@ class StateProjection:
     def _emit(
         self, result: ApplyResult, checks: Mapping[str, int], failed: Mapping[str, Exception], deadline: float
     ) -> tuple[dict[str, Exception], frozenset[str]]:
-        """Errors by conversation, and the conversations the outputs did nothing for (`evaluate_reporting`)."""
+        """Errors by conversation, and the conversations the outputs did nothing for (`outputs.evaluate`)."""
         assert self.outputs is not None
         states: dict[str, StoredState] = {**result.current, **result.written}
         errors: dict[str, Exception] = {}
@@ -95,6 +95,6 @@ class StateProjection:
             if stored is not None:  # gone (TTL) or never seen: nothing to complete
                 states[cid] = stored
         states = {cid: item for cid, item in states.items() if cid not in failed}
-        failures, idle = self.outputs.evaluate_reporting(states, checks, deadline)
+        failures, idle = self.outputs.evaluate(states, checks, deadline)
         errors.update(failures)
         return errors, idle

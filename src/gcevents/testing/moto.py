@@ -113,7 +113,6 @@ def cheap_transaction_backups() -> None:
             moto_transact(backend, transact_items)
         except Exception:
             for table_name, key, before in reversed([s for s in saved if s is not None]):
-                backend.get_table(table_name)  # still there
                 if before is None:
                     if backend.get_item(table_name, key) is not None:
                         backend.delete_item(table_name, key)
