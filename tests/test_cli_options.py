@@ -11,8 +11,8 @@ from gcevents.entrypoints.cli import build_parser
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.entrypoints.cli.plan import inputs_from_args
 from gcevents.entrypoints.cli.process import ProcessOptions
+from gcevents.entrypoints.demo import DemoOptions
 from gcevents.entrypoints.worker import WorkerSettings
-from gcevents.ops.demo import DemoOptions
 from gcevents.ops.plan import PlanInputs
 from gcevents.testing.genesys import SimulatorOptions
 

@@ -58,7 +58,7 @@ def test_prune_and_zip_without_network(tmp_path: Path) -> None:
     assert not {p for p in left if p.split("/")[0] in {"boto3", "botocore", "six.py", "dateutil", "bin"}}
     assert not {p for p in left if "urllib3" in p or "__pycache__" in p or p.endswith(("RECORD", ".pyc"))}
     assert not {p for p in left if p.startswith("anyio/tests")}
-    dev_only = ("gcevents/testing/", "gcevents/ops/demo.py", "gcevents/entrypoints/cli/demo.py",
+    dev_only = ("gcevents/testing/", "gcevents/entrypoints/demo.py", "gcevents/entrypoints/cli/demo.py",
                 "gcevents/entrypoints/cli/simulate.py")  # fmt: skip
     assert not {p for p in left if p.startswith(dev_only)}
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"

@@ -1,10 +1,9 @@
 """The small Protocols the core depends on. Adapters (DynamoDB, SQLite, SQS, HTTP) live in `gcevents.adapters`;
-every port has a memory fake in `gcevents.testing.fakes` and one contract test suite over all adapters."""
+every port has a memory adapter in `gcevents.adapters.memory` and one contract test suite over all adapters."""
 
 from __future__ import annotations
 
 import enum
-import json
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
@@ -12,33 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
+from gcevents.core.types import RawRecord as RawRecord
+from gcevents.core.types import StoredState as StoredState
+
 if TYPE_CHECKING:
     from gcevents.core.events import GenesysEvent
     from gcevents.core.state import Observation
-
-
-# ---------------------------------------------------------------------------------------------- delivery
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """One delivered item before parsing: SQS body text, or an event object delivered directly."""
-
-    payload: str | Mapping[str, Any] | Any
-    message_id: str | None = None
-    receipt_handle: str | None = None
-    receive_count: int = 1
-    source_arn: str | None = None
-
-    def text(self) -> str:
-        """The original text, for the dead-letter sink (objects are serialised, never repr'd). Bytes that are not
-        UTF-8 are kept as `surrogateescape` characters (`gcevents.text.original_bytes` gives them back)."""
-        if isinstance(self.payload, str):
-            return self.payload
-        if isinstance(self.payload, bytes):
-            return self.payload.decode("utf-8", "surrogateescape")
-        try:
-            return json.dumps(self.payload, separators=(",", ":"), default=str)
-        except (TypeError, ValueError):  # e.g. circular structures from a hand-made invoke
-            return str(self.payload)
 
 
 class Clock(Protocol):
@@ -213,17 +191,6 @@ class Enricher(Protocol):
 
 # ---------------------------------------------------------------------------------------------- state
 Updates: TypeAlias = "Mapping[str, Sequence[GenesysEvent | Observation]]"  # conversationId -> its events
-
-
-@dataclass(frozen=True, slots=True)
-class StoredState:
-    """One conversation's item: the merged state plus store metadata (not part of the merge)."""
-
-    conversation_id: str
-    state: Mapping[str, Any]
-    version: int  # bumped by every write; the condition of the next one
-    updated_at_ms: int  # wall clock of the last write
-    ttl: int  # epoch seconds; only for garbage collection (DynamoDB TTL, SQLite purge)
 
 
 @dataclass(slots=True)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gcevents.core import topics
-from gcevents.ports import RawRecord as RawRecord  # the delivery shape, defined with the ports that carry it
+from gcevents.core.types import RawRecord as RawRecord  # the delivery shape, carried by the ports
 from gcevents.text import first_surrogate, is_scalar, storable
 
 MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own PutEvents entry limit

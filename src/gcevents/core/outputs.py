@@ -374,6 +374,12 @@ def check_message(conversation_id: str, due_ms: int, now_ms: int) -> str:
     )
 
 
+def due_checks(conversation_ids: Sequence[str], now: float | None = None) -> list[str]:
+    """One check per conversation, due now: what a run without a queue evaluates at its end."""
+    now_ms = int((time.time() if now is None else now) * 1000)
+    return [check_message(cid, now_ms, now_ms) for cid in conversation_ids]
+
+
 def check_due(event: GenesysEvent) -> int:
     """The due time (epoch ms) of a completion check; 0 (due) when the body does not say."""
     due = event.body.get("dueMs")
@@ -382,28 +388,6 @@ def check_due(event: GenesysEvent) -> int:
 
 def is_check(event: GenesysEvent) -> bool:
     return event.kind == CHECK_KIND
-
-
-class CollectingScheduler:
-    """Keeps the checks instead of queueing them: `gcevents process` has no queue, and evaluates every pending
-    grace at the end of its run (`due_now`)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._conversations: dict[str, None] = {}
-
-    def schedule(self, messages: Sequence[tuple[str, float]]) -> None:
-        with self._lock:
-            for body, _delay in messages:
-                cid = json.loads(body)["detail"]["eventBody"]["conversationId"]
-                self._conversations[str(cid)] = None
-
-    def due_now(self, now: float | None = None) -> list[str]:
-        """One check per waiting conversation, due now; forgets them."""
-        now_ms = int((time.time() if now is None else now) * 1000)
-        with self._lock:
-            cids, self._conversations = list(self._conversations), {}
-        return [check_message(cid, now_ms, now_ms) for cid in cids]
 
 
 # ---------------------------------------------------------------------------------------------- raw events

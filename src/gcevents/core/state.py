@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gcevents.core.events import GenesysEvent
-from gcevents.ports import StoredState
+from gcevents.core.types import StoredState
 
 State = dict[str, Any]
 

@@ -14,7 +14,7 @@ from gcevents.errors import ConfigError
 from gcevents.ports import CheckScheduler, Clock, Sink
 
 if TYPE_CHECKING:
-    from gcevents.entrypoints.runtime import Resources
+    from gcevents.entrypoints.resources import Resources
 
 
 @dataclass

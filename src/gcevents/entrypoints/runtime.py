@@ -1,7 +1,7 @@
 """Wiring: Config -> adapters -> Pipeline. Shared by the Lambda handler, the worker and the CLI.
 
 Each adapter is imported only when the configuration names it: boto3 when an AWS store or client is first
-needed, the memory fakes of `gcevents.testing` only for `memory` stores (never on the Lambda path)."""
+needed, `adapters.memory` only for `memory` stores (never on the Lambda path)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from gcevents.config import Config, StoreSpec
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import Pipeline
 from gcevents.core.router import Router
+from gcevents.entrypoints.resources import Resources as Resources
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
 from gcevents.ports import (
@@ -28,34 +29,9 @@ from gcevents.ports import (
 
 if TYPE_CHECKING:
     from gcevents.adapters.genesys import GenesysClient
-    from gcevents.adapters.sqlite.database import SqliteDatabase
     from gcevents.core.outputs import ConversationOutputs
     from gcevents.core.projection import StateProjection
     from gcevents.entrypoints.outputs import OutputsWiring
-
-
-class Resources:
-    """One boto3 client per service and one SQLite database per path, shared by the adapters of one runtime
-    (clients stay `Any`: boto3 is untyped here)."""
-
-    def __init__(self, clients: dict[str, Any] | None = None, *, max_pool_connections: int = 32) -> None:
-        self.clients: dict[str, Any] = clients if clients is not None else {}
-        self.databases: dict[str, SqliteDatabase] = {}
-        self.max_pool_connections = max_pool_connections
-
-    def client(self, service: str) -> Any:
-        if service not in self.clients:
-            from gcevents.adapters.aws import make_client
-
-            self.clients[service] = make_client(service, max_pool_connections=self.max_pool_connections)
-        return self.clients[service]
-
-    def database(self, path: str) -> SqliteDatabase:
-        if path not in self.databases:
-            from gcevents.adapters.sqlite.database import SqliteDatabase
-
-            self.databases[path] = SqliteDatabase(path)
-        return self.databases[path]
 
 
 @dataclass
@@ -170,7 +146,7 @@ def make_idempotency_store(spec: StoreSpec, resources: Resources) -> Idempotency
         from gcevents.adapters.sqlite.idempotency import SqliteIdempotencyStore
 
         return SqliteIdempotencyStore(resources.database(spec.target))
-    from gcevents.testing.fakes import MemoryIdempotencyStore
+    from gcevents.adapters.memory import MemoryIdempotencyStore
 
     return MemoryIdempotencyStore()
 
@@ -184,7 +160,7 @@ def make_dead_letter_store(spec: StoreSpec, resources: Resources) -> DeadLetterS
         from gcevents.adapters.sqlite.dead_letters import SqliteDeadLetterSink
 
         return SqliteDeadLetterSink(resources.database(spec.target))
-    from gcevents.testing.fakes import MemoryDeadLetterSink
+    from gcevents.adapters.memory import MemoryDeadLetterSink
 
     return MemoryDeadLetterSink()
 
@@ -201,7 +177,7 @@ def make_state_store(spec: StoreSpec, resources: Resources, *, ttl_days: int) ->
         from gcevents.adapters.sqlite.state import SqliteStateStore
 
         return SqliteStateStore(resources.database(spec.target), ttl_days=ttl_days)
-    from gcevents.testing.fakes import MemoryStateStore
+    from gcevents.adapters.memory import MemoryStateStore
 
     return MemoryStateStore(ttl_days=ttl_days)
 

@@ -52,7 +52,7 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code and all its layers to
 FUNCTION_ROOT = "/var/task"
 LAYER_ROOT = "/opt/python"
 # Development-only parts of gcevents, relative to the package: never in an artifact.
-DEV_ONLY = ("testing", "ops/demo.py", "entrypoints/cli/demo.py", "entrypoints/cli/simulate.py")
+DEV_ONLY = ("testing", "entrypoints/demo.py", "entrypoints/cli/demo.py", "entrypoints/cli/simulate.py")
 _DIST_INFO_DROP = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 _COPY_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".pytest_cache", ".mypy_cache", "*.egg-info")

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gcevents import __version__
+from gcevents._version import __version__
 from gcevents.adapters.sinks.signing import HEADER, header_value
 from gcevents.errors import ConfigError, PermanentError, RateLimitedError, TransientError
 from gcevents.ports import OutboundRecord

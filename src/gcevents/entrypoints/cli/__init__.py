@@ -62,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gcevents import __version__
+    from gcevents._version import __version__
 
     parser = argparse.ArgumentParser(prog="gcevents", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"gcevents {__version__}")

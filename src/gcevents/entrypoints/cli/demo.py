@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from gcevents.entrypoints.cli.options import add_option, options_from_args
-from gcevents.ops.demo import DemoOptions, print_report, run_demo
+from gcevents.entrypoints.demo import DemoOptions, print_report, run_demo
 
 
 def register(subparsers: Any) -> None:

@@ -88,8 +88,9 @@ def _line(line: bytes) -> str | bytes:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    from gcevents.adapters.memory import CollectingScheduler
     from gcevents.config import config_with_sinks
-    from gcevents.core.outputs import CollectingScheduler
+    from gcevents.core.outputs import due_checks
     from gcevents.entrypoints.runtime import build_runtime
     from gcevents.observability import configure_logging
 
@@ -102,7 +103,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     records = read_records(args.file)
     started = time.perf_counter()
     outcomes, reasons = _run(runtime, records, options)
-    if scheduler is not None and (checks := scheduler.due_now()):
+    if scheduler is not None and (checks := due_checks(scheduler.waiting())):
         _run(runtime, [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)], options)
     elapsed = time.perf_counter() - started
     delivered = runtime.outputs.deliveries.snapshot() if runtime.outputs is not None else {}

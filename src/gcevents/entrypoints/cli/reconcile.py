@@ -40,9 +40,10 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
+    from gcevents.adapters.memory import CollectingScheduler
     from gcevents.config import Config
     from gcevents.core.events import RawRecord
-    from gcevents.core.outputs import CollectingScheduler
+    from gcevents.core.outputs import due_checks
     from gcevents.entrypoints.runtime import build_runtime
     from gcevents.entrypoints.scheduled import run_reconcile
     from gcevents.observability import configure_logging
@@ -55,7 +56,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)
     report = run_reconcile(runtime, start, end, apply=args.apply)
-    if scheduler is not None and (checks := scheduler.due_now()):
+    if scheduler is not None and (checks := due_checks(scheduler.waiting())):
         records = [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)]
         run_records(runtime.pipeline, runtime.dead_letters, records, batch_size=100, max_attempts=3, max_wait=5.0)
     summary = report.summary()

@@ -66,7 +66,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     from gcevents.config import config_with_sinks
     from gcevents.core.records import encode
     from gcevents.entrypoints.outputs import make_sink
-    from gcevents.entrypoints.runtime import Resources
+    from gcevents.entrypoints.resources import Resources
     from gcevents.ports import OutboundRecord
 
     config = config_with_sinks(args.sink).outputs

@@ -20,7 +20,8 @@ STORE_KINDS = ("sqlite", "dynamodb", "memory")
 
 def open_state_store(spec: StoreSpec | str, *, ttl_days: int = DEFAULT_TTL_DAYS) -> StateStore:
     """`sqlite:PATH`, `dynamodb:TABLE` or `memory` -> a store (boto3 honours AWS_ENDPOINT_URL)."""
-    from gcevents.entrypoints.runtime import Resources, make_state_store
+    from gcevents.entrypoints.resources import Resources
+    from gcevents.entrypoints.runtime import make_state_store
 
     if isinstance(spec, str):
         try:
