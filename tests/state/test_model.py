@@ -82,7 +82,7 @@ def test_conversation_parts_follow_their_semantics() -> None:
     assert isinstance(agent["wrapupDurationMs"]["value"], int)
 
     flat = view("c1", state)
-    assert flat["startTime"] == "2023-11-14T22:13:21Z"
+    assert flat["startTime"] == "2023-11-14T22:13:21.000Z"
     assert [p["participantId"] for p in flat["participants"]] == ["p1", "p2"]
     assert flat["participants"][1]["wrapupCode"] == "sale"
 

@@ -49,7 +49,7 @@ def test_apply_writes_one_item_per_conversation(make_store: MakeStore) -> None:
     assert item.ttl == 1_700_000_100 + 7 * 86400
     assert item.state["mediaType"]["value"] == "VOICE"
     assert item.state["lastEvent"]["value"] == "customer.end"
-    assert stored_view(item)["updatedAt"] == "2023-11-14T22:15:00Z"
+    assert stored_view(item)["updatedAt"] == "2023-11-14T22:15:00.000Z"
 
 
 def test_an_older_event_never_overwrites_a_newer_one(make_store: MakeStore) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gcevents.core.state import SOURCES, SOURCES_TRUNCATED, view
+from gcevents.core.times import iso_z, parse_iso
 
 SPEC_VERSION = "1"
 COMPLETED = "conversation.completed"
@@ -70,10 +71,21 @@ def derive(conversation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
     content["wrapupCodes"] = sorted({str(p["wrapupCode"]) for p in agents if "wrapupCode" in p})
     content["wrapupComplete"] = not pending_wrapups(state)
     if "enrichment" in content:
-        content["analytics"] = content.pop("enrichment")
+        content["analytics"] = _one_time_shape(content.pop("enrichment"))
     content["sourceEventKeys"] = list(state.get(SOURCES, []))
     content["sourceEventKeysTruncated"] = bool(state.get(SOURCES_TRUNCATED, False))
     return content
+
+
+def _one_time_shape(analytics: Any) -> Any:
+    """Analytics' times as every other time of the record: Genesys writes "...18.256Z" or "...18Z"."""
+    if not isinstance(analytics, Mapping):
+        return analytics
+    out = dict(analytics)
+    for name in ("conversationStart", "conversationEnd"):
+        if (moment := parse_iso(out.get(name))) is not None:
+            out[name] = iso_z(moment)
+    return out
 
 
 # Bookkeeping, not facts: a late event that only adds its key (a wrap-up repeating the ACW's code, a re-sent

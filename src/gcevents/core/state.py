@@ -20,16 +20,14 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gcevents.core.events import GenesysEvent
+from gcevents.core.times import epoch_ms, iso_from_ms
 from gcevents.core.types import StoredState
 
 State = dict[str, Any]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 
 # Part name -> how two values of it join. Conversation level:
 _FIRST_REGISTERS = frozenset({"mediaType", "direction"})  # what the conversation started as
@@ -269,7 +267,7 @@ def _first_media_type(participants: list[Any]) -> str | None:
 
 def event_ms(event: GenesysEvent) -> int:
     """Exact integer milliseconds (float timestamps can be off by one, which would break tie-breaks)."""
-    return (event.event_time - _EPOCH) // _MS
+    return epoch_ms(event.event_time)
 
 
 def _is_scalar(value: Any) -> bool:
@@ -326,4 +324,5 @@ def stored_view(item: StoredState) -> dict[str, Any]:
 
 
 def iso(epoch_ms: int | float) -> str:
-    return (_EPOCH + timedelta(milliseconds=epoch_ms)).isoformat().replace("+00:00", "Z")
+    """The one time shape of views and records: ISO-8601 UTC with milliseconds ("2026-12-07T10:11:31.309Z")."""
+    return iso_from_ms(epoch_ms)

@@ -1,0 +1,10 @@
+-- The conversations `gcevents reconcile` repaired: facts the event stream lost, rebuilt from Genesys analytics.
+SELECT
+    "date" AS day,
+    conversationid AS conversation_id,
+    conversation.mediatype AS media_type,
+    conversation.starttime AS start_time,
+    conversation.endtime AS end_time
+FROM conversations
+WHERE type = 'conversation.completed' AND conversation.reconciled = true
+ORDER BY day, start_time, conversation_id
