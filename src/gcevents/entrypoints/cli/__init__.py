@@ -28,6 +28,7 @@ COMMAND_MODULES = (
     "gcevents.entrypoints.cli.sinks",
     "gcevents.entrypoints.cli.reconcile",
     "gcevents.entrypoints.cli.replay",
+    "gcevents.entrypoints.cli.lake",
 )
 
 

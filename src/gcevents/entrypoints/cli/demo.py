@@ -32,18 +32,36 @@ def register(subparsers: Any) -> None:
     add_option(parser, "--batch-size", DemoOptions, help="records per batch (%(default)s)")
     add_option(parser, "--seed", DemoOptions, help="seed of the synthetic traffic (%(default)s)")
     add_option(parser, "--dir", DemoOptions, "directory", help="where the SQLite files go (%(default)s)")
+    parser.add_argument(
+        "--lake", metavar="DIR", help="also write the conversation records as Parquet there (needs gcevents[lake])"
+    )
     parser.add_argument("--json", action="store_true", help="the report as JSON")
     parser.set_defaults(func=cmd_demo)
+
+
+def write_lake(store_spec: str, directory: str) -> dict[str, Any]:
+    from gcevents.entrypoints.cli.lake import lake_module
+    from gcevents.entrypoints.cli.state import open_state_store
+
+    lake = lake_module()
+    written = lake.write(lake.documents_from_states(open_state_store(store_spec).list(limit=10**9)), directory)
+    return {"directory": directory, "records": written.records, "files": len(written.files), "bytes": written.bytes}
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from gcevents.observability import configure_logging
 
     configure_logging("ERROR")  # the report is the output; per-record warnings would drown it
-    report = run_demo(options_from_args(DemoOptions, args, show_progress=not args.json))
+    options = options_from_args(DemoOptions, args, show_progress=not args.json)
+    report = run_demo(options)
+    if args.lake:
+        report["lake"] = write_lake(f"sqlite:{options.directory}/gcevents.db", args.lake)
     if args.json:
         print(json.dumps(report))
     else:
         print_report(report)
+        if "lake" in report:
+            lake = report["lake"]
+            print(f"lake: {lake['records']} records as Parquet under {lake['directory']} (gcevents lake query ...)")
     checks = report["loss_check"]
     return 0 if all(checks[k] for k in checks if k != "accounted") else 1

@@ -39,13 +39,13 @@ def columns() -> list[tuple[str, str]]:
     ]
 
 
-def _resolve(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
+def resolve(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Mapping[str, Any]:
     while "$ref" in spec:
         spec = {**schema["$defs"][spec["$ref"].rsplit("/", 1)[1]], **{k: v for k, v in spec.items() if k != "$ref"}}
     return spec
 
 
-def _kind(spec: Mapping[str, Any]) -> str:
+def kind_of(spec: Mapping[str, Any]) -> str:
     """The JSON type a column holds: consts and enums of strings are strings, `const: true` a boolean."""
     if "type" in spec:
         kind = spec["type"]
@@ -55,8 +55,8 @@ def _kind(spec: Mapping[str, Any]) -> str:
 
 
 def hive_type(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
-    spec = _resolve(spec, schema)
-    kind = _kind(spec)
+    spec = resolve(spec, schema)
+    kind = kind_of(spec)
     if kind == "array":
         return f"array<{hive_type(spec['items'], schema)}>"
     if kind == "object" and "properties" in spec:
@@ -69,8 +69,8 @@ def hive_type(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
 
 def fields(spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Iterator[tuple[str, str, Mapping[str, Any]]]:
     """(JSON name, column name, resolved spec) of an object's properties."""
-    for name, sub in _resolve(spec, schema).get("properties", {}).items():
-        yield name, name.lower(), _resolve(sub, schema)
+    for name, sub in resolve(spec, schema).get("properties", {}).items():
+        yield name, name.lower(), resolve(sub, schema)
 
 
 def row(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,9 +87,9 @@ def row(document: Mapping[str, Any]) -> dict[str, Any]:
 def _value(value: Any, spec: Mapping[str, Any], schema: Mapping[str, Any]) -> Any:
     if value is None:
         return None
-    kind = _kind(spec)
+    kind = kind_of(spec)
     if kind == "array":
-        return [_value(item, _resolve(spec["items"], schema), schema) for item in value]
+        return [_value(item, resolve(spec["items"], schema), schema) for item in value]
     if kind == "object" and "properties" in spec:
         return {column: _value(value.get(name), sub, schema) for name, column, sub in fields(spec, schema)}
     if kind == "object":
