@@ -370,7 +370,7 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
         "GenesysClientSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gc-AbCdEf",
         "WebhookUrl": "https://crm.example.com/hook", "WebhookSelect": "derived,v2.detail.events.conversation.{id}.acw",
         "OutputBusName": "gcevents-out", "OutputBusSelect": "derived", "DataLakeStream": "lake",
-        "DataLakeSelect": "completed", "Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        "DataLakeSelect": "completed", "DataLakeRawStream": "raw", "DataLakeRawSelect": "v2.detail.events.conversation.*", "Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
         "WebhookSigningSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh-AbCdEf",
         "AWS::StackName": "gcevents-prod", "Handlers": "myorg.handlers:router", "GenesysBudgetTable": "budget",
     }  # fmt: skip
@@ -400,7 +400,8 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
     assert config.genesys.api_base_url == "https://api.mypurecloud.com"
     assert config.handler_modules == ("myorg.handlers:router",)
     assert (config.metrics_namespace, config.service_name, config.tracing) == ("gcevents-prod", "gcevents-prod", "xray")
-    webhook, bus, lake = config.outputs.sinks
+    webhook, bus, lake, raw = config.outputs.sinks
+    assert (raw.kind, raw.target, raw.patterns) == ("firehose", "raw", ("v2.detail.events.conversation.*",))
     assert (webhook.kind, webhook.patterns) == ("webhook", ("v2.detail.events.conversation.{id}.acw",))
     assert (bus.kind, bus.target, lake.kind, lake.target) == ("eventbridge", "gcevents-out", "firehose", "lake")
     assert config.outputs.webhook_secret_arn == fake["WebhookSigningSecretArn"]
@@ -416,11 +417,11 @@ def test_without_sinks_the_sinks_variable_parses_to_nothing(template: dict[str, 
     assert sinks(join[0].join(["", "", ""])) == ()
 
 
-def test_the_data_lake_is_partitioned_by_date_and_private(template: dict[str, Any]) -> None:
+def test_the_data_lake_is_partitioned_by_type_and_conversation_date_and_private(template: dict[str, Any]) -> None:
     stream = template["Resources"]["DataLakeStream"]
     assert stream["Condition"] == "HasDataLake"
     s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
-    assert "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/" in s3["Prefix"]
+    assert s3["Prefix"] == "records/type=!{partitionKeyFromQuery:type}/date=!{partitionKeyFromQuery:date}/"
     bucket = template["Resources"]["DataLakeBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert default(template, "DataLake") == "false"
@@ -496,6 +497,7 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
     assert allowed[secret] == {"secretsmanager:GetSecretValue"}
     # Outputs: each sink's one action on its one destination.
     assert allowed["DataLakeStream"] == {"firehose:PutRecordBatch"}
+    assert allowed["DataLakeRawStream"] == {"firehose:PutRecordBatch"}
     assert "sqs:SendMessage" in allowed["Queue"]  # the completion checks
     bus = repr({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${OutputBusName}"})
     assert allowed[bus] == {"events:PutEvents"}
@@ -614,6 +616,10 @@ def _conditions(resources: dict[str, Any], conditions: dict[str, Any], parameter
             return str(left) == str(right)
         if isinstance(node, dict) and "Fn::Not" in node:
             return not truth(node["Fn::Not"][0])
+        if isinstance(node, dict) and "Fn::And" in node:
+            return all(truth(x) for x in node["Fn::And"])
+        if isinstance(node, dict) and "Fn::Or" in node:
+            return any(truth(x) for x in node["Fn::Or"])
         if isinstance(node, dict) and "Ref" in node:
             return parameters[node["Ref"]]
         if isinstance(node, dict) and "Condition" in node:
@@ -714,6 +720,7 @@ def test_the_archive_keeps_what_the_rule_routes(template: dict[str, Any]) -> Non
             "GenesysClientId": "client",
             "Archive": '"true"',
             "DataLake": '"true"',
+            "DataLakeRawSelect": "v2.detail.events.conversation.*",
             "CreateEventBus": '"true"',
             "Tracing": '"true"',
             "WebhookUrl": "https://crm.example.com/hook",
