@@ -146,7 +146,7 @@ def test_agent_state_kind() -> None:
         "v2.detail.events.conversation.c-1.customer.end.extra",
         "v2.detail.events.conversation..customer.end",
         "v2.detail.events.agent.u-1.presence",
-        "v2.users.u-1.presence",
+        "v2.users.u-1.routingstatus",
         "v2.audits.entitytype.user.entityid.u-1",
         "raw:something.else",
     ],

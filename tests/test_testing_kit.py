@@ -34,7 +34,7 @@ def test_every_kind_is_built_as_genesys_sends_it() -> None:
     for kind in KINDS:
         built = event(kind, "c-7")
         parsed = parse(built)
-        assert parsed.kind == (kind if kind == "agent.state" else f"conversation.{kind}")
+        assert parsed.kind == (kind if kind in ("agent.state", "user.presence") else f"conversation.{kind}")
         assert built["detail-type"] == built["detail"]["topicName"].replace(".c-7.", ".{id}.")
         assert built["source"].startswith("aws.partner/genesys.com/cloud/")
         model = typed(parsed)
@@ -47,9 +47,9 @@ def test_fields_override_and_none_leaves_a_field_out() -> None:
     acw = typed(parse(event("acw", "c-1", wrapupCode="Refund", queueId=None)))
     assert isinstance(acw, AcwEvent)
     assert (acw.wrapup_code, acw.queue_id, acw.user_id) == ("Refund", None, "u-1")
-    presence = parse(event("v2.users.u-1.presence", eventTime="2024-01-01T00:00:00Z", presence="AWAY"))
-    assert presence.kind == "other"
-    assert dict(presence.body) == {"eventTime": "2024-01-01T00:00:00Z", "presence": "AWAY"}
+    audit = parse(event("v2.audits.entitytype.user", eventTime="2024-01-01T00:00:00Z", action="UPDATE"))
+    assert audit.kind == "other"  # a full topic sends exactly the fields given
+    assert dict(audit.body) == {"eventTime": "2024-01-01T00:00:00Z", "action": "UPDATE"}
     with pytest.raises(ValueError, match="unknown event kind"):
         event("acw.typo")
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         OtherEvent,
         OutboundEvent,
         UserEndEvent,
+        UserPresenceEvent,
         UserStartEvent,
         VoicemailEndEvent,
         VoicemailStartEvent,
@@ -49,11 +50,30 @@ if TYPE_CHECKING:
     )
 
 _MODELS = (
-    "AcdEndEvent", "AcdStartEvent", "AcwEvent", "AgentStateEvent", "AttributesEvent", "ContactEvent",
-    "ConversationEvent", "CustomerEndEvent", "CustomerStartEvent", "DetailEvent", "FlowEndEvent",
-    "FlowOutcomeEvent", "FlowStartEvent", "OtherEvent", "OutboundEvent", "UserEndEvent", "UserStartEvent",
-    "VoicemailEndEvent", "VoicemailStartEvent", "WrapupEvent", "typed", "typed_handler",
-)  # fmt: skip
+    "AcdEndEvent",
+    "AcdStartEvent",
+    "AcwEvent",
+    "AgentStateEvent",
+    "AttributesEvent",
+    "ContactEvent",
+    "ConversationEvent",
+    "CustomerEndEvent",
+    "CustomerStartEvent",
+    "DetailEvent",
+    "FlowEndEvent",
+    "FlowOutcomeEvent",
+    "FlowStartEvent",
+    "OtherEvent",
+    "OutboundEvent",
+    "UserEndEvent",
+    "UserPresenceEvent",
+    "UserStartEvent",
+    "VoicemailEndEvent",
+    "VoicemailStartEvent",
+    "WrapupEvent",
+    "typed",
+    "typed_handler",
+)
 _ERRORS = (
     "ConfigError", "GcEventsError", "PermanentError", "RateLimitedError", "StoreUnavailableError", "TransientError",
 )  # fmt: skip
@@ -97,6 +117,7 @@ __all__ = [
     "StoreUnavailableError",
     "TransientError",
     "UserEndEvent",
+    "UserPresenceEvent",
     "UserStartEvent",
     "VoicemailEndEvent",
     "VoicemailStartEvent",

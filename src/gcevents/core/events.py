@@ -21,9 +21,6 @@ MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own PutEvents entry limit
 
 # The kinds and prefixes live in `core.topics`, the one list shared with `gcevents connect` and the template.
 CONVERSATION_KINDS = frozenset(topics.CONVERSATION_KINDS)
-_AGENT_KINDS = frozenset(topics.AGENT_KINDS)
-_CONVERSATION_PREFIX = topics.CONVERSATION_PREFIX
-_AGENT_PREFIX = topics.AGENT_PREFIX
 # gcevents' own completion check (`gcevents.core.outputs`): a delayed message that asks the pipeline to look at a
 # conversation again when its wrap-up grace period ends. It carries no trust: it only triggers an evaluation of
 # the stored state, so it passes the source allow-list.
@@ -203,7 +200,7 @@ def _parse_envelope(
     kind, topic_id = classify_topic(topic)
     body = detail.get("eventBody")
     conversation_id = _str_or_none(body.get("conversationId")) if isinstance(body, Mapping) else None
-    if (kind.startswith("conversation.") or kind == CHECK_KIND) and conversation_id is None:
+    if conversation_id is None and (kind == CHECK_KIND or _id_is_conversation(kind)):
         conversation_id = topic_id
     # Labels of a rejection are stored and shown: escaped, whatever the input held.
     labels = (storable(topic), storable(conversation_id) if conversation_id else None)
@@ -253,19 +250,16 @@ def _invalid_text(topic: str, body: Mapping[str, Any]) -> str | None:
     return None
 
 
+def _id_is_conversation(kind: str) -> bool:
+    family = topics.family_of(kind)
+    return family is not None and family.id_is_conversation
+
+
 def classify_topic(topic: str) -> tuple[str, str | None]:
     """`v2.detail.events.conversation.<id>.customer.end` -> ("conversation.customer.end", "<id>")."""
-    if topic.startswith(_CONVERSATION_PREFIX):
-        entity, _, rest = topic[len(_CONVERSATION_PREFIX) :].partition(".")
-        if entity and rest in CONVERSATION_KINDS:
-            return f"conversation.{rest}", entity
-    elif topic.startswith(CHECK_TOPIC_PREFIX) and len(topic) > len(CHECK_TOPIC_PREFIX):
+    if topic.startswith(CHECK_TOPIC_PREFIX) and len(topic) > len(CHECK_TOPIC_PREFIX):
         return CHECK_KIND, topic[len(CHECK_TOPIC_PREFIX) :]
-    elif topic.startswith(_AGENT_PREFIX):
-        entity, _, rest = topic[len(_AGENT_PREFIX) :].partition(".")
-        if entity and rest in _AGENT_KINDS:
-            return "agent.state", entity
-    return "other", None
+    return topics.classify(topic)
 
 
 def content_key(
@@ -283,7 +277,9 @@ def content_key(
     """
     raw_time = body.get("eventTime")
     subject = conversation_id or topic_id or _str_or_none(body.get("userId"))
-    if kind != "other" and subject and isinstance(raw_time, int | str) and not isinstance(raw_time, bool):
+    family = topics.family_of(kind)
+    by_event = family is not None and not family.identified_by_body
+    if by_event and subject and isinstance(raw_time, int | str) and not isinstance(raw_time, bool):
         identity = "|".join((kind, subject, participant_id or "", session_id or "", str(raw_time)))
     else:
         try:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+from gcevents.core import topics
 from gcevents.core.events import GenesysEvent
 
 if TYPE_CHECKING:
@@ -206,25 +207,23 @@ class OtherEvent(DetailEvent):
     """Audit, presence and anything else routed through: only `raw`."""
 
 
-MODELS: Mapping[str, type[DetailEvent]] = {
-    "conversation.acd.start": AcdStartEvent,
-    "conversation.acd.end": AcdEndEvent,
-    "conversation.acw": AcwEvent,
-    "conversation.attributes": AttributesEvent,
-    "conversation.contact": ContactEvent,
-    "conversation.customer.start": CustomerStartEvent,
-    "conversation.customer.end": CustomerEndEvent,
-    "conversation.flow.start": FlowStartEvent,
-    "conversation.flow.end": FlowEndEvent,
-    "conversation.flow.outcome": FlowOutcomeEvent,
-    "conversation.outbound": OutboundEvent,
-    "conversation.user.start": UserStartEvent,
-    "conversation.user.end": UserEndEvent,
-    "conversation.voicemail.start": VoicemailStartEvent,
-    "conversation.voicemail.end": VoicemailEndEvent,
-    "conversation.wrapup": WrapupEvent,
-    "agent.state": AgentStateEvent,
-}
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UserPresenceEvent(DetailEvent):
+    """`v2.users.{id}.presence`: a user's presence changed (a notification topic: no conversation)."""
+
+    user_id: str | None = None  # the topic's {id}
+    presence_definition: Mapping[str, Any] = field(default_factory=dict)  # {"id", "systemPresence"}
+    message: str | None = None
+    modified_date: str | None = None
+
+    @property
+    def system_presence(self) -> str | None:
+        value = self.presence_definition.get("systemPresence")
+        return value if isinstance(value, str) else None
+
+
+# Kind -> model, from the topic families' table (core/topics.py): a kind without a model there is OtherEvent.
+MODELS: Mapping[str, type[DetailEvent]] = {kind: globals()[name] for kind, name in topics.model_names().items()}
 
 # Filled from the GenesysEvent itself, not read from the body by field name.
 _FROM_EVENT = frozenset({"topic", "kind", "content_key", "event_time", "raw", "conversation_id",
@@ -252,8 +251,8 @@ def typed(event: GenesysEvent) -> DetailEvent:
     for name, key, convert in _plan(model):
         if key in body:
             values[name] = convert(body[key])
-    if model is AgentStateEvent and values.get("user_id") is None:
-        values["user_id"] = _topic_entity(event.topic)
+    if "user_id" in _names(model) and values.get("user_id") is None:  # a user's topic names them: its {id}
+        values["user_id"] = topics.classify(event.topic)[1]
     return model(**values)
 
 
@@ -330,7 +329,5 @@ def _as_mapping(value: Any) -> Mapping[str, Any]:
     return {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
 
 
-def _topic_entity(topic: str) -> str | None:
-    # v2.detail.events.agent.<userId>.state
-    parts = topic.split(".")
-    return parts[4] if len(parts) > 5 and parts[3] == "agent" else None
+def _names(model: type[DetailEvent]) -> frozenset[str]:
+    return frozenset(name for name, _key, _convert in _plan(model))

@@ -10,6 +10,7 @@ from gcevents.core.events import CHECK_KIND
 from gcevents.core.outputs import ConversationOutputs, check_due
 from gcevents.core.router import BatchOutcome, WorkItem
 from gcevents.core.state import Observation
+from gcevents.core.topics import merged_into_state
 from gcevents.ports import ApplyResult, StateStore, StoredState
 
 
@@ -49,7 +50,7 @@ class StateProjection:
                 checks[event.conversation_id] = min(check_due(event), checks.get(event.conversation_id, 2**62))
                 keys[event.conversation_id].append(event.content_key)
                 continue
-            if not event.kind.startswith("conversation.") or not event.conversation_id:
+            if not merged_into_state(event.kind) or not event.conversation_id:
                 continue
             observations[event.conversation_id].append(Observation(event, item.context.enrichment, track))
             keys[event.conversation_id].append(event.content_key)

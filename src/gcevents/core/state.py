@@ -24,6 +24,7 @@ from typing import Any
 
 from gcevents.core.events import GenesysEvent
 from gcevents.core.times import epoch_ms, iso_from_ms
+from gcevents.core.topics import merged_into_state
 from gcevents.core.types import StoredState
 
 State = dict[str, Any]
@@ -186,9 +187,9 @@ def _canonical(value: Any) -> str:
 def delta(observation: Observation) -> State:
     """The state that one event alone implies (empty for events the projection does not track)."""
     event = observation.event
-    if not event.kind.startswith("conversation.") or not event.conversation_id:
+    if not merged_into_state(event.kind) or not event.conversation_id:
         return {}
-    kind = event.kind.removeprefix("conversation.")
+    kind = event.kind.partition(".")[2]  # the suffix: "customer.end"
     at = event_ms(event)
     by = event.content_key
     body = event.body

@@ -30,48 +30,35 @@ ALLOWED_PREFIX = f"aws.partner/genesys.com/cloud/{ORG_ID}/"
 QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:gcevents-events"
 BASE_MS = 1_717_000_000_000  # 2024-05-29T16:26:40Z: the default event time, so built events are reproducible
 
-# Every kind `event` builds: the conversation detail topics, then the agent state topic.
-KINDS: tuple[str, ...] = (*topics.CONVERSATION_KINDS, "agent.state")
+# Every kind `event` builds: the conversation detail kinds by their topic suffix, then the other families' kinds
+# (`agent.state`, `user.presence`), all from the topic families' table (`gcevents.core.topics`).
+_OTHER_KINDS = {f.kind(s): k for f in topics.FAMILIES if f is not topics.CONVERSATION for s, k in f.kinds.items()}
+KINDS: tuple[str, ...] = (*topics.CONVERSATION_KINDS, *_OTHER_KINDS)
 
 # The fields Genesys sends for each kind besides the common ones (conversationId, participantId, sessionId,
 # eventTime, mediaType, direction), with plausible values: an event built with no fields given looks like a real one.
-_USER, _QUEUE, _FLOW = "u-1", "q-1", "f-1"
 TYPICAL_FIELDS: Mapping[str, Mapping[str, Any]] = {
-    "acd.start": {"queueId": _QUEUE},
-    "acd.end": {"queueId": _QUEUE, "acdOutcome": "ANSWERED", "connectedDurationMs": 12_000},
-    "acw": {"userId": _USER, "queueId": _QUEUE, "wrapupCode": "Sale", "wrapupDurationMs": 25_000},
-    "attributes": {"attributes": {"customerTier": "gold"}},
-    "contact": {"externalContactId": "ec-1", "externalOrganizationId": "eo-1"},
-    "customer.start": {"provider": "Edge", "ani": "tel:+15550100", "dnis": "tel:+15550199"},
-    "customer.end": {"disconnectType": "client", "interactingDurationMs": 180_000},
-    "flow.start": {"flowId": _FLOW, "flowName": "Main IVR", "flowType": "INBOUNDCALL", "flowVersion": "3.0"},
-    "flow.end": {"flowId": _FLOW, "flowType": "INBOUNDCALL", "exitReason": "TRANSFER", "transferType": "ACD"},
-    "flow.outcome": {"flowId": _FLOW, "flowOutcome": "Known", "flowOutcomeId": "o-1", "flowOutcomeValue": "SUCCESS"},
-    "outbound": {"outboundCampaignId": "oc-1", "outboundContactListId": "ol-1", "outboundContactId": "ct-1"},
-    "user.start": {"userId": _USER, "queueId": _QUEUE},
-    "user.end": {"userId": _USER, "queueId": _QUEUE, "disconnectType": "client", "interactingDurationMs": 180_000},
-    "voicemail.start": {"userId": _USER, "queueId": _QUEUE},
-    "voicemail.end": {"userId": _USER, "queueId": _QUEUE, "voicemailDurationMs": 30_000},
-    "wrapup": {"userId": _USER, "queueId": _QUEUE, "wrapupCode": "Sale", "wrapupDurationMs": 25_000},
-    "agent.state": {"routingStatus": "IDLE", "systemPresence": "AVAILABLE", "presenceDefinitionId": "pd-1"},
-}  # fmt: skip
+    **{suffix: kind.example for suffix, kind in topics.CONVERSATION.kinds.items()},
+    **{name: kind.example for name, kind in _OTHER_KINDS.items()},
+}
+
+
+def _full_kind(kind: str) -> str:
+    return kind if kind in _OTHER_KINDS else f"conversation.{kind.removeprefix('conversation.')}"
 
 
 def topic_for(kind: str, entity_id: str) -> str:
     """`acw` (or `conversation.acw`) -> `v2.detail.events.conversation.<id>.acw`; `agent.state` -> the agent topic."""
-    kind = kind.removeprefix("conversation.")
-    if kind == "agent.state":
-        return f"{topics.AGENT_PREFIX}{entity_id}.state"
-    return f"{topics.CONVERSATION_PREFIX}{entity_id}.{kind}"
+    return topics.topic_of(_full_kind(kind), entity_id)
 
 
 def pattern_of(topic: str) -> str:
     """The subscribed pattern EventBridge puts in `detail-type`: the topic with its id segment as a literal `{id}`.
     Topics of other families (audits, presence) are returned as they are."""
-    for prefix in (topics.CONVERSATION_PREFIX, topics.AGENT_PREFIX):
-        if topic.startswith(prefix):
-            _, dot, rest = topic[len(prefix) :].partition(".")
-            return f"{prefix}{{id}}{dot}{rest}"
+    for family in topics.FAMILIES:
+        if topic.startswith(family.prefix):
+            _, dot, rest = topic[len(family.prefix) :].partition(".")
+            return f"{family.prefix}{{id}}{dot}{rest}"
     return topic
 
 
@@ -170,7 +157,8 @@ def _common_fields(
     event_time: int | datetime | str | None,
 ) -> dict[str, Any]:
     when = int(event_time.timestamp() * 1000) if isinstance(event_time, datetime) else event_time
-    if kind == "agent.state":
+    family = topics.family_of(_full_kind(kind))
+    if family is not None and not family.id_is_conversation:  # a user's topic: the id is the user's
         return {"eventTime": when, "userId": entity_id}
     return {
         "eventTime": when,
