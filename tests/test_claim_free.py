@@ -1,4 +1,4 @@
-"""Claim-free events (issue 15): an event that only self-guarding handlers want (the state projection, sinks) takes
+"""Claim-free events: an event that only self-guarding handlers want (the state projection, sinks) takes
 no idempotency claim and leaves no COMPLETED mark; handlers with side effects keep exactly-once in effect."""
 
 from __future__ import annotations

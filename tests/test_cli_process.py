@@ -67,7 +67,7 @@ def test_process_jsonl_with_a_malformed_line_and_duplicates(
 
     again = run(capsys, str(path))
     assert len(app.EFFECTS) == 3  # nothing new happened
-    # Issue 11, defect 11: on main the malformed line was dead-lettered again on every re-run. Its letter is there.
+    # A re-run dead-letters the malformed line no second time: its letter is there, once.
     assert (again["processed"], again["duplicate"], again["dead_lettered"]) == (0, 6, 0)
     assert rows(db, "SELECT COUNT(*) FROM dead_letters") == [(1,)]
 
@@ -108,8 +108,8 @@ def test_transient_failures_are_retried_then_dead_lettered(db: Path, tmp_path: P
 def test_process_reads_bytes_and_dead_letters_only_the_bad_lines(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], app: ModuleType
 ) -> None:
-    """Issue 11, defect 5. On main a non-UTF-8 byte anywhere aborted the file (0 of 37 processed) and a lone
-    surrogate failed the run at the end with none of the dead letters written."""
+    """A non-UTF-8 byte or a lone surrogate costs its own line only: the other lines are processed and every bad
+    line is dead-lettered (the whole file used to abort, 0 of 37 processed)."""
     good = [json.dumps(make_event("customer.start", f"c-{n}")).encode() for n in range(37)]
     good[5] = json.dumps(make_event("attributes", "c-5", attributes={"note": "a\u2028b"}), ensure_ascii=False).encode()
     undecodable = good[0][:30] + b"\xff\xfe" + good[0][30:]

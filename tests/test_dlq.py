@@ -98,8 +98,8 @@ def test_inspect_tolerates_any_body_and_gives_back_what_it_read(
     boto_client: Any, unique_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    """Issue 11, defect 6. On main a deeply nested non-JSON letter (moved by SQS redrive: no attributes) raised
-    RecursionError in `_topic_of`, and the page it came in stayed hidden: a redrive right after found nothing."""
+    """A deeply nested or non-JSON letter (moved by SQS redrive: no attributes) is listed like any other, and the
+    page it came in is released: a redrive right after finds every letter (it once raised RecursionError)."""
     sqs = boto_client("sqs")
     url = create_queues(sqs, unique_name)["dlq_url"]
     bodies = ["[" * 100_000, '{"detail": ' * 5_000 + "1", json.dumps(make_event("acw", "c-\x1b[2J")),
@@ -125,7 +125,7 @@ def test_inspect_tolerates_any_body_and_gives_back_what_it_read(
 def test_human_output_escapes_control_characters_in_ids(
     tmp_path: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Issue 11, defect 11: ANSI escape codes in ids were printed raw by `state list` and `dlq inspect`."""
+    """ANSI escape codes in ids are printed escaped by `state list` and `dlq inspect`, never obeyed."""
     db = tmp_path / "g.db"
     monkeypatch.setenv("GCEVENTS_DB", str(db))
     monkeypatch.delenv("GCEVENTS_STATE_STORE", raising=False)
@@ -150,8 +150,8 @@ def test_in_process_redrive_from_sqs_ends_and_counts_what_failed_again(
     boto_client: Any, unique_name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str], app: Any,
 ) -> None:  # fmt: skip
-    """Issue 11, defect 7. On main each failure was dead-lettered again into the queue being scanned and picked up
-    again: 12 letters gave {"redriven": 120}. Not-yet-valid letters are kept instead of going round."""
+    """A letter that fails again is kept, not dead-lettered again into the queue being scanned: 12 letters redrive
+    as 12 (going round once gave {"redriven": 120})."""
     sqs = boto_client("sqs")
     url = create_queues(sqs, unique_name)["dlq_url"]
     sink = SqsDeadLetterSink(sqs, url)
@@ -178,9 +178,8 @@ def test_in_process_redrive_from_sqs_ends_and_counts_what_failed_again(
 
 # ------------------------------------------------------------------------------------------ defect 9: why
 def test_a_persistent_genesys_fault_dead_letters_with_its_cause_after_minutes(tmp_path: Any) -> None:
-    """Issue 11, defect 9. On main 12 of 12 enriched events were dead-lettered as `max_receive_count` within 27 s of
-    a Genesys outage (full-jitter redelivery from 2 s), with the cause dropped. The redelivery schedule now spreads
-    the 5 receives over minutes, and the last failure, kept by content key, explains each letter. A fake clock
+    """A Genesys outage does not dead-letter enriched events within seconds: the redelivery schedule spreads the 5
+    receives over minutes, and the last failure, kept by content key, explains each letter. A fake clock
     drives the queue: no waiting, no timing."""
     from gcevents.adapters.sqlite import SqliteIdempotencyStore
     from gcevents.core.idempotency import Idempotency

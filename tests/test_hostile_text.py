@@ -1,4 +1,4 @@
-"""Issue 11, defect 4: text no UTF-8 store can hold (lone surrogates) and text a terminal obeys (control characters)
+"""Text no UTF-8 store can hold (lone surrogates) and text a terminal obeys (control characters)
 costs the one record that carries it, never its batch.
 
 The decision: an event whose identifying fields (topic, conversationId, participantId, sessionId) are not strings of

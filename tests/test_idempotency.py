@@ -169,7 +169,7 @@ def test_renew_never_revives_a_completed_or_released_key(store: IdempotencyStore
     assert claim(store, "failed", "t2", now=NOW + 1).status is ClaimStatus.CLAIMED  # a failure record stays claimable
 
 
-# ------------------------------------------------------------------- failure records (issue 11, defect 9)
+# ------------------------------------------------------------------- failure records
 FAILURE = Failure("enrichment_failed: TransientError: Genesys analytics_details_bulk: HTTP 503", 3, NOW, EXPIRES)
 
 
@@ -409,7 +409,7 @@ TestIdempotencyOnSqlite.settings = settings(
 
 
 def test_sqlite_purges_what_no_one_can_need_on_open_and_then_periodically(tmp_path: Path) -> None:
-    """Issue 11, defect 11: on main the SQLite idempotency table was never purged (purge_expired had no caller)."""
+    """The SQLite idempotency table purges what has expired, on its interval, and keeps the rest."""
     path = tmp_path / "purge.db"
     store = SqliteIdempotencyStore(SqliteDatabase(path), purge_interval_s=60)
     for key in ("lease-ended", "lease-live", "done-expired", "done-valid", "failed-old", "failed-kept"):

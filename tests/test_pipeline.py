@@ -124,8 +124,8 @@ def outcomes(report: BatchReport) -> list[str]:
 
 # ------------------------------------------------------------------------------------- malformed, twice
 def test_a_malformed_record_delivered_twice_is_dead_lettered_once() -> None:
-    """Issue 11, defect 11: on main a rejection had no content key, so every delivery wrote another dead letter.
-    Its key is now a hash of its reason, message id and exact text: a re-delivery finds the letter written, while
+    """A rejection has a content key, so a redelivery writes no second dead letter: a hash of its reason, message
+    id and exact text: a re-delivery finds the letter written, while
     another message with the same text still gets its own."""
     h = harness()
     bad = sqs_record("{not json")

@@ -36,7 +36,7 @@ def noop(event: GenesysEvent, context: HandlerContext) -> None:
         ("v2.users.(id).presence", "v2.users.u-1.presence", False),  # regex characters are escaped
         ("v2.users.[a-z]+", "v2.users.abc", False),
         ("v2.users.[a-z]+", "v2.users.[a-z]+", True),
-        # Issue 11, defect 11: `*` matches a newline too (on main such events ran no handler), `{id}` still one
+        # `*` matches a newline too (else such events would run no handler), `{id}` still one
         # segment: it may hold a newline but never a dot.
         ("*", "v2.detail.events.conversation.c\n1.customer.end", True),
         ("v2.detail.events.conversation.*", "v2.detail.events.conversation.c1.customer.end\n", True),
@@ -122,7 +122,7 @@ def test_cache_is_bounded() -> None:
 
 
 def test_users_are_told_that_handlers_run_on_threads() -> None:
-    """Issue 11, defect 11: handlers run on 8 threads and nothing said they must be thread-safe."""
+    """Handlers run on 8 threads: the guide and the docstrings say they must be thread-safe."""
     from pathlib import Path
 
     guide = (Path(__file__).resolve().parent.parent / "docs" / "handlers.md").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The soak (issue 11): several `gcevents worker --queue-url` processes on one SQS queue (moto, with a DLQ redrive
+"""The soak: several `gcevents worker --queue-url` processes on one SQS queue (moto, with a DLQ redrive
 policy) and one DynamoDB table, for about a minute and a half, under everything at once:
 
 - continuous input with Genesys re-sends (same content, new envelope id) and in-queue duplicates (one text sent

@@ -1,4 +1,4 @@
-"""Issue 11, the worker's half: settle by message, leases that fit the retry schedule, a supervised worker.
+"""The worker's reliability: settle by message, leases that fit the retry schedule, a supervised worker.
 
 Each test names the defect it pins down; they failed on the main branch before the fix (see the report of the
 change that added them)."""

@@ -1,8 +1,8 @@
-"""Issue 11, defect 8: nothing a server says during the auth exchange (or any API answer) carries our secrets
+"""Nothing a server says during the auth exchange (or any API answer) carries our secrets
 into errors, logs or dead letters.
 
 A token endpoint or proxy that echoes the request's `Authorization` header, in every field it sends back, is the
-worst case: on main `base64(client_id:secret)` reached the GenesysAuthError message, the logs, the retry reasons
+worst case: unredacted, `base64(client_id:secret)` reached the GenesysAuthError message, the logs, the retry reasons
 and the dead letters. Socket-free: an `httpx.MockTransport` plays the hostile server."""
 
 from __future__ import annotations

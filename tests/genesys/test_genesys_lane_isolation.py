@@ -1,4 +1,4 @@
-"""Red-team review of several OAuth clients ("lanes"): exact, socket-free exchanges over httpx.MockTransport and
+"""Several OAuth clients ("lanes") stay apart: exact, socket-free exchanges over httpx.MockTransport and
 FakeTime, so each test says precisely which token a request carried and what the client made of the answer."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Red-team review of claim-free duplicates (BatchOutcome): an event reported DUPLICATE (already_applied) must be
+"""Claim-free duplicates (BatchOutcome): an event reported DUPLICATE (already_applied) must be
 one whose effect had happened before; an event that caused an effect now is PROCESSED."""
 
 from __future__ import annotations

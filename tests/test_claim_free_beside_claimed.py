@@ -1,4 +1,4 @@
-"""Claim-free events beside claimed ones (review of issue 15's change): a side-effect handler on a topic the state
+"""Claim-free events beside claimed ones: a side-effect handler on a topic the state
 projection also wants stays exactly-once in effect; a claim-free event that keeps failing still tells `dlq inspect`
 why; reconciled facts and late real events apply once, with no second derived record; the test kit decides claims
 as production does."""
