@@ -7,14 +7,22 @@ growing backoff), and only when every lane is rejected do calls fail, as transie
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 
 import pytest
 from genesys_kit import FakeTime
 
+from factories import make_event
 from gcevents.adapters.genesys import GenesysAuthError, GenesysClient, GenesysEnricher
+from gcevents.core.events import RawRecord
+from gcevents.core.idempotency import Idempotency
+from gcevents.core.pipeline import Pipeline, PipelineSettings
+from gcevents.core.router import HandlerContext, Router
 from gcevents.errors import TransientError
+from gcevents.ops.local import run_records
+from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore
 from gcevents.testing.genesys import GenesysSimulator
 
 GOOD = (("client-1", "secret-of-client-1-0123456789"),)
@@ -93,3 +101,33 @@ def test_one_client_rejected_is_still_an_auth_error(
     simulator.update(client_secret="rotated-0123456789")
     with pytest.raises(GenesysAuthError, match="invalid_client"):
         client.conversation_details("c-1")
+
+
+def test_the_issue_run_one_revoked_client_of_two_dead_letters_nothing(
+    make_simulator: Callable[..., GenesysSimulator], make_client: Callable[..., GenesysClient]
+) -> None:
+    """As reported: 80 enriched events, client-1's secret rotated on the Genesys side. Before, 10 of 80 were
+    dead-lettered `retries_exhausted`; now every one is processed with its analytics, none left retrying."""
+    simulator = make_simulator(extra_clients=GOOD)
+    client = make_client(simulator)
+    simulator.update(extra_clients=ROTATED)
+    enriched: list[str] = []
+    router = Router()
+
+    def handle(event: object, ctx: HandlerContext) -> None:
+        if ctx.enrichment is not None:
+            enriched.append(ctx.idempotency_key)
+
+    router.add("v2.detail.events.conversation.{id}.customer.end", handle)
+    sink = MemoryDeadLetterSink()
+    pipeline = Pipeline(
+        idempotency=Idempotency(MemoryIdempotencyStore()), dead_letters=sink, router=router,
+        enricher=GenesysEnricher(client), settings=PipelineSettings(handler_concurrency=2),
+    )  # fmt: skip
+    records = [RawRecord(json.dumps(make_event("customer.end", f"c-{n}")), f"m-{n}") for n in range(80)]
+    outcomes, reasons = run_records(pipeline, sink, records, batch_size=10, max_attempts=3, max_wait=0.0)
+    assert outcomes == {"processed": 80}
+    assert not reasons
+    assert not sink.letters
+    assert len(enriched) == 80
+    assert _refused(simulator) == 1
