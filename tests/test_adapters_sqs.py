@@ -223,3 +223,61 @@ def test_requeuer_failures_are_best_effort(sqs: Any, queues: dict[str, str], cap
     warnings = [r.getMessage() for r in caplog.records if r.name == "gcevents.adapters.sqs.requeuer"]
     assert warnings == ["cannot resolve queue for delay"]
     assert counts(sqs, url) == (0, 1)  # the resolvable record was delayed all the same
+
+
+# ------------------------------------------------------------------------------------------------ event source acks
+def test_a_stale_receipt_is_settled_elsewhere_not_an_ack_failure(
+    sqs: Any, queues: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 21.5: one ReceiptHandleIsInvalid of a batch made the whole ack raise, and the worker re-sent every
+    receipt before each receive. A refused receipt SQS blames on the sender is settled elsewhere: dropped, one
+    WARNING, the others deleted."""
+    from gcevents.adapters.sqs import SqsEventSource
+
+    url = queues["queue_url"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m-{n}")
+    source = SqsEventSource(sqs, url)
+    receipts = [r.receipt_handle for r in source.receive(10, 0, 30)]
+    assert len(receipts) == 3
+    with caplog.at_level(logging.WARNING, logger="gcevents.adapters.sqs.source"):
+        source.ack([str(r) for r in receipts] + ["a-stale-receipt"])
+    assert counts(sqs, url) == (0, 0)
+    warnings = [r for r in caplog.records if r.name == "gcevents.adapters.sqs.source"]
+    assert len(warnings) == 1
+    assert "ReceiptHandleIsInvalid" in warnings[0].getMessage() + str(warnings[0].__dict__.get("codes"))
+
+
+class _RefusingSqs:
+    """A stand-in SQS client whose DeleteMessageBatch refuses chosen receipts with a chosen fault."""
+
+    def __init__(self, refuse: dict[str, tuple[str, bool]]) -> None:
+        self.refuse = refuse
+        self.deleted: list[str] = []
+
+    def delete_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:
+        failed = [
+            {
+                "Id": e["Id"],
+                "Code": self.refuse[e["ReceiptHandle"]][0],
+                "SenderFault": self.refuse[e["ReceiptHandle"]][1],
+            }
+            for e in Entries
+            if e["ReceiptHandle"] in self.refuse
+        ]
+        self.deleted += [e["ReceiptHandle"] for e in Entries if e["ReceiptHandle"] not in self.refuse]
+        return {"Successful": [{"Id": e["Id"]} for e in Entries if e["ReceiptHandle"] not in self.refuse],
+                "Failed": failed}  # fmt: skip
+
+
+def test_an_ack_refused_by_sqs_itself_names_only_the_refused_receipts() -> None:
+    """A server-side refusal is worth retrying, but only for that receipt: the accepted ones are not re-sent."""
+    from gcevents.adapters.sqs import SqsEventSource
+    from gcevents.errors import AckIncompleteError
+
+    client = _RefusingSqs({"r-2": ("InternalError", False), "r-3": ("ReceiptHandleIsInvalid", True)})
+    source = SqsEventSource(client, "https://sqs.example/q")  # type: ignore[arg-type]
+    with pytest.raises(AckIncompleteError) as raised:
+        source.ack([f"r-{n}" for n in range(12)])
+    assert raised.value.pending == ["r-2"]
+    assert len(client.deleted) == 10

@@ -301,3 +301,69 @@ def test_eventbridge_rule_target_dead_letters_carry_their_own_cause(
     assert json.loads(capsys.readouterr().out)["redriven"] == 1
     received = sqs.receive_message(QueueUrl=urls["queue_url"], MaxNumberOfMessages=10)["Messages"]
     assert [json.loads(m["Body"]) for m in received] == [event]
+
+
+def _ten_letters(db: Any) -> SqliteDeadLetterSink:
+    sink = SqliteDeadLetterSink(SqliteDatabase(db))
+    sink.send([DeadLetter("handler_rejected", "x", json.dumps(make_event("acw", f"c-{n}")), failed_at=1.0)
+               for n in range(10)])  # fmt: skip
+    return sink
+
+
+def test_a_sqlite_letter_held_by_one_redrive_is_hidden_from_another(tmp_path: Any) -> None:
+    """Issue 21.7: two redrives of one SQLite DLQ both re-ran every letter (each reported `redriven: 10`). A letter
+    read by one redrive is hidden from the others until it is removed or given back, as SQS's visibility does."""
+    db = tmp_path / "d.db"
+    _ten_letters(db)
+    first = DeadLetterReader(SqliteDeadLetterSink(SqliteDatabase(db)))
+    held = first.scan(100)
+    assert next(held).letter.reason == "handler_rejected"  # the first redrive holds its first page
+    sent: list[str] = []
+    counts = redrive(DeadLetterReader(SqliteDeadLetterSink(SqliteDatabase(db))), LetterFilter(), sent.extend,
+                     limit=100, rate=0, dry_run=False)  # fmt: skip
+    assert counts["redriven"] == 0
+    first.release()  # given back: visible at once to the next run
+    counts = redrive(DeadLetterReader(SqliteDeadLetterSink(SqliteDatabase(db))), LetterFilter(), sent.extend,
+                     limit=100, rate=0, dry_run=False)  # fmt: skip
+    assert counts["redriven"] == 10
+    assert SqliteDeadLetterSink(SqliteDatabase(db)).count() == 0
+
+
+def test_two_concurrent_sqlite_redrives_split_the_letters(tmp_path: Any) -> None:
+    """Issue 21.7, as reported: two redrives at once of 10 letters redrive 10 in all, each body sent once."""
+    import threading
+
+    db = tmp_path / "d.db"
+    _ten_letters(db)
+    sent: list[str] = []
+    lock = threading.Lock()
+    totals: list[int] = []
+
+    def send(bodies: list[str]) -> None:
+        with lock:
+            sent.extend(bodies)
+
+    def run() -> None:
+        reader = DeadLetterReader(SqliteDeadLetterSink(SqliteDatabase(db)))
+        totals.append(redrive(reader, LetterFilter(), send, limit=100, rate=0, dry_run=False)["redriven"])
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(totals) == 10
+    assert len(sent) == len(set(sent)) == 10
+
+
+def test_a_letter_read_by_a_crashed_redrive_comes_back_after_its_lease(tmp_path: Any) -> None:
+    """A redrive that dies holding letters hides them for one lease, not for ever."""
+    db = tmp_path / "d.db"
+    _ten_letters(db)
+    now = [1000.0]
+    crashed = SqliteDeadLetterSink(SqliteDatabase(db), read_lease=120.0, clock=lambda: now[0])
+    assert len(list(crashed.scan(100))) == 10  # never released nor removed
+    later = SqliteDeadLetterSink(SqliteDatabase(db), read_lease=120.0, clock=lambda: now[0])
+    assert list(later.scan(100)) == []
+    now[0] += 121.0
+    assert len(list(later.scan(100))) == 10

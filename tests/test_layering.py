@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gcevents.retry",
             "gcevents.fanout",
             "gcevents.progress",
+            "gcevents.addresses",
             "gcevents._variables",
         ),
     ),

@@ -537,3 +537,53 @@ def test_a_missing_idempotency_table_fails_fast(
     code = main(["worker", "--queue-url", urls["queue_url"], "--wait", "0", "--exit-when-idle"])
     assert code == 1
     assert "ResourceNotFoundException" in capsys.readouterr().err
+
+
+def test_a_stale_receipt_does_not_stall_the_poller_on_sqs(boto_client: Any, unique_name: str) -> None:
+    """Issue 21.5: DeleteMessageBatch refused 1 of 20 receipts (ReceiptHandleIsInvalid); the worker kept all 20 to
+    re-send before every receive and failed each poll until the receipt aged out. The stale one is settled elsewhere."""
+    from gcevents.adapters.sqs import SqsEventSource, create_queues
+
+    sqs = boto_client("sqs")
+    urls = create_queues(sqs, unique_name, visibility_timeout=30)
+    source = SqsEventSource(sqs, urls["queue_url"])
+    for n in range(4):
+        sqs.send_message(QueueUrl=urls["queue_url"], MessageBody=json.dumps(make_event("customer.end", f"c-{n}")))
+    records = source.receive(10, 0, 30)
+    stale = RawRecord(json.dumps(make_event("customer.end", "c-stale")), "m-stale", "a-stale-receipt", 1)
+    calls: list[str] = []
+    worker = Worker(pipeline_for(counting_router(calls)), source, QUICK)
+    worker.handle([*records, stale])  # raised before: the ack of the whole batch failed
+    assert len(calls) == 5
+    assert worker.stats.failed_acks == 0
+    worker._flush_unacked()  # the next poll: nothing left to re-send
+    attributes = sqs.get_queue_attributes(QueueUrl=urls["queue_url"], AttributeNames=["All"])["Attributes"]
+    assert attributes["ApproximateNumberOfMessages"] == attributes["ApproximateNumberOfMessagesNotVisible"] == "0"
+
+
+def test_an_ack_refused_in_part_keeps_only_the_refused_receipts() -> None:
+    """Issue 21.5: the accepted entries of a partly refused ack are not re-sent before the next receive."""
+    from gcevents.errors import AckIncompleteError
+
+    class PartlyRefusing(SimulatedQueue):
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls: list[list[str]] = []
+
+        def ack(self, receipts: Iterable[str]) -> None:
+            receipts = list(receipts)
+            self.calls.append(receipts)
+            super().ack(receipts[1:])
+            if len(self.calls) == 1:
+                raise AckIncompleteError("one refused", pending=receipts[:1])
+            super().ack(receipts[:1])
+
+    queue = PartlyRefusing()
+    queue.send([json.dumps(make_event("customer.end", f"c-{n}")) for n in range(3)])
+    worker = Worker(pipeline_for(counting_router([])), queue, QUICK)
+    with pytest.raises(AckIncompleteError):
+        worker.handle(queue.receive(10, 0, 30))
+    assert worker.stats.failed_acks == 1
+    worker._flush_unacked()
+    assert [len(a) for a in queue.calls] == [3, 1]
+    assert queue.is_drained()

@@ -9,13 +9,13 @@ stripped, except secrets, which are taken as given."""
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
+from gcevents.addresses import host_refusal, is_loopback_host
 from gcevents.errors import ConfigError
 
 T = TypeVar("T")
@@ -127,6 +127,13 @@ def csv(text: str) -> tuple[str, ...]:
 
 def csv_set(text: str) -> frozenset[str]:
     return frozenset(csv(text))
+
+
+def switch(text: str) -> bool:
+    value = text.lower()
+    if value not in ("true", "false", "1", "0", "yes", "no"):
+        raise ValueError("expected true or false")
+    return value in ("true", "1", "yes")
 
 
 def rate_override(text: str) -> int | None:
@@ -248,23 +255,17 @@ def _check_target(kind: str, target: str, number: int) -> None:
             raise ValueError(f"{where}: not a URL") from None
         if parts.scheme not in ("https", "http") or not host:
             raise ValueError(f"{where}: expected an https:// URL")
-        if parts.scheme == "http" and not _is_loopback(host):
+        if parts.scheme == "http" and not is_loopback_host(host):
             raise ValueError(f"{where}: plain http is only allowed to a loopback address (tests, demo)")
+        # Loopback is decided with GCEVENTS_WEBHOOK_ALLOW_LOOPBACK (config.py); everything else refused is here.
+        if reason := host_refusal(host, allow_loopback=True):
+            raise ValueError(f"{where}: the target is {reason}")
         if parts.username or parts.password:
             raise ValueError(f"{where}: credentials in the URL would travel in logs; use the signing secret")
     elif kind == "eventbridge" and not _BUS.fullmatch(target):
         raise ValueError(f"{where}: expected an event bus name or ARN")
     elif kind == "firehose" and not _STREAM.fullmatch(target):
         raise ValueError(f"{where}: expected a delivery stream name (letters, digits, _ . -, up to 64)")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 # ------------------------------------------------------------------------------------------------- the table
@@ -398,6 +399,10 @@ GCEVENTS_WEBHOOK_TIMEOUT = Variable(
     "GCEVENTS_WEBHOOK_TIMEOUT", 10.0, number, "seconds per webhook request (never past the invocation deadline)")
 GCEVENTS_WEBHOOK_CONCURRENCY = Variable(
     "GCEVENTS_WEBHOOK_CONCURRENCY", 4, integer, "requests in flight at once per webhook destination")
+GCEVENTS_WEBHOOK_ALLOW_LOOPBACK = Variable(
+    "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK", False, switch,
+    "`true`: webhooks may target loopback (tests, the demo); metadata and link-local targets are always refused",
+    "`false`")
 GCEVENTS_WEBHOOK_BREAKER = Variable(
     "GCEVENTS_WEBHOOK_BREAKER", 5, integer,
     "failed requests in a row that open a destination's circuit (records are handed back with a delay)")
@@ -427,7 +432,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GENESYS_CONNECT_TIMEOUT, GENESYS_READ_TIMEOUT, GENESYS_MAX_RETRIES, GENESYS_MAX_WAIT,
     GCEVENTS_SINKS, GCEVENTS_WEBHOOK_SECRET, GCEVENTS_WEBHOOK_SECRET_ARN, GCEVENTS_WEBHOOK_TIMEOUT,
     GCEVENTS_WEBHOOK_CONCURRENCY, GCEVENTS_WEBHOOK_BREAKER, GCEVENTS_WEBHOOK_BREAKER_SECONDS, GCEVENTS_COMPLETION_GRACE,
-    GCEVENTS_CHECK_QUEUE,
+    GCEVENTS_CHECK_QUEUE, GCEVENTS_WEBHOOK_ALLOW_LOOPBACK,
 )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from gcevents import _variables as v
 from gcevents._variables import (
@@ -25,6 +26,7 @@ from gcevents._variables import (
     markdown_table,
     raw_value,
 )
+from gcevents.addresses import is_loopback_host
 from gcevents.core.pipeline import PipelineSettings
 from gcevents.errors import ConfigError
 
@@ -60,6 +62,7 @@ class OutputsConfig:
     webhook_concurrency: int = v.GCEVENTS_WEBHOOK_CONCURRENCY.default
     breaker_failures: int = v.GCEVENTS_WEBHOOK_BREAKER.default
     breaker_seconds: float = v.GCEVENTS_WEBHOOK_BREAKER_SECONDS.default
+    webhook_allow_loopback: bool = False  # tests and the demo only: in Lambda the runtime API listens on loopback
     grace_seconds: float = v.GCEVENTS_COMPLETION_GRACE.default
     check_queue: StoreSpec | None = None
 
@@ -158,6 +161,19 @@ def store_from_env(env: Mapping[str, str], variable: Variable[StoreSpec | None])
     return StoreSpec("sqlite", v.GCEVENTS_DB.read(env))
 
 
+def _check_loopback(config: OutputsConfig) -> None:
+    """A loopback webhook only with the switch: the entry by position, never its URL (it may carry a token)."""
+    if config.webhook_allow_loopback:
+        return
+    for number, spec in enumerate(config.sinks, 1):
+        host = urlsplit(spec.target).hostname if spec.kind == "webhook" else None
+        if host and is_loopback_host(host):
+            raise ConfigError(
+                f"GCEVENTS_SINKS entry {number} (webhook) targets loopback: set"
+                f" {v.GCEVENTS_WEBHOOK_ALLOW_LOOPBACK.name}=true (tests, the demo only)"
+            )
+
+
 def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
     """GCEVENTS_SINKS and its companions; a webhook sink needs exactly one of the two secret variables."""
     specs = v.GCEVENTS_SINKS.read(env)
@@ -177,7 +193,9 @@ def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
         breaker_seconds=v.GCEVENTS_WEBHOOK_BREAKER_SECONDS.read(env),
         grace_seconds=v.GCEVENTS_COMPLETION_GRACE.read(env),
         check_queue=v.GCEVENTS_CHECK_QUEUE.read(env),
+        webhook_allow_loopback=v.GCEVENTS_WEBHOOK_ALLOW_LOOPBACK.read(env),
     )
+    _check_loopback(config)
     if config.webhook_timeout <= 0 or config.webhook_concurrency < 1 or config.breaker_failures < 1:
         raise ConfigError("GCEVENTS_WEBHOOK_TIMEOUT, _CONCURRENCY and _BREAKER must be positive")
     if config.grace_seconds < 0:

@@ -22,6 +22,15 @@ class TransientError(GcEventsError):
         self.retry_after = retry_after
 
 
+class AckIncompleteError(TransientError):
+    """A queue refused some acknowledgements for a reason of its own: ``pending`` holds those receipts only (the
+    others were deleted), so a retry re-sends no more than it must."""
+
+    def __init__(self, message: str, *, pending: list[str]) -> None:
+        super().__init__(message)
+        self.pending = pending
+
+
 class RateLimitedError(TransientError):
     """A downstream API answered 429 (or our own limiter has no budget left)."""
 

@@ -10,6 +10,7 @@ from gcevents.entrypoints.runtime import build_runtime
 from gcevents.errors import ConfigError
 
 SECRET_ENV = {"GCEVENTS_WEBHOOK_SECRET": "whsec-x"}
+LOOPBACK_ENV = {**SECRET_ENV, "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true"}
 
 
 def outputs(env: dict[str, str]):  # type: ignore[no-untyped-def]
@@ -63,9 +64,38 @@ def test_bad_specs_are_rejected_clearly_without_echoing_urls(text: str, says: st
     assert "T0K3N" not in message
 
 
-def test_http_is_allowed_to_loopback_only() -> None:
-    for host in ("127.0.0.1:8080", "localhost", "[::1]:9000"):
-        assert outputs({"GCEVENTS_SINKS": f"webhook:http://{host}/in", **SECRET_ENV}).sinks
+def test_http_is_allowed_to_loopback_only_behind_the_switch() -> None:
+    """Issue 21.6: plain http to any loopback port was accepted in any deployment (in Lambda the runtime API
+    listens on loopback). It now needs GCEVENTS_WEBHOOK_ALLOW_LOOPBACK=true, which tests and the demo set."""
+    for host in ("127.0.0.1:8080", "localhost", "[::1]:9000", "127.0.0.2:9001", "api.localhost"):
+        assert outputs({"GCEVENTS_SINKS": f"webhook:http://{host}/in", **LOOPBACK_ENV}).sinks
+        for scheme in ("http", "https"):
+            with pytest.raises(ConfigError, match="GCEVENTS_WEBHOOK_ALLOW_LOOPBACK") as raised:
+                outputs({"GCEVENTS_SINKS": f"webhook:{scheme}://{host}/in/T0K3N", **SECRET_ENV})
+            assert "T0K3N" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254", "169.254.170.2", "[fd00:ec2::254]", "[::ffff:169.254.169.254]", "[fe80::1]",
+        "metadata.google.internal", "METADATA.GOOGLE.INTERNAL.", "metadata.goog", "instance-data.ec2.internal",
+        "0.0.0.0", "[::]", "100.100.100.200", "[64:ff9b::a9fe:a9fe]",
+    ],
+)  # fmt: skip
+def test_metadata_link_local_and_unspecified_targets_are_refused(host: str) -> None:
+    """Issue 21.6: `https://169.254.169.254/latest/meta-data/` and the like were accepted as webhook targets."""
+    with pytest.raises(ConfigError) as raised:
+        outputs({"GCEVENTS_SINKS": f"webhook:https://{host}/latest/meta-data/T0K3N", **LOOPBACK_ENV})
+    message = str(raised.value)
+    assert "GCEVENTS_SINKS" in message
+    assert "T0K3N" not in message
+
+
+def test_private_addresses_are_allowed() -> None:
+    """A CRM in a VPC is legitimate."""
+    for host in ("10.0.12.7", "172.16.0.9", "192.168.1.20", "[fd12:3456::1]", "crm.internal.example"):
+        assert outputs({"GCEVENTS_SINKS": f"webhook:https://{host}/hook", **SECRET_ENV}).sinks
 
 
 def test_a_webhook_needs_exactly_one_secret_source() -> None:
@@ -91,7 +121,7 @@ def test_derived_records_need_the_state_store() -> None:
 
 def test_the_runtime_wires_routes_in_order() -> None:
     env = {"GCEVENTS_IDEMPOTENCY_STORE": "memory", "GCEVENTS_STATE_STORE": "memory", "GCEVENTS_DLQ": "memory",
-           "GCEVENTS_SINKS": "webhook:http://127.0.0.1:9/x|derived,v2.*", **SECRET_ENV}  # fmt: skip
+           "GCEVENTS_SINKS": "webhook:http://127.0.0.1:9/x|derived,v2.*", **LOOPBACK_ENV}  # fmt: skip
     runtime = build_runtime(Config.from_env(env))
     assert runtime.outputs is not None
     assert runtime.outputs.conversations is not None

@@ -35,6 +35,7 @@ def test_a_missing_wrapup_completes_through_a_delayed_check_on_sqs(boto_client: 
             "GCEVENTS_IDEMPOTENCY_STORE": f"dynamodb:{unique_name}-idem",
             "GCEVENTS_STATE_STORE": f"dynamodb:{unique_name}-state",
             "GCEVENTS_DLQ": "memory", "GCEVENTS_SINKS": f"webhook:{receiver.url}", "GCEVENTS_WEBHOOK_SECRET": SECRET,
+            "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
             "GCEVENTS_CHECK_QUEUE": f"sqs:{queue}", "GCEVENTS_COMPLETION_GRACE": "1",
         }  # fmt: skip
         runtime = build_runtime(Config.from_env(env))
@@ -59,7 +60,8 @@ def test_a_grace_of_zero_completes_at_the_end_without_a_check_queue(tmp_path: An
     ended = [e for e in events if not e["detail"]["topicName"].endswith(("acw", "wrapup"))]
     with WebhookReceiver(SECRET) as receiver:
         env = {"GCEVENTS_DB": str(tmp_path / "g.db"), "GCEVENTS_SINKS": f"webhook:{receiver.url}",
-               "GCEVENTS_WEBHOOK_SECRET": SECRET, "GCEVENTS_COMPLETION_GRACE": "0"}  # fmt: skip
+               "GCEVENTS_WEBHOOK_SECRET": SECRET, "GCEVENTS_COMPLETION_GRACE": "0",
+               "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true"}  # fmt: skip
         runtime = build_runtime(Config.from_env(env))
         process_invocation(runtime, sqs_batch(ended), SimpleNamespace(get_remaining_time_in_millis=lambda: 30_000))
         assert [r.document["conversationId"] for r in receiver.of_type("conversation.completed")] == [cid]

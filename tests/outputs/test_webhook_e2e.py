@@ -59,6 +59,7 @@ def test_process_delivers_one_signed_completed_per_conversation_and_nothing_on_a
     path.write_text("\n".join(spike.bodies))
     monkeypatch.setenv("GCEVENTS_DB", str(tmp_path / "g.db"))
     monkeypatch.setenv("GCEVENTS_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("GCEVENTS_WEBHOOK_ALLOW_LOOPBACK", "true")  # the receiver listens on 127.0.0.1
     monkeypatch.setenv("GCEVENTS_WEBHOOK_TIMEOUT", "0.5")
     monkeypatch.setenv("GCEVENTS_WEBHOOK_BREAKER", "50")
     # Faults on the way: 500s, a 429 with a short Retry-After, a request that outlives the client's timeout.
@@ -85,7 +86,7 @@ def test_an_endpoint_down_for_longer_than_a_batch_loses_nothing_and_burns_no_req
     env = {
         "GCEVENTS_DB": str(tmp_path / "g.db"), "GCEVENTS_SINKS": f"webhook:{receiver.url}",
         "GCEVENTS_WEBHOOK_SECRET": SECRET, "GCEVENTS_WEBHOOK_BREAKER": "3", "GCEVENTS_WEBHOOK_BREAKER_SECONDS": "0.3",
-        "GCEVENTS_COMPLETION_GRACE": "0",
+        "GCEVENTS_COMPLETION_GRACE": "0", "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
     }  # fmt: skip
     runtime = build_runtime(Config.from_env(env))
     records = [RawRecord(body, f"m{n}", f"r{n}") for n, body in enumerate(spike.bodies)]
@@ -116,6 +117,7 @@ def test_sinks_test_posts_a_signed_sample(
     receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("GCEVENTS_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("GCEVENTS_WEBHOOK_ALLOW_LOOPBACK", "true")  # the receiver listens on 127.0.0.1
     assert cli.main(["sinks", "test", "--sink", f"webhook:{receiver.url}"]) == 0
     (received,) = receiver.snapshot()
     assert received.type == "conversation.completed"

@@ -62,7 +62,8 @@ def test_the_cli_reports_repairs_and_then_finds_nothing(
     with GenesysSimulator(SimulatorOptions(rate_limit_per_minute=None)) as sim, WebhookReceiver("s3cret") as hook:
         sim.register_conversations(spike.analytics.values())
         for name, value in {**sim.env(), "GCEVENTS_DB": str(tmp_path / "db"), "GCEVENTS_SINKS": f"webhook:{hook.url}",
-                            "GCEVENTS_WEBHOOK_SECRET": "s3cret", "GCEVENTS_LOG_LEVEL": "ERROR"}.items():  # fmt: skip
+                            "GCEVENTS_WEBHOOK_SECRET": "s3cret", "GCEVENTS_LOG_LEVEL": "ERROR",
+                            "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true"}.items():  # fmt: skip
             monkeypatch.setenv(name, value)
         (tmp_path / "in.jsonl").write_text("\n".join(spike.bodies))
         assert cli.main(["process", str(tmp_path / "in.jsonl"), "--json"]) == 0

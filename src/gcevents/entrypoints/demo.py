@@ -255,6 +255,7 @@ def with_webhook(config: Config, url: str, grace_seconds: float, db_path: str) -
     outputs = OutputsConfig(
         sinks=sinks(f"webhook:{url}"),
         webhook_secret=Secret(DEMO_WEBHOOK_SECRET),
+        webhook_allow_loopback=True,  # the demo's receiver listens on 127.0.0.1
         grace_seconds=grace_seconds,
         check_queue=StoreSpec("sqlite", db_path),
     )

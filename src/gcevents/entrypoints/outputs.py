@@ -57,6 +57,7 @@ def make_sink(spec: SinkSpec, config: OutputsConfig, resources: Resources) -> Si
             timeout=config.webhook_timeout,
             concurrency=config.webhook_concurrency,
             breaker=CircuitBreaker(config.breaker_failures, config.breaker_seconds),
+            allow_loopback=config.webhook_allow_loopback,
         )
     if spec.kind == "eventbridge":
         from gcevents.adapters.sinks.eventbridge import EventBridgeSink

@@ -28,7 +28,7 @@ from gcevents.core.events import RawRecord
 from gcevents.core.idempotency import Lease
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, RecordResult
 from gcevents.core.settlement import by_message, freshest_records
-from gcevents.errors import ConfigError
+from gcevents.errors import AckIncompleteError, ConfigError
 from gcevents.ports import EventSource
 from gcevents.retry import (
     POLLER_BACKOFF_BASE,
@@ -282,10 +282,11 @@ class Worker:
                 self.source.ack(acks)
             except Exception as exc:
                 failure = exc
-                self.stats.count("failed_acks", len(acks))
+                pending = unacked_receipts(exc, acks)
+                self.stats.count("failed_acks", len(pending))
                 with self._unacked_lock:
-                    self._unacked.update(dict.fromkeys(acks, time.monotonic()))
-                log.error("ack failed; retried before the next receive", extra={"messages": len(acks)})
+                    self._unacked.update(dict.fromkeys(pending, time.monotonic()))
+                log.error("ack failed; retried before the next receive", extra={"messages": len(pending)})
         if delays:
             try:
                 self.source.change_visibility(delays)
@@ -331,9 +332,15 @@ class Worker:
         if receipts:
             try:
                 self.source.ack(receipts)
-            except Exception:
+            except Exception as exc:
+                still = set(unacked_receipts(exc, receipts))
+                with self._unacked_lock:  # the ones the queue took, or settled elsewhere, are not re-sent
+                    for receipt in receipts:
+                        if receipt not in still:
+                            self._unacked.pop(receipt, None)
                 if not final:
                     raise
+                receipts = [r for r in receipts if r in still]
                 self.stats.unacked_at_exit = len(receipts)
                 log.error("acks still failing at exit", exc_info=True, extra={"messages": len(receipts)})
                 return
@@ -364,6 +371,11 @@ class Worker:
                 lease.renew()
             except Exception:
                 log.warning("lease renewal failed", exc_info=True)
+
+
+def unacked_receipts(exc: Exception, receipts: list[str]) -> list[str]:
+    """The receipts an ack that raised `exc` left undeleted: those the queue named, or all of them."""
+    return list(exc.pending) if isinstance(exc, AckIncompleteError) else receipts
 
 
 def install_signal_handlers(worker: Worker) -> None:

@@ -48,9 +48,12 @@ class DeadLetterReader:
     def __init__(self, store: DeadLetterStore) -> None:
         self.store = store
         self._held: list[str] = []
+        self._scans: list[Iterator[StoredDeadLetter]] = []
 
     def scan(self, limit: int) -> Iterator[StoredDeadLetter]:
-        for stored in self.store.scan(limit):
+        letters = self.store.scan(limit)
+        self._scans.append(letters)
+        for stored in letters:
             self._held.append(stored.handle)
             yield stored
 
@@ -61,6 +64,11 @@ class DeadLetterReader:
             self._held = [h for h in self._held if h not in gone]
 
     def release(self) -> None:
+        for letters in self._scans:  # a store holds a page at a time: closing gives back what was not handed out
+            close = getattr(letters, "close", None)
+            if close is not None:
+                close()
+        self._scans = []
         if self._held:
             self.store.release(self._held)
         self._held = []

@@ -62,6 +62,11 @@ class GenesysAuthError(ConfigError):
     """Genesys rejected our client credentials, or the OAuth client lacks a permission (401/403)."""
 
 
+class ClientRejectedError(GenesysAuthError):
+    """The token endpoint refused a client's credentials (400/401 invalid_client): with several clients, that lane
+    leaves the rotation and the attempt goes to another."""
+
+
 class GenesysRequestError(PermanentError):
     """Genesys rejected the request itself (4xx other than 401/403/429): retrying it unchanged cannot help."""
 
@@ -140,7 +145,7 @@ class ClientStats:
             snapshot: dict[str, float] = {"api_calls": float(sum(self._calls.values()))}
             snapshot.update({f"calls.{name}": float(n) for name, n in sorted(self._calls.items())})
             for name in ("tokens_fetched", "rate_limited", "server_errors", "unauthorized", "retries",
-                         "transport_errors", "gave_up_rate_limited"):  # fmt: skip
+                         "transport_errors", "gave_up_rate_limited", "clients_rejected"):  # fmt: skip
                 snapshot[name] = float(self._counters[name])
             snapshot["rate_limit_wait_seconds"] = round(self._wait_seconds, 3)
             if len(self._clients) > 1:  # one client: the totals say it all, and the metric names stay as they were
@@ -188,7 +193,7 @@ class GenesysClient:
         self._clock = clock
         self._monotonic = monotonic
         bucket_for = _bucket_for(settings, bucket, buckets)
-        self._lanes = Lanes([
+        self._lanes = Lanes(clock=monotonic, lanes=[
             Lane(
                 client_id,
                 ClientCredentialsAuth(partial(self._fetch_token, client_id), clock=monotonic),
@@ -341,8 +346,16 @@ class GenesysClient:
         while True:
             lane = self._lanes.pick()  # per attempt: after a 429, another client's token may be free
             timeout = self._pace(lane, label, deadline)
-            outcome = self._send(lane, method, url, label, timeout, json)
+            try:
+                outcome = self._send(lane, method, url, label, timeout, json)
+            except ClientRejectedError:
+                if not self._lanes.reject(lane):
+                    raise  # one client: nothing to fail over to
+                self.stats.increment("clients_rejected")
+                self.stats.record_client(lane.client_id, "rejected")
+                continue  # at once, on another lane: no retry budget spent, a rejected lane is not picked again
             if isinstance(outcome, httpx.Response):
+                self._lanes.accepted(lane)
                 if outcome.status_code == 429:
                     self._wait_out_429(lane, outcome, label, deadline, budget)
                     continue  # the lane's limiter now holds its callers back for Retry-After
@@ -479,7 +492,7 @@ class GenesysClient:
         if status != 200:
             # Of the answer, only an OAuth error code such as `invalid_client`: never free text (see _OAUTH_ERROR).
             code = _error_field(response, "error", _OAUTH_ERROR, self._redact)
-            raise GenesysAuthError(
+            raise ClientRejectedError(
                 f"Genesys token endpoint rejected client {client_id!r}: HTTP {status} {code}".rstrip()
             )
         document = _json(response, "token")

@@ -12,20 +12,24 @@ records straight back with that delay, so a down endpoint does not burn receive 
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from gcevents._version import __version__
 from gcevents.adapters.sinks.signing import HEADER, header_value
+from gcevents.addresses import host_refusal, refusal
 from gcevents.errors import ConfigError, PermanentError, RateLimitedError, TransientError
 from gcevents.ports import OutboundRecord
 from gcevents.retry import RetryBudget
@@ -95,7 +99,13 @@ class WebhookSink:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        allow_loopback: bool = False,
+        resolve: Callable[[str, int], list[str]] | None = None,
     ) -> None:
+        """`transport` replaces the network (tests); otherwise every connection goes through `GuardedBackend`:
+        `resolve` (getaddrinfo by default), then only to an address `addresses.refusal` allows."""
+        if reason := host_refusal(urlsplit(url).hostname or "", allow_loopback=allow_loopback):
+            raise ConfigError(f"webhook:{urlsplit(url).hostname}: the target is {reason}")
         self._url = url
         self._secret = secret
         self.timeout = timeout
@@ -103,6 +113,8 @@ class WebhookSink:
         self.max_retries = max_retries
         self._sleep = sleep
         self._clock = clock
+        if transport is None:
+            transport = guarded_transport(concurrency, GuardedBackend(allow_loopback, resolve or resolve_host))
         self._client = httpx.Client(
             transport=transport,
             follow_redirects=False,  # a redirect would carry the signed body somewhere the operator did not name
@@ -179,6 +191,8 @@ class WebhookSink:
                     return None
                 head = _read_head(response)
                 retry_after = _retry_after(response.headers.get("Retry-After"), self._clock())
+        except ForbiddenAddressError as exc:
+            return PermanentError(f"{self.name}: {exc}; not sent", reason=REJECTED)
         except httpx.TimeoutException:
             return TransientError(f"{self.name}: timed out after {timeout:.1f} s")
         except httpx.HTTPError as exc:
@@ -191,6 +205,71 @@ class WebhookSink:
         if 300 <= status < 400:
             return PermanentError(f"{self.name} answered {status} (redirects are not followed)", reason=REJECTED)
         return PermanentError(f"{self.name} answered {status}: {said}", reason=REJECTED)
+
+
+class ForbiddenAddressError(Exception):
+    """The webhook's name resolved to an address no webhook may reach (raised before connecting)."""
+
+
+def resolve_host(host: str, port: int) -> list[str]:
+    """Every address of `host`, in the resolver's order (a literal address is its own answer)."""
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise httpcore.ConnectError(f"cannot resolve the webhook host ({type(exc).__name__})") from exc
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+class GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's own socket backend, except that the host is resolved here, every address it has is checked, and
+    the socket connects to a checked address: a DNS answer that changes between a check and a connect (rebinding)
+    cannot reach a metadata service. TLS still verifies, and SNI still names, the URL's host: httpcore takes those
+    from the request, not from the address connected to."""
+
+    def __init__(self, allow_loopback: bool, resolve: Callable[[str, int], list[str]]) -> None:
+        self._inner = httpcore.SyncBackend()
+        self._allow_loopback = allow_loopback
+        self._resolve = resolve
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in self._resolve(host, port)]
+        for address in addresses:
+            if reason := refusal(address, allow_loopback=self._allow_loopback):
+                raise ForbiddenAddressError(f"{host} resolves to {reason}")
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return self._inner.connect_tcp(str(address), port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc  # the next address, as socket.create_connection would
+        raise failure or httpcore.ConnectError(f"{host} has no address")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _GuardedTransport(httpx.HTTPTransport):
+    def __init__(self, pool: httpcore.ConnectionPool) -> None:
+        super().__init__()
+        self._pool = pool  # httpx's transport around our pool: its request and error mapping stay httpx's
+
+
+def guarded_transport(concurrency: int, backend: GuardedBackend) -> httpx.BaseTransport:
+    """httpx's default transport (TLS verified against the system's CAs, HTTP/1.1), with `backend`'s sockets."""
+    pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=concurrency,
+        max_keepalive_connections=concurrency,
+        network_backend=backend,
+    )
+    return _GuardedTransport(pool)
 
 
 def _read_head(response: httpx.Response) -> str:

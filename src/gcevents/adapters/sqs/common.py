@@ -6,6 +6,7 @@ import json
 import logging
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
@@ -81,19 +82,33 @@ def _send_chunks(items: Sequence[tuple[str, float]]) -> list[list[int]]:
     return chunks
 
 
-def delete_batch(client: SQSClient, queue_url: str, receipts: Sequence[str], what: str) -> list[str]:
-    """DeleteMessageBatch, 10 receipts per call; errors are translated at this boundary. Returns the error codes
-    of the entries SQS refused (e.g. ReceiptHandleIsInvalid): those messages were not deleted."""
-    refused: list[str] = []
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """One entry of a batch call that SQS refused. `sender_fault`: the request itself is wrong for this entry (e.g.
+    ReceiptHandleIsInvalid: the message was deleted, redriven or received again elsewhere), so no retry can help."""
+
+    receipt: str
+    code: str
+    sender_fault: bool
+
+
+def delete_batch(client: SQSClient, queue_url: str, receipts: Sequence[str], what: str) -> list[Refusal]:
+    """DeleteMessageBatch, 10 receipts per call; errors are translated at this boundary. Returns the entries SQS
+    refused: those messages were not deleted."""
+    refused: list[Refusal] = []
     for start in range(0, len(receipts), 10):
+        chunk = receipts[start : start + 10]
         entries: list[DeleteMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(receipts[start : start + 10])
+            {"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(chunk)
         ]
         try:
             response = client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
         except Exception as exc:
             raise translate(exc, f"sqs delete_message_batch ({what})") from exc
-        refused.extend(str(failure.get("Code", "unknown")) for failure in response.get("Failed", []))
+        refused.extend(
+            Refusal(chunk[int(f["Id"])], str(f.get("Code", "unknown")), bool(f.get("SenderFault", False)))
+            for f in response.get("Failed", [])
+        )
     return refused
 
 

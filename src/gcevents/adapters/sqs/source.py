@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
 from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch, send_batch
-from gcevents.errors import TransientError
+from gcevents.errors import AckIncompleteError
 from gcevents.ports import RawRecord
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
 
 
 class SqsEventSource:
@@ -49,10 +52,24 @@ class SqsEventSource:
             raise translate(exc, f"sqs get_queue_attributes {self.queue_url}") from exc
 
     def ack(self, receipts: Sequence[str]) -> None:
+        """Delete handled messages. A receipt SQS refuses as the sender's fault (ReceiptHandleIsInvalid: the message
+        was deleted, redriven, or received again with a newer receipt) is settled elsewhere: whoever holds it now
+        settles it, as a duplicate if need be; re-sending it would fail the same way until it ages out. Raises
+        `AckIncompleteError` naming only the receipts SQS refused on its side (worth one more try)."""
         refused = delete_batch(self.client, self.queue_url, receipts, "ack")
-        if refused:  # not deleted: the caller retries, or the message comes back and is settled as a duplicate
-            codes = ", ".join(sorted(set(refused)))
-            raise TransientError(f"sqs delete_message_batch (ack): {len(refused)} of {len(receipts)} refused: {codes}")
+        stale = [r for r in refused if r.sender_fault]
+        if stale:
+            log.warning(
+                "acknowledgement refused for a receipt no longer ours; settled by whoever received it since",
+                extra={"messages": len(stale), "codes": sorted({r.code for r in stale})},
+            )
+        pending = [r for r in refused if not r.sender_fault]
+        if pending:  # not deleted: the caller retries them, or the message comes back and is settled as a duplicate
+            codes = ", ".join(sorted({r.code for r in pending}))
+            raise AckIncompleteError(
+                f"sqs delete_message_batch (ack): {len(pending)} of {len(receipts)} refused: {codes}",
+                pending=[r.receipt for r in pending],
+            )
 
     def change_visibility(self, receipts: Mapping[str, float]) -> None:
         try:
