@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
+from gcevents.core.attributes import DEFAULT_TEXT, AttributePolicy
 from gcevents.errors import ConfigError
 
 T = TypeVar("T")
@@ -411,6 +412,17 @@ GCEVENTS_CHECK_QUEUE: Variable[StoreSpec | None] = Variable(
     "GCEVENTS_CHECK_QUEUE", None, store("sqs", "sqlite"),
     "`sqs:QUEUE_URL` or `sqlite:PATH`: where the delayed completion checks of the grace period are queued"
     " (the queue the events come from); unset: no grace timer")
+GCEVENTS_ATTRIBUTES = Variable(
+    "GCEVENTS_ATTRIBUTES", AttributePolicy.parse(DEFAULT_TEXT), AttributePolicy.parse,
+    "what of participant attributes the state, records, sinks and logs keep: `;`-separated `none`, `names` (values"
+    " withheld), `allow:NAME,...` (values as sent), `hash:NAME,...` (keyed HMAC-SHA256); `*` is every name."
+    " See docs/data-protection.md", f"`{DEFAULT_TEXT}`")
+GCEVENTS_ATTRIBUTES_HASH_KEY: Variable[str | None] = Variable(
+    "GCEVENTS_ATTRIBUTES_HASH_KEY", None, string,
+    "the HMAC key of `hash:` attributes (or `GCEVENTS_ATTRIBUTES_HASH_KEY_ARN`, not both); required with `hash:`",
+    secret=True)
+GCEVENTS_ATTRIBUTES_HASH_KEY_ARN: Variable[str | None] = Variable(
+    "GCEVENTS_ATTRIBUTES_HASH_KEY_ARN", None, string, "Secrets Manager ARN of that key, read once per container")
 # fmt: on
 
 VARIABLES: tuple[Variable[Any], ...] = (
@@ -428,6 +440,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GCEVENTS_SINKS, GCEVENTS_WEBHOOK_SECRET, GCEVENTS_WEBHOOK_SECRET_ARN, GCEVENTS_WEBHOOK_TIMEOUT,
     GCEVENTS_WEBHOOK_CONCURRENCY, GCEVENTS_WEBHOOK_BREAKER, GCEVENTS_WEBHOOK_BREAKER_SECONDS, GCEVENTS_COMPLETION_GRACE,
     GCEVENTS_CHECK_QUEUE,
+    GCEVENTS_ATTRIBUTES, GCEVENTS_ATTRIBUTES_HASH_KEY, GCEVENTS_ATTRIBUTES_HASH_KEY_ARN,
 )  # fmt: skip
 
 

@@ -25,6 +25,7 @@ from gcevents._variables import (
     markdown_table,
     raw_value,
 )
+from gcevents.core.attributes import AttributePolicy
 from gcevents.core.pipeline import PipelineSettings
 from gcevents.errors import ConfigError
 
@@ -88,11 +89,16 @@ class Config:
     xray_daemon_address: str = "127.0.0.1:2000"  # Lambda's AWS_XRAY_DAEMON_ADDRESS when tracing is active
     genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    # GCEVENTS_ATTRIBUTES: applied to the state, derived records and forwarded raw events; its key never in a repr.
+    attributes: AttributePolicy = v.GCEVENTS_ATTRIBUTES.default
+    attributes_hash_key: Secret | None = None
+    attributes_hash_key_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Resolve every variable; raises ConfigError naming the first one that is wrong."""
         env = os.environ if env is None else env
+        attributes, hash_key, hash_key_arn = attributes_from_env(env)
         return cls(
             idempotency_store=store_from_env(env, v.GCEVENTS_IDEMPOTENCY_STORE),
             state_store=store_from_env(env, v.GCEVENTS_STATE_STORE),
@@ -112,6 +118,9 @@ class Config:
             xray_daemon_address=raw_value(env, XRAY_DAEMON_ADDRESS) or "127.0.0.1:2000",
             genesys=genesys_settings_from_env(env),
             outputs=outputs_from_env(env),
+            attributes=attributes,
+            attributes_hash_key=hash_key,
+            attributes_hash_key_arn=hash_key_arn,
         )
 
 
@@ -183,6 +192,20 @@ def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
     if config.grace_seconds < 0:
         raise ConfigError("GCEVENTS_COMPLETION_GRACE must be >= 0")
     return config
+
+
+def attributes_from_env(env: Mapping[str, str]) -> tuple[AttributePolicy, Secret | None, str | None]:
+    """The attribute policy and its hashing key: `hash:` without a key (or with both variables) stops the start."""
+    policy = v.GCEVENTS_ATTRIBUTES.read(env)
+    key = v.GCEVENTS_ATTRIBUTES_HASH_KEY.read(env)
+    key_arn = v.GCEVENTS_ATTRIBUTES_HASH_KEY_ARN.read(env)
+    if key and key_arn:
+        raise ConfigError("set GCEVENTS_ATTRIBUTES_HASH_KEY or GCEVENTS_ATTRIBUTES_HASH_KEY_ARN, not both")
+    if policy.hashes and not (key or key_arn):
+        raise ConfigError(
+            "GCEVENTS_ATTRIBUTES uses hash: and needs GCEVENTS_ATTRIBUTES_HASH_KEY or GCEVENTS_ATTRIBUTES_HASH_KEY_ARN"
+        )
+    return policy, _secret(key), key_arn
 
 
 def _secret(value: str | None) -> Secret | None:

@@ -238,38 +238,3 @@ def _retry_after(value: str | None, now: float) -> float | None:
         return max(0.0, parsedate_to_datetime(value).timestamp() - now)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-
-
-class SecretSource:
-    """The signing secret: given, or read once per container from Secrets Manager (then cached)."""
-
-    def __init__(self, secret: Secret | None = None, arn: str | None = None) -> None:
-        if secret is None and arn is None:
-            raise ConfigError("a webhook sink needs GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN")
-        self._secret = secret
-        self._arn = arn
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Secret:
-        if self._secret is not None:
-            return self._secret
-        with self._lock:
-            if self._secret is None:
-                self._secret = _read_secret(self._arn or "")
-            return self._secret
-
-
-def _read_secret(arn: str) -> Secret:
-    from gcevents.adapters.aws import make_client, translate
-    from gcevents.adapters.genesys.settings import Secret
-
-    parts = arn.split(":")
-    client = make_client("secretsmanager", region_name=parts[3] if len(parts) > 3 else None, read_timeout=5)
-    try:
-        text = client.get_secret_value(SecretId=arn).get("SecretString")
-    except Exception as exc:
-        raise translate(exc, "reading the webhook signing secret from Secrets Manager") from exc
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError(f"secret {arn} has no SecretString")
-    log.info("webhook signing secret read from Secrets Manager", extra={"secretArn": arn})
-    return Secret(text.strip())
