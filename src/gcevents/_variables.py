@@ -391,7 +391,8 @@ GCEVENTS_SINKS: Variable[tuple[SinkSpec, ...]] = Variable(
     " See docs/outputs.md", secret=True)  # never echoed: webhook URLs may carry tokens
 GCEVENTS_WEBHOOK_SECRET: Variable[str | None] = Variable(
     "GCEVENTS_WEBHOOK_SECRET", None, string,
-    "HMAC-SHA256 key of the `X-Gcevents-Signature` header (or `GCEVENTS_WEBHOOK_SECRET_ARN`, not both)",
+    "HMAC-SHA256 key of the `X-Gcevents-Signature` header, or a JSON list `[\"current\", \"next\"]` while rotating"
+    " (or `GCEVENTS_WEBHOOK_SECRET_ARN`, not both)",
     secret=True)
 GCEVENTS_WEBHOOK_SECRET_ARN: Variable[str | None] = Variable(
     "GCEVENTS_WEBHOOK_SECRET_ARN", None, string, "Secrets Manager ARN of the signing secret, read once per container")

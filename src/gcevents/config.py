@@ -176,6 +176,13 @@ def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
         raise ConfigError("set GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN, not both")
     if any(s.kind == "webhook" for s in specs) and not (secret or secret_arn):
         raise ConfigError("a webhook sink needs GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN")
+    if secret:
+        from gcevents.adapters.sinks.signing import secrets_of
+
+        try:
+            secrets_of(secret)  # a rotation list that does not parse stops the start, not the first delivery
+        except ValueError as exc:
+            raise ConfigError(f"GCEVENTS_WEBHOOK_SECRET='********': {exc}") from None
     config = OutputsConfig(
         sinks=specs,
         webhook_secret=_secret(secret),
