@@ -59,6 +59,7 @@ def test_the_item_holds_the_state_as_one_compressed_json_attribute(client: Any, 
     assert raw["version"] == {"N": "1"}
     assert set(raw) == {"conversationId", "version", "updatedAt", "ttl", "state"}
     state = json.loads(zlib.decompress(raw["state"]["B"]))
+    assert state.pop("_format") == 2  # the format version (gcevents.core.state_format), not part of the state
     assert state["mediaType"]["value"] == "VOICE"
     item = store.get("c1")
     assert item is not None

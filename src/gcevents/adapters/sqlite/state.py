@@ -5,7 +5,6 @@ the version read). Reads happen outside the write lock, so merging never holds i
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gcevents.adapters.sqlite.database import SqliteDatabase
+from gcevents.core import state_format
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import Clock, StoredState
@@ -76,7 +76,7 @@ class SqliteStateStore(OptimisticStateStore):
             for write in writes:
                 item = write.item
                 row = (
-                    json.dumps(item.state, separators=(",", ":")),
+                    state_format.dumps(item.state),
                     item.version,
                     item.updated_at_ms,
                     item.ttl,
@@ -129,4 +129,4 @@ class SqliteStateStore(OptimisticStateStore):
 
 def _from_row(row: tuple[Any, ...]) -> StoredState:
     conversation_id, state, version, updated_at, ttl = row
-    return StoredState(conversation_id, json.loads(state), int(version), int(updated_at), int(ttl))
+    return StoredState(conversation_id, state_format.loads(state), int(version), int(updated_at), int(ttl))
