@@ -144,6 +144,17 @@ class DynamoDbStateStore(OptimisticStateStore):
         raw = response.get("Item")
         return from_item(raw) if raw else None
 
+    def delete(self, conversation_id: str) -> bool:
+        if not is_scalar(conversation_id):
+            return False
+        try:
+            response = self.client.delete_item(
+                TableName=self.table, Key={KEY: {"S": conversation_id}}, ReturnValues="ALL_OLD"
+            )
+        except Exception as exc:
+            raise translate(exc, "dynamodb delete_item (state)") from exc
+        return bool(response.get("Attributes"))
+
     def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
         """A filtered Scan (there is no index on updatedAt): it stops after `limit` matches, so on a big table
         these are the first matches found, sorted newest first — narrow with `since`."""

@@ -108,6 +108,11 @@ class SqliteStateStore(OptimisticStateStore):
             ).fetchone()
         return _from_row(row) if row else None
 
+    def delete(self, conversation_id: str) -> bool:
+        with self._translated(), self.db.transaction() as conn:
+            cursor = conn.execute("DELETE FROM conversation_state WHERE conversation_id = ?", (conversation_id,))
+            return cursor.rowcount > 0
+
     def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
         floor = int(since.timestamp() * 1000) if since else 0
         with self._translated(), self.db.reading() as conn:
