@@ -21,6 +21,7 @@ CONTROLS = {
     "SubnetIds": "subnet-0a1b2c3d4e5f60718,subnet-0a1b2c3d4e5f60719",
     "SecurityGroupIds": "sg-0a1b2c3d4e5f60718",
     "PermissionsBoundary": BOUNDARY,
+    "AttributeHashKeyArn": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:gcevents-attributes-AbCdEf",
 }
 # Everything that creates resources the controls touch: the lake, the webhook secret, the Genesys secret.
 OUTPUTS = {"DataLake": "true", "WebhookUrl": "https://crm.example.com/hook", "GenesysClientId": "client"}
@@ -104,8 +105,24 @@ def test_the_controls_are_off_by_default(template: dict[str, Any]) -> None:
 
 @pytest.mark.slow  # cfn-lint takes seconds per template
 @pytest.mark.parametrize(
-    "defaults", [{**CONTROLS, **OUTPUTS, "LakeRetentionDays": "0"}, OUTPUTS], ids=["controls", "defaults"]
+    "defaults",
+    [{**CONTROLS, **OUTPUTS, "LakeRetentionDays": "0", "AttributePolicy": "names;hash:accountId"}, OUTPUTS],
+    ids=["controls", "defaults"],
 )
 def test_cfn_lint_finds_nothing_with_and_without_the_controls(defaults: dict[str, str], tmp_path: Path) -> None:
     quoted = {name: value if value.isdigit() else json.dumps(value) for name, value in defaults.items()}
     assert lint_with_defaults(quoted, tmp_path) == []
+
+
+def test_the_attribute_policy_and_its_key_reach_the_function(template: dict[str, Any]) -> None:
+    from gcevents.core.attributes import AttributePolicy
+
+    variables = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    assert variables["GCEVENTS_ATTRIBUTES"] == {"Ref": "AttributePolicy"}
+    assert AttributePolicy.parse(template["Parameters"]["AttributePolicy"]["Default"]) == AttributePolicy()
+    key = variables["GCEVENTS_ATTRIBUTES_HASH_KEY_ARN"]["Fn::If"]
+    assert key[:2] == ["HasAttributeHashKey", {"Ref": "AttributeHashKeyArn"}]
+    policies = template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+    (grant,) = [p["Fn::If"] for p in policies if "Fn::If" in p and p["Fn::If"][0] == "HasAttributeHashKey"]
+    (statement,) = grant[1]["PolicyDocument"]["Statement"]
+    assert (statement["Action"], statement["Resource"]) == ("secretsmanager:GetSecretValue", key[1])

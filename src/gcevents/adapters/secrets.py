@@ -23,7 +23,7 @@ class SecretSource:
         self, secret: Secret | None = None, arn: str | None = None, *, what: str = "webhook signing secret"
     ) -> None:
         if secret is None and arn is None:
-            raise ConfigError("a webhook sink needs GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN")
+            raise ConfigError(f"the {what} needs a value or a Secrets Manager ARN")
         self._secret = secret
         self._arn = arn
         self._what = what
