@@ -205,3 +205,11 @@ def test_no_value_leaves_unless_its_name_is_allowed(
             assert kept[name] is None  # a value not allowed never leaves
         else:
             assert name not in kept
+
+
+def test_the_documented_default_is_the_safe_policy() -> None:
+    from gcevents import _variables as v
+    from gcevents.core.attributes import DEFAULT_POLICY
+
+    assert AttributePolicy.parse(v.GCEVENTS_ATTRIBUTES.default) == DEFAULT_POLICY == Config().attributes
+    assert Config.from_env({}).attributes == DEFAULT_POLICY

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from gcevents.core.attributes import DEFAULT_TEXT, AttributePolicy
 from gcevents.errors import ConfigError
 
 T = TypeVar("T")
@@ -413,11 +412,11 @@ GCEVENTS_CHECK_QUEUE: Variable[StoreSpec | None] = Variable(
     "GCEVENTS_CHECK_QUEUE", None, store("sqs", "sqlite"),
     "`sqs:QUEUE_URL` or `sqlite:PATH`: where the delayed completion checks of the grace period are queued"
     " (the queue the events come from); unset: no grace timer")
-GCEVENTS_ATTRIBUTES = Variable(
-    "GCEVENTS_ATTRIBUTES", AttributePolicy.parse(DEFAULT_TEXT), AttributePolicy.parse,
+GCEVENTS_ATTRIBUTES = Variable(  # parsed by gcevents.config (the policy is a core type; this table is below it)
+    "GCEVENTS_ATTRIBUTES", "names", string,
     "what of participant attributes the state, records, sinks and logs keep: `;`-separated `none`, `names` (values"
     " withheld), `allow:NAME,...` (values as sent), `hash:NAME,...` (keyed HMAC-SHA256); `*` is every name."
-    " See docs/data-protection.md", f"`{DEFAULT_TEXT}`")
+    " See docs/data-protection.md")
 GCEVENTS_ATTRIBUTES_HASH_KEY: Variable[str | None] = Variable(
     "GCEVENTS_ATTRIBUTES_HASH_KEY", None, string,
     "the HMAC key of `hash:` attributes (or `GCEVENTS_ATTRIBUTES_HASH_KEY_ARN`, not both); required with `hash:`",

@@ -90,7 +90,7 @@ class Config:
     genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     # GCEVENTS_ATTRIBUTES: applied to the state, derived records and forwarded raw events; its key never in a repr.
-    attributes: AttributePolicy = v.GCEVENTS_ATTRIBUTES.default
+    attributes: AttributePolicy = field(default_factory=AttributePolicy)
     attributes_hash_key: Secret | None = None
     attributes_hash_key_arn: str | None = None
 
@@ -203,7 +203,11 @@ def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
 
 def attributes_from_env(env: Mapping[str, str]) -> tuple[AttributePolicy, Secret | None, str | None]:
     """The attribute policy and its hashing key: `hash:` without a key (or with both variables) stops the start."""
-    policy = v.GCEVENTS_ATTRIBUTES.read(env)
+    text = v.GCEVENTS_ATTRIBUTES.read(env)
+    try:
+        policy = AttributePolicy.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{v.GCEVENTS_ATTRIBUTES.name}={text!r}: {exc}") from None
     key = v.GCEVENTS_ATTRIBUTES_HASH_KEY.read(env)
     key_arn = v.GCEVENTS_ATTRIBUTES_HASH_KEY_ARN.read(env)
     if key and key_arn:

@@ -27,7 +27,6 @@ from typing import Any
 
 HASH_PREFIX = "hmac-sha256:"
 EVERY = "*"
-DEFAULT_TEXT = "names"
 
 
 @dataclass(frozen=True, slots=True)
