@@ -108,7 +108,9 @@ def test_emitter_writes_one_line_per_batch() -> None:
 
 
 def test_stale_events_are_counted_not_applied(tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
-    runtime = build_runtime(Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db")}))
+    runtime = build_runtime(
+        Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db"), "GCEVENTS_ATTRIBUTES": "allow:tier"})
+    )
     start = make_event("customer.start", "c-1", event_time=1_000_000)
     newer = make_event("attributes", "c-1", event_time=3_000_000, attributes={"tier": "gold"})
     older = make_event("attributes", "c-1", event_time=2_000_000, attributes={"tier": "bronze"})

@@ -391,7 +391,8 @@ GCEVENTS_SINKS: Variable[tuple[SinkSpec, ...]] = Variable(
     " See docs/outputs.md", secret=True)  # never echoed: webhook URLs may carry tokens
 GCEVENTS_WEBHOOK_SECRET: Variable[str | None] = Variable(
     "GCEVENTS_WEBHOOK_SECRET", None, string,
-    "HMAC-SHA256 key of the `X-Gcevents-Signature` header (or `GCEVENTS_WEBHOOK_SECRET_ARN`, not both)",
+    "HMAC-SHA256 key of the `X-Gcevents-Signature` header, or a JSON list `[\"current\", \"next\"]` while rotating"
+    " (or `GCEVENTS_WEBHOOK_SECRET_ARN`, not both)",
     secret=True)
 GCEVENTS_WEBHOOK_SECRET_ARN: Variable[str | None] = Variable(
     "GCEVENTS_WEBHOOK_SECRET_ARN", None, string, "Secrets Manager ARN of the signing secret, read once per container")
@@ -416,6 +417,17 @@ GCEVENTS_CHECK_QUEUE: Variable[StoreSpec | None] = Variable(
     "GCEVENTS_CHECK_QUEUE", None, store("sqs", "sqlite"),
     "`sqs:QUEUE_URL` or `sqlite:PATH`: where the delayed completion checks of the grace period are queued"
     " (the queue the events come from); unset: no grace timer")
+GCEVENTS_ATTRIBUTES = Variable(  # parsed by gcevents.config (the policy is a core type; this table is below it)
+    "GCEVENTS_ATTRIBUTES", "names", string,
+    "what of participant attributes the state, records, sinks and logs keep: `;`-separated `none`, `names` (values"
+    " withheld), `allow:NAME,...` (values as sent), `hash:NAME,...` (keyed HMAC-SHA256); `*` is every name."
+    " See docs/data-protection.md")
+GCEVENTS_ATTRIBUTES_HASH_KEY: Variable[str | None] = Variable(
+    "GCEVENTS_ATTRIBUTES_HASH_KEY", None, string,
+    "the HMAC key of `hash:` attributes (or `GCEVENTS_ATTRIBUTES_HASH_KEY_ARN`, not both); required with `hash:`",
+    secret=True)
+GCEVENTS_ATTRIBUTES_HASH_KEY_ARN: Variable[str | None] = Variable(
+    "GCEVENTS_ATTRIBUTES_HASH_KEY_ARN", None, string, "Secrets Manager ARN of that key, read once per container")
 # fmt: on
 
 VARIABLES: tuple[Variable[Any], ...] = (
@@ -433,6 +445,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GCEVENTS_SINKS, GCEVENTS_WEBHOOK_SECRET, GCEVENTS_WEBHOOK_SECRET_ARN, GCEVENTS_WEBHOOK_TIMEOUT,
     GCEVENTS_WEBHOOK_CONCURRENCY, GCEVENTS_WEBHOOK_BREAKER, GCEVENTS_WEBHOOK_BREAKER_SECONDS, GCEVENTS_COMPLETION_GRACE,
     GCEVENTS_CHECK_QUEUE, GCEVENTS_WEBHOOK_ALLOW_LOOPBACK,
+    GCEVENTS_ATTRIBUTES, GCEVENTS_ATTRIBUTES_HASH_KEY, GCEVENTS_ATTRIBUTES_HASH_KEY_ARN,
 )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from gcevents._variables import (
     raw_value,
 )
 from gcevents.addresses import is_loopback_host
+from gcevents.core.attributes import AttributePolicy
 from gcevents.core.pipeline import PipelineSettings
 from gcevents.errors import ConfigError
 
@@ -91,11 +92,16 @@ class Config:
     xray_daemon_address: str = "127.0.0.1:2000"  # Lambda's AWS_XRAY_DAEMON_ADDRESS when tracing is active
     genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    # GCEVENTS_ATTRIBUTES: applied to the state, derived records and forwarded raw events; its key never in a repr.
+    attributes: AttributePolicy = field(default_factory=AttributePolicy)
+    attributes_hash_key: Secret | None = None
+    attributes_hash_key_arn: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Resolve every variable; raises ConfigError naming the first one that is wrong."""
         env = os.environ if env is None else env
+        attributes, hash_key, hash_key_arn = attributes_from_env(env)
         return cls(
             idempotency_store=store_from_env(env, v.GCEVENTS_IDEMPOTENCY_STORE),
             state_store=store_from_env(env, v.GCEVENTS_STATE_STORE),
@@ -115,6 +121,9 @@ class Config:
             xray_daemon_address=raw_value(env, XRAY_DAEMON_ADDRESS) or "127.0.0.1:2000",
             genesys=genesys_settings_from_env(env),
             outputs=outputs_from_env(env),
+            attributes=attributes,
+            attributes_hash_key=hash_key,
+            attributes_hash_key_arn=hash_key_arn,
         )
 
 
@@ -183,6 +192,13 @@ def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
         raise ConfigError("set GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN, not both")
     if any(s.kind == "webhook" for s in specs) and not (secret or secret_arn):
         raise ConfigError("a webhook sink needs GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN")
+    if secret:
+        from gcevents.adapters.sinks.signing import secrets_of
+
+        try:
+            secrets_of(secret)  # a rotation list that does not parse stops the start, not the first delivery
+        except ValueError as exc:
+            raise ConfigError(f"GCEVENTS_WEBHOOK_SECRET='********': {exc}") from None
     config = OutputsConfig(
         sinks=specs,
         webhook_secret=_secret(secret),
@@ -201,6 +217,24 @@ def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
     if config.grace_seconds < 0:
         raise ConfigError("GCEVENTS_COMPLETION_GRACE must be >= 0")
     return config
+
+
+def attributes_from_env(env: Mapping[str, str]) -> tuple[AttributePolicy, Secret | None, str | None]:
+    """The attribute policy and its hashing key: `hash:` without a key (or with both variables) stops the start."""
+    text = v.GCEVENTS_ATTRIBUTES.read(env)
+    try:
+        policy = AttributePolicy.parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{v.GCEVENTS_ATTRIBUTES.name}={text!r}: {exc}") from None
+    key = v.GCEVENTS_ATTRIBUTES_HASH_KEY.read(env)
+    key_arn = v.GCEVENTS_ATTRIBUTES_HASH_KEY_ARN.read(env)
+    if key and key_arn:
+        raise ConfigError("set GCEVENTS_ATTRIBUTES_HASH_KEY or GCEVENTS_ATTRIBUTES_HASH_KEY_ARN, not both")
+    if policy.hashes and not (key or key_arn):
+        raise ConfigError(
+            "GCEVENTS_ATTRIBUTES uses hash: and needs GCEVENTS_ATTRIBUTES_HASH_KEY or GCEVENTS_ATTRIBUTES_HASH_KEY_ARN"
+        )
+    return policy, _secret(key), key_arn
 
 
 def _secret(value: str | None) -> Secret | None:

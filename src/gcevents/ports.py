@@ -223,6 +223,10 @@ class StateStore(Protocol):
         """Items updated at or after `since`, most recently updated first."""
         ...
 
+    def delete(self, conversation_id: str) -> bool:
+        """Erase one conversation's item (`gcevents state delete`); True when there was one."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------------- requeue
 class Requeuer(Protocol):

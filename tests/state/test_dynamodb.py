@@ -13,6 +13,7 @@ import pytest
 from botocore.config import Config
 
 from gcevents.adapters.dynamodb.state import DynamoDbStateStore, create_state_table, decode_state, from_item
+from gcevents.core.attributes import KEEP_ALL
 from gcevents.core.projection import StateProjection
 from gcevents.core.router import HandlerContext, WorkItem
 from gcevents.core.state import Observation
@@ -58,6 +59,7 @@ def test_the_item_holds_the_state_as_one_compressed_json_attribute(client: Any, 
     assert raw["version"] == {"N": "1"}
     assert set(raw) == {"conversationId", "version", "updatedAt", "ttl", "state"}
     state = json.loads(zlib.decompress(raw["state"]["B"]))
+    assert state.pop("_format") == 2  # the format version (gcevents.core.state_format), not part of the state
     assert state["mediaType"]["value"] == "VOICE"
     item = store.get("c1")
     assert item is not None
@@ -164,7 +166,8 @@ def test_an_oversized_item_fails_only_its_conversation(client: Any, table: str) 
     huge = {f"k{i}": noise.randbytes(1000).hex() for i in range(450)}  # > 400 KB stored, even compressed
     result = store.apply(
         {
-            "big": [make_event("attributes", "big", attributes=huge)],
+            # Every value kept (the default policy keeps names only, which would stay small).
+            "big": [Observation(make_event("attributes", "big", attributes=huge), attributes=KEEP_ALL)],
             "small": [make_event("customer.start", "small")],
         }
     )

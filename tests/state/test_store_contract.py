@@ -204,3 +204,17 @@ def test_errors_are_gcevents_errors_reported_per_conversation(make_store: MakeSt
     result = store.apply({"c1": [make_event("customer.start")], "c2": [make_event("customer.start", "c2")]})
     assert set(result.failed) == {"c1", "c2"}
     assert all(isinstance(e, GcEventsError) for e in result.failed.values())
+
+
+def test_delete_erases_one_conversation_and_only_it(make_store: MakeStore) -> None:
+    store = make_store()
+    store.apply({"c1": [make_event("customer.start", "c1")], "c2": [make_event("customer.start", "c2")]})
+    assert store.delete("c1") is True
+    assert store.get("c1") is None
+    assert store.get("c2") is not None
+    assert store.delete("c1") is False  # erasure is idempotent
+    store.apply({"c1": [make_event("customer.end", "c1", at=BASE_MS + 1)]})  # a later event starts a new item
+    item = store.get("c1")
+    assert item is not None
+    assert "startTime" in item.state
+    assert item.version == 1

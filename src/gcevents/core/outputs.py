@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
 from gcevents.core.events import CHECK_KIND, CHECK_TOPIC_PREFIX, GenesysEvent
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.records import (
@@ -396,9 +397,12 @@ class RawEventRoutes:
 
     guards_itself = True  # every delivery runs under its own `out:<sink>:<content key>` claim (`Router.needs_claim`)
 
-    def __init__(self, routes: Sequence[Route], deliveries: Deliveries) -> None:
+    def __init__(
+        self, routes: Sequence[Route], deliveries: Deliveries, attributes: AttributePolicy = DEFAULT_POLICY
+    ) -> None:
         self.routes = [r for r in routes if r.patterns]
         self.deliveries = deliveries
+        self.attributes = attributes  # GCEVENTS_ATTRIBUTES applies to forwarded raw events too
 
     def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
         """Failures by content key; as already applied, the events no route selects (nothing to do for them) and
@@ -408,7 +412,7 @@ class RawEventRoutes:
             event = item.event
             if is_check(event):
                 continue
-            build = _raw_builder(event)
+            build = _raw_builder(event, self.attributes)
             for route in self.routes:
                 if route.wants_topic(event.topic):
                     pending.append(_Pending(route, event.content_key, event.content_key, build))
@@ -419,22 +423,24 @@ class RawEventRoutes:
         return BatchOutcome(failures, before | nothing_to_do)
 
 
-def _raw_builder(event: GenesysEvent) -> Callable[[str], OutboundRecord]:
+def _raw_builder(event: GenesysEvent, attributes: AttributePolicy) -> Callable[[str], OutboundRecord]:
     def build(_kind: str) -> OutboundRecord:
         return OutboundRecord(
-            event.content_key, RAW_EVENT, encode(raw_document(event)), event.topic, event.conversation_id
+            event.content_key, RAW_EVENT, encode(raw_document(event, attributes)), event.topic, event.conversation_id
         )
 
     return build
 
 
-def raw_document(event: GenesysEvent) -> dict[str, Any]:
-    """A raw event as delivered: our envelope around the original EventBridge event (schemas/genesys.event.v1)."""
+def raw_document(event: GenesysEvent, attributes: AttributePolicy = DEFAULT_POLICY) -> dict[str, Any]:
+    """A raw event as delivered: our envelope around the original EventBridge event (schemas/genesys.event.v1),
+    its participant attributes passed through the attribute policy."""
     text = event.record.text()
     try:
         original: Any = json.loads(text)
     except ValueError:
         original = text
+    _redact_attributes(original, attributes)
     return {
         "specVersion": SPEC_VERSION,
         "type": RAW_EVENT,
@@ -444,3 +450,10 @@ def raw_document(event: GenesysEvent) -> dict[str, Any]:
         "eventTime": iso(int(event.event_time.timestamp() * 1000)),
         "event": original,
     }
+
+
+def _redact_attributes(original: Any, attributes: AttributePolicy) -> None:
+    detail = original.get("detail") if isinstance(original, dict) else None
+    body = detail.get("eventBody") if isinstance(detail, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("attributes"), dict):
+        body["attributes"] = attributes.apply(body["attributes"])

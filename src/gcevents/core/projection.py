@@ -6,6 +6,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
 from gcevents.core.events import CHECK_KIND
 from gcevents.core.outputs import ConversationOutputs, check_due
 from gcevents.core.router import BatchOutcome, WorkItem
@@ -23,8 +24,15 @@ class StateProjection:
     # keep their exactly-once delivery under their own `out:` keys (`gcevents.core.outputs`).
     guards_itself = True
 
-    def __init__(self, store: StateStore, outputs: ConversationOutputs | None = None) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        outputs: ConversationOutputs | None = None,
+        attributes: AttributePolicy = DEFAULT_POLICY,
+    ) -> None:
         self.store = store
+        # GCEVENTS_ATTRIBUTES: what the state (and so every derived record) keeps of participant attributes.
+        self.attributes = attributes
         # Derived records (`conversation.completed`/`updated`), evaluated on the current state of every
         # conversation the batch touched, written or not (see `gcevents.core.outputs`).
         self.outputs = outputs
@@ -52,7 +60,9 @@ class StateProjection:
                 continue
             if not merged_into_state(event.kind) or not event.conversation_id:
                 continue
-            observations[event.conversation_id].append(Observation(event, item.context.enrichment, track))
+            observations[event.conversation_id].append(
+                Observation(event, item.context.enrichment, track, self.attributes)
+            )
             keys[event.conversation_id].append(event.content_key)
         if not observations and not checks:
             return BatchOutcome()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
 from gcevents.core.events import GenesysEvent
 from gcevents.core.times import epoch_ms, iso_from_ms
 from gcevents.core.topics import merged_into_state
@@ -79,6 +80,8 @@ class Observation:
     # Record the event's content key in the state's bounded `sources` set. Only when derived records are on:
     # otherwise an older event that changes nothing else would still cost a write.
     track_source: bool = False
+    # What of the participant attributes the state may keep (GCEVENTS_ATTRIBUTES): by default names only.
+    attributes: AttributePolicy = DEFAULT_POLICY
 
 
 # ------------------------------------------------------------------------------------------------ join
@@ -225,9 +228,10 @@ def delta(observation: Observation) -> State:
 
     attributes = body.get("attributes")
     if kind == "attributes" and isinstance(attributes, Mapping):
-        state["attributes"] = {
-            str(name): register(value if _is_scalar(value) else _canonical(value)) for name, value in attributes.items()
-        }
+        plain = {name: value if _is_scalar(value) else _canonical(value) for name, value in attributes.items()}
+        kept = observation.attributes.apply(plain)
+        if kept:
+            state["attributes"] = {name: register(value) for name, value in kept.items()}
 
     if observation.enrichment:
         summary = enrichment_summary(observation.enrichment)

@@ -80,6 +80,10 @@ class OptimisticStateStore(abc.ABC):
         """Write each item iff its stored version still equals `expected_version`. Returns only the writes
         that did not happen, by conversationId. Raising means none of them happened."""
 
+    @abc.abstractmethod
+    def delete(self, conversation_id: str) -> bool:
+        """Erase the item, whatever its version (an erasure request, not a merge); True when there was one."""
+
     # algorithm -----------------------------------------------------------------------------------------
     def get_many(self, conversation_ids: Sequence[str]) -> dict[str, StoredState]:
         """The stored items among these ids, in batched reads (the `_load` hook)."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gcevents.config import OutputsConfig, SinkSpec, StoreSpec
+from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import ConversationOutputs, Deliveries, OutputSettings, RawEventRoutes, Route
 from gcevents.errors import ConfigError
@@ -32,6 +33,7 @@ def build_outputs(
     *,
     clock: Clock | None = None,
     scheduler: CheckScheduler | None = None,
+    attributes: AttributePolicy = DEFAULT_POLICY,
 ) -> OutputsWiring:
     settings = OutputSettings(grace_seconds=config.grace_seconds)
     routes = [
@@ -43,13 +45,14 @@ def build_outputs(
     conversations = None
     if any(r.derived for r in routes):
         conversations = ConversationOutputs(routes, deliveries, scheduler=scheduler, settings=settings, clock=clock)
-    raw = RawEventRoutes(routes, deliveries) if any(r.patterns for r in routes) else None
+    raw = RawEventRoutes(routes, deliveries, attributes) if any(r.patterns for r in routes) else None
     return OutputsWiring(deliveries, conversations, raw, scheduler)
 
 
 def make_sink(spec: SinkSpec, config: OutputsConfig, resources: Resources) -> Sink:
     if spec.kind == "webhook":
-        from gcevents.adapters.sinks.webhook import CircuitBreaker, SecretSource, WebhookSink
+        from gcevents.adapters.secrets import SecretSource
+        from gcevents.adapters.sinks.webhook import CircuitBreaker, WebhookSink
 
         return WebhookSink(
             spec.target,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gcevents.config import Config, StoreSpec
+from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import Pipeline
 from gcevents.core.router import Router
@@ -108,8 +109,9 @@ def build_runtime(
     load_handlers(router, config.handler_modules)
     state_store = make_state_store(config.state_store, resources, ttl_days=config.state_ttl_days)
     idempotency = _idempotency(config, idempotency_store, clock)
-    outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store)
-    projection = _projection(router, state_store, outputs.conversations if outputs else None)
+    attributes = attribute_policy(config)
+    outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store, attributes)
+    projection = _projection(router, state_store, outputs.conversations if outputs else None, attributes)
     if outputs is not None and outputs.raw is not None:
         router.add_batch(outputs.raw)  # after the projection: an event whose state failed is not forwarded
     genesys = _genesys_client(config, resources) if enricher is None else None
@@ -202,15 +204,29 @@ def _idempotency(config: Config, store: IdempotencyStore, clock: Clock | None) -
     )
 
 
+def attribute_policy(config: Config) -> AttributePolicy:
+    """GCEVENTS_ATTRIBUTES with its hashing key bound (Secrets Manager is read at the first hashed value)."""
+    policy = config.attributes
+    if not policy.hashes:
+        return policy
+    from gcevents.adapters.secrets import SecretSource
+
+    source = SecretSource(config.attributes_hash_key, config.attributes_hash_key_arn, what="attribute hashing key")
+    return policy.with_key(lambda: source().reveal().encode("utf-8"))
+
+
 def _projection(
-    router: Router, state_store: StateStore | None, outputs: ConversationOutputs | None = None
+    router: Router,
+    state_store: StateStore | None,
+    outputs: ConversationOutputs | None = None,
+    attributes: AttributePolicy = DEFAULT_POLICY,
 ) -> StateProjection | None:
     """The built-in state tracking, as a batch handler after the configured ones."""
     if state_store is None:
         return None
     from gcevents.core.projection import StateProjection
 
-    projection = StateProjection(state_store, outputs)
+    projection = StateProjection(state_store, outputs, attributes)
     router.add_batch(projection)
     return projection
 
@@ -222,6 +238,7 @@ def _outputs(
     clock: Clock | None,
     scheduler: CheckScheduler | None,
     state_store: StateStore | None,
+    attributes: AttributePolicy = DEFAULT_POLICY,
 ) -> OutputsWiring | None:
     """GCEVENTS_SINKS, or None. Derived records are computed from the state: they need the state store."""
     if not config.outputs.sinks:
@@ -230,7 +247,9 @@ def _outputs(
         raise ConfigError("GCEVENTS_SINKS: derived records (completed/updated) need GCEVENTS_STATE_STORE")
     from gcevents.entrypoints.outputs import build_outputs
 
-    return build_outputs(config.outputs, idempotency, resources, clock=clock, scheduler=scheduler)
+    return build_outputs(
+        config.outputs, idempotency, resources, clock=clock, scheduler=scheduler, attributes=attributes
+    )
 
 
 def _genesys_client(config: Config, resources: Resources) -> GenesysClient | None:

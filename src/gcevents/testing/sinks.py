@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from gcevents.adapters.sinks.signing import HEADER, verify
+from gcevents.adapters.sinks.signing import HEADER, verify, verify_standard
 from gcevents.ports import OutboundRecord
 
 
@@ -64,6 +64,8 @@ class WebhookReceiver:
     accepted: list[Received] = field(default_factory=list)  # 2xx with a valid signature: delivered
     requests: int = 0
     bad_signatures: int = 0
+    # Deliveries whose X-Gcevents-Signature verified but whose Standard Webhooks signature did not (accepted).
+    bad_standard_signatures: int = 0
     _faults: list[_Fault] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -128,6 +130,8 @@ class WebhookReceiver:
             if fault is None and not verify(self.secret, body, signature):
                 self.bad_signatures += 1
                 return 401, {}, '{"error":"bad signature"}'
+            if fault is None and not verify_standard(self.secret, body, dict(headers.items())):
+                self.bad_standard_signatures += 1
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)

@@ -16,7 +16,6 @@ write rounds per conversation, each call up to SDK_MAX_ATTEMPTS HTTP attempts.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import zlib
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from gcevents.adapters.aws import error_code, error_response, translate
 from gcevents.adapters.dynamodb.batch import batch_get_all
 from gcevents.adapters.dynamodb.tables import create_table
+from gcevents.core import state_format
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.errors import PermanentError
 from gcevents.fanout import fan_out
@@ -144,6 +144,17 @@ class DynamoDbStateStore(OptimisticStateStore):
         raw = response.get("Item")
         return from_item(raw) if raw else None
 
+    def delete(self, conversation_id: str) -> bool:
+        if not is_scalar(conversation_id):
+            return False
+        try:
+            response = self.client.delete_item(
+                TableName=self.table, Key={KEY: {"S": conversation_id}}, ReturnValues="ALL_OLD"
+            )
+        except Exception as exc:
+            raise translate(exc, "dynamodb delete_item (state)") from exc
+        return bool(response.get("Attributes"))
+
     def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
         """A filtered Scan (there is no index on updatedAt): it stops after `limit` matches, so on a big table
         these are the first matches found, sorted newest first — narrow with `since`."""
@@ -175,7 +186,7 @@ def create_state_table(client: DynamoDBClient, table: str) -> bool:
 
 # ------------------------------------------------------------------------------------------ serialisation
 def to_item(item: StoredState) -> dict[str, Any]:
-    text = json.dumps(item.state, separators=(",", ":"), sort_keys=True)  # ASCII: non-ASCII text is escaped
+    text = state_format.dumps(item.state, sort_keys=True)  # ASCII: non-ASCII text is escaped
     return {
         KEY: {"S": item.conversation_id},
         "version": {"N": str(item.version)},
@@ -188,8 +199,8 @@ def to_item(item: StoredState) -> dict[str, Any]:
 def decode_state(value: Mapping[str, Any]) -> Any:
     """The `state` attribute: zlib-compressed JSON (`B`), or the plain JSON string (`S`) of older items."""
     if "B" in value:
-        return json.loads(zlib.decompress(value["B"]))
-    return json.loads(value["S"])
+        return state_format.loads(zlib.decompress(value["B"]))
+    return state_format.loads(value["S"])
 
 
 def from_item(raw: Mapping[str, Any]) -> StoredState:

@@ -40,6 +40,10 @@ class MemoryStateStore(OptimisticStateStore):
         with self._lock:
             return self._items.get(conversation_id)
 
+    def delete(self, conversation_id: str) -> bool:
+        with self._lock:
+            return self._items.pop(conversation_id, None) is not None
+
     def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
         floor = int(since.timestamp() * 1000) if since else 0
         with self._lock:

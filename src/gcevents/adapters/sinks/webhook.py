@@ -28,7 +28,7 @@ import httpcore
 import httpx
 
 from gcevents._version import __version__
-from gcevents.adapters.sinks.signing import HEADER, header_value
+from gcevents.adapters.sinks.signing import HEADER, STANDARD_SIGNATURE, header_value, secrets_of, standard_headers
 from gcevents.addresses import host_refusal, refusal
 from gcevents.errors import ConfigError, PermanentError, RateLimitedError, TransientError
 from gcevents.ports import OutboundRecord
@@ -136,14 +136,14 @@ class WebhookSink:
 
     def deliver(self, records: Sequence[OutboundRecord], deadline: float) -> Mapping[str, Exception]:
         try:
-            secret = self._secret().reveal()
+            secrets = signing_secrets(self._secret())
         except Exception as exc:  # Secrets Manager unreachable: nothing can be signed, everything waits
             error = exc if isinstance(exc, TransientError | ConfigError) else TransientError(type(exc).__name__)
             return {r.key: error for r in records}
-        outcomes = self._pool.map(lambda r: self._post(r, secret, deadline), records)
+        outcomes = self._pool.map(lambda r: self._post(r, secrets, deadline), records)
         return {r.key: e for r, e in zip(records, outcomes, strict=True) if e is not None}
 
-    def _post(self, record: OutboundRecord, secret: str, deadline: float) -> Exception | None:
+    def _post(self, record: OutboundRecord, secrets: tuple[str, ...], deadline: float) -> Exception | None:
         budget = RetryBudget(self.max_retries, base=0.2, cap=MAX_INLINE_WAIT)
         while True:
             blocked = self.breaker.blocked_for()
@@ -152,7 +152,7 @@ class WebhookSink:
             left = deadline - self._clock() - DEADLINE_MARGIN
             if left <= 0.1:
                 return TransientError(f"{self.name}: no time left before the deadline")
-            failure = self._attempt(record, secret, min(self.timeout, left))
+            failure = self._attempt(record, secrets, min(self.timeout, left))
             if failure is None or isinstance(failure, PermanentError):
                 self.breaker.success()  # the endpoint answered: it is up, even if it refused this one
                 return failure
@@ -176,11 +176,15 @@ class WebhookSink:
         delay = max(backoff, hint)
         return delay if self._clock() + delay < deadline - DEADLINE_MARGIN - 0.1 else None
 
-    def _attempt(self, record: OutboundRecord, secret: str, timeout: float) -> TransientError | PermanentError | None:
+    def _attempt(
+        self, record: OutboundRecord, secrets: tuple[str, ...], timeout: float
+    ) -> TransientError | PermanentError | None:
+        now = int(self._clock())
         headers = {
             "Idempotency-Key": record.key,
             "X-Gcevents-Event-Type": record.type,
-            HEADER: header_value(secret, record.body, int(self._clock())),
+            HEADER: header_value(secrets, record.body, now),
+            **standard_headers(secrets, record.key, record.body, now),
         }
         try:
             with self._client.stream(
@@ -197,7 +201,8 @@ class WebhookSink:
             return TransientError(f"{self.name}: timed out after {timeout:.1f} s")
         except httpx.HTTPError as exc:
             return TransientError(f"{self.name}: {type(exc).__name__}")
-        said = sanitise(head, (secret, headers[HEADER]))
+        signed = (headers[HEADER], headers[STANDARD_SIGNATURE])
+        said = sanitise(head, (*secrets, *signed, *(part for h in signed for part in re.split(r"[, ]|v1[=,]", h))))
         if status == 429:
             return RateLimitedError(f"{self.name} answered 429: {said}", retry_after=retry_after)
         if status >= 500:
@@ -319,36 +324,9 @@ def _retry_after(value: str | None, now: float) -> float | None:
         return None
 
 
-class SecretSource:
-    """The signing secret: given, or read once per container from Secrets Manager (then cached)."""
-
-    def __init__(self, secret: Secret | None = None, arn: str | None = None) -> None:
-        if secret is None and arn is None:
-            raise ConfigError("a webhook sink needs GCEVENTS_WEBHOOK_SECRET or GCEVENTS_WEBHOOK_SECRET_ARN")
-        self._secret = secret
-        self._arn = arn
-        self._lock = threading.Lock()
-
-    def __call__(self) -> Secret:
-        if self._secret is not None:
-            return self._secret
-        with self._lock:
-            if self._secret is None:
-                self._secret = _read_secret(self._arn or "")
-            return self._secret
-
-
-def _read_secret(arn: str) -> Secret:
-    from gcevents.adapters.aws import make_client, translate
-    from gcevents.adapters.genesys.settings import Secret
-
-    parts = arn.split(":")
-    client = make_client("secretsmanager", region_name=parts[3] if len(parts) > 3 else None, read_timeout=5)
+def signing_secrets(secret: Secret) -> tuple[str, ...]:
+    """The secrets every delivery is signed with: one, or during a rotation the JSON list's current and next."""
     try:
-        text = client.get_secret_value(SecretId=arn).get("SecretString")
-    except Exception as exc:
-        raise translate(exc, "reading the webhook signing secret from Secrets Manager") from exc
-    if not isinstance(text, str) or not text.strip():
-        raise ConfigError(f"secret {arn} has no SecretString")
-    log.info("webhook signing secret read from Secrets Manager", extra={"secretArn": arn})
-    return Secret(text.strip())
+        return secrets_of(secret.reveal())
+    except ValueError as exc:
+        raise ConfigError(f"webhook signing secret: {exc}") from None

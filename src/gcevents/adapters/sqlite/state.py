@@ -5,7 +5,6 @@ the version read). Reads happen outside the write lock, so merging never holds i
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gcevents.adapters.sqlite.database import SqliteDatabase
+from gcevents.core import state_format
 from gcevents.core.state_store import DEFAULT_TTL_DAYS, Conflict, OptimisticStateStore, PendingWrite
 from gcevents.errors import StoreUnavailableError
 from gcevents.ports import Clock, StoredState
@@ -76,7 +76,7 @@ class SqliteStateStore(OptimisticStateStore):
             for write in writes:
                 item = write.item
                 row = (
-                    json.dumps(item.state, separators=(",", ":")),
+                    state_format.dumps(item.state),
                     item.version,
                     item.updated_at_ms,
                     item.ttl,
@@ -108,6 +108,11 @@ class SqliteStateStore(OptimisticStateStore):
             ).fetchone()
         return _from_row(row) if row else None
 
+    def delete(self, conversation_id: str) -> bool:
+        with self._translated(), self.db.transaction() as conn:
+            cursor = conn.execute("DELETE FROM conversation_state WHERE conversation_id = ?", (conversation_id,))
+            return cursor.rowcount > 0
+
     def list(self, *, since: datetime | None = None, limit: int = 50) -> list[StoredState]:
         floor = int(since.timestamp() * 1000) if since else 0
         with self._translated(), self.db.reading() as conn:
@@ -129,4 +134,4 @@ class SqliteStateStore(OptimisticStateStore):
 
 def _from_row(row: tuple[Any, ...]) -> StoredState:
     conversation_id, state, version, updated_at, ttl = row
-    return StoredState(conversation_id, json.loads(state), int(version), int(updated_at), int(ttl))
+    return StoredState(conversation_id, state_format.loads(state), int(version), int(updated_at), int(ttl))

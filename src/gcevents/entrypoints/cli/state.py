@@ -68,6 +68,15 @@ def register(subparsers: Any) -> None:
     listing.add_argument("--json", action="store_true", help="machine-readable output (a JSON array)")
     listing.set_defaults(func=cmd_list)
 
+    delete = commands.add_parser(
+        "delete",
+        help="erase one conversation's state (data protection requests)",
+        description="Erase one conversation's state item. Other places its data rests: docs/data-protection.md.",
+    )
+    delete.add_argument("conversation_id", metavar="CONVERSATION_ID", help="the Genesys conversation id")
+    delete.add_argument("--store", help=store_help)
+    delete.set_defaults(func=cmd_delete)
+
     state.set_defaults(func=lambda _args: _usage(state))
 
 
@@ -80,6 +89,16 @@ def cmd_get(args: argparse.Namespace) -> int:
         print(json.dumps(stored_view(item), indent=2, sort_keys=True))
     else:
         print(_describe(item))
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """0 when the item was erased or was not there (erasure is idempotent); the message says which."""
+    name = printable(args.conversation_id)
+    if configured_state_store(args).delete(args.conversation_id):
+        print(f"deleted the state of conversation {name}")
+    else:
+        print(f"no state for conversation {name} (nothing to delete)")
     return 0
 
 
