@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ def run_reconcile(
     apply: bool,
     deadline: float | None = None,
     poll_interval: float = 2.0,
+    progress: Callable[[int], object] | None = None,
 ) -> ReconcileReport:
     """Reconcile [start, end) with the runtime's Genesys client (its limiter and counters), state store and pipeline."""
     if runtime.genesys is None:
@@ -56,7 +57,7 @@ def run_reconcile(
         ConversationDetails(runtime.genesys, poll_interval=poll_interval),
         runtime.state_store,
         options,
-        runner=pipeline_runner(runtime.pipeline, runtime.dead_letters),
+        runner=pipeline_runner(runtime.pipeline, runtime.dead_letters, progress=progress),
         api_calls=runtime.genesys.stats.snapshot,
     )
 

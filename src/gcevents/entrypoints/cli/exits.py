@@ -31,8 +31,9 @@ MEANINGS: Mapping[Exit, str] = {
     Exit.INCOMPLETE: "some records were dead-lettered or left unfinished (`process`, `dlq redrive`, `worker`):"
     " the summary says how many and why; unfinished ones are not lost (run again, or the queue redelivers)",
     Exit.GAPS_REMAIN: "`reconcile`: gaps remain in the window (found without `--apply`, too recent, or not repaired)",
-    Exit.CONFIG: "configuration error, found at start before anything ran: a variable out of range (named, with"
-    " what it allows), a missing table or queue, settings that cannot work together",
+    Exit.CONFIG: "configuration error, found before any record was touched: a variable out of range (named, with"
+    " what it allows), settings that cannot work together, a table or queue that does not exist, credentials"
+    " refused",
     Exit.INTERRUPTED: "interrupted (Ctrl-C)",
 }
 

@@ -15,6 +15,7 @@ import json
 import sys
 from typing import Any
 
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.entrypoints.cli.reconcile import parse_time
 from gcevents.text import printable
 
@@ -62,10 +63,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return _exit(status.state)
     if args.start is None or args.end is None or not args.archive or not args.rule:
         print("gcevents replay: --from, --to, --archive and --rule are required (or --status NAME)", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     if args.end <= args.start:
         print("gcevents replay: --to must be after --from", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     request = ReplayRequest(args.archive, args.rule, args.start, args.end, tuple(args.topic))
     status = replays.start(request)
     if not args.wait:
@@ -77,4 +78,4 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _exit(state: str) -> int:
-    return 1 if state in ("FAILED", "CANCELLED") else 0
+    return Exit.FAILED if state in ("FAILED", "CANCELLED") else Exit.OK

@@ -11,6 +11,7 @@ from typing import Any
 from gcevents.config import Config, StoreSpec
 from gcevents.core.state import stored_view
 from gcevents.core.state_store import DEFAULT_TTL_DAYS
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.errors import ConfigError
 from gcevents.ports import StateStore, StoredState
 from gcevents.text import printable
@@ -74,7 +75,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     item = configured_state_store(args).get(args.conversation_id)
     if item is None:
         print(f"no state for conversation {printable(args.conversation_id)}", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     if args.json:
         print(json.dumps(stored_view(item), indent=2, sort_keys=True))
     else:
@@ -122,7 +123,7 @@ def _lines(item: StoredState) -> list[str]:
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
-    return 2
+    return Exit.USAGE
 
 
 def _parse_since(text: str) -> datetime:
