@@ -159,6 +159,9 @@ def test_config_check_lists_every_problem_not_only_the_first() -> None:
         "GCEVENTS_LOG_LEVEL='LOUD': expected one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
     ]
     assert {r.name: r.source for r in rows}["GCEVENTS_LOG_LEVEL"] == "env (refused)"
+    rows, unread = resolution({"LOG_LEVEL": "chatty", "GCEVENTS_LOG_LEVEL": "INFO"})  # as Config.from_env: unread
+    assert unread == []
+    assert {r.name: r.source for r in rows}["LOG_LEVEL"] == "env (not read: GCEVENTS_LOG_LEVEL is set)"
     _, across = resolution({"GENESYS_CLIENT_ID": "a", "GENESYS_REGION": "mypurecloud.ie"})
     assert across == ["GENESYS_CLIENT_SECRET or GENESYS_CLIENT_SECRET_ARN must be set with GENESYS_CLIENT_ID"]
 

@@ -295,8 +295,12 @@ def resolution(env: Mapping[str, str] | None = None) -> tuple[list[Resolved], li
         try:
             rows.append(_resolved(variable, env))
         except ConfigError as exc:
-            problems.append(str(exc))  # masked by `Variable.read` for secrets
             shown = MASK if variable.secret else raw_value(env, variable.name) or ""
+            primary = _PRIMARY.get(variable.name)
+            if primary is not None and raw_value(env, primary) is not None:  # another tool's name, ours is set
+                rows.append(Resolved(variable.name, shown, f"env (not read: {primary} is set)", variable.allowed))
+                continue
+            problems.append(str(exc))  # masked by `Variable.read` for secrets
             rows.append(Resolved(variable.name, shown, "env (refused)", variable.allowed))
     if not problems:
         try:
@@ -327,6 +331,8 @@ _ALIASES = {
     v.GCEVENTS_SERVICE_NAME.name: v.POWERTOOLS_SERVICE_NAME.name,
     v.GENESYS_REGION.name: v.GENESYS_DOMAIN.name,
 }
+
+_PRIMARY = {alias: name for name, alias in _ALIASES.items() if not alias.startswith(OWN_PREFIXES)}
 
 
 def _derived(row: Resolved, config: Config, env: Mapping[str, str]) -> Resolved:
