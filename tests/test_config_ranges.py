@@ -77,7 +77,7 @@ def test_a_number_in_range_is_taken_and_one_outside_is_refused_naming_the_variab
         ("GCEVENTS_DEADLINE_MARGIN", "-5", "must be a number > 0"),
         ("GCEVENTS_WEBHOOK_TIMEOUT", "0", "GCEVENTS_WEBHOOK_TIMEOUT='0': must be a number > 0"),
         ("GENESYS_API_BASE_URL", "ftp://sim", "GENESYS_API_BASE_URL='ftp://sim': expected an http(s)://HOST"),
-        ("GENESYS_LOGIN_BASE_URL", "http://user:pw@sim", "credentials in the URL"),
+        ("GENESYS_LOGIN_BASE_URL", "http://user:pw@sim", "GENESYS_LOGIN_BASE_URL='http://***@sim': credentials in"),
         ("GENESYS_CLIENT_SECRET_ARN", "secret-name", "GENESYS_CLIENT_SECRET_ARN='secret-name': not an ARN"),
         ("GCEVENTS_WEBHOOK_SECRET_ARN", "arn:x", "not an ARN"),
         ("GENESYS_REGION", "mypurecloud.xx", "GENESYS_REGION='mypurecloud.xx': not a Genesys Cloud region domain"),
@@ -114,6 +114,9 @@ def test_settings_built_in_code_are_held_to_the_same_ranges() -> None:
         GenesysSettings.for_domain("mypurecloud.ie", client_id="a", client_secret="b", budget_share=2.0)
     with pytest.raises(ConfigError, match="GENESYS_API_BASE_URL"):
         GenesysSettings.for_base_url("sim:8080", client_id="a", client_secret="b")
+    with pytest.raises(ConfigError) as refused:
+        GenesysSettings.for_base_url("http://user:pa55@sim:8080", client_id="a", client_secret="b")
+    assert "pa55" not in str(refused.value)
 
 
 def test_a_secret_refused_is_never_echoed() -> None:

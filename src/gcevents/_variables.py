@@ -81,7 +81,7 @@ class Variable(Generic[T]):
         try:
             return self.parse(raw if self.secret else raw.strip())
         except ValueError as exc:
-            shown = "'********'" if self.secret else repr(raw)
+            shown = "'********'" if self.secret else repr(without_credentials(raw))
             raise ConfigError(f"{self.name}={shown}: {exc}") from exc
 
     def check(self, value: T) -> T:
@@ -104,6 +104,11 @@ class Variable(Generic[T]):
 
     def row(self) -> str:
         return f"| `{self.name}` | {self.default_cell()} | {self.meaning} |"
+
+
+def without_credentials(text: str) -> str:
+    """`https://user:pw@host/...` -> `https://***@host/...`: a refused URL is named in the error, its password not."""
+    return re.sub(r"//[^/@\s]*@", "//***@", text)
 
 
 def _plain(value: object) -> str:
@@ -192,7 +197,7 @@ def csv_set(text: str) -> frozenset[str]:
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LOG_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}  # Lambda's and Powertools' spellings
+_LOG_LEVEL_ALIASES = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}  # Lambda's and Powertools' names
 
 
 def log_level(text: str) -> str:

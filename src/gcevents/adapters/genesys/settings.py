@@ -88,7 +88,7 @@ class GenesysSettings:
             try:
                 v.http_url(url)
             except ValueError as exc:
-                raise ConfigError(f"{variable.name}={url!r}: {exc}") from None
+                raise ConfigError(f"{variable.name}={v.without_credentials(url)!r}: {exc}") from None
             object.__setattr__(self, name, url.rstrip("/"))
         self._check_client_ids()
         if (self.client_secret is None) == (self.client_secret_arn is None):
