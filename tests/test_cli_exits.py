@@ -229,3 +229,24 @@ def test_process_draws_progress_on_a_terminal_but_not_in_its_json(
     assert cli.main(["process", inputs, "--json"]) == Exit.OK
     assert "records" not in terminal.getvalue()
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["duplicate"] == 5
+
+
+def test_phases_draw_one_line_each_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gcevents.progress import Phases
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    phases = Phases(quiet=False)
+    reading, applying = phases.counter("conversations read"), phases.counter("facts applied")
+    reading(100)
+    reading(40)
+    applying(7)
+    phases.close()
+    lines = [line.split("\r")[-1] for line in terminal.getvalue().split("\n")]  # what a terminal shows
+    assert lines[0].startswith("140 conversations read")  # the final count, though draws are throttled
+    assert lines[1].startswith("7 facts applied")
+    assert lines[2] == ""
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    quiet = Phases(quiet=True)
+    quiet.counter("x")(5)
+    assert sys.stderr.getvalue() == ""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import IO
 
 
@@ -46,7 +47,10 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
+        """On a terminal: the final count (draws are throttled, so the last one may be behind), then a newline."""
         if self._tty:
+            with self._lock:
+                self._draw(time.perf_counter())
             self.stream.write("\n")
             self.stream.flush()
 
@@ -57,3 +61,28 @@ def terminal_progress(total: int | None, label: str, *, quiet: bool = False) -> 
     if quiet or not sys.stderr.isatty():
         return None
     return Progress(total, label, sys.stderr)
+
+
+class Phases:
+    """One progress line per phase of a command, in turn (`reconcile`: conversations read, then facts applied):
+    a phase's line ends when the next one starts counting."""
+
+    def __init__(self, *, quiet: bool) -> None:
+        self.quiet = quiet
+        self._label: str | None = None
+        self._line: Progress | None = None
+
+    def counter(self, label: str) -> Callable[[int], None]:
+        def advance(n: int) -> None:
+            if self._label != label:
+                self.close()
+                self._label, self._line = label, terminal_progress(None, label, quiet=self.quiet)
+            if self._line is not None:
+                self._line.advance(n)
+
+        return advance
+
+    def close(self) -> None:
+        if self._line is not None:
+            self._line.close()
+        self._line = None

@@ -41,6 +41,7 @@ def run_reconcile(
     deadline: float | None = None,
     poll_interval: float = 2.0,
     progress: Callable[[int], object] | None = None,
+    on_read: Callable[[int], object] | None = None,
 ) -> ReconcileReport:
     """Reconcile [start, end) with the runtime's Genesys client (its limiter and counters), state store and pipeline."""
     if runtime.genesys is None:
@@ -54,7 +55,7 @@ def run_reconcile(
         fact_keys_after=runtime.config.pipeline.fact_keys_after, max_age=runtime.config.state_ttl_days * 86400.0,
     )  # fmt: skip
     return reconcile(
-        ConversationDetails(runtime.genesys, poll_interval=poll_interval),
+        ConversationDetails(runtime.genesys, poll_interval=poll_interval, progress=on_read),
         runtime.state_store,
         options,
         runner=pipeline_runner(runtime.pipeline, runtime.dead_letters, progress=progress),

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from gcevents.entrypoints.cli.exits import Exit, UsageError
-from gcevents.progress import terminal_progress
+from gcevents.progress import Phases
 from gcevents.text import printable
 
 GAPS_REMAIN = Exit.GAPS_REMAIN
@@ -56,10 +56,16 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     # No queue to delay completion checks on: the records still waiting for a wrap-up are evaluated at the end.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)
-    progress = terminal_progress(None, "facts applied", quiet=args.json or not args.apply)
-    report = run_reconcile(runtime, start, end, apply=args.apply, progress=progress.advance if progress else None)
-    if progress is not None:
-        progress.close()
+    phases = Phases(quiet=args.json)
+    report = run_reconcile(
+        runtime,
+        start,
+        end,
+        apply=args.apply,
+        on_read=phases.counter("conversations read"),
+        progress=phases.counter("facts applied"),
+    )
+    phases.close()
     if scheduler is not None and (checks := scheduler.due_now()):
         records = [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)]
         run_records(runtime.pipeline, runtime.dead_letters, records, batch_size=100, max_attempts=3, max_wait=5.0)
