@@ -250,3 +250,42 @@ def test_phases_draw_one_line_each_in_turn(monkeypatch: pytest.MonkeyPatch) -> N
     quiet = Phases(quiet=True)
     quiet.counter("x")(5)
     assert sys.stderr.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["replay"], "gcevents: replay: --from, --to, --archive and --rule are required (or --status NAME)\n"),
+        (
+            ["replay", "--from", "2026-03-01T09:00Z", "--to", "2026-03-01T08:00Z", "--archive", "a", "--rule", "r"],
+            "gcevents: replay: --to must be after --from\n",
+        ),
+        (
+            ["plan", "--rate", "-5", "--peak-rate", "10", "--duration", "60"],
+            "gcevents plan: rate >= 0, peak rate > 0 and duration >= 0 are required\n",
+        ),
+    ],
+)
+def test_arguments_that_do_not_fit_are_usage_errors_before_any_call(
+    argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)  # nothing may need AWS to say so
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    assert cli.main(argv) == Exit.USAGE
+    assert capsys.readouterr().err == message
+
+
+def test_setup_and_topics_exit_0_with_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["setup", "--json"]) == Exit.OK
+    assert json.loads(capsys.readouterr().out) == dict.fromkeys(
+        ("idempotency_db", "state_db", "dead_letters_db"), ".gcevents/gcevents.db"
+    )
+    assert cli.main(["topics", "--json"]) == Exit.OK
+    assert json.loads(capsys.readouterr().out)
+
+
+def test_package_of_a_path_that_is_not_there_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["package", "--handlers", "./nope", "--json"]) == Exit.FAILED
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == "gcevents: --handlers nope: not a package directory or a .py module file\n"
