@@ -193,3 +193,10 @@ def test_the_cli_config_check_exits_78_on_a_problem_and_0_without(
     )
     assert "s3cr3t" not in json.dumps(document)
     assert not list(tmp_path.iterdir())  # checking creates nothing
+
+    monkeypatch.setenv("GCEVENTS_HANDLERS", "no_such_module_4711:router")  # imported as a start would
+    assert cli.main(["config", "check", "--json"]) == 78
+    assert (
+        "GCEVENTS_HANDLERS: cannot load 'no_such_module_4711:router'"
+        in json.loads(capsys.readouterr().out)["problems"][0]
+    )

@@ -30,8 +30,9 @@ def register(subparsers: Any) -> None:
         help="the resolved configuration, with the source of each value; exit 78 on a problem",
         description=(
             "Resolves the configuration from this environment as the Lambda handler, the worker and every command "
-            "do: each variable's value (secrets masked) and where it came from, then every problem found. Exit 0 "
-            "when there is none, 78 (configuration error) when there is."
+            "do: each variable's value (secrets masked) and where it came from, then every problem found, the "
+            "GCEVENTS_HANDLERS imported as a start would. Exit 0 when there is none, 78 (configuration error) when "
+            "there is."
         ),
     )
     check.add_argument("--json", action="store_true", help="machine-readable: {ok, variables, problems}")
@@ -62,6 +63,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from gcevents.config import resolution
 
     rows, problems = resolution()
+    problems = problems or _handler_problems()
     if args.json:
         variables = [{"name": r.name, "value": r.value, "source": r.source, "allowed": r.allowed} for r in rows]
         print(json.dumps({"ok": not problems, "variables": variables, "problems": problems}))
@@ -74,3 +76,17 @@ def cmd_check(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"gcevents: {printable(problem, 400)}", file=sys.stderr)
     return Exit.CONFIG if problems else Exit.OK
+
+
+def _handler_problems() -> list[str]:
+    """GCEVENTS_HANDLERS loaded as every start loads them: a module that does not import is a problem too."""
+    from gcevents.config import Config
+    from gcevents.core.router import Router
+    from gcevents.entrypoints.runtime import load_handlers
+    from gcevents.errors import ConfigError
+
+    try:
+        load_handlers(Router(), Config.from_env().handler_modules)
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
