@@ -99,7 +99,7 @@ class Variable(Generic[T]):
         """The README's default column: Markdown."""
         if self.shown_default is not None:
             return self.shown_default
-        text = _plain(self.default)
+        text = plain_text(self.default)
         return f"`{text}`" if text else ""
 
     def row(self) -> str:
@@ -111,7 +111,7 @@ def without_credentials(text: str) -> str:
     return re.sub(r"//[^/@\s]*@", "//***@", text)
 
 
-def _plain(value: object) -> str:
+def plain_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, tuple | frozenset | set):
@@ -171,10 +171,10 @@ class Bounded(Generic[N]):
     def allowed(self) -> str:
         """`an integer >= 1`, `a number > 0`, `a number within (0, 1]`."""
         kind = "an integer" if self.convert is integer else "a number"
-        low = _plain(self.low)
+        low = plain_text(self.low)
         if self.high is None:
             return f"{kind} {'>' if self.low_open else '>='} {low}"
-        return f"{kind} within {'(' if self.low_open else '['}{low}, {_plain(self.high)}]"
+        return f"{kind} within {'(' if self.low_open else '['}{low}, {plain_text(self.high)}]"
 
 
 POSITIVE = Bounded(number, 0, low_open=True)  # durations, TTLs, timeouts: 0 would disable what they time

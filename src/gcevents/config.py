@@ -320,11 +320,11 @@ def _resolved(variable: Variable[object], env: Mapping[str, str]) -> Resolved:
     elif variable.secret and source == "env":
         shown = MASK
     else:
-        shown = v._plain(value)
+        shown = v.plain_text(value)
     return Resolved(variable.name, shown, source, variable.allowed)
 
 
-# Unset variables whose value another one decides: (the value in the resolved Config, what it derives from).
+# A variable of ours -> the one read in its place while it is unset.
 _ALIASES = {
     v.GCEVENTS_LOG_LEVEL.name: v.LOG_LEVEL.name,
     v.GCEVENTS_METRICS_NAMESPACE.name: v.POWERTOOLS_METRICS_NAMESPACE.name,
@@ -332,6 +332,7 @@ _ALIASES = {
     v.GENESYS_REGION.name: v.GENESYS_DOMAIN.name,
 }
 
+# Another tool's name -> ours, which makes it unread while set (as `Config.from_env` does).
 _PRIMARY = {alias: name for name, alias in _ALIASES.items() if not alias.startswith(OWN_PREFIXES)}
 
 
@@ -340,7 +341,7 @@ def _derived(row: Resolved, config: Config, env: Mapping[str, str]) -> Resolved:
         return row
     alias = _ALIASES.get(row.name)
     if alias is not None and raw_value(env, alias) is not None:
-        return Resolved(row.name, v._plain(_variable(alias).read(env)), f"alias ({alias})", row.allowed)
+        return Resolved(row.name, v.plain_text(_variable(alias).read(env)), f"alias ({alias})", row.allowed)
     stores = {
         v.GCEVENTS_IDEMPOTENCY_STORE.name: config.idempotency_store,
         v.GCEVENTS_STATE_STORE.name: config.state_store,
