@@ -180,7 +180,7 @@ def test_inputs_are_validated_before_any_call(
 ) -> None:
     args = list(ARGS)
     args[args.index(flag) + 1] = value
-    assert cli.main(args) == 1
+    assert cli.main(args) == 2  # usage: our own options
     assert message in capsys.readouterr().err
     assert simulator.stats()["api_calls"] == 0
 
@@ -189,7 +189,7 @@ def test_a_wrong_secret_is_an_error_that_does_not_print_it(
     simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GENESYS_CLIENT_SECRET", "not-the-secret-4711")
-    assert cli.main(ARGS) == 1
+    assert cli.main(ARGS) == 78  # wrong credentials: a configuration error
     out, err = capsys.readouterr()
     assert "not-the-secret-4711" not in out + err
     assert "rejected client" in err

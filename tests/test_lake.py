@@ -87,5 +87,5 @@ def test_the_cli_as_typed_from_a_fresh_folder(
     assert sum(r["conversations"] for r in rows) == 5
     assert main(["lake", "query", "SELECT count(*) AS n FROM conversations", "--csv"]) == 0
     assert capsys.readouterr().out.splitlines() == ["n", "5"]
-    assert main(["lake", "query", "no_such_query"]) == 1
+    assert main(["lake", "query", "no_such_query"]) == 2  # usage: docs/cli.md
     assert "no named query" in capsys.readouterr().err

@@ -409,7 +409,7 @@ def test_the_cli_exits_non_zero_with_a_clear_message_for_an_impossible_batch_tim
     monkeypatch.setenv("GCEVENTS_DEADLINE_MARGIN", "5")
     SqliteQueue(SqliteDatabase(str(tmp_path / "queue.db"))).send([json.dumps(make_event("customer.end"))])
     code = main(["worker", "--sqlite-queue", str(tmp_path / "queue.db"), "--batch-time-limit", "3", "--exit-when-idle"])
-    assert code == 1
+    assert code == 78  # configuration error (docs/cli.md)
     assert "--batch-time-limit 3 s must exceed GCEVENTS_DEADLINE_MARGIN 5 s" in capsys.readouterr().err
 
 
@@ -458,12 +458,12 @@ def test_the_issue_repro_on_sqs_keeps_the_message_for_its_retry(boto_client: Any
 def test_a_missing_queue_fails_fast_with_a_clear_message(
     aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Defect 3: a mistyped queue URL is a configuration error: exit 1 at once, naming it."""
+    """Defect 3: a mistyped queue URL is a configuration error: exit 78 at once, naming it."""
     from gcevents.entrypoints.cli import main
 
     monkeypatch.setenv("GCEVENTS_DB", str(tmp_path / "store.db"))
     code = main(["worker", "--queue-url", f"{aws}/123456789012/no-such-queue", "--wait", "0"])
-    assert code == 1
+    assert code == 78
     err = capsys.readouterr().err
     assert "gcevents: sqs get_queue_attributes" in err
     assert "NonExistentQueue" in err
@@ -535,7 +535,7 @@ def test_a_missing_idempotency_table_fails_fast(
     monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
     monkeypatch.setenv("GCEVENTS_DLQ", "memory")
     code = main(["worker", "--queue-url", urls["queue_url"], "--wait", "0", "--exit-when-idle"])
-    assert code == 1
+    assert code == 78
     assert "ResourceNotFoundException" in capsys.readouterr().err
 
 

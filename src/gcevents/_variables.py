@@ -9,6 +9,7 @@ stripped, except secrets, which are taken as given."""
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -73,26 +74,44 @@ class Variable(Generic[T]):
 
     def read(self, env: Mapping[str, str]) -> T:
         raw = raw_value(env, self.name)
-        if raw is None:
-            return self.default
+        return self.default if raw is None else self.parse_text(raw)
+
+    def parse_text(self, raw: str) -> T:
+        """The value of this text, or a ConfigError naming the variable and what it allows."""
         try:
             return self.parse(raw if self.secret else raw.strip())
         except ValueError as exc:
-            shown = "'********'" if self.secret else repr(raw)
+            shown = "'********'" if self.secret else repr(without_credentials(raw))
             raise ConfigError(f"{self.name}={shown}: {exc}") from exc
+
+    def check(self, value: T) -> T:
+        """A value given in code (a settings object built without the environment) held to the same range."""
+        if isinstance(self.parse, Bounded) and isinstance(value, int | float) and not self.parse.allows(value):
+            raise ConfigError(f"{self.name}={value!r}: must be {self.parse.allowed}")
+        return value
+
+    @property
+    def allowed(self) -> str | None:
+        """The range of a number (`a number > 0`), for messages and `gcevents config check`."""
+        return self.parse.allowed if isinstance(self.parse, Bounded) else None
 
     def default_cell(self) -> str:
         """The README's default column: Markdown."""
         if self.shown_default is not None:
             return self.shown_default
-        text = _plain(self.default)
+        text = plain_text(self.default)
         return f"`{text}`" if text else ""
 
     def row(self) -> str:
         return f"| `{self.name}` | {self.default_cell()} | {self.meaning} |"
 
 
-def _plain(value: object) -> str:
+def without_credentials(text: str) -> str:
+    """`https://user:pw@host/...` -> `https://***@host/...`: a refused URL is named in the error, its password not."""
+    return re.sub(r"//[^/@\s]*@", "//***@", text)
+
+
+def plain_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, tuple | frozenset | set):
@@ -117,6 +136,54 @@ def number(text: str) -> float:
         raise ValueError("not a number") from None
 
 
+N = TypeVar("N", int, float)
+
+
+@dataclass(frozen=True, slots=True)
+class Bounded(Generic[N]):
+    """A number and the range it must be in: durations and TTLs > 0, counts >= 1. The range is data, so errors,
+    `gcevents config check` and the tests all read it from here. Infinities and NaN are never in range."""
+
+    convert: Callable[[str], N]  # `integer` or `number`
+    low: float
+    high: float | None = None
+    low_open: bool = False  # True: the low end itself is refused (`> 0`)
+
+    def __call__(self, text: str) -> N:
+        try:
+            value = self.convert(text)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; expected {self.allowed}") from None
+        return self.check(value)
+
+    def check(self, value: N) -> N:
+        if not self.allows(value):
+            raise ValueError(f"must be {self.allowed}")
+        return value
+
+    def allows(self, value: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        above = value > self.low if self.low_open else value >= self.low
+        return above and (self.high is None or value <= self.high)
+
+    @property
+    def allowed(self) -> str:
+        """`an integer >= 1`, `a number > 0`, `a number within (0, 1]`."""
+        kind = "an integer" if self.convert is integer else "a number"
+        low = plain_text(self.low)
+        if self.high is None:
+            return f"{kind} {'>' if self.low_open else '>='} {low}"
+        return f"{kind} within {'(' if self.low_open else '['}{low}, {plain_text(self.high)}]"
+
+
+POSITIVE = Bounded(number, 0, low_open=True)  # durations, TTLs, timeouts: 0 would disable what they time
+NON_NEGATIVE = Bounded(number, 0)  # margins and waits where 0 is meaningful
+AT_LEAST_ONE = Bounded(integer, 1)  # counts of things done at once, sizes
+NON_NEGATIVE_INTEGER = Bounded(integer, 0)  # retries (0: none)
+FRACTION = Bounded(number, 0, 1, low_open=True)
+
+
 def string(text: str) -> str:
     return text
 
@@ -136,19 +203,89 @@ def switch(text: str) -> bool:
     return value in ("true", "1", "yes")
 
 
-def rate_override(text: str) -> int | None:
-    """Requests/min; 0 means none (adaptive pacing), as unset does."""
-    value = integer(text)
-    if value < 0:
-        raise ValueError("must be 0 (adaptive) or a positive number of requests per minute")
-    return value or None
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_LEVEL_ALIASES = {"TRACE": "DEBUG", "WARN": "WARNING", "FATAL": "CRITICAL"}  # Lambda's and Powertools' names
 
 
-def fraction(text: str) -> float:
-    value = number(text)
-    if not 0 < value <= 1:
-        raise ValueError("must be within (0, 1]")
-    return value
+def log_level(text: str) -> str:
+    """A level `logging` knows, in any case; a typo would otherwise crash the cold start later."""
+    level = text.upper()
+    level = _LOG_LEVEL_ALIASES.get(level, level)
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}")
+    return level
+
+
+def http_url(text: str) -> str:
+    """An http(s) URL with a host and without credentials (they would travel in logs)."""
+    try:
+        parts = urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        raise ValueError("not a URL; expected http(s)://HOST[:PORT]") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ValueError("expected an http(s)://HOST[:PORT] URL")
+    if parts.username or parts.password:
+        raise ValueError("credentials in the URL would travel in logs")
+    return text
+
+
+def secret_arn(text: str) -> str:
+    if not re.fullmatch(r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]+:secret:.+", text):
+        raise ValueError("not an ARN of Secrets Manager (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)")
+    return text
+
+
+def client_ids(text: str) -> tuple[str, ...]:
+    """`GENESYS_CLIENT_ID`: one id, or several separated by commas (blanks around them ignored)."""
+    ids = tuple(part.strip() for part in text.split(","))
+    if not all(ids):
+        raise ValueError("has an empty entry")
+    if len(set(ids)) != len(ids):
+        raise ValueError("lists a client id twice")
+    return ids
+
+
+# Genesys Cloud regions, by the domain that hosts `api.<domain>` and `login.<domain>`.
+REGION_DOMAINS = frozenset(
+    {
+        "mypurecloud.com",
+        "mypurecloud.ie",
+        "mypurecloud.de",
+        "mypurecloud.jp",
+        "mypurecloud.com.au",
+        "usw2.pure.cloud",
+        "cac1.pure.cloud",
+        "euw2.pure.cloud",
+        "euc2.pure.cloud",
+        "aps1.pure.cloud",
+        "apne2.pure.cloud",
+        "apne3.pure.cloud",
+        "apse1.pure.cloud",
+        "sae1.pure.cloud",
+        "mec1.pure.cloud",
+        "mxc1.pure.cloud",
+        "use2.us-gov-pure.cloud",
+    }
+)
+
+
+def region_domain(text: str) -> str:
+    """Accept `mypurecloud.ie`, `api.mypurecloud.ie` or `https://login.mypurecloud.ie/`; reject unknown ones,
+    because a typo would otherwise send the client secret to a host we do not know."""
+    domain = text.strip().lower()
+    if "://" in domain:
+        domain = urlsplit(domain).netloc
+    domain = domain.strip("/")
+    for prefix in ("api.", "login."):
+        if domain.startswith(prefix):
+            domain = domain[len(prefix) :]
+    if domain not in REGION_DOMAINS:
+        raise ValueError(
+            f"not a Genesys Cloud region domain; expected one of {', '.join(sorted(REGION_DOMAINS))}"
+            " (or set GENESYS_API_BASE_URL)"
+        )
+    return domain
 
 
 def choice(*options: str) -> Callable[[str], str]:
@@ -294,35 +431,36 @@ GCEVENTS_ENRICH_KINDS = Variable(
     "GCEVENTS_ENRICH_KINDS", frozenset({"conversation.acw", "conversation.customer.end"}), csv_set,
     "comma-separated event kinds that get analytics details")
 GCEVENTS_LAG_RETRIES = Variable(
-    "GCEVENTS_LAG_RETRIES", 2, integer, "retries of an event whose conversation analytics does not know yet")
+    "GCEVENTS_LAG_RETRIES", 2, NON_NEGATIVE_INTEGER,
+    "retries of an event whose conversation analytics does not know yet")
 GCEVENTS_LAG_RETRY_DELAY = Variable(
-    "GCEVENTS_LAG_RETRY_DELAY", 60.0, number, "seconds before such a retry")
+    "GCEVENTS_LAG_RETRY_DELAY", 60.0, POSITIVE, "seconds before such a retry")
 GCEVENTS_DEADLINE_MARGIN = Variable(
-    "GCEVENTS_DEADLINE_MARGIN", 5.0, number, "seconds before the deadline at which no new work starts")
+    "GCEVENTS_DEADLINE_MARGIN", 5.0, POSITIVE, "seconds before the deadline at which no new work starts")
 GCEVENTS_HANDLER_CONCURRENCY = Variable(
-    "GCEVENTS_HANDLER_CONCURRENCY", 8, integer,
+    "GCEVENTS_HANDLER_CONCURRENCY", 8, AT_LEAST_ONE,
     "conversations handled in parallel (the events of one conversation in order)")
 GCEVENTS_FACT_KEYS_AFTER = Variable(
-    "GCEVENTS_FACT_KEYS_AFTER", 600.0, number,
+    "GCEVENTS_FACT_KEYS_AFTER", 600.0, NON_NEGATIVE,
     "seconds after its eventTime from which a once-per-session event also claims its fact key (shared with a"
     " fact `gcevents reconcile` rebuilt); 0: always. See docs/operations.md")
 GCEVENTS_IDEMPOTENCY_TTL_DAYS = Variable(
-    "GCEVENTS_IDEMPOTENCY_TTL_DAYS", 5.0, number, "days a completed key is kept (re-sends within it are skipped)")
+    "GCEVENTS_IDEMPOTENCY_TTL_DAYS", 5.0, POSITIVE, "days a completed key is kept (re-sends within it are skipped)")
 GCEVENTS_STATE_TTL_DAYS = Variable(
-    "GCEVENTS_STATE_TTL_DAYS", 30, integer, "days a conversation state item is kept after its last update")
+    "GCEVENTS_STATE_TTL_DAYS", 30, AT_LEAST_ONE, "days a conversation state item is kept after its last update")
 GCEVENTS_CLAIM_CONCURRENCY = Variable(
-    "GCEVENTS_CLAIM_CONCURRENCY", 16, integer,
+    "GCEVENTS_CLAIM_CONCURRENCY", 16, AT_LEAST_ONE,
     "idempotency claims in flight at once (also sizes the boto3 connection pools)")
 GCEVENTS_CLAIM_MODE = Variable(
     "GCEVENTS_CLAIM_MODE", "per_key", choice(*CLAIM_MODES),
     "`transaction`: up to 100 claims per TransactWriteItems request (fewer requests and round trips; each"
     " transactional write costs 2 WCU, and one conflicting key makes the other 99 retry once)")
 GCEVENTS_CLOCK_SKEW_MARGIN = Variable(
-    "GCEVENTS_CLOCK_SKEW_MARGIN", 5.0, number,
+    "GCEVENTS_CLOCK_SKEW_MARGIN", 5.0, NON_NEGATIVE,
     "seconds a lapsed idempotency lease must be over (by our clock) before we take the key over: tolerated clock"
     " skew between consumers, see [docs/operations.md](docs/operations.md#leases-and-clock-skew)")
 GCEVENTS_LOG_LEVEL = Variable(
-    "GCEVENTS_LOG_LEVEL", "INFO", string, "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr)")
+    "GCEVENTS_LOG_LEVEL", "INFO", log_level, "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr)")
 GCEVENTS_METRICS_NAMESPACE = Variable(
     "GCEVENTS_METRICS_NAMESPACE", "gcevents", string, "CloudWatch namespace of the embedded-format metrics")
 GCEVENTS_SERVICE_NAME = Variable(
@@ -332,13 +470,13 @@ GCEVENTS_TRACING = Variable(
     "GCEVENTS_TRACING", "off", choice(*TRACING_MODES),
     "`xray`: X-Ray subsegments around claim, enrich, handle and complete (the template's `Tracing=true`)")
 LOG_LEVEL: Variable[str | None] = Variable(
-    "LOG_LEVEL", None, string, "read when `GCEVENTS_LOG_LEVEL` is unset (the common name, e.g. Powertools')")
+    "LOG_LEVEL", None, log_level, "read when `GCEVENTS_LOG_LEVEL` is unset (the common name, e.g. Powertools')")
 POWERTOOLS_METRICS_NAMESPACE: Variable[str | None] = Variable(
     "POWERTOOLS_METRICS_NAMESPACE", None, string, "read when `GCEVENTS_METRICS_NAMESPACE` is unset")
 POWERTOOLS_SERVICE_NAME: Variable[str | None] = Variable(
     "POWERTOOLS_SERVICE_NAME", None, string, "read when `GCEVENTS_SERVICE_NAME` is unset")
-GENESYS_CLIENT_ID: Variable[str | None] = Variable(
-    "GENESYS_CLIENT_ID", None, string,
+GENESYS_CLIENT_ID: Variable[tuple[str, ...]] = Variable(
+    "GENESYS_CLIENT_ID", (), client_ids,
     "OAuth client-credentials client id, or several separated by commas (calls are spread over one token per "
     "client); unset = no enrichment")
 GENESYS_CLIENT_SECRET: Variable[str | None] = Variable(
@@ -346,25 +484,27 @@ GENESYS_CLIENT_SECRET: Variable[str | None] = Variable(
     "the client secret (or use `GENESYS_CLIENT_SECRET_ARN`, not both); with several client ids, a JSON object "
     "`{\"<id>\": \"<secret>\"}` (or `{\"clients\": {...}}`)", secret=True)
 GENESYS_CLIENT_SECRET_ARN: Variable[str | None] = Variable(
-    "GENESYS_CLIENT_SECRET_ARN", None, string,
+    "GENESYS_CLIENT_SECRET_ARN", None, secret_arn,
     "Secrets Manager ARN of the client secret (several client ids: the same JSON), read once per container")
 GENESYS_REGION: Variable[str | None] = Variable(
-    "GENESYS_REGION", None, string, "region domain, e.g. `mypurecloud.ie`: `api.` and `login.` hosts derive from it")
+    "GENESYS_REGION", None, region_domain,
+    "region domain, e.g. `mypurecloud.ie`: `api.` and `login.` hosts derive from it")
 GENESYS_DOMAIN: Variable[str | None] = Variable(
-    "GENESYS_DOMAIN", None, string, "alias of `GENESYS_REGION`, read when that is unset")
+    "GENESYS_DOMAIN", None, region_domain, "alias of `GENESYS_REGION`, read when that is unset")
 GENESYS_API_BASE_URL: Variable[str | None] = Variable(
-    "GENESYS_API_BASE_URL", None, string, "overrides `https://api.<region>` (simulators, proxies)")
+    "GENESYS_API_BASE_URL", None, http_url, "overrides `https://api.<region>` (simulators, proxies)")
 GENESYS_LOGIN_BASE_URL: Variable[str | None] = Variable(
-    "GENESYS_LOGIN_BASE_URL", None, string,
+    "GENESYS_LOGIN_BASE_URL", None, http_url,
     "overrides `https://login.<region>`; the API URL when only that one is overridden")
 GENESYS_BULK_CHUNK = Variable(
-    "GENESYS_BULK_CHUNK", 100, integer, "conversation ids per bulk analytics call (a chunk answered 400/413 is split)")
-GENESYS_RATE_PER_MINUTE: Variable[int | None] = Variable(
-    "GENESYS_RATE_PER_MINUTE", None, rate_override,
+    "GENESYS_BULK_CHUNK", 100, AT_LEAST_ONE,
+    "conversation ids per bulk analytics call (a chunk answered 400/413 is split)")
+GENESYS_RATE_PER_MINUTE = Variable(
+    "GENESYS_RATE_PER_MINUTE", 0, NON_NEGATIVE_INTEGER,
     "a static override: requests/min this instance paces itself to; unset or `0`: adaptive pacing (the limits API,"
     " then AIMD on 429)", "(adaptive)")
 GENESYS_API_LIMIT = Variable(
-    "GENESYS_API_LIMIT", 300, integer,
+    "GENESYS_API_LIMIT", 300, AT_LEAST_ONE,
     "requests/min per token assumed when the limits API (`/api/v2/organizations/limits/namespaces/...`) cannot be read")
 GENESYS_BUDGET_SCOPE = Variable(
     "GENESYS_BUDGET_SCOPE", "token", choice(*BUDGET_SCOPES),
@@ -372,18 +512,18 @@ GENESYS_BUDGET_SCOPE = Variable(
 GENESYS_BUDGET_TABLE: Variable[str | None] = Variable(
     "GENESYS_BUDGET_TABLE", None, string, "DynamoDB table of the shared budget (required with `shared`)")
 GENESYS_BUDGET_SHARE = Variable(
-    "GENESYS_BUDGET_SHARE", 1.0, fraction,
+    "GENESYS_BUDGET_SHARE", 1.0, FRACTION,
     "fraction of the limit this deployment takes (lower it when other tools use the same client)")
 GENESYS_MAX_CONCURRENCY = Variable(
-    "GENESYS_MAX_CONCURRENCY", 4, integer, "bulk calls in flight at once, per OAuth client")
+    "GENESYS_MAX_CONCURRENCY", 4, AT_LEAST_ONE, "bulk calls in flight at once, per OAuth client")
 GENESYS_CONNECT_TIMEOUT = Variable(
-    "GENESYS_CONNECT_TIMEOUT", 3.0, number, "seconds to connect to the Genesys API")
+    "GENESYS_CONNECT_TIMEOUT", 3.0, POSITIVE, "seconds to connect to the Genesys API")
 GENESYS_READ_TIMEOUT = Variable(
-    "GENESYS_READ_TIMEOUT", 10.0, number, "seconds to wait for an answer of the Genesys API")
+    "GENESYS_READ_TIMEOUT", 10.0, POSITIVE, "seconds to wait for an answer of the Genesys API")
 GENESYS_MAX_RETRIES = Variable(
-    "GENESYS_MAX_RETRIES", 3, integer, "retries per request on 429, 5xx, timeouts and connection errors")
+    "GENESYS_MAX_RETRIES", 3, NON_NEGATIVE_INTEGER, "retries per request on 429, 5xx, timeouts and connection errors")
 GENESYS_MAX_WAIT = Variable(
-    "GENESYS_MAX_WAIT", 20.0, number, "longest wait, in seconds, for rate-limit budget inside one batch")
+    "GENESYS_MAX_WAIT", 20.0, NON_NEGATIVE, "longest wait, in seconds, for rate-limit budget inside one batch")
 GCEVENTS_SINKS: Variable[tuple[SinkSpec, ...]] = Variable(
     "GCEVENTS_SINKS", (), sinks,
     "outputs without code: `;`-separated `webhook:URL`, `eventbridge:BUS`, `firehose:STREAM`, each with an"
@@ -395,23 +535,24 @@ GCEVENTS_WEBHOOK_SECRET: Variable[str | None] = Variable(
     " (or `GCEVENTS_WEBHOOK_SECRET_ARN`, not both)",
     secret=True)
 GCEVENTS_WEBHOOK_SECRET_ARN: Variable[str | None] = Variable(
-    "GCEVENTS_WEBHOOK_SECRET_ARN", None, string, "Secrets Manager ARN of the signing secret, read once per container")
+    "GCEVENTS_WEBHOOK_SECRET_ARN", None, secret_arn,
+    "Secrets Manager ARN of the signing secret, read once per container")
 GCEVENTS_WEBHOOK_TIMEOUT = Variable(
-    "GCEVENTS_WEBHOOK_TIMEOUT", 10.0, number, "seconds per webhook request (never past the invocation deadline)")
+    "GCEVENTS_WEBHOOK_TIMEOUT", 10.0, POSITIVE, "seconds per webhook request (never past the invocation deadline)")
 GCEVENTS_WEBHOOK_CONCURRENCY = Variable(
-    "GCEVENTS_WEBHOOK_CONCURRENCY", 4, integer, "requests in flight at once per webhook destination")
+    "GCEVENTS_WEBHOOK_CONCURRENCY", 4, AT_LEAST_ONE, "requests in flight at once per webhook destination")
 GCEVENTS_WEBHOOK_ALLOW_LOOPBACK = Variable(
     "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK", False, switch,
     "`true`: webhooks may target loopback (tests, the demo); metadata and link-local targets are always refused",
     "`false`")
 GCEVENTS_WEBHOOK_BREAKER = Variable(
-    "GCEVENTS_WEBHOOK_BREAKER", 5, integer,
+    "GCEVENTS_WEBHOOK_BREAKER", 5, AT_LEAST_ONE,
     "failed requests in a row that open a destination's circuit (records are handed back with a delay)")
 GCEVENTS_WEBHOOK_BREAKER_SECONDS = Variable(
-    "GCEVENTS_WEBHOOK_BREAKER_SECONDS", 30.0, number,
+    "GCEVENTS_WEBHOOK_BREAKER_SECONDS", 30.0, POSITIVE,
     "first open period of the circuit; doubles while the destination stays down, up to 900")
 GCEVENTS_COMPLETION_GRACE = Variable(
-    "GCEVENTS_COMPLETION_GRACE", 900.0, number,
+    "GCEVENTS_COMPLETION_GRACE", 900.0, NON_NEGATIVE,
     "seconds after a conversation ended to wait for a missing wrap-up before `conversation.completed` goes out")
 GCEVENTS_CHECK_QUEUE: Variable[StoreSpec | None] = Variable(
     "GCEVENTS_CHECK_QUEUE", None, store("sqs", "sqlite"),

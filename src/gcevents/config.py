@@ -101,6 +101,7 @@ class Config:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         """Resolve every variable; raises ConfigError naming the first one that is wrong."""
         env = os.environ if env is None else env
+        check_environment(env)
         attributes, hash_key, hash_key_arn = attributes_from_env(env)
         return cls(
             idempotency_store=store_from_env(env, v.GCEVENTS_IDEMPOTENCY_STORE),
@@ -112,7 +113,7 @@ class Config:
             state_ttl_days=v.GCEVENTS_STATE_TTL_DAYS.read(env),
             claim_concurrency=v.GCEVENTS_CLAIM_CONCURRENCY.read(env),
             claim_mode=v.GCEVENTS_CLAIM_MODE.read(env),
-            clock_skew_margin=_non_negative(v.GCEVENTS_CLOCK_SKEW_MARGIN, env),
+            clock_skew_margin=v.GCEVENTS_CLOCK_SKEW_MARGIN.read(env),
             # The common names (LOG_LEVEL, Powertools') apply when ours are unset.
             log_level=_read_first(env, v.GCEVENTS_LOG_LEVEL, v.LOG_LEVEL),
             metrics_namespace=_read_first(env, v.GCEVENTS_METRICS_NAMESPACE, v.POWERTOOLS_METRICS_NAMESPACE),
@@ -125,6 +126,18 @@ class Config:
             attributes_hash_key=hash_key,
             attributes_hash_key_arn=hash_key_arn,
         )
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Every variable of ours is parsed, used or not: a wrong value stops the start even while nothing reads it
+    (GENESYS_MAX_RETRIES=-1 with enrichment off), not the day it is turned on. Foreign names (LOG_LEVEL,
+    POWERTOOLS_*) belong to other tools too and are read only when ours are unset."""
+    for variable in VARIABLES:
+        if variable.name.startswith(OWN_PREFIXES):
+            variable.read(env)
+
+
+OWN_PREFIXES = ("GCEVENTS_", "GENESYS_")
 
 
 def config_with_sinks(extra: Sequence[str], env: Mapping[str, str] | None = None) -> Config:
@@ -150,13 +163,6 @@ def _read_first(env: Mapping[str, str], variable: Variable[str], *aliases: Varia
         if value is not None:
             return value
     return variable.default
-
-
-def _non_negative(variable: Variable[float], env: Mapping[str, str]) -> float:
-    value = variable.read(env)
-    if not value >= 0:  # also NaN
-        raise ConfigError(f"{variable.name}={value!r}: must be >= 0")
-    return value
 
 
 def store_from_env(env: Mapping[str, str], variable: Variable[StoreSpec | None]) -> StoreSpec:
@@ -212,10 +218,6 @@ def outputs_from_env(env: Mapping[str, str]) -> OutputsConfig:
         webhook_allow_loopback=v.GCEVENTS_WEBHOOK_ALLOW_LOOPBACK.read(env),
     )
     _check_loopback(config)
-    if config.webhook_timeout <= 0 or config.webhook_concurrency < 1 or config.breaker_failures < 1:
-        raise ConfigError("GCEVENTS_WEBHOOK_TIMEOUT, _CONCURRENCY and _BREAKER must be positive")
-    if config.grace_seconds < 0:
-        raise ConfigError("GCEVENTS_COMPLETION_GRACE must be >= 0")
     return config
 
 
@@ -260,13 +262,12 @@ def pipeline_settings_from_env(env: Mapping[str, str]) -> PipelineSettings:
 def genesys_settings_from_env(env: Mapping[str, str]) -> GenesysSettings | None:
     """The GENESYS_* variables; None when no client id is configured (enrichment off). The Genesys package
     (httpx) is imported only then."""
-    client_id = v.GENESYS_CLIENT_ID.read(env)
-    if client_id is None:
+    client_ids = v.GENESYS_CLIENT_ID.read(env)
+    if not client_ids:
         return None
-    from gcevents.adapters.genesys.settings import GenesysSettings, parse_client_ids
+    from gcevents.adapters.genesys.settings import GenesysSettings
 
     api_base_url, login_base_url, domain = _genesys_urls(env)
-    client_ids = parse_client_ids(client_id)
     secret, secret_arn = _genesys_secret(env, client_ids)
     return GenesysSettings(
         api_base_url=api_base_url,
@@ -277,7 +278,7 @@ def genesys_settings_from_env(env: Mapping[str, str]) -> GenesysSettings | None:
         client_secret_arn=secret_arn,
         domain=domain,
         bulk_chunk_size=v.GENESYS_BULK_CHUNK.read(env),
-        rate_per_minute=v.GENESYS_RATE_PER_MINUTE.read(env),
+        rate_per_minute=v.GENESYS_RATE_PER_MINUTE.read(env) or None,  # 0: adaptive
         api_limit=v.GENESYS_API_LIMIT.read(env),
         budget_scope=v.GENESYS_BUDGET_SCOPE.read(env),
         budget_table=v.GENESYS_BUDGET_TABLE.read(env),
@@ -312,14 +313,101 @@ def _genesys_urls(env: Mapping[str, str]) -> tuple[str, str, str | None]:
     """(API base URL, login base URL, region domain). GENESYS_API_BASE_URL and GENESYS_LOGIN_BASE_URL override
     the URLs derived from the region; the login URL is the API URL when only that is overridden (the simulator
     serves both)."""
-    from gcevents.adapters.genesys.settings import normalise_domain
-
-    region = v.GENESYS_REGION.read(env) or v.GENESYS_DOMAIN.read(env)
+    domain = v.GENESYS_REGION.read(env) or v.GENESYS_DOMAIN.read(env)
     api_override = v.GENESYS_API_BASE_URL.read(env)
     login_override = v.GENESYS_LOGIN_BASE_URL.read(env)
-    domain = normalise_domain(region) if region else None
     if domain is None and not api_override:
         raise ConfigError("GENESYS_REGION (e.g. mypurecloud.com) or GENESYS_API_BASE_URL must be set")
     api_base_url = api_override or f"https://api.{domain}"
     login_base_url = login_override or (f"https://login.{domain}" if domain else api_base_url)
     return api_base_url, login_base_url, domain
+
+
+# ------------------------------------------------------------------------------------------------- config check
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One variable as `gcevents config check` shows it: its value (secrets masked) and where it came from."""
+
+    name: str
+    value: str
+    source: str  # env | default | derived (from ...) | alias (the variable read instead)
+    allowed: str | None = None  # the range of a number
+
+
+MASK = "********"
+
+
+def resolution(env: Mapping[str, str] | None = None) -> tuple[list[Resolved], list[str]]:
+    """Every variable's resolved value and source, and every problem: each variable's own (all of them, not only
+    the first), then, when those are fine, what `Config.from_env` refuses across variables."""
+    env = os.environ if env is None else env
+    rows: list[Resolved] = []
+    problems: list[str] = []
+    for variable in VARIABLES:
+        try:
+            rows.append(_resolved(variable, env))
+        except ConfigError as exc:
+            shown = MASK if variable.secret else raw_value(env, variable.name) or ""
+            primary = _PRIMARY.get(variable.name)
+            if primary is not None and raw_value(env, primary) is not None:  # another tool's name, ours is set
+                rows.append(Resolved(variable.name, shown, f"env (not read: {primary} is set)", variable.allowed))
+                continue
+            problems.append(str(exc))  # masked by `Variable.read` for secrets
+            rows.append(Resolved(variable.name, shown, "env (refused)", variable.allowed))
+    if not problems:
+        try:
+            config = Config.from_env(env)
+        except ConfigError as exc:
+            problems.append(str(exc))
+        else:
+            rows = [_derived(row, config, env) for row in rows]
+    return rows, problems
+
+
+def _resolved(variable: Variable[object], env: Mapping[str, str]) -> Resolved:
+    value = variable.read(env)
+    source = "env" if raw_value(env, variable.name) is not None else "default"
+    if variable is v.GCEVENTS_SINKS:  # names only, as in logs: a webhook's path and query may carry tokens
+        shown = "; ".join(spec.name for spec in v.GCEVENTS_SINKS.read(env))
+    elif variable.secret and source == "env":
+        shown = MASK
+    else:
+        shown = v.plain_text(value)
+    return Resolved(variable.name, shown, source, variable.allowed)
+
+
+# A variable of ours -> the one read in its place while it is unset.
+_ALIASES = {
+    v.GCEVENTS_LOG_LEVEL.name: v.LOG_LEVEL.name,
+    v.GCEVENTS_METRICS_NAMESPACE.name: v.POWERTOOLS_METRICS_NAMESPACE.name,
+    v.GCEVENTS_SERVICE_NAME.name: v.POWERTOOLS_SERVICE_NAME.name,
+    v.GENESYS_REGION.name: v.GENESYS_DOMAIN.name,
+}
+
+# Another tool's name -> ours, which makes it unread while set (as `Config.from_env` does).
+_PRIMARY = {alias: name for name, alias in _ALIASES.items() if not alias.startswith(OWN_PREFIXES)}
+
+
+def _derived(row: Resolved, config: Config, env: Mapping[str, str]) -> Resolved:
+    if row.source != "default":
+        return row
+    alias = _ALIASES.get(row.name)
+    if alias is not None and raw_value(env, alias) is not None:
+        return Resolved(row.name, v.plain_text(_variable(alias).read(env)), f"alias ({alias})", row.allowed)
+    stores = {
+        v.GCEVENTS_IDEMPOTENCY_STORE.name: config.idempotency_store,
+        v.GCEVENTS_STATE_STORE.name: config.state_store,
+        v.GCEVENTS_DLQ.name: config.dead_letters,
+    }
+    if row.name in stores:
+        return Resolved(row.name, str(stores[row.name]), f"derived ({v.GCEVENTS_DB.name})", row.allowed)
+    genesys = config.genesys
+    if genesys is not None and row.name in (v.GENESYS_API_BASE_URL.name, v.GENESYS_LOGIN_BASE_URL.name):
+        url = genesys.api_base_url if row.name == v.GENESYS_API_BASE_URL.name else genesys.login_base_url
+        origin = "GENESYS_REGION" if genesys.domain else v.GENESYS_API_BASE_URL.name
+        return Resolved(row.name, url, f"derived ({origin})", row.allowed)
+    return row
+
+
+def _variable(name: str) -> Variable[object]:
+    return next(variable for variable in VARIABLES if variable.name == name)

@@ -85,7 +85,7 @@ def test_budget_variables() -> None:
     ("changes", "message"),
     [
         ({"GENESYS_BULK_CHUNK": "many"}, "GENESYS_BULK_CHUNK"),
-        ({"GENESYS_BULK_CHUNK": "0"}, "bulk_chunk_size"),
+        ({"GENESYS_BULK_CHUNK": "0"}, "GENESYS_BULK_CHUNK='0': must be an integer >= 1"),
         ({"GENESYS_REGION": ""}, "GENESYS_REGION"),
         ({"GENESYS_CLIENT_SECRET": ""}, "GENESYS_CLIENT_SECRET"),
         ({"GENESYS_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x"}, "not both"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,11 @@ from gcevents.testing.fakes import MemoryEnricher
 from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 from gcevents.testing.sinks import WebhookReceiver
 from gcevents.testing.workload import make_spike
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
 
 
 def recent_spike(events: int, seed: int = 5) -> Any:
@@ -75,11 +81,16 @@ def test_the_cli_reports_repairs_and_then_finds_nothing(
         assert cli.main(["reconcile", *window]) == GAPS_REMAIN
         found = json.loads(capsys.readouterr().out)
         assert {g["conversationId"]: set(g["gaps"]) for g in found["gaps"]} == spike.expected_gaps()
+        terminal, captured = Terminal(), sys.stderr
+        sys.stderr = terminal
         assert cli.main(["reconcile", *window, "--apply"]) == 0
         applied = json.loads(capsys.readouterr().out)
         assert (applied["repaired"], applied["unrepaired"]) == (len(spike.expected_gaps()), [])
-        assert cli.main(["reconcile", *window]) == 0
-        assert json.loads(capsys.readouterr().out)["gapsFound"] == 0
+        assert terminal.getvalue() == ""  # --json: no progress, even on a terminal
+        assert cli.main(["reconcile", *window[:-1]]) == 0
+        assert "gaps: 0" in capsys.readouterr().out
+        assert f"{found['conversationsChecked']} conversations read" in terminal.getvalue()  # on a terminal: progress
+        sys.stderr = captured
 
         (tmp_path / "late.jsonl").write_text("\n".join(spike.dropped))
         assert cli.main(["process", str(tmp_path / "late.jsonl"), "--json"]) == 0

@@ -32,7 +32,7 @@ from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.scheduled import run_reconcile
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
 from gcevents.ops.dlq import failure_explainer
-from gcevents.progress import Progress
+from gcevents.progress import Progress, terminal_progress
 from gcevents.testing.sinks import WebhookReceiver
 from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
 
@@ -101,7 +101,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         )  # fmt: skip
         queue.send(spike.bodies)
 
-        progress = Progress(spike.total) if options.show_progress else None
+        progress = terminal_progress(spike.total, "events", quiet=not options.show_progress)
         on_batch = _batch_observer(progress, checks)
 
         def drain(observer: Callable[[BatchReport], None]) -> WorkerStats:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,8 @@ def run_reconcile(
     apply: bool,
     deadline: float | None = None,
     poll_interval: float = 2.0,
+    progress: Callable[[int], object] | None = None,
+    on_read: Callable[[int], object] | None = None,
 ) -> ReconcileReport:
     """Reconcile [start, end) with the runtime's Genesys client (its limiter and counters), state store and pipeline."""
     if runtime.genesys is None:
@@ -53,10 +55,10 @@ def run_reconcile(
         fact_keys_after=runtime.config.pipeline.fact_keys_after, max_age=runtime.config.state_ttl_days * 86400.0,
     )  # fmt: skip
     return reconcile(
-        ConversationDetails(runtime.genesys, poll_interval=poll_interval),
+        ConversationDetails(runtime.genesys, poll_interval=poll_interval, progress=on_read),
         runtime.state_store,
         options,
-        runner=pipeline_runner(runtime.pipeline, runtime.dead_letters),
+        runner=pipeline_runner(runtime.pipeline, runtime.dead_letters, progress=progress),
         api_calls=runtime.genesys.stats.snapshot,
     )
 

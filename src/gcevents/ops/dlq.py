@@ -148,6 +148,7 @@ def redrive(
     rate: float,
     dry_run: bool,
     still_invalid: Callable[[DeadLetter], str | None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> Counter[str]:
     """Re-send matching letters' original bodies via `send` (batches of 10) at <= `rate` per second.
 
@@ -170,6 +171,8 @@ def redrive(
                 counts["failed_again"] += failed
             time.sleep(len(batch) / rate if rate > 0 else 0)
         counts["redriven" if not dry_run else "would_redrive"] += len(batch)
+        if progress is not None:
+            progress(len(batch))
         batch.clear()
 
     try:

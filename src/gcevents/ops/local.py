@@ -43,6 +43,7 @@ def run_records(
             dead_letters.send([exhausted_letter(result, spent) for result, spent in exhausted])
             outcomes[Outcome.DEAD_LETTERED.value] += len(exhausted)
             reasons["retries_exhausted"] += len(exhausted)
+            _advance(progress, len(exhausted))
         retry = [(result, spent) for result, spent in retry if spent < max_attempts]
         if not retry:
             break
@@ -51,6 +52,7 @@ def run_records(
         wait = hint if only_throttled else min(max_wait, hint)
         if only_throttled and throttle_waited + wait > max_throttle_wait:
             outcomes[Outcome.RETRY.value] += len(retry)  # unfinished, never dead-lettered for a 429
+            _advance(progress, len(retry))
             break
         throttle_waited += wait if only_throttled else 0.0
         if wait > 0:
@@ -74,14 +76,21 @@ def _round(
         chunk = pending[start : start + max(1, batch_size)]
         spent_of = {id(record): spent for record, spent in chunk}  # results carry the records they were given
         report = pipeline.run([record for record, _ in chunk], time.time() + deadline_s)
+        settled = 0
         for result in by_message(report.results):  # two copies of one message: one outcome, one dead letter
             spent = spent_of.get(id(result.record), max(spent_of.values()))
             if result.outcome is Outcome.RETRY:
                 retry.append((result, spent + (0 if result.throttled else 1)))
             else:
+                settled += 1
                 outcomes[result.outcome.value] += 1
                 if result.outcome is Outcome.DEAD_LETTERED:
                     reasons[result.reason or "unknown"] += 1
-        if progress is not None:
-            progress(len(chunk))
+        _advance(progress, settled)
     return retry
+
+
+def _advance(progress: Callable[[int], object] | None, settled: int) -> None:
+    """Progress counts records settled (an outcome they keep), so a retried record counts once, when it settles."""
+    if progress is not None and settled:
+        progress(settled)

@@ -207,6 +207,7 @@ def pipeline_runner(
     batch_size: int = 100,
     max_attempts: int = 3,
     max_wait: float = 5.0,
+    progress: Callable[[int], object] | None = None,
 ) -> FactRunner:
     """Facts through a pipeline like `live` (same idempotency store, router, state projection and sinks) that also
     trusts RECONCILE_SOURCE, and is enriched from the documents read. Live pipelines keep refusing that source:
@@ -223,7 +224,13 @@ def pipeline_runner(
         )  # fmt: skip
         try:
             outcomes, reasons = run_records(
-                pipeline, _NextRun(), records, batch_size=batch_size, max_attempts=max_attempts, max_wait=max_wait
+                pipeline,
+                _NextRun(),
+                records,
+                batch_size=batch_size,
+                max_attempts=max_attempts,
+                max_wait=max_wait,
+                progress=progress,
             )
         finally:
             pipeline.close()

@@ -48,8 +48,10 @@ class ConversationDetails:
         poll_interval: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        progress: Callable[[int], object] | None = None,
     ) -> None:
         self.client = client
+        self.progress = progress  # told how many conversations each page brought
         self.large_hits = large_hits
         self.poll_interval = poll_interval
         self._sleep = sleep
@@ -67,6 +69,8 @@ class ConversationDetails:
             pages = self._more_query_pages(start, end, first, deadline, read)
         seen: set[str] = set()
         for page in pages:
+            if self.progress is not None:
+                self.progress(len(_conversations(page)))
             for conversation in _conversations(page):
                 cid = conversation.get("conversationId")
                 ended = parse_iso(conversation.get("conversationEnd"))

@@ -9,19 +9,13 @@ import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from typing import Any
 
+from gcevents import _variables as v
+from gcevents._variables import REGION_DOMAINS, region_domain
 from gcevents.errors import ConfigError
 
-# Genesys Cloud regions, by the domain that hosts `api.<domain>` and `login.<domain>`.
-REGION_DOMAINS = frozenset(
-    {
-        "mypurecloud.com", "mypurecloud.ie", "mypurecloud.de", "mypurecloud.jp", "mypurecloud.com.au",
-        "usw2.pure.cloud", "cac1.pure.cloud", "euw2.pure.cloud", "euc2.pure.cloud", "aps1.pure.cloud",
-        "apne2.pure.cloud", "apne3.pure.cloud", "apse1.pure.cloud", "sae1.pure.cloud", "mec1.pure.cloud",
-        "mxc1.pure.cloud", "use2.us-gov-pure.cloud",
-    }
-)  # fmt: skip
+__all__ = ["REGION_DOMAINS", "GenesysSettings", "Secret", "normalise_domain", "secret_for"]
 
 
 class Secret:
@@ -87,32 +81,37 @@ class GenesysSettings:
     default_timeout: float = 30.0  # deadline of single lookups made without one
 
     def __post_init__(self) -> None:
-        for name in ("api_base_url", "login_base_url"):
+        """The ranges are the variables' own (`gcevents._variables`): one rule whether the settings come from the
+        environment or from code."""
+        for name, variable in (("api_base_url", v.GENESYS_API_BASE_URL), ("login_base_url", v.GENESYS_LOGIN_BASE_URL)):
             url = getattr(self, name)
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ConfigError(f"Genesys {name} must be an http(s) URL, got {url!r}")
-            if url.endswith("/"):
-                object.__setattr__(self, name, url.rstrip("/"))
+            try:
+                v.http_url(url)
+            except ValueError as exc:
+                raise ConfigError(f"{variable.name}={v.without_credentials(url)!r}: {exc}") from None
+            object.__setattr__(self, name, url.rstrip("/"))
         self._check_client_ids()
         if (self.client_secret is None) == (self.client_secret_arn is None):
             raise ConfigError("set exactly one of GENESYS_CLIENT_SECRET and GENESYS_CLIENT_SECRET_ARN")
-        if self.client_secret_arn is not None and not self.client_secret_arn.startswith("arn:"):
-            raise ConfigError(f"GENESYS_CLIENT_SECRET_ARN is not an ARN: {self.client_secret_arn!r}")
-        positive = {
-            "bulk_chunk_size": self.bulk_chunk_size, "rate_per_minute": self.rate_per_minute or 1,
-            "api_limit": self.api_limit, "max_concurrency": self.max_concurrency,
-            "connect_timeout": self.connect_timeout, "read_timeout": self.read_timeout,
-        }  # fmt: skip
-        for name, value in positive.items():
-            if value <= 0:
-                raise ConfigError(f"Genesys {name} must be positive, got {value!r}")
-        self._check_budget()
-        for name, number in (("max_retries", self.max_retries), ("backoff_base", self.backoff_base),
-                             ("backoff_cap", self.backoff_cap), ("max_wait", self.max_wait),
-                             ("token_renew_margin", self.token_renew_margin)):  # fmt: skip
-            if number < 0:
-                raise ConfigError(f"Genesys {name} must not be negative, got {number!r}")
+        if self.client_secret_arn is not None:
+            v.GENESYS_CLIENT_SECRET_ARN.parse_text(self.client_secret_arn)
+        ranges: tuple[tuple[v.Variable[Any], float], ...] = (
+            (v.GENESYS_BULK_CHUNK, self.bulk_chunk_size),
+            (v.GENESYS_RATE_PER_MINUTE, self.rate_per_minute or 0),
+            (v.GENESYS_API_LIMIT, self.api_limit),
+            (v.GENESYS_MAX_CONCURRENCY, self.max_concurrency),
+            (v.GENESYS_CONNECT_TIMEOUT, self.connect_timeout),
+            (v.GENESYS_READ_TIMEOUT, self.read_timeout),
+            (v.GENESYS_MAX_RETRIES, self.max_retries),
+            (v.GENESYS_MAX_WAIT, self.max_wait),
+            (v.GENESYS_BUDGET_SHARE, self.budget_share),
+        )
+        for bounded, value in ranges:
+            bounded.check(value)
+        v.GENESYS_BUDGET_SCOPE.parse_text(self.budget_scope)
+        for name in ("backoff_base", "backoff_cap", "token_renew_margin"):  # no variables: code only
+            if not v.NON_NEGATIVE.allows(number := getattr(self, name)):
+                raise ConfigError(f"Genesys {name} must be {v.NON_NEGATIVE.allowed}, got {number!r}")
 
     def _check_client_ids(self) -> None:
         if not self.client_id:
@@ -123,12 +122,6 @@ class GenesysSettings:
             raise ConfigError("GenesysSettings.client_ids must start with client_id and hold no empty id")
         if len(set(self.client_ids)) != len(self.client_ids):
             raise ConfigError(f"GENESYS_CLIENT_ID lists a client id twice: {', '.join(self.client_ids)}")
-
-    def _check_budget(self) -> None:
-        if self.budget_scope not in ("token", "shared"):
-            raise ConfigError(f"GENESYS_BUDGET_SCOPE must be token or shared, got {self.budget_scope!r}")
-        if not 0 < self.budget_share <= 1:
-            raise ConfigError(f"GENESYS_BUDGET_SHARE must be within (0, 1], got {self.budget_share!r}")
 
     @property
     def adaptive(self) -> bool:
@@ -160,14 +153,6 @@ class GenesysSettings:
             api_base_url=base_url, login_base_url=base_url, client_id=client_id,
             client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
         )  # fmt: skip
-
-
-def parse_client_ids(text: str) -> tuple[str, ...]:
-    """`GENESYS_CLIENT_ID`: one id, or several separated by commas (blanks around them ignored)."""
-    ids = tuple(part.strip() for part in text.split(","))
-    if not all(ids):
-        raise ConfigError(f"GENESYS_CLIENT_ID has an empty entry: {text!r}")
-    return ids
 
 
 # Keys under which a JSON SecretString holds the secret of a single client (the forms accepted since the start).
@@ -212,18 +197,9 @@ def _client_map(document: Mapping[str, object]) -> Mapping[str, object]:
 
 
 def normalise_domain(text: str) -> str:
-    """Accept `mypurecloud.ie`, `api.mypurecloud.ie` or `https://login.mypurecloud.ie/`; reject unknown ones,
-    because a typo would otherwise send the client secret to a host we do not know."""
-    domain = text.strip().lower()
-    if "://" in domain:
-        domain = urlsplit(domain).netloc
-    domain = domain.strip("/")
-    for prefix in ("api.", "login."):
-        if domain.startswith(prefix):
-            domain = domain[len(prefix) :]
-    if domain not in REGION_DOMAINS:
-        raise ConfigError(
-            f"GENESYS_REGION={text!r} is not a Genesys Cloud region domain; "
-            f"expected one of {', '.join(sorted(REGION_DOMAINS))} (or set GENESYS_API_BASE_URL)"
-        )
-    return domain
+    """`mypurecloud.ie`, `api.mypurecloud.ie` or `https://login.mypurecloud.ie/` -> `mypurecloud.ie`; an unknown
+    domain is a ConfigError (the rule is GENESYS_REGION's, in `gcevents._variables`)."""
+    try:
+        return region_domain(text)
+    except ValueError as exc:
+        raise ConfigError(f"GENESYS_REGION={text!r}: {exc}") from None

@@ -8,7 +8,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gcevents.errors import GcEventsError
+from gcevents.entrypoints.cli.exits import Exit, status_of
+from gcevents.errors import ConfigError, GcEventsError
 
 # One module per command group, each with `register(subparsers)`; imported when the CLI starts (never on the
 # Lambda path).
@@ -45,21 +46,45 @@ EPILOG = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status is one of `exits.Exit` (docs/cli.md). Expected failures print one line on
+    stderr, never a traceback: a traceback is left for bugs."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)  # argparse exits 2 (USAGE) itself
     if not hasattr(args, "func"):
         parser.print_help()
-        return 2
+        return Exit.USAGE
     try:
         return int(args.func(args))
     except GcEventsError as exc:
         print(f"gcevents: {exc}", file=sys.stderr)
-        return 1
+        return status_of(exc)
     except KeyboardInterrupt:
-        return 130
+        return Exit.INTERRUPTED
     except BrokenPipeError:  # output piped into `head` and the like: not an error of ours
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep the interpreter's final flush quiet
-        return 0
+        return Exit.OK
+    except OSError as exc:
+        if exc.filename is None:  # not a file: a socket, a bug of ours
+            raise
+        print(f"gcevents: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return Exit.FAILED
+    except Exception as exc:
+        if (aws := _aws_error(exc)) is None:
+            raise
+        print(f"gcevents: {aws}", file=sys.stderr)
+        return status_of(aws)
+
+
+def _aws_error(exc: Exception) -> GcEventsError | None:
+    """A botocore error (no credentials, no endpoint, access denied) as one line; botocore is only looked at when
+    some command imported it."""
+    exceptions = sys.modules.get("botocore.exceptions")
+    if exceptions is None or not isinstance(exc, exceptions.BotoCoreError | exceptions.ClientError):
+        return None
+    from gcevents.adapters.aws import translate
+
+    translated = translate(exc, "AWS")
+    return translated if isinstance(translated, ConfigError) else GcEventsError(f"AWS: {exc}")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,6 +41,7 @@ def register(subparsers: Any) -> None:
 def cmd_connect(args: argparse.Namespace) -> int:
     from gcevents.adapters.genesys import GenesysClient
     from gcevents.config import Config
+    from gcevents.entrypoints.cli.exits import UsageError
     from gcevents.errors import ConfigError
     from gcevents.ops.connect import DEFAULT_NAME, ConnectRequest, connect
 
@@ -51,7 +52,10 @@ def cmd_connect(args: argparse.Namespace) -> int:
         topics=tuple(dict.fromkeys(args.topic)) or topics.DEFAULT_TOPICS,
         name=args.name or DEFAULT_NAME,
     )
-    request.validate()  # before any credentials are needed
+    try:
+        request.validate()  # before any credentials are needed
+    except ConfigError as exc:  # the values of our own options: a usage error, not the environment's
+        raise UsageError(str(exc)) from None
     settings = Config.from_env().genesys
     if settings is None:
         raise ConfigError(

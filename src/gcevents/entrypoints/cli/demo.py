@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.entrypoints.demo import DemoOptions, print_report, run_demo
 
@@ -64,4 +65,4 @@ def cmd_demo(args: argparse.Namespace) -> int:
             lake = report["lake"]
             print(f"lake: {lake['records']} records as Parquet under {lake['directory']} (gcevents lake query ...)")
     checks = report["loss_check"]
-    return 0 if all(checks[k] for k in checks if k != "accounted") else 1
+    return Exit.OK if all(checks[k] for k in checks if k != "accounted") else Exit.FAILED

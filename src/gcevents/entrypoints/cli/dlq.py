@@ -10,8 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from gcevents.config import Config
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.errors import ConfigError
 from gcevents.ops.dlq import DeadLetterReader, LetterFilter, explain_exhausted, inspect, redrive, rejection_reason
+from gcevents.progress import terminal_progress
 from gcevents.text import printable
 
 
@@ -57,7 +59,7 @@ _DESCRIPTIONS = {
     "redrive": (
         "Each matching letter's original event goes to --to-queue (or --to-sqlite-queue), or without either "
         "through the pipeline right here; a letter is deleted once sent. Letters whose event would be rejected "
-        "again are kept. Exits 1 when events failed again in an in-process redrive."
+        "again are kept. Exits 3 when events failed again in an in-process redrive (they are dead letters again)."
     ),
 }
 
@@ -97,17 +99,21 @@ def cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_redrive(args: argparse.Namespace) -> int:
-    """Exit status 1 when letters failed again during an in-process redrive (they are back in the DLQ, with
-    their new reason): a script that redrives and moves on should notice."""
+    """Exit status INCOMPLETE when letters failed again during an in-process redrive (they are back in the DLQ,
+    with their new reason): a script that redrives and moves on should notice."""
     runtime, reader = _reader()
     send = _sender(runtime, args)
     allowed = runtime.config.pipeline.allowed_sources
+    progress = terminal_progress(None, "letters sent" if not args.dry_run else "letters counted", quiet=args.json)
     counts = redrive(
         reader, _filter(args), send, limit=args.limit, rate=args.rate, dry_run=args.dry_run,
         still_invalid=lambda letter: rejection_reason(letter.body, allowed),
+        progress=progress.advance if progress else None,
     )  # fmt: skip
+    if progress is not None:
+        progress.close()
     print(json.dumps(dict(counts)) if args.json else ", ".join(f"{k}: {v}" for k, v in counts.items()) or "nothing")
-    return 1 if counts["failed_again"] else 0
+    return Exit.INCOMPLETE if counts["failed_again"] else Exit.OK
 
 
 def _sender(runtime: Any, args: argparse.Namespace) -> Callable[[list[str]], int | None]:

@@ -10,6 +10,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from gcevents.entrypoints.cli.exits import UsageError
 from gcevents.errors import ConfigError
 
 DEFAULT_LAKE = "lake"
@@ -86,7 +87,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     named = lake.named_queries()
     sql = named[args.query].sql if args.query in named else args.query
     if args.query not in named and " " not in args.query.strip():
-        raise ConfigError(f"no named query {args.query!r}: `gcevents lake queries` lists them")
+        raise UsageError(f"no named query {args.query!r}: `gcevents lake queries` lists them")
     result = lake.query(args.lake, sql)
     rows = [[_plain(v) for v in row] for row in result.rows]
     if args.json:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gcevents.ops.package import Artifact
 
 
 def register(subparsers: Any) -> None:
@@ -46,11 +50,12 @@ def register(subparsers: Any) -> None:
         "--measure", action="store_true",
         help="also measure the handler's cold import from the artifact with and without its .pyc files",
     )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="print what was built as JSON")
     parser.set_defaults(func=cmd_package)
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from gcevents.ops.package import PackageOptions, build, measure_cold_import, size_text
+    from gcevents.ops.package import PackageOptions, build, size_text
 
     started = time.perf_counter()
     options = PackageOptions(
@@ -67,6 +72,9 @@ def cmd_package(args: argparse.Namespace) -> int:
     artifact = build(options)  # a PackagingError is a GcEventsError: the CLI prints it and exits 1
     for warning in artifact.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(_document(artifact, args, started)))
+        return 0
     compiled = f", {artifact.pyc_files} .pyc by {artifact.python}" if artifact.pyc_files else ", source only (no .pyc)"
     print(f"{artifact.root}/: {artifact.files} files{compiled}, {size_text(artifact.unzipped_bytes)} unzipped")
     if artifact.zip_path is not None and artifact.zipped_bytes is not None:
@@ -74,11 +82,38 @@ def cmd_package(args: argparse.Namespace) -> int:
     if artifact.modules_checked:
         print("imports checked: " + ", ".join(artifact.modules_checked))
     if args.measure:
-        python = artifact.python or sys.executable
-        modules = [m.split(":")[0] for m in artifact.modules_checked]
-        with_pyc = measure_cold_import(python, artifact.site, modules, with_pyc=True)
-        without = measure_cold_import(python, artifact.site, modules, with_pyc=False)
+        with_pyc, without = _cold_import(artifact, True), _cold_import(artifact, False)
         timings = f"{with_pyc * 1000:.0f} ms with .pyc, {without * 1000:.0f} ms without"
         print(f"cold import (median of 9, CPU time): {timings}")
     print(f"done in {time.perf_counter() - started:.1f} s")
     return 0
+
+
+def _document(artifact: Artifact, args: argparse.Namespace, started: float) -> dict[str, Any]:
+    """--json: the same facts as the text, sizes in bytes."""
+    document: dict[str, Any] = {
+        "root": str(artifact.root),
+        "files": artifact.files,
+        "pycFiles": artifact.pyc_files,
+        "python": artifact.python,
+        "unzippedBytes": artifact.unzipped_bytes,
+        "zip": None if artifact.zip_path is None else str(artifact.zip_path),
+        "zippedBytes": artifact.zipped_bytes,
+        "importsChecked": list(artifact.modules_checked),
+        "warnings": list(artifact.warnings),
+    }
+    if args.measure:
+        document["coldImportSeconds"] = {
+            "withPyc": _cold_import(artifact, True),
+            "withoutPyc": _cold_import(artifact, False),
+        }
+    document["seconds"] = round(time.perf_counter() - started, 3)
+    return document
+
+
+def _cold_import(artifact: Artifact, with_pyc: bool) -> float:
+    """Seconds of CPU time (median of 9) to import the checked modules from the artifact."""
+    from gcevents.ops.package import measure_cold_import
+
+    modules = [m.split(":")[0] for m in artifact.modules_checked]
+    return measure_cold_import(artifact.python or sys.executable, artifact.site, modules, with_pyc=with_pyc)

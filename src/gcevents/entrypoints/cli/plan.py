@@ -10,6 +10,7 @@ import json
 import sys
 from typing import Any
 
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.ops.plan import (
     BUDGET_SCOPES,
@@ -87,7 +88,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             sam, document, text = result.to_sam(), result.to_dict(), explain(result)
     except ValueError as exc:
         print(f"gcevents plan: {exc}", file=sys.stderr)
-        return 2
+        return Exit.USAGE
     if args.format == "sam":
         print(sam)
     elif args.format == "json":

@@ -8,14 +8,17 @@ import json
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gcevents.core.events import RawRecord, split_records
 from gcevents.core.pipeline import Outcome
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.ops.local import run_records
+from gcevents.progress import terminal_progress
 
 if TYPE_CHECKING:
     from gcevents.entrypoints.runtime import Runtime
@@ -39,7 +42,8 @@ def register(subparsers: Any) -> None:
             "(GCEVENTS_HANDLERS; run from your project folder with PYTHONPATH=.): one EventBridge event, a JSON "
             "list, an SQS batch as Lambda receives it, or one event per line. Transient failures are retried in "
             "rounds; what still fails is dead-lettered. Prints how many records were processed, duplicates, "
-            "dead-lettered (and why)."
+            "dead-lettered (and why). Exit 0: every record processed or a duplicate; 3: some were dead-lettered or "
+            "left unfinished."
         ),
     )
     process.add_argument("file", help="path, or - for stdin")
@@ -95,14 +99,17 @@ def cmd_process(args: argparse.Namespace) -> int:
     from gcevents.observability import configure_logging
 
     config = config_with_sinks(args.sink)
+    records = read_records(args.file)  # before anything is created: a wrong path leaves no database behind
     configure_logging(config.log_level)
     # No queue to delay checks on: the grace of every conversation still waiting for a wrap-up ends with the run.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)
     options = options_from_args(ProcessOptions, args)
-    records = read_records(args.file)
     started = time.perf_counter()
-    outcomes, reasons = _run(runtime, records, options)
+    progress = terminal_progress(len(records), "records", quiet=args.json)
+    outcomes, reasons = _run(runtime, records, options, progress.advance if progress else None)
+    if progress is not None:
+        progress.close()
     if scheduler is not None and (checks := due_checks(scheduler.waiting())):
         _run(runtime, [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)], options)
     elapsed = time.perf_counter() - started
@@ -130,10 +137,12 @@ def cmd_process(args: argparse.Namespace) -> int:
             print(f"  delivered {kind}: {count}")
         if summary["unfinished"]:
             print(f"  unfinished (Genesys kept answering 429): {summary['unfinished']}; run the file again later")
-    return 3 if summary["unfinished"] else 0
+    return Exit.INCOMPLETE if summary["unfinished"] or summary["dead_lettered"] else Exit.OK
 
 
-def _run(runtime: Runtime, records: list[RawRecord], options: ProcessOptions) -> tuple[Counter[str], Counter[str]]:
+def _run(
+    runtime: Runtime, records: list[RawRecord], options: ProcessOptions, progress: Callable[[int], object] | None = None
+) -> tuple[Counter[str], Counter[str]]:
     return run_records(
         runtime.pipeline,
         runtime.dead_letters,
@@ -141,4 +150,5 @@ def _run(runtime: Runtime, records: list[RawRecord], options: ProcessOptions) ->
         batch_size=options.batch_size,
         max_attempts=options.max_attempts,
         max_wait=options.max_wait,
+        progress=progress,
     )

@@ -1,7 +1,7 @@
 """`gcevents reconcile`: compare the tracked state with Genesys analytics over a window; `--apply` repairs the gaps.
 
-Exit status: 0 when the window has no gap left, 4 when gaps remain (found without `--apply`, deferred because they
-are too recent, or not repaired), 1 on errors."""
+Exit status (docs/cli.md): 0 when the window has no gap left, 4 when gaps remain (found without `--apply`,
+deferred because they are too recent, or not repaired), 1 on errors, 78 on configuration errors."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gcevents.entrypoints.cli.exits import Exit, UsageError
+from gcevents.progress import Phases
 from gcevents.text import printable
 
-GAPS_REMAIN = 4
+GAPS_REMAIN = Exit.GAPS_REMAIN
 _SHOWN = 20  # gap lines printed in the human report (--json has them all)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _ISO_DURATION = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?")
@@ -55,14 +57,23 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     # No queue to delay completion checks on: the records still waiting for a wrap-up are evaluated at the end.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)
-    report = run_reconcile(runtime, start, end, apply=args.apply)
+    phases = Phases(quiet=args.json)
+    report = run_reconcile(
+        runtime,
+        start,
+        end,
+        apply=args.apply,
+        on_read=phases.counter("conversations read"),
+        progress=phases.counter("facts applied"),
+    )
+    phases.close()
     if scheduler is not None and (checks := due_checks(scheduler.waiting())):
         records = [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)]
         run_records(runtime.pipeline, runtime.dead_letters, records, batch_size=100, max_attempts=3, max_wait=5.0)
     summary = report.summary()
     print(json.dumps(summary) if args.json else describe(summary))
     left = len(report.gaps) if not args.apply else len(report.deferred) + len(report.unrepaired)
-    return GAPS_REMAIN if left else 0
+    return GAPS_REMAIN if left else Exit.OK
 
 
 def describe(summary: dict[str, Any]) -> str:
@@ -101,12 +112,12 @@ def _window(args: argparse.Namespace) -> tuple[datetime, datetime]:
     now = datetime.now(tz=UTC)
     if args.since is not None:
         if args.end is not None:
-            raise SystemExit("gcevents reconcile: --until goes with --from, not --since")
+            raise UsageError("reconcile: --until goes with --from, not --since")
         return now - args.since, now
     if args.end is None:
-        raise SystemExit("gcevents reconcile: --from needs --until")
+        raise UsageError("reconcile: --from needs --until")
     if args.end <= args.start:
-        raise SystemExit("gcevents reconcile: --until must be after --from")
+        raise UsageError("reconcile: --until must be after --from")
     return args.start, args.end
 
 

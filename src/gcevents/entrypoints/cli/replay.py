@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
+from gcevents.entrypoints.cli.exits import Exit, UsageError
 from gcevents.entrypoints.cli.reconcile import parse_time
 from gcevents.text import printable
 
@@ -46,6 +46,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from gcevents.adapters.aws import make_client
     from gcevents.adapters.replay import EventBridgeReplays, ReplayRequest, ReplayStatus
 
+    _check_usage(args)  # before any client: a usage error needs no AWS region or credentials
     replays = EventBridgeReplays(make_client("events"))
 
     def show(status: ReplayStatus) -> None:
@@ -60,12 +61,6 @@ def cmd_replay(args: argparse.Namespace) -> int:
         replays.finish(status)
         show(status)
         return _exit(status.state)
-    if args.start is None or args.end is None or not args.archive or not args.rule:
-        print("gcevents replay: --from, --to, --archive and --rule are required (or --status NAME)", file=sys.stderr)
-        return 2
-    if args.end <= args.start:
-        print("gcevents replay: --to must be after --from", file=sys.stderr)
-        return 2
     request = ReplayRequest(args.archive, args.rule, args.start, args.end, tuple(args.topic))
     status = replays.start(request)
     if not args.wait:
@@ -76,5 +71,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return _exit(replays.wait(status.name, poll=args.poll, on_progress=show).state)
 
 
+def _check_usage(args: argparse.Namespace) -> None:
+    if args.status:
+        return
+    if args.start is None or args.end is None or not args.archive or not args.rule:
+        raise UsageError("replay: --from, --to, --archive and --rule are required (or --status NAME)")
+    if args.end <= args.start:
+        raise UsageError("replay: --to must be after --from")
+
+
 def _exit(state: str) -> int:
-    return 1 if state in ("FAILED", "CANCELLED") else 0
+    return Exit.FAILED if state in ("FAILED", "CANCELLED") else Exit.OK

@@ -67,6 +67,7 @@ def register(subparsers: Any) -> None:
         help="ids per bulk call before answering 400",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the faults and of the generated conversations")
+    parser.add_argument("--json", action="store_true", help="print the address and environment as one JSON line")
     parser.set_defaults(func=cmd_simulate_genesys)
 
 
@@ -76,8 +77,11 @@ def cmd_simulate_genesys(args: argparse.Namespace) -> int:
     # The simulator (and httpx with it) is imported only when this command runs, hence no defaults from it above.
     options = options_from_args(SimulatorOptions, args, rate_limit_per_minute=args.rate_per_minute or None)
     simulator = GenesysSimulator(options).start()
-    print(f"Genesys API simulator listening on {simulator.base_url} (GET /stats, POST /stats/reset)", flush=True)
-    print(json.dumps(simulator.env(), indent=2), flush=True)
+    if args.json:  # one line a script can read before the server blocks
+        print(json.dumps({"baseUrl": simulator.base_url, "env": simulator.env()}), flush=True)
+    else:
+        print(f"Genesys API simulator listening on {simulator.base_url} (GET /stats, POST /stats/reset)", flush=True)
+        print(json.dumps(simulator.env(), indent=2), flush=True)
     try:
         threading.Event().wait()  # until Ctrl-C
     except KeyboardInterrupt:

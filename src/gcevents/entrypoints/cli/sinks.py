@@ -8,6 +8,9 @@ import random
 import time
 from typing import Any
 
+from gcevents.entrypoints.cli.exits import Exit
+from gcevents.errors import GcEventsError
+
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -24,6 +27,7 @@ def register(subparsers: Any) -> None:
         help="the sinks GCEVENTS_SINKS configures, and what goes to each",
         description="Each configured sink and the records and topics that go to it.",
     )
+    listing.add_argument("--json", action="store_true", help="a JSON array of the sinks")
     listing.set_defaults(func=cmd_list)
     test = sub.add_parser(
         "test",
@@ -35,13 +39,28 @@ def register(subparsers: Any) -> None:
     )
     test.add_argument("--sink", action="append", default=[], metavar="SPEC", help="add a sink (GCEVENTS_SINKS syntax)")
     test.add_argument("--print", action="store_true", help="also print the sample document")
+    test.add_argument("--json", action="store_true", help="the results (and with --print the sample) as JSON")
     test.set_defaults(func=cmd_test)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from gcevents.config import Config
 
-    for spec in Config.from_env().outputs.sinks:
+    specs = Config.from_env().outputs.sinks
+    if args.json:  # names only, as in logs: a webhook's path and query may carry tokens
+        rows = [
+            {
+                "name": s.name,
+                "kind": s.kind,
+                "id": s.sink_id,
+                "derived": sorted(s.derived),
+                "patterns": list(s.patterns),
+            }
+            for s in specs
+        ]
+        print(json.dumps(rows))
+        return 0
+    for spec in specs:
         selected = sorted(spec.derived) + list(spec.patterns)
         print(f"{spec.name}  (id {spec.sink_id})  <- {', '.join(selected)}")
     return 0
@@ -72,17 +91,20 @@ def cmd_test(args: argparse.Namespace) -> int:
     config = config_with_sinks(args.sink).outputs
     webhooks = [s for s in config.sinks if s.kind == "webhook"]
     if not webhooks:
-        print("no webhook sink configured (GCEVENTS_SINKS or --sink webhook:URL)")
-        return 1
+        raise GcEventsError("no webhook sink configured (GCEVENTS_SINKS or --sink webhook:URL)")
     doc = sample_document()
-    if args.print:
+    if args.print and not args.json:
         print(json.dumps(doc, indent=2))
     record = OutboundRecord(doc["id"], doc["type"], encode(doc), None, doc["conversationId"])
-    failed = 0
+    results: dict[str, str | None] = {}
     for spec in webhooks:
         sink = make_sink(spec, config, Resources())
         errors = sink.deliver([record], time.time() + config.webhook_timeout + 5)
-        error = errors.get(record.key)
-        print(f"{spec.name}: " + ("delivered (2xx)" if error is None else f"FAILED: {error}"))
-        failed += error is not None
-    return 1 if failed else 0
+        failure = errors.get(record.key)
+        results[spec.name] = error = None if failure is None else str(failure)
+        if not args.json:
+            print(f"{spec.name}: " + ("delivered (2xx)" if error is None else f"FAILED: {error}"))
+    if args.json:
+        rows = [{"sink": name, "delivered": error is None, "error": error} for name, error in results.items()]
+        print(json.dumps({"results": rows, **({"sample": doc} if args.print else {})}))
+    return Exit.FAILED if any(error is not None for error in results.values()) else Exit.OK

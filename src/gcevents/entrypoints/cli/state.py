@@ -11,6 +11,7 @@ from typing import Any
 from gcevents.config import Config, StoreSpec
 from gcevents.core.state import stored_view
 from gcevents.core.state_store import DEFAULT_TTL_DAYS
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.errors import ConfigError
 from gcevents.ports import StateStore, StoredState
 from gcevents.text import printable
@@ -75,6 +76,7 @@ def register(subparsers: Any) -> None:
     )
     delete.add_argument("conversation_id", metavar="CONVERSATION_ID", help="the Genesys conversation id")
     delete.add_argument("--store", help=store_help)
+    delete.add_argument("--json", action="store_true", help="machine-readable output")
     delete.set_defaults(func=cmd_delete)
 
     state.set_defaults(func=lambda _args: _usage(state))
@@ -84,7 +86,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     item = configured_state_store(args).get(args.conversation_id)
     if item is None:
         print(f"no state for conversation {printable(args.conversation_id)}", file=sys.stderr)
-        return 1
+        return Exit.FAILED
     if args.json:
         print(json.dumps(stored_view(item), indent=2, sort_keys=True))
     else:
@@ -95,7 +97,10 @@ def cmd_get(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     """0 when the item was erased or was not there (erasure is idempotent); the message says which."""
     name = printable(args.conversation_id)
-    if configured_state_store(args).delete(args.conversation_id):
+    deleted = configured_state_store(args).delete(args.conversation_id)
+    if args.json:
+        print(json.dumps({"conversationId": args.conversation_id, "deleted": deleted}))
+    elif deleted:
         print(f"deleted the state of conversation {name}")
     else:
         print(f"no state for conversation {name} (nothing to delete)")
@@ -142,7 +147,7 @@ def _lines(item: StoredState) -> list[str]:
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help()
-    return 2
+    return Exit.USAGE
 
 
 def _parse_since(text: str) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import threading
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any
 
 from gcevents.config import Config, StoreSpec
 from gcevents.core.pipeline import BatchReport
+from gcevents.entrypoints.cli.exits import Exit
 from gcevents.entrypoints.cli.options import add_option, options_from_args
 from gcevents.entrypoints.worker import Worker, WorkerSettings, install_signal_handlers
 from gcevents.ops.plan import worker_max_receive_count
@@ -18,10 +20,10 @@ from gcevents.ports import EventSource
 
 log = logging.getLogger(__name__)
 
-# Exit status: 0 stopped with nothing left behind; 1 a configuration error (named on stderr, nothing started);
-# 3 stopped with unfinished work: records handed back while stopping, acknowledgements that kept failing, or a
-# poller that died. Unfinished work is not lost: the queue redelivers it to another consumer.
-EXIT_UNFINISHED = 3
+# Exit status (docs/cli.md): 0 stopped with nothing left behind; 78 a configuration error (named on stderr,
+# nothing started); 3 stopped with unfinished work: records handed back while stopping, acknowledgements that kept
+# failing, or a poller that died. Unfinished work is not lost: the queue redelivers it to another consumer.
+EXIT_UNFINISHED = Exit.INCOMPLETE
 
 
 def register(subparsers: Any) -> None:
@@ -61,6 +63,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.add_argument("--max-batches", type=int, help="stop after this many batches")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout when it stops")
     parser.set_defaults(func=cmd_worker)
 
 
@@ -107,11 +110,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
         "failed_acks": stats.failed_acks, "handed_back": stats.handed_back, "unacked_at_exit": stats.unacked_at_exit,
         "leases_lost": stats.leases_lost,
     }  # fmt: skip
+    if args.json:
+        print(json.dumps({**summary, "unfinished": stats.unfinished}), flush=True)
     if stats.unfinished:
         log.error("worker stopped with unfinished work", extra=summary)
         return EXIT_UNFINISHED
     log.info("worker stopped", extra=summary)
-    return 0
+    return Exit.OK
 
 
 def with_default_check_queue(config: Config, args: argparse.Namespace) -> Config:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gcevents.core.records import COMPLETED, derive, document, is_ended, version_of
-from gcevents.errors import ConfigError
+from gcevents.errors import GcEventsError
 from gcevents.ops.lake.columns import PARTITION_KEYS, partition, row
 from gcevents.ports import StoredState
 
@@ -102,7 +102,7 @@ def query(directory: str | Path, sql: str) -> QueryResult:
 
     root = Path(directory)
     if not any(root.glob("**/*.parquet")):
-        raise ConfigError(f"no Parquet files under {str(root)!r}: write some with `gcevents lake write {root}`")
+        raise GcEventsError(f"no Parquet files under {str(root)!r}: write some with `gcevents lake write {root}`")
     connection = duckdb.connect()
     try:
         pattern = (root / "**" / "*.parquet").as_posix().replace("'", "''")
