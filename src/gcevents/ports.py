@@ -226,6 +226,19 @@ class StoredState:
     ttl: int  # epoch seconds; only for garbage collection (DynamoDB TTL, SQLite purge)
 
 
+@dataclass(frozen=True, slots=True)
+class SeenKeys:
+    """What a conversation's stored state knew of the content keys of one write (its bounded set of the keys it was
+    built from, `core.state.SOURCES`), for exact outcome labels of events that take no idempotency claim."""
+
+    seen: frozenset[str] = frozenset()  # recorded before this write: re-sends
+    new: frozenset[str] = frozenset()  # provably never recorded before: first seen
+    superseded: frozenset[str] = frozenset()  # new ones that changed nothing else: newer facts were there first
+    # Keys the state does not hold after this write (not admitted, or pushed out, past the bound): a re-send of one
+    # cannot be recognised by the state, so the pipeline leaves an idempotency mark for each.
+    unrecorded: frozenset[str] = frozenset()
+
+
 @dataclass(slots=True)
 class ApplyResult:
     written: dict[str, StoredState] = field(default_factory=dict)
@@ -234,6 +247,9 @@ class ApplyResult:
     # current state of every touched conversation, written or not (a retried delivery finds it unchanged).
     current: dict[str, StoredState] = field(default_factory=dict)
     failed: dict[str, Exception] = field(default_factory=dict)  # conversationId -> gcevents error
+    # conversationId -> its keys as the state saw them when written (or found unchanged); keys neither seen nor new
+    # are ones the state cannot tell about (past its bound, or built before it recorded keys).
+    keys: dict[str, SeenKeys] = field(default_factory=dict)
 
 
 class StateStore(Protocol):

@@ -417,8 +417,8 @@ class RawEventRoutes:
         self.deliveries = deliveries
 
     def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
-        """Failures by content key; as already applied, the events no route selects (nothing to do for them) and
-        those whose every delivery was found delivered before."""
+        """Failures by content key; as already applied the events whose every delivery was found delivered before,
+        as first seen those delivered now. An event no route selects is neither: this handler cannot tell."""
         pending: list[_Pending] = []
         for item in items:
             event = item.event
@@ -428,11 +428,11 @@ class RawEventRoutes:
             for route in self.routes:
                 if route.wants_topic(event.topic):
                     pending.append(_Pending(route, event.content_key, event.content_key, build))
-        nothing_to_do = {item.event.content_key for item in items} - {p.owner for p in pending}
         if not pending:
-            return BatchOutcome({}, frozenset(nothing_to_do))
+            return BatchOutcome()
         failures, before = self.deliveries.run(pending, min(item.context.deadline for item in items))
-        return BatchOutcome(failures, before | nothing_to_do)
+        now = frozenset(p.owner for p in pending if p.owner not in before and p.owner not in failures)
+        return BatchOutcome(failures, already_applied=before, first_seen=now)
 
 
 def _raw_builder(event: GenesysEvent) -> Callable[[str], OutboundRecord]:

@@ -37,12 +37,12 @@ class StateProjection:
             return {"stale_events_ignored": self.stale_events, "conversations_written": self.conversations_written}
 
     def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
-        """Failures by content key, and as already applied the events of every conversation whose stored state
-        already held all they carry (nothing written for it: a re-send, or an event older than what it knows)."""
+        """Failures by content key, and what the states knew of the others' keys (`state.seen_keys`): re-sends, first
+        seen (superseded when they changed nothing), and those no state can vouch for. Completion checks and events
+        the state takes nothing from are left to the pipeline (it marks them)."""
         observations: dict[str, list[Observation]] = defaultdict(list)
         keys: dict[str, list[str]] = defaultdict(list)
         checks: dict[str, int] = {}  # completion checks (gcevents.core.outputs): conversationId -> due ms
-        track = self.outputs is not None
         for item in items:
             event = item.event
             if self.outputs is not None and event.conversation_id and event.kind == CHECK_KIND:
@@ -51,7 +51,7 @@ class StateProjection:
                 continue
             if not event.kind.startswith("conversation.") or not event.conversation_id:
                 continue
-            observations[event.conversation_id].append(Observation(event, item.context.enrichment, track))
+            observations[event.conversation_id].append(Observation(event, item.context.enrichment, True))
             keys[event.conversation_id].append(event.content_key)
         if not observations and not checks:
             return BatchOutcome()
@@ -62,25 +62,24 @@ class StateProjection:
             result = ApplyResult()
         else:
             failed = dict(result.failed)
-            with self._lock:
-                self.stale_events += sum(len(observations[cid]) for cid in result.unchanged)
-                self.conversations_written += len(result.written)
-        idle: frozenset[str] | set[str] = result.unchanged  # with outputs: also nothing delivered or scheduled now
         if self.outputs is not None:
-            errors, idle = self._emit(result, checks, failed, min(i.context.deadline for i in items))
-            failed.update(errors)
-        applied = frozenset(
-            o.event.content_key
-            for cid in result.unchanged
-            if cid not in failed and cid in idle
-            for o in observations.get(cid, ())
+            failed.update(self._emit(result, checks, failed, min(i.context.deadline for i in items)))
+        known = [seen for cid, seen in result.keys.items() if cid not in failed]
+        with self._lock:
+            self.stale_events += sum(len(seen.seen) + len(seen.superseded) for seen in known)
+            self.conversations_written += len(result.written)
+        return BatchOutcome(
+            {key: error for cid, error in failed.items() for key in keys.get(cid, ())},
+            already_applied=frozenset().union(*(seen.seen for seen in known)),
+            first_seen=frozenset().union(*(seen.new for seen in known)),
+            superseded=frozenset().union(*(seen.superseded for seen in known)),
+            unrecorded=frozenset().union(*(k.unrecorded for cid, k in result.keys.items() if cid not in result.failed)),
         )
-        return BatchOutcome({key: error for cid, error in failed.items() for key in keys.get(cid, ())}, applied)
 
     def _emit(
         self, result: ApplyResult, checks: Mapping[str, int], failed: Mapping[str, Exception], deadline: float
-    ) -> tuple[dict[str, Exception], frozenset[str]]:
-        """Errors by conversation, and the conversations the outputs did nothing for (`outputs.evaluate`)."""
+    ) -> dict[str, Exception]:
+        """Errors by conversation (`outputs.evaluate`)."""
         assert self.outputs is not None
         states: dict[str, StoredState] = {**result.current, **result.written}
         errors: dict[str, Exception] = {}
@@ -95,6 +94,6 @@ class StateProjection:
             if stored is not None:  # gone (TTL) or never seen: nothing to complete
                 states[cid] = stored
         states = {cid: item for cid, item in states.items() if cid not in failed}
-        failures, idle = self.outputs.evaluate(states, checks, deadline)
+        failures, _ = self.outputs.evaluate(states, checks, deadline)
         errors.update(failures)
-        return errors, idle
+        return errors
