@@ -74,7 +74,9 @@ def _round(
         chunk = pending[start : start + max(1, batch_size)]
         spent_of = {id(record): spent for record, spent in chunk}  # results carry the records they were given
         report = pipeline.run([record for record, _ in chunk], time.time() + deadline_s)
-        for result in by_message(report.results):  # two copies of one message: one outcome, one dead letter
+        settled = by_message(report.results)  # two copies of one message: one outcome, one dead letter
+        outcomes[Outcome.DUPLICATE.value] += len(report.results) - len(settled)  # the copies: every record counted
+        for result in settled:
             spent = spent_of.get(id(result.record), max(spent_of.values()))
             if result.outcome is Outcome.RETRY:
                 retry.append((result, spent + (0 if result.throttled else 1)))
