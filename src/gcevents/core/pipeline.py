@@ -5,8 +5,11 @@ release) -> dead-letter -> folded copies follow their primary -> per-record outc
 report).
 
 An event that only self-guarding handlers want (the state projection, sinks: `Router.needs_claim`) takes no claim and
-leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect (reported DUPLICATE
-when every batch handler wanting it says it was already applied: `BatchOutcome`). Enriched events and
+leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect. Its label is exact
+all the same: DUPLICATE (`already_applied`) when a batch handler wanting it had seen it before (the projection: its
+conversation state records the content keys it was built from), PROCESSED when one saw it first (`superseded` when it
+changed nothing: newer facts were there first); when no handler can tell, an idempotency mark decides
+(`Pipeline._mark`). A first-seen event is never DUPLICATE, a re-send never PROCESSED. Enriched events and
 late or reconciled once-per-session facts are claimed all the same (`Pipeline._claim` says why).
 
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
@@ -48,7 +51,7 @@ from gcevents.ports import (
 log = logging.getLogger(__name__)
 
 SUPERSEDED = "superseded"  # a first-seen claim-free event that changed nothing: newer facts were there first
-ALREADY_APPLIED = "already_applied"  # a claim-free DUPLICATE: every handler that wants it found it applied
+ALREADY_APPLIED = "already_applied"  # a claim-free DUPLICATE: a handler that wants it had seen it before
 _IN_BATCH = "in_batch"  # the reason of a DUPLICATE folded into an earlier copy of the same content in the batch
 FACT_APPLIED = "fact_already_applied"  # a DUPLICATE: this once-per-session fact was applied by another event
 

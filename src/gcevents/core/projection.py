@@ -27,7 +27,8 @@ class StateProjection:
         # Derived records (`conversation.completed`/`updated`), evaluated on the current state of every
         # conversation the batch touched, written or not (see `gcevents.core.outputs`).
         self.outputs = outputs
-        # Cumulative, for metrics: events that changed nothing (older than or equal to what is stored).
+        # Cumulative, for metrics: events that changed nothing (re-sends, and first-seen ones older than what is
+        # stored: superseded).
         self.stale_events = 0
         self.conversations_written = 0
         self._lock = threading.Lock()
