@@ -165,3 +165,57 @@ def test_a_side_effect_handler_beside_the_projection_keeps_claimed_labels(make_s
     second = run(pipeline, [resend(e) for e in events], [5])
     assert (first, second) == (Counter(processed=8), Counter(duplicate=8))
     assert len(calls) == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.integers(0, 40), min_size=1, max_size=30),
+    st.lists(st.integers(1, 6), min_size=1, max_size=10),
+    st.integers(1, 6),
+)
+def test_seen_keys_never_calls_a_seen_key_new_nor_a_new_key_seen(
+    times: list[int], sizes: list[int], bound: int
+) -> None:
+    """The pure rule behind the labels, at any bound: `seen` holds only keys joined before, `new` none of them; a
+    key joined before that is not `seen` was reported unrecorded by an earlier write (so it has its mark); nothing
+    is undecided while the state holds every key."""
+    original = state_model.MAX_SOURCE_KEYS
+    state_model.MAX_SOURCE_KEYS = bound
+    try:
+        observations = [
+            state_model.Observation(_parsed("flow.end", BASE_MS + t * 1000), None, True) for t in times
+        ]  # repeated times: re-sends (same content key)
+        stored: dict[str, Any] = {}
+        joined: set[str] = set()
+        marked: set[str] = set()
+        at = 0
+        for size in sizes * 4:
+            batch = observations[at : at + size]
+            if not batch:
+                break
+            at += size
+            merged = state_model.merge(stored, batch)
+            seen = state_model.seen_keys(stored, merged, batch)
+            keys = {o.event.content_key for o in batch}
+            assert seen.seen <= joined
+            assert not seen.new & joined
+            assert (keys & joined) - seen.seen <= marked
+            assert seen.seen | seen.new <= keys
+            assert seen.superseded <= seen.new
+            if not stored.get(state_model.SOURCES_TRUNCATED):
+                assert seen.seen | seen.new == keys
+            kept = set(merged.get(state_model.SOURCES, ()))
+            assert seen.unrecorded == (set(stored.get(state_model.SOURCES, ())) | keys) - kept
+            joined |= keys
+            marked |= seen.unrecorded
+            assert kept <= joined
+            assert (kept == joined) != bool(merged.get(state_model.SOURCES_TRUNCATED))
+            stored = merged
+    finally:
+        state_model.MAX_SOURCE_KEYS = original
+
+
+def _parsed(kind: str, at: int) -> GenesysEvent:
+    from gcevents.testing.events import parse
+
+    return parse(event(kind, "c-pure", participant_id="p-c", event_time=at))
