@@ -280,13 +280,11 @@ class ConversationOutputs:
 
     def evaluate(
         self, states: Mapping[str, StoredState], checks: Mapping[str, int], deadline: float
-    ) -> tuple[dict[str, Exception], frozenset[str]]:
+    ) -> dict[str, Exception]:
         """`states`: the current item of every touched conversation; `checks`: conversationId -> due (epoch ms)
-        of the completion checks in the batch. Returns conversationId -> error for what must be retried, and the
-        conversations of `states` it did nothing for: no record delivered now (every one found delivered before, or
-        none due), no check scheduled, no failure."""
+        of the completion checks in the batch. Returns conversationId -> error for what must be retried."""
         if not self.routes:
-            return {}, frozenset(states)
+            return {}
         now_ms = int(self.clock.now() * 1000)
         pending: list[_Pending] = []
         waiting: dict[str, tuple[dict[str, Any], str, int | None]] = {}
@@ -301,11 +299,10 @@ class ConversationOutputs:
             else:
                 waiting[cid] = (content, version, due)
         to_schedule = self._waiting(waiting, pending, now_ms)
-        failures, before = self.deliveries.run(pending, deadline)
+        failures, _ = self.deliveries.run(pending, deadline)
         for cid, error in self._schedule(to_schedule, now_ms).items():
             failures.setdefault(cid, error)
-        acted = {p.owner for p in pending if p.owner not in before} | (set(to_schedule) if self.scheduler else set())
-        return failures, frozenset(cid for cid in states if cid not in acted and cid not in failures)
+        return failures
 
     def _waiting(
         self, waiting: Mapping[str, tuple[dict[str, Any], str, int | None]], pending: list[_Pending], now_ms: int

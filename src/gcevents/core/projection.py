@@ -95,6 +95,5 @@ class StateProjection:
             if stored is not None:  # gone (TTL) or never seen: nothing to complete
                 states[cid] = stored
         states = {cid: item for cid, item in states.items() if cid not in failed}
-        failures, _ = self.outputs.evaluate(states, checks, deadline)
-        errors.update(failures)
+        errors.update(self.outputs.evaluate(states, checks, deadline))
         return errors
