@@ -173,3 +173,33 @@ def test_setup_creates_tables_and_queues_on_aws_and_is_idempotent(
     )
     assert redrive["deadLetterTargetArn"] == first["dlq_arn"]
     assert int(redrive["maxReceiveCount"]) == 4
+
+
+def test_counts_are_exact_on_real_shaped_input_with_resends(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 20: `processed` is the number of unique events and `duplicate` the number of re-sends; a second run
+    of the same file is all duplicates. Conversation events here run claim-free (the state store is on)."""
+    from gcevents.testing.workload import make_spike
+
+    monkeypatch.delenv("GCEVENTS_STATE_STORE")
+    monkeypatch.delenv("GCEVENTS_HANDLERS")  # the state alone: every event claim-free
+    spike = make_spike(700, duplicate_rate=0.12, malformed=0, untrusted=0, seed=20)
+    path = tmp_path / "spike.jsonl"
+    path.write_text("\n".join(spike.bodies) + "\n")
+    first, second = run(capsys, str(path)), run(capsys, str(path))
+    assert (first["processed"], first["duplicate"]) == (spike.unique_events, spike.duplicates)
+    assert (second["processed"], second["duplicate"]) == (0, spike.total)
+
+
+def test_a_message_delivered_twice_in_a_saved_batch_is_counted_twice(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """processed + duplicate + dead_lettered + unfinished == records: the second copy of one SQS message is a
+    duplicate, not a record the summary forgets."""
+    batch = sqs_batch([make_event("customer.start", "c-1"), make_event("customer.end", "c-1")])
+    batch["Records"].append(dict(batch["Records"][0]))  # the same message (same messageId), received again
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(batch))
+    summary = run(capsys, str(path))
+    assert (summary["records"], summary["processed"], summary["duplicate"]) == (3, 2, 1)

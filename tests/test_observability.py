@@ -118,10 +118,10 @@ def test_stale_events_are_counted_not_applied(tmp_path: Any, capsys: pytest.Capt
     process_invocation(runtime, sqs_batch([older]), None)
     documents = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [emf_metrics(d)["State.stale_events_ignored"] for d in documents] == [0, 1]
-    # The older one ran claim-free and its conversation's state already covered it: reported as already applied.
+    # The older one is seen for the first time: processed (superseded: the newer one was there first), no duplicate.
     assert [(emf_metrics(d)["EventsProcessed"], emf_metrics(d)["DuplicatesSkipped"]) for d in documents] == [
         (2, 0),
-        (0, 1),
+        (1, 0),
     ]
     state = runtime.state_store.get("c-1")
     assert "gold" in json.dumps(state.state)

@@ -509,7 +509,8 @@ def test_a_handler_that_outlives_its_first_lease_never_runs_beside_a_resend() ->
 
 
 def test_the_local_runner_settles_a_message_given_twice_once() -> None:
-    """`gcevents process` of a saved SQS batch holding one message twice: one outcome, one dead letter."""
+    """`gcevents process` of a saved SQS batch holding one message twice: one dead letter, and the second copy
+    counted a duplicate (every record counted once: issue 20)."""
     from gcevents.ops.local import run_records
 
     sink = MemoryDeadLetterSink()
@@ -518,7 +519,7 @@ def test_the_local_runner_settles_a_message_given_twice_once() -> None:
     outcomes, reasons = run_records(
         pipeline_for(failing_router(), sink=sink), sink, records, batch_size=10, max_attempts=2, max_wait=0.0
     )
-    assert outcomes == Counter(dead_lettered=1)
+    assert outcomes == Counter(dead_lettered=1, duplicate=1)
     assert reasons == Counter(retries_exhausted=1)
     assert len(sink.letters) == 1
 

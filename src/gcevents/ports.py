@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, runtime_checkable
 
 from gcevents.core.types import RawRecord as RawRecord
+from gcevents.core.types import SeenKeys as SeenKeys
 from gcevents.core.types import StoredState as StoredState
 
 if TYPE_CHECKING:
@@ -201,6 +202,9 @@ class ApplyResult:
     # current state of every touched conversation, written or not (a retried delivery finds it unchanged).
     current: dict[str, StoredState] = field(default_factory=dict)
     failed: dict[str, Exception] = field(default_factory=dict)  # conversationId -> gcevents error
+    # conversationId -> its keys as the state saw them when written (or found unchanged); keys neither seen nor new
+    # are ones the state cannot tell about (past its bound, or built before it recorded keys).
+    keys: dict[str, SeenKeys] = field(default_factory=dict)
 
 
 class StateStore(Protocol):

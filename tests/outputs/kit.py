@@ -34,9 +34,11 @@ class Kit:
     idempotency: MemoryIdempotencyStore
     reports: list[BatchReport] = field(default_factory=list)
 
-    def run(self, bodies: Sequence[str | dict[str, Any]], *, prefix: str = "m") -> BatchReport:
+    def run(self, bodies: Sequence[str | dict[str, Any]], *, prefix: str = "m", receive_count: int = 1) -> BatchReport:
         records = [
-            RawRecord(b if isinstance(b, str) else json.dumps(b), f"{prefix}-{i}", f"r-{i}")
+            RawRecord(
+                b if isinstance(b, str) else json.dumps(b), f"{prefix}-{i}", f"r-{i}", receive_count=receive_count
+            )
             for i, b in enumerate(bodies)
         ]
         report = self.pipeline.run(records, deadline=self.clock.now() + 60)
@@ -49,7 +51,7 @@ class Kit:
             retry = [r.record.text() for r in report.results if r.outcome is Outcome.RETRY]
             if not retry:
                 break
-            report = self.run(retry, prefix="retry")
+            report = self.run(retry, prefix="retry", receive_count=report.results[0].record.receive_count + 1)
         return report
 
 

@@ -34,16 +34,16 @@ def test_is_a_batch_handler() -> None:
 def test_groups_by_conversation_and_writes_each_once() -> None:
     store = MemoryStateStore()
     events = [make_event("customer.start", f"c{c}", at=BASE_MS + e) for c in range(3) for e in range(4)]
-    assert StateProjection(store).handle_batch([item(e) for e in events]) == BatchOutcome()
+    keys = frozenset(e.content_key for e in events)
+    assert StateProjection(store).handle_batch([item(e) for e in events]) == BatchOutcome(first_seen=keys)
     for c in range(3):
         stored = store.get(f"c{c}")
         assert stored is not None
         assert stored.version == 1
-    # Again, with one new event for c0: c1 and c2 already held everything their events carry.
-    again = [*events, make_event("customer.end", "c0", at=BASE_MS + 99)]
-    outcome = StateProjection(store).handle_batch([item(e) for e in again])
-    assert outcome.failures == {}
-    assert outcome.already_applied == {e.content_key for e in events if e.conversation_id != "c0"}
+    # Again, with one new event for c0: every state recorded the keys of its events, c0's included.
+    end = make_event("customer.end", "c0", at=BASE_MS + 99)
+    outcome = StateProjection(store).handle_batch([item(e) for e in [*events, end]])
+    assert outcome == BatchOutcome(already_applied=keys, first_seen=frozenset({end.content_key}))
 
 
 def test_agent_state_and_other_events_succeed_without_a_write() -> None:

@@ -281,13 +281,11 @@ class ConversationOutputs:
 
     def evaluate(
         self, states: Mapping[str, StoredState], checks: Mapping[str, int], deadline: float
-    ) -> tuple[dict[str, Exception], frozenset[str]]:
+    ) -> dict[str, Exception]:
         """`states`: the current item of every touched conversation; `checks`: conversationId -> due (epoch ms)
-        of the completion checks in the batch. Returns conversationId -> error for what must be retried, and the
-        conversations of `states` it did nothing for: no record delivered now (every one found delivered before, or
-        none due), no check scheduled, no failure."""
+        of the completion checks in the batch. Returns conversationId -> error for what must be retried."""
         if not self.routes:
-            return {}, frozenset(states)
+            return {}
         now_ms = int(self.clock.now() * 1000)
         pending: list[_Pending] = []
         waiting: dict[str, tuple[dict[str, Any], str, int | None]] = {}
@@ -302,11 +300,10 @@ class ConversationOutputs:
             else:
                 waiting[cid] = (content, version, due)
         to_schedule = self._waiting(waiting, pending, now_ms)
-        failures, before = self.deliveries.run(pending, deadline)
+        failures, _ = self.deliveries.run(pending, deadline)
         for cid, error in self._schedule(to_schedule, now_ms).items():
             failures.setdefault(cid, error)
-        acted = {p.owner for p in pending if p.owner not in before} | (set(to_schedule) if self.scheduler else set())
-        return failures, frozenset(cid for cid in states if cid not in acted and cid not in failures)
+        return failures
 
     def _waiting(
         self, waiting: Mapping[str, tuple[dict[str, Any], str, int | None]], pending: list[_Pending], now_ms: int
@@ -405,8 +402,8 @@ class RawEventRoutes:
         self.attributes = attributes  # GCEVENTS_ATTRIBUTES applies to forwarded raw events too
 
     def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
-        """Failures by content key; as already applied, the events no route selects (nothing to do for them) and
-        those whose every delivery was found delivered before."""
+        """Failures by content key; as already applied the events whose every delivery was found delivered before,
+        as first seen those delivered now. An event no route selects is neither: this handler cannot tell."""
         pending: list[_Pending] = []
         for item in items:
             event = item.event
@@ -416,11 +413,11 @@ class RawEventRoutes:
             for route in self.routes:
                 if route.wants_topic(event.topic):
                     pending.append(_Pending(route, event.content_key, event.content_key, build))
-        nothing_to_do = {item.event.content_key for item in items} - {p.owner for p in pending}
         if not pending:
-            return BatchOutcome({}, frozenset(nothing_to_do))
+            return BatchOutcome()
         failures, before = self.deliveries.run(pending, min(item.context.deadline for item in items))
-        return BatchOutcome(failures, before | nothing_to_do)
+        now = frozenset(p.owner for p in pending if p.owner not in before and p.owner not in failures)
+        return BatchOutcome(failures, already_applied=before, first_seen=now)
 
 
 def _raw_builder(event: GenesysEvent, attributes: AttributePolicy) -> Callable[[str], OutboundRecord]:

@@ -5,8 +5,11 @@ release) -> dead-letter -> folded copies follow their primary -> per-record outc
 report).
 
 An event that only self-guarding handlers want (the state projection, sinks: `Router.needs_claim`) takes no claim and
-leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect (reported DUPLICATE
-when every batch handler wanting it says it was already applied: `BatchOutcome`). Enriched events and
+leaves no COMPLETED mark: it runs *claim-free*, and a re-send of it runs again, to the same effect. Its label is exact
+all the same: DUPLICATE (`already_applied`) when a batch handler wanting it had seen it before (the projection: its
+conversation state records the content keys it was built from), PROCESSED when one saw it first (`superseded` when it
+changed nothing: newer facts were there first); when no handler can tell, an idempotency mark decides
+(`Pipeline._mark`). A first-seen event is never DUPLICATE, a re-send never PROCESSED. Enriched events and
 late or reconciled once-per-session facts are claimed all the same (`Pipeline._claim` says why).
 
 Invariant: every input record ends in exactly one outcome. PROCESSED and DUPLICATE are acknowledged,
@@ -47,7 +50,8 @@ from gcevents.ports import (
 
 log = logging.getLogger(__name__)
 
-ALREADY_APPLIED = "already_applied"  # a claim-free DUPLICATE: every handler that wants it found it applied
+SUPERSEDED = "superseded"  # a first-seen claim-free event that changed nothing: newer facts were there first
+ALREADY_APPLIED = "already_applied"  # a claim-free DUPLICATE: a handler that wants it had seen it before
 _IN_BATCH = "in_batch"  # the reason of a DUPLICATE folded into an earlier copy of the same content in the batch
 FACT_APPLIED = "fact_already_applied"  # a DUPLICATE: this once-per-session fact was applied by another event
 
@@ -147,9 +151,11 @@ class _Batch:
     free: list[int] = field(default_factory=list)  # records that run claim-free (`Router.needs_claim`)
     enrichment: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # conversationId -> details
     errors: dict[int, BaseException] = field(default_factory=dict)  # handler failures
-    # Claim-free records: how many batch handlers wanted each, and how many of those found it already applied.
-    wanted_by: Counter[int] = field(default_factory=Counter)
-    applied_by: Counter[int] = field(default_factory=Counter)
+    # Claim-free records: what the batch handlers wanting them knew (`BatchOutcome`), for their exact labels.
+    applied_by: Counter[int] = field(default_factory=Counter)  # how many found it seen before
+    first_seen: set[int] = field(default_factory=set)  # a handler saw it first
+    superseded: set[int] = field(default_factory=set)  # ... and it changed nothing there
+    unrecorded: set[str] = field(default_factory=set)  # content keys a handler cannot recognise again: marked
     # Rejections have content keys too (`rejection_key`), so a re-delivered malformed record is not dead-lettered
     # twice: the first copy of each key, the other copies in this batch (-> their first), the claims held.
     rejected: dict[str, int] = field(default_factory=dict)
@@ -455,15 +461,15 @@ class Pipeline:
                 outcome = batch_handler.handle_batch(items)
             except Exception as exc:
                 outcome = {item.event.content_key: exc for item in items}
-            failures, applied = (
-                (outcome.failures, outcome.already_applied) if isinstance(outcome, BatchOutcome) else (outcome, ())
-            )
-            for key, failure in failures.items():
+            known = outcome if isinstance(outcome, BatchOutcome) else BatchOutcome(outcome)
+            for key, failure in known.failures.items():
                 if key in by_key:
                     batch.errors.setdefault(by_key[key], failure)
             given = {item.event.content_key for item in items}  # a handler vouches only for what it was given
-            batch.wanted_by.update(by_key[key] for key in given)
-            batch.applied_by.update(by_key[key] for key in set(applied) & given)
+            batch.applied_by.update(by_key[key] for key in known.already_applied & given)
+            batch.first_seen.update(by_key[key] for key in known.first_seen & given)
+            batch.superseded.update(by_key[key] for key in known.superseded & given)
+            batch.unrecorded.update(known.unrecorded)
 
     # ---------------------------------------------------------------------------------------------- settle
     def _settle(self, batch: _Batch) -> None:
@@ -483,15 +489,20 @@ class Pipeline:
                 done.append(claim)
                 event = batch.events[i]
                 batch.results[i] = RecordResult(event.record, Outcome.PROCESSED, event=event)
+        undecided: list[int] = []
         for i in batch.free:  # nothing to complete or release
             if i in batch.errors and i not in batch.results:
                 self._record_failure(batch, i, batch.errors[i])
             elif i not in batch.results:
                 event = batch.events[i]
-                if batch.wanted_by[i] and batch.applied_by[i] == batch.wanted_by[i]:  # a re-send, to no effect
+                if i in batch.first_seen:
+                    note = SUPERSEDED if i in batch.superseded else None
+                    batch.results[i] = RecordResult(event.record, Outcome.PROCESSED, note, event=event)
+                elif batch.applied_by[i] and event.record.receive_count <= 1:  # a re-send
                     batch.results[i] = RecordResult(event.record, Outcome.DUPLICATE, ALREADY_APPLIED, event=event)
-                else:
-                    batch.results[i] = RecordResult(event.record, Outcome.PROCESSED, event=event)
+                else:  # no handler can tell, or a redelivery whose earlier attempt may have failed after recording it
+                    undecided.append(i)
+        done.extend(self._mark(batch, undecided))
         try:
             self.idempotency.complete(done)
         except Exception:
@@ -500,6 +511,43 @@ class Pipeline:
         if to_release:
             self.idempotency.release(to_release, _why_released(batch))
         self._note_failures(batch)
+
+    def _mark(self, batch: _Batch, undecided: list[int]) -> list[Claim]:
+        """Claim-free records no batch handler could label, decided by an idempotency mark: CLAIMED (no mark, or a
+        FAILED one left by an earlier attempt: `_note_failures`) is the first time, COMPLETED a re-send. Also marks
+        the keys a handler said it cannot recognise again (past the state's bound). Returns the claims to complete.
+        Costs nothing unless there is such a record: the projection labels every conversation event it records."""
+        keys = {batch.events[i].content_key: i for i in undecided}
+        failing = {
+            batch.events[i].content_key
+            for i in batch.free
+            if i in batch.errors or ((result := batch.results.get(i)) is not None and result.outcome is Outcome.RETRY)
+        }
+        extra = batch.unrecorded - keys.keys() - failing  # a failing first-seen record must find no mark on retry
+        if not keys and not extra:
+            return []
+        claimed = self.idempotency.claim_all([*keys, *extra], lease_until=batch.deadline)
+        now_ms = int(self.clock.now() * 1000)
+        done: list[Claim] = []
+        for key, outcome in claimed.items():
+            i = keys.get(key)
+            if isinstance(outcome, Exception):
+                if i is not None:
+                    batch.retry(i, f"claim_failed: {_describe(outcome)}", _retry_after(outcome))
+                continue  # a key left unmarked: a re-send of it much later would be counted processed
+            claim, answer = outcome
+            if answer.status is ClaimStatus.CLAIMED:
+                done.append(claim)
+            if i is None:
+                continue
+            event = batch.events[i]
+            if answer.status is ClaimStatus.CLAIMED:
+                batch.results[i] = RecordResult(event.record, Outcome.PROCESSED, event=event)
+            elif answer.status is ClaimStatus.COMPLETED:
+                batch.results[i] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
+            else:
+                batch.retry(i, "in_progress_elsewhere", self._recheck_after(answer, now_ms))
+        return done
 
     def _note_failures(self, batch: _Batch) -> None:
         """A claim-free record sent back for a retry leaves a FAILED record with its last error, as a released claim

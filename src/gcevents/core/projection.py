@@ -36,7 +36,8 @@ class StateProjection:
         # Derived records (`conversation.completed`/`updated`), evaluated on the current state of every
         # conversation the batch touched, written or not (see `gcevents.core.outputs`).
         self.outputs = outputs
-        # Cumulative, for metrics: events that changed nothing (older than or equal to what is stored).
+        # Cumulative, for metrics: events that changed nothing (re-sends, and first-seen ones older than what is
+        # stored: superseded).
         self.stale_events = 0
         self.conversations_written = 0
         self._lock = threading.Lock()
@@ -46,12 +47,12 @@ class StateProjection:
             return {"stale_events_ignored": self.stale_events, "conversations_written": self.conversations_written}
 
     def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
-        """Failures by content key, and as already applied the events of every conversation whose stored state
-        already held all they carry (nothing written for it: a re-send, or an event older than what it knows)."""
+        """Failures by content key, and what the states knew of the others' keys (`state.seen_keys`): re-sends, first
+        seen (superseded when they changed nothing), and those no state can vouch for. Completion checks and events
+        the state takes nothing from are left to the pipeline (it marks them)."""
         observations: dict[str, list[Observation]] = defaultdict(list)
         keys: dict[str, list[str]] = defaultdict(list)
         checks: dict[str, int] = {}  # completion checks (gcevents.core.outputs): conversationId -> due ms
-        track = self.outputs is not None
         for item in items:
             event = item.event
             if self.outputs is not None and event.conversation_id and event.kind == CHECK_KIND:
@@ -61,7 +62,7 @@ class StateProjection:
             if not merged_into_state(event.kind) or not event.conversation_id:
                 continue
             observations[event.conversation_id].append(
-                Observation(event, item.context.enrichment, track, self.attributes)
+                Observation(event, item.context.enrichment, True, self.attributes)
             )
             keys[event.conversation_id].append(event.content_key)
         if not observations and not checks:
@@ -73,25 +74,24 @@ class StateProjection:
             result = ApplyResult()
         else:
             failed = dict(result.failed)
-            with self._lock:
-                self.stale_events += sum(len(observations[cid]) for cid in result.unchanged)
-                self.conversations_written += len(result.written)
-        idle: frozenset[str] | set[str] = result.unchanged  # with outputs: also nothing delivered or scheduled now
         if self.outputs is not None:
-            errors, idle = self._emit(result, checks, failed, min(i.context.deadline for i in items))
-            failed.update(errors)
-        applied = frozenset(
-            o.event.content_key
-            for cid in result.unchanged
-            if cid not in failed and cid in idle
-            for o in observations.get(cid, ())
+            failed.update(self._emit(result, checks, failed, min(i.context.deadline for i in items)))
+        known = [seen for cid, seen in result.keys.items() if cid not in failed]
+        with self._lock:
+            self.stale_events += sum(len(seen.seen) + len(seen.superseded) for seen in known)
+            self.conversations_written += len(result.written)
+        return BatchOutcome(
+            {key: error for cid, error in failed.items() for key in keys.get(cid, ())},
+            already_applied=frozenset().union(*(seen.seen for seen in known)),
+            first_seen=frozenset().union(*(seen.new for seen in known)),
+            superseded=frozenset().union(*(seen.superseded for seen in known)),
+            unrecorded=frozenset().union(*(k.unrecorded for cid, k in result.keys.items() if cid not in result.failed)),
         )
-        return BatchOutcome({key: error for cid, error in failed.items() for key in keys.get(cid, ())}, applied)
 
     def _emit(
         self, result: ApplyResult, checks: Mapping[str, int], failed: Mapping[str, Exception], deadline: float
-    ) -> tuple[dict[str, Exception], frozenset[str]]:
-        """Errors by conversation, and the conversations the outputs did nothing for (`outputs.evaluate`)."""
+    ) -> dict[str, Exception]:
+        """Errors by conversation (`outputs.evaluate`)."""
         assert self.outputs is not None
         states: dict[str, StoredState] = {**result.current, **result.written}
         errors: dict[str, Exception] = {}
@@ -106,6 +106,5 @@ class StateProjection:
             if stored is not None:  # gone (TTL) or never seen: nothing to complete
                 states[cid] = stored
         states = {cid: item for cid, item in states.items() if cid not in failed}
-        failures, idle = self.outputs.evaluate(states, checks, deadline)
-        errors.update(failures)
-        return errors, idle
+        errors.update(self.outputs.evaluate(states, checks, deadline))
+        return errors

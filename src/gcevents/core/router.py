@@ -45,13 +45,17 @@ class WorkItem:
 
 @dataclass(frozen=True, slots=True)
 class BatchOutcome:
-    """What a self-guarding batch handler may return instead of a plain failures mapping: also the content keys of
-    the events it found already applied (the state projection: their conversation's stored state already held all
-    they carry). An event that ran claim-free and that every batch handler wanting it found applied is reported
-    DUPLICATE (`already_applied`), as a claimed re-send would be."""
+    """What a self-guarding batch handler may return instead of a plain failures mapping: what it knows of the content
+    keys it was given (the state projection: from the keys its conversation states record). An event that runs
+    claim-free is a DUPLICATE (`already_applied`) when a handler wanting it had it before and none saw it first,
+    PROCESSED when one saw it first; when none can tell, the pipeline decides with an idempotency mark."""
 
     failures: Mapping[str, Exception] = field(default_factory=dict)
-    already_applied: frozenset[str] = frozenset()
+    already_applied: frozenset[str] = frozenset()  # seen before: re-sends
+    first_seen: frozenset[str] = frozenset()  # never seen before
+    superseded: frozenset[str] = frozenset()  # first seen, and changed nothing: newer facts were there first
+    # Keys it will not recognise if they come again (past a size bound): the pipeline leaves a mark for each.
+    unrecorded: frozenset[str] = frozenset()
 
 
 class BatchHandler(Protocol):

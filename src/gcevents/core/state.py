@@ -26,7 +26,7 @@ from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
 from gcevents.core.events import GenesysEvent
 from gcevents.core.times import epoch_ms, iso_from_ms
 from gcevents.core.topics import merged_into_state
-from gcevents.core.types import StoredState
+from gcevents.core.types import SeenKeys, StoredState
 
 State = dict[str, Any]
 
@@ -77,8 +77,9 @@ class Observation:
 
     event: GenesysEvent
     enrichment: Mapping[str, Any] | None = None
-    # Record the event's content key in the state's bounded `sources` set. Only when derived records are on:
-    # otherwise an older event that changes nothing else would still cost a write.
+    # Record the event's content key in the state's bounded `sources` set: the derived records list them, and a
+    # re-send of an event that took no claim is told from a first-seen one by them (`seen_keys`). The projection
+    # always does; it costs a write for a first-seen event that changes nothing else.
     track_source: bool = False
     # What of the participant attributes the state may keep (GCEVENTS_ATTRIBUTES): by default names only.
     attributes: AttributePolicy = DEFAULT_POLICY
@@ -186,11 +187,66 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# -------------------------------------------------------------------------------------------- seen keys
+def seen_keys(stored: Mapping[str, Any] | None, merged: Mapping[str, Any], items: Iterable[object]) -> SeenKeys:
+    """What `stored` knew of the content keys the observations among `items` record (`track_source`), and which keys
+    `merged` (stored joined with them) no longer holds.
+
+    Exact, bound included: `SOURCES` holds the smallest MAX_SOURCE_KEYS keys of every one ever joined, so a key
+    missing from it was never recorded if the set was never truncated, or if it is below the largest key kept. Any
+    other missing key is one the state cannot tell about (left out of `seen` and `new`). A state written when keys
+    were recorded only for sinks (earlier versions) counts as having recorded none: a re-send of one of its events
+    is new to it, once."""
+    observations = [o for o in items if isinstance(o, Observation) and o.track_source and _tracked(o.event)]
+    keys = {o.event.content_key for o in observations}
+    stored = stored or {}
+    known = set(stored.get(SOURCES, ()))
+    truncated, ceiling = bool(stored.get(SOURCES_TRUNCATED)), max(known, default="")
+    seen = keys & known
+    new = {k for k in keys - known if not truncated or k < ceiling}
+    return SeenKeys(
+        seen=frozenset(seen),
+        new=frozenset(new),
+        superseded=frozenset(_superseded(stored, merged, observations, new, unsure=len(keys) > len(seen) + len(new))),
+        unrecorded=frozenset((known | keys) - set(merged.get(SOURCES, ()))),
+    )
+
+
+def _superseded(
+    stored: Mapping[str, Any], merged: Mapping[str, Any], observations: list[Observation], new: set[str], unsure: bool
+) -> set[str]:
+    """The new keys whose event the stored state already covered (it said nothing the state did not hold). One
+    comparison per conversation in the common cases; a join per new event only when several may have changed it."""
+    if not new:
+        return set()
+    if _facts(merged) == _facts(stored):
+        return new
+    if len(new) == 1 and not unsure:  # the change is the new event's: re-sends changed nothing before
+        return set()
+    return {
+        o.event.content_key
+        for o in observations
+        if o.event.content_key in new and join(stored, _facts(delta(o))) == stored
+    }
+
+
+def _facts(state: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A state without the record of the keys it was built from."""
+    if SOURCES not in state and SOURCES_TRUNCATED not in state:
+        return state
+    return {name: value for name, value in state.items() if name not in (SOURCES, SOURCES_TRUNCATED)}
+
+
 # ----------------------------------------------------------------------------------------------- delta
+def _tracked(event: GenesysEvent) -> bool:
+    """Whether the conversation state takes anything from this event."""
+    return merged_into_state(event.kind) and bool(event.conversation_id)
+
+
 def delta(observation: Observation) -> State:
     """The state that one event alone implies (empty for events the projection does not track)."""
     event = observation.event
-    if not merged_into_state(event.kind) or not event.conversation_id:
+    if not _tracked(event):
         return {}
     kind = event.kind.partition(".")[2]  # the suffix: "customer.end"
     at = event_ms(event)

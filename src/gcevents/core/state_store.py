@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gcevents.core.events import GenesysEvent
-from gcevents.core.state import Observation, State, merge
+from gcevents.core.state import Observation, State, merge, seen_keys
 from gcevents.errors import PermanentError, StoreUnavailableError
 from gcevents.ports import ApplyResult, Clock, StoredState, SystemClock, Updates
 from gcevents.retry import RetryBudget
@@ -162,6 +162,7 @@ class OptimisticStateStore(abc.ABC):
             except Exception as exc:  # a bug on odd data must cost one conversation, not the batch
                 result.failed[cid] = exc
                 continue
+            result.keys[cid] = seen_keys(stored.state if stored else None, merged, events[cid])
             if (stored is not None and merged == stored.state) or (stored is None and not merged):
                 result.unchanged.add(cid)
                 if stored is not None:

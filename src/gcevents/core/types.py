@@ -42,3 +42,16 @@ class StoredState:
     version: int  # bumped by every write; the condition of the next one
     updated_at_ms: int  # wall clock of the last write
     ttl: int  # epoch seconds; only for garbage collection (DynamoDB TTL, SQLite purge)
+
+
+@dataclass(frozen=True, slots=True)
+class SeenKeys:
+    """What a conversation's stored state knew of the content keys of one write (its bounded set of the keys it was
+    built from, `core.state.SOURCES`), for exact outcome labels of events that take no idempotency claim."""
+
+    seen: frozenset[str] = frozenset()  # recorded before this write: re-sends
+    new: frozenset[str] = frozenset()  # provably never recorded before: first seen
+    superseded: frozenset[str] = frozenset()  # new ones that changed nothing else: newer facts were there first
+    # Keys the state does not hold after this write (not admitted, or pushed out, past the bound): a re-send of one
+    # cannot be recognised by the state, so the pipeline leaves an idempotency mark for each.
+    unrecorded: frozenset[str] = frozenset()

@@ -323,8 +323,9 @@ def _report(
         "loss_check": {
             "every_input_accounted_for": accounted == spike.total,
             "accounted": accounted,
-            # Events only the projection wants run claim-free: a re-send is processed again, to no effect, so the
-            # check is the state itself, not the count of processed records.
+            # Exact labels, claim-free events included: every unique event processed once, every re-send a duplicate.
+            "processed_equals_unique_events": processed == spike.unique_events,
+            "duplicates_equal_resends": duplicates == spike.duplicates,
             "unique_events_in_state": unique_events_applied(spike, runtime),
             "all_conversations_tracked": tracked == len(spike.conversations),
         },
@@ -366,7 +367,8 @@ def print_report(report: dict[str, Any]) -> None:
         f"  Genesys API calls      {report['genesys_api_calls']:>10,}  ({report['genesys_calls_per_event']} per event,"
         f" {report['genesys_429s']} answered 429, {report['genesys_5xx']} 5xx injected)",
         f"  loss check             {'PASS' if ok else 'FAIL'}: {report['loss_check']['accounted']:,} of"
-        f" {report['events_in']:,} inputs accounted for; {report['expected']['unique_events']:,} unique expected",
+        f" {report['events_in']:,} inputs accounted for; {report['expected']['unique_events']:,} unique and"
+        f" {report['expected']['resent_duplicates']:,} re-sent expected",
         *_reconcile_lines(report.get("reconcile")),
         *_derived_lines(report.get("derived")),
         f"  state and dead letters: {report['database']}",

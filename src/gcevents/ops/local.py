@@ -76,17 +76,21 @@ def _round(
         chunk = pending[start : start + max(1, batch_size)]
         spent_of = {id(record): spent for record, spent in chunk}  # results carry the records they were given
         report = pipeline.run([record for record, _ in chunk], time.time() + deadline_s)
-        settled = 0
-        for result in by_message(report.results):  # two copies of one message: one outcome, one dead letter
+        done = 0
+        settled = by_message(report.results)  # two copies of one message: one outcome, one dead letter
+        copies = len(report.results) - len(settled)
+        if copies:  # the copies: every record counted
+            outcomes[Outcome.DUPLICATE.value] += copies
+        for result in settled:
             spent = spent_of.get(id(result.record), max(spent_of.values()))
             if result.outcome is Outcome.RETRY:
                 retry.append((result, spent + (0 if result.throttled else 1)))
             else:
-                settled += 1
+                done += 1
                 outcomes[result.outcome.value] += 1
                 if result.outcome is Outcome.DEAD_LETTERED:
                     reasons[result.reason or "unknown"] += 1
-        _advance(progress, settled)
+        _advance(progress, done + copies)
     return retry
 
 

@@ -58,7 +58,9 @@ class RecordOutcome:
     """What became of one input record after its last delivery."""
 
     outcome: str  # "processed", "duplicate", "dead_lettered" or "retry" (still failing after `attempts`)
-    reason: str | None  # dead-letter reason, why it is a duplicate ("in_batch", "already_processed"), or the error
+    # Dead-letter reason; why it is a duplicate ("in_batch", "already_processed", "already_applied"); "superseded"
+    # for a processed event that changed nothing (newer facts were there first); or the error.
+    reason: str | None
     event: GenesysEvent | None  # None when the record could not be parsed (then it is dead-lettered)
     attempts: int  # deliveries it took
     retry_after: float | None = None  # "retry": the delay asked for (a handler's TransientError(retry_after=...))
