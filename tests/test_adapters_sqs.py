@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from factories import make_event
-from gcevents.adapters.sqs import SqsDeadLetterSink, SqsRequeuer, create_queues
+from gcevents.adapters.sqs import SqsDeadLetterSink, SqsEventSource, SqsRequeuer, create_queues
 from gcevents.adapters.sqs.dead_letters import S3Payloads
 from gcevents.core.events import RawRecord
 from gcevents.errors import ConfigError, GcEventsError, StoreUnavailableError
@@ -158,11 +158,16 @@ def test_a_letter_too_large_for_sqs_goes_whole_to_s3_and_is_inspected_and_redriv
     sink, s3 = offloading
     body = _big_event(255 * 1024)
     small = json.dumps(make_event("acw", "c-small"))
-    sink.send([DeadLetter("handler_rejected", "e" * 1024, body, "topic", "c-big", "m-1", 1.5e9),
-               DeadLetter("handler_rejected", "small", small, failed_at=1.5e9)])  # fmt: skip
+    sink.send(
+        [
+            DeadLetter("handler_rejected", "e" * 1024, body, "topic", "c-big", "m-1", 1.5e9),
+            DeadLetter("handler_rejected", "small", small, failed_at=1.5e9),
+        ]
+    )
     assert sink.offloaded == 1
-    raw = sqs.receive_message(QueueUrl=queues["dlq_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"],
-                              VisibilityTimeout=0)["Messages"]  # fmt: skip
+    raw = sqs.receive_message(
+        QueueUrl=queues["dlq_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+    )["Messages"]
     pointer = next(m for m in raw if m["Body"] != small)
     kind, where = json.loads(pointer["Body"])
     assert kind == "software.amazon.payloadoffloading.PayloadS3Pointer"  # the SQS extended client's shape
@@ -175,8 +180,14 @@ def test_a_letter_too_large_for_sqs_goes_whole_to_s3_and_is_inspected_and_redriv
     assert sorted(letter.body for letter in shown) == sorted([body, small])
     assert next(letter for letter in shown if letter.body == body).reason == "handler_rejected"
     sent: list[str] = []
-    counts_ = redrive(DeadLetterReader(sink), LetterFilter(), lambda bodies: sent.extend(bodies) or None,
-                      limit=10, rate=0, dry_run=False)  # fmt: skip
+    counts_ = redrive(
+        DeadLetterReader(sink),
+        LetterFilter(),
+        lambda bodies: sent.extend(bodies) or None,
+        limit=10,
+        rate=0,
+        dry_run=False,
+    )
     assert counts_["redriven"] == 2
     assert sorted(sent) == sorted([body, small])  # byte-exact
     assert counts(sqs, queues["dlq_url"]) == (0, 0)
@@ -278,3 +289,13 @@ def test_requeuer_failures_are_best_effort(sqs: Any, queues: dict[str, str], cap
     warnings = [r.getMessage() for r in caplog.records if r.name == "gcevents.adapters.sqs.requeuer"]
     assert warnings == ["cannot resolve queue for delay"]
     assert counts(sqs, url) == (0, 1)  # the resolvable record was delayed all the same
+
+
+def test_the_receive_limit_is_the_redrive_policy_read_once_per_queue(sqs: Any, queues: dict[str, str]) -> None:
+    """What the Lambda handler and the worker compare a record's receive count with before handing it back
+    unattempted: the queue's maxReceiveCount (2 here); a queue without a redrive policy has none."""
+    arn = sqs.get_queue_attributes(QueueUrl=queues["queue_url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    requeuer = SqsRequeuer(sqs)
+    assert requeuer.receive_limit(RawRecord("x", source_arn=arn)) == 2
+    assert SqsEventSource(sqs, queues["queue_url"]).receive_limit() == 2
+    assert SqsEventSource(sqs, queues["dlq_url"]).receive_limit() is None

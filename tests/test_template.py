@@ -234,8 +234,13 @@ def test_large_dead_letters_go_to_a_private_bucket_that_outlives_the_dlq_retenti
     assert bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
     env = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
     assert is_ref_to(env["GCEVENTS_DLQ_BUCKET"], "DeadLetterBucket")
-    statements = [s for p in template["Resources"]["FunctionRole"]["Properties"]["Policies"] if "PolicyDocument" in p
-                  for s in p["PolicyDocument"]["Statement"] if s.get("Sid") == "DeadLetterBodies"]  # fmt: skip
+    statements = [
+        s
+        for p in template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+        if "PolicyDocument" in p
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "DeadLetterBodies"
+    ]
     assert [(s["Action"], s["Resource"]) for s in statements] == [
         ("s3:PutObject", {"Fn::Sub": "${DeadLetterBucket.Arn}/dead-letters/*"})
     ]
