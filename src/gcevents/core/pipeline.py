@@ -576,12 +576,10 @@ class Pipeline:
                 batch.results[index] = RecordResult(record, Outcome.DUPLICATE, "already_dead_lettered")
             else:
                 del batch.letters[index]
+                # Not `unattempted`: re-sent as a new message, its letter would name the new message id; handed
+                # back, the worst case is SQS moving the original, whole, to the DLQ beside the letter being written.
                 batch.results[index] = RecordResult(
-                    record,
-                    Outcome.RETRY,
-                    "in_progress_elsewhere",
-                    self._recheck_after(answer, now_ms),
-                    unattempted=True,
+                    record, Outcome.RETRY, "in_progress_elsewhere", self._recheck_after(answer, now_ms)
                 )
 
     def _dead_letter(self, batch: _Batch) -> None:
