@@ -43,7 +43,6 @@ _SQS_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ff
 # The SQS extended client's pointer (Java, Python, JS libraries share it): whoever reads the DLQ with one of them
 # finds our offloaded letters, and we read theirs. The legacy size attribute is read, never written.
 POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
-
 SIZE_ATTRIBUTE = "ExtendedPayloadSize"
 _SIZE_ATTRIBUTES = (SIZE_ATTRIBUTE, "SQSLargePayloadSize")
 
