@@ -101,18 +101,21 @@ def _requeue(runtime: Runtime, report: BatchReport) -> set[str]:
     the DLQ), and unattempted ones (the deadline came first, another consumer holds the key) once one more receive
     could dead-letter them. The ids returned are the records SQS took back; any other falls back to the usual
     retry."""
+    candidates = [
+        r
+        for r in by_message(report.results)  # one copy per message, with its freshest receipt
+        if r.outcome is Outcome.RETRY and r.record.message_id and (r.throttled or r.unattempted)
+    ]
+    if not candidates:  # the usual case: no SQS client, no queue attributes
+        return set()
     try:
         requeuer = runtime.requeuer()
         wanted = [
             (r.record, redelivery_delay(1.0 if r.retry_after is None else r.retry_after, r.record.receive_count))
-            for r in by_message(report.results)  # one copy per message, with its freshest receipt
-            if r.outcome is Outcome.RETRY
-            and r.record.message_id
-            and (r.throttled or (r.unattempted and near_max_receive(r.record, requeuer.receive_limit(r.record))))
+            for r in candidates
+            if r.throttled or near_max_receive(r.record, requeuer.receive_limit(r.record))
         ]
-        if not wanted:
-            return set()
-        requeued = requeuer.requeue(wanted)
+        requeued = requeuer.requeue(wanted) if wanted else set()
     except Exception:  # best effort: the records are then retried (and counted) like any other
         log.warning("could not requeue records that spent no attempt", exc_info=True)
         return set()
