@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 
 from factories import make_event
-from gcevents.adapters.sqs import SqsDeadLetterSink, SqsRequeuer, create_queues
+from gcevents.adapters.sqs import SqsDeadLetterSink, SqsEventSource, SqsRequeuer, create_queues
+from gcevents.adapters.sqs.dead_letters import S3Payloads
 from gcevents.core.events import RawRecord
-from gcevents.errors import ConfigError, GcEventsError
+from gcevents.errors import ConfigError, GcEventsError, StoreUnavailableError
+from gcevents.ops.dlq import DeadLetterReader, LetterFilter, inspect, redrive
 from gcevents.ports import DeadLetter
 
 
@@ -130,13 +132,77 @@ def test_large_letters_are_split_below_the_batch_size_limit(sqs: Any, queues: di
     assert sorted(s.letter.body for s in stored) == sorted(letter.body for letter in letters)
 
 
-def test_oversized_body_is_truncated_with_a_marker(sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink) -> None:
-    body = "z" * 300_000
-    sink.send([DeadLetter("too_large", "event is 300000 bytes", body)])
-    message = sqs.receive_message(QueueUrl=queues["dlq_url"], MessageAttributeNames=["All"])["Messages"][0]
-    assert message["MessageAttributes"]["encoding"]["StringValue"] == "truncated"
-    assert body.startswith(message["Body"])
-    assert 200_000 < len(message["Body"]) < 256 * 1024
+def _big_event(size: int) -> str:
+    """An event body of exactly `size` UTF-8 bytes (multi-byte characters near its end, as a payload may have)."""
+    event = make_event("customer.end", "c-big")
+    event["detail"]["eventBody"]["notes"] = ""
+    filler = size - len(json.dumps(event).encode("utf-8")) - len("\u00e9\U0001f600".encode())
+    event["detail"]["eventBody"]["notes"] = "n" * filler + "\u00e9\U0001f600"
+    body = json.dumps(event, ensure_ascii=False)
+    assert len(body.encode("utf-8")) == size
+    return body
+
+
+@pytest.fixture
+def offloading(sqs: Any, boto_client: Any, queues: dict[str, str], unique_name: str) -> tuple[SqsDeadLetterSink, Any]:
+    s3 = boto_client("s3")
+    s3.create_bucket(Bucket=unique_name)
+    return SqsDeadLetterSink(sqs, queues["dlq_url"], payloads=S3Payloads(lambda: s3, unique_name)), s3
+
+
+def test_a_letter_too_large_for_sqs_goes_whole_to_s3_and_is_inspected_and_redriven_byte_exact(
+    sqs: Any, queues: dict[str, str], offloading: tuple[SqsDeadLetterSink, Any], unique_name: str
+) -> None:
+    """A 255 KiB record (SQS delivers up to 256 KiB) with a reason and an error: the envelope does not fit, so its
+    body goes to S3 and the message carries the extended client's pointer; inspect and redrive read it whole."""
+    sink, s3 = offloading
+    body = _big_event(255 * 1024)
+    small = json.dumps(make_event("acw", "c-small"))
+    sink.send(
+        [
+            DeadLetter("handler_rejected", "e" * 1024, body, "topic", "c-big", "m-1", 1.5e9),
+            DeadLetter("handler_rejected", "small", small, failed_at=1.5e9),
+        ]
+    )
+    assert sink.offloaded == 1
+    raw = sqs.receive_message(
+        QueueUrl=queues["dlq_url"], MaxNumberOfMessages=10, MessageAttributeNames=["All"], VisibilityTimeout=0
+    )["Messages"]
+    pointer = next(m for m in raw if m["Body"] != small)
+    kind, where = json.loads(pointer["Body"])
+    assert kind == "software.amazon.payloadoffloading.PayloadS3Pointer"  # the SQS extended client's shape
+    assert where["s3BucketName"] == unique_name
+    assert pointer["MessageAttributes"]["ExtendedPayloadSize"]["StringValue"] == str(255 * 1024)
+    assert s3.get_object(Bucket=unique_name, Key=where["s3Key"])["Body"].read() == body.encode("utf-8")
+    assert "encoding" not in pointer["MessageAttributes"]  # nothing was cut
+
+    shown = inspect(DeadLetterReader(sink), LetterFilter(), limit=10)
+    assert sorted(letter.body for letter in shown) == sorted([body, small])
+    assert next(letter for letter in shown if letter.body == body).reason == "handler_rejected"
+    sent: list[str] = []
+    counts_ = redrive(
+        DeadLetterReader(sink),
+        LetterFilter(),
+        lambda bodies: sent.extend(bodies) or None,
+        limit=10,
+        rate=0,
+        dry_run=False,
+    )
+    assert counts_["redriven"] == 2
+    assert sorted(sent) == sorted([body, small])  # byte-exact
+    assert counts(sqs, queues["dlq_url"]) == (0, 0)
+
+
+def test_without_a_bucket_a_letter_too_large_is_refused_never_cut(
+    sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No GCEVENTS_DLQ_BUCKET: the sink raises (the record is retried, and the queue's own redrive moves the
+    original, whole, to the DLQ after maxReceiveCount); nothing is written cut short."""
+    body = _big_event(255 * 1024)
+    with caplog.at_level(logging.ERROR), pytest.raises(StoreUnavailableError, match="GCEVENTS_DLQ_BUCKET"):
+        sink.send([DeadLetter("handler_rejected", "e" * 1024, body), DeadLetter("not_json", "x", "small")])
+    assert counts(sqs, queues["dlq_url"]) == (0, 0)
+    assert "GCEVENTS_DLQ_BUCKET" in caplog.text
 
 
 def test_receive_hides_unhide_shows_remove_deletes(sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink) -> None:
@@ -281,3 +347,13 @@ def test_an_ack_refused_by_sqs_itself_names_only_the_refused_receipts() -> None:
         source.ack([f"r-{n}" for n in range(12)])
     assert raised.value.pending == ["r-2"]
     assert len(client.deleted) == 10
+
+
+def test_the_receive_limit_is_the_redrive_policy_read_once_per_queue(sqs: Any, queues: dict[str, str]) -> None:
+    """What the Lambda handler and the worker compare a record's receive count with before handing it back
+    unattempted: the queue's maxReceiveCount (2 here); a queue without a redrive policy has none."""
+    arn = sqs.get_queue_attributes(QueueUrl=queues["queue_url"], AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    requeuer = SqsRequeuer(sqs)
+    assert requeuer.receive_limit(RawRecord("x", source_arn=arn)) == 2
+    assert SqsEventSource(sqs, queues["queue_url"]).receive_limit() == 2
+    assert SqsEventSource(sqs, queues["dlq_url"]).receive_limit() is None

@@ -253,3 +253,21 @@ def test_tracing_off_imports_no_tracer() -> None:
         out = subprocess.run([sys.executable, "-c", code, directory + "/g.db"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_dead_letters_offloaded_to_s3_are_a_runtime_counter() -> None:
+    """`DeadLetters.offloaded`: SQS dead letters whose body went to S3 (GCEVENTS_DLQ_BUCKET), emitted per batch."""
+    runtime = build_runtime(
+        Config.from_env(
+            {
+                "GCEVENTS_DLQ": "sqs:https://sqs.us-east-1.amazonaws.com/1/dlq",
+                "GCEVENTS_DLQ_BUCKET": "b",
+                "GCEVENTS_IDEMPOTENCY_STORE": "memory",
+                "GCEVENTS_STATE_STORE": "off",
+            }
+        ),
+        clients={"sqs": object(), "s3": object()},
+    )
+    assert runtime.counters()["DeadLetters.offloaded"] == 0
+    runtime.dead_letters.offloaded = 2  # type: ignore[attr-defined]
+    assert runtime.counters()["DeadLetters.offloaded"] == 2

@@ -116,3 +116,8 @@ def test_requeue_starts_the_receive_count_over(queue: QueueUnderTest) -> None:
     again = receive_all(queue.source)
     assert [(r.payload, r.receive_count) for r in again] == [("throttled", 1)]
     assert queue.letters() == []
+
+
+def test_the_receive_limit_is_the_redrive_policys(queue: QueueUnderTest) -> None:
+    """What the worker compares a receive count with before handing a record back unattempted."""
+    assert queue.source.receive_limit() == 2

@@ -223,6 +223,29 @@ def test_queue_redrives_to_the_dead_letter_queue(template: dict[str, Any]) -> No
     assert dlq["MessageRetentionPeriod"] > default(template, "QueueRetentionSeconds")
 
 
+def test_large_dead_letters_go_to_a_private_bucket_that_outlives_the_dlq_retention(template: dict[str, Any]) -> None:
+    """A letter over 256 KiB has its body in S3: the bucket keeps objects at least as long as the DLQ keeps the
+    letters pointing at them, the function may only put objects there, and the variable names the bucket."""
+    bucket = template["Resources"]["DeadLetterBucket"]["Properties"]
+    (rule,) = bucket["LifecycleConfiguration"]["Rules"]
+    dlq_days = template["Resources"]["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"] / 86400
+    assert rule["Status"] == "Enabled"
+    assert dlq_days <= rule["ExpirationInDays"] <= dlq_days + 2
+    assert bucket["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
+    env = template["Resources"]["Function"]["Properties"]["Environment"]["Variables"]
+    assert is_ref_to(env["GCEVENTS_DLQ_BUCKET"], "DeadLetterBucket")
+    statements = [
+        s
+        for p in template["Resources"]["FunctionRole"]["Properties"]["Policies"]
+        if "PolicyDocument" in p
+        for s in p["PolicyDocument"]["Statement"]
+        if s.get("Sid") == "DeadLetterBodies"
+    ]
+    assert [(s["Action"], s["Resource"]) for s in statements] == [
+        ("s3:PutObject", {"Fn::Sub": "${DeadLetterBucket.Arn}/dead-letters/*"})
+    ]
+
+
 def test_rule_sends_genesys_topics_to_the_queue_with_retries_and_a_dlq(template: dict[str, Any]) -> None:
     rule = single(resources_of(template, "AWS::Events::Rule"))["Properties"]
     assert rule["EventBusName"] == {"Fn::If": ["CreatePartnerBus", {"Ref": "PartnerEventBus"}, {"Ref": "EventBusName"}]}
@@ -365,7 +388,7 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
 
     fake = {
         "IdempotencyTable": "idem", "StateTable": "state",
-        "DeadLetterQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+        "DeadLetterQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "DeadLetterBucket": "dlq-bodies",
         "OrgId": "00000000-0000-0000-0000-000000000000",
         "GenesysClientSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gc-AbCdEf",
         "WebhookUrl": "https://crm.example.com/hook", "WebhookSelect": "derived,v2.detail.events.conversation.{id}.acw",
@@ -500,6 +523,7 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
             "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= allowed["Queue"]  # fmt: skip
     assert allowed["GenesysBudgetTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
     assert allowed["DeadLetterQueue"] == {"sqs:SendMessage"}
+    assert allowed[repr({"Fn::Sub": "${DeadLetterBucket.Arn}/dead-letters/*"})] == {"s3:PutObject"}
     secret = repr({"Fn::If": ["CreateSecret", {"Ref": "GenesysClientSecret"}, {"Ref": "GenesysClientSecretArn"}]})
     assert allowed[secret] == {"secretsmanager:GetSecretValue"}
     # Outputs: each sink's one action on its one destination.
@@ -532,8 +556,8 @@ def test_alarms(template: dict[str, Any]) -> None:
 
 
 def test_outputs(template: dict[str, Any]) -> None:
-    assert {"QueueUrl", "QueueArn", "DeadLetterQueueUrl", "IdempotencyTableName", "StateTableName",
-            "FunctionName"} <= set(template["Outputs"])  # fmt: skip
+    assert {"QueueUrl", "QueueArn", "DeadLetterQueueUrl", "DeadLetterBucketName", "IdempotencyTableName",
+            "StateTableName", "FunctionName"} <= set(template["Outputs"])  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------- options

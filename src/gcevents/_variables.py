@@ -420,6 +420,10 @@ GCEVENTS_DLQ: Variable[StoreSpec | None] = Variable(
     "`sqs:QUEUE_URL`, `sqlite:PATH` or `memory`: dead letters", _STORE_DEFAULT)
 GCEVENTS_DB = Variable(
     "GCEVENTS_DB", DEFAULT_DB, string, "the SQLite file of the three stores above when they are unset")
+GCEVENTS_DLQ_BUCKET: Variable[str | None] = Variable(
+    "GCEVENTS_DLQ_BUCKET", None, string,
+    "S3 bucket for the bodies of SQS dead letters over 256 KiB (a pointer stays in the DLQ); unset: such a letter"
+    " is refused and the record reaches the DLQ whole through the queue's redrive policy")
 GCEVENTS_ALLOWED_SOURCES: Variable[tuple[str, ...]] = Variable(
     "GCEVENTS_ALLOWED_SOURCES", (), csv,
     "comma-separated `source` prefixes, e.g. `aws.partner/genesys.com/cloud/<orgId>/`; others are dead-lettered",
@@ -572,7 +576,8 @@ GCEVENTS_ATTRIBUTES_HASH_KEY_ARN: Variable[str | None] = Variable(
 # fmt: on
 
 VARIABLES: tuple[Variable[Any], ...] = (
-    GCEVENTS_IDEMPOTENCY_STORE, GCEVENTS_STATE_STORE, GCEVENTS_DLQ, GCEVENTS_DB, GCEVENTS_ALLOWED_SOURCES,
+    GCEVENTS_IDEMPOTENCY_STORE, GCEVENTS_STATE_STORE, GCEVENTS_DLQ, GCEVENTS_DB, GCEVENTS_DLQ_BUCKET,
+    GCEVENTS_ALLOWED_SOURCES,
     GCEVENTS_HANDLERS, GCEVENTS_ENRICH_KINDS, GCEVENTS_LAG_RETRIES, GCEVENTS_LAG_RETRY_DELAY,
     GCEVENTS_DEADLINE_MARGIN, GCEVENTS_HANDLER_CONCURRENCY, GCEVENTS_FACT_KEYS_AFTER, GCEVENTS_IDEMPOTENCY_TTL_DAYS,
     GCEVENTS_STATE_TTL_DAYS,

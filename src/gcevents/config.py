@@ -78,6 +78,7 @@ class Config:
     idempotency_store: StoreSpec = _DEFAULT_STORE
     state_store: StoreSpec = _DEFAULT_STORE
     dead_letters: StoreSpec = _DEFAULT_STORE
+    dead_letter_bucket: str | None = None  # S3 bucket for SQS dead letters over 256 KiB
     pipeline: PipelineSettings = field(default_factory=PipelineSettings)
     handler_modules: tuple[str, ...] = v.GCEVENTS_HANDLERS.default
     idempotency_ttl_seconds: int = int(v.GCEVENTS_IDEMPOTENCY_TTL_DAYS.default * 86400)
@@ -107,6 +108,7 @@ class Config:
             idempotency_store=store_from_env(env, v.GCEVENTS_IDEMPOTENCY_STORE),
             state_store=store_from_env(env, v.GCEVENTS_STATE_STORE),
             dead_letters=store_from_env(env, v.GCEVENTS_DLQ),
+            dead_letter_bucket=v.GCEVENTS_DLQ_BUCKET.read(env),
             pipeline=pipeline_settings_from_env(env),
             handler_modules=v.GCEVENTS_HANDLERS.read(env),
             idempotency_ttl_seconds=int(v.GCEVENTS_IDEMPOTENCY_TTL_DAYS.read(env) * 86400),

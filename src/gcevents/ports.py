@@ -245,6 +245,11 @@ class Requeuer(Protocol):
         caller acknowledges those originals; the others it retries as usual."""
         ...
 
+    def receive_limit(self, record: RawRecord) -> int | None:
+        """The maxReceiveCount of the redrive policy of the queue this record came from (None: no policy, or it
+        cannot be read), read once per queue."""
+        ...
+
 
 # ---------------------------------------------------------------------------------------------- shared budget
 class PermitBucket(Protocol):
@@ -304,6 +309,10 @@ class EventSource(Protocol):
         """Put these received records back as fresh deliveries (receive count restarted) after the given seconds,
         and drop the received copies: for records that were only rate limited. Returns the message ids done;
         the caller changes the visibility of the others as for any retry."""
+        ...
+
+    def receive_limit(self) -> int | None:
+        """The receives after which the queue dead-letters a message (its redrive policy); None: never."""
         ...
 
 

@@ -17,7 +17,7 @@ from gcevents.core.idempotency import Idempotency
 from gcevents.core.pipeline import FACT_APPLIED, BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.router import HandlerContext, Router
 from gcevents.errors import TransientError
-from gcevents.ops.reconcile import LEASE_BOUND, SKEW_MARGIN, ReconcileOptions
+from gcevents.ops.reconcile import LEASE_BOUND, RECONCILE_LEASE, SKEW_MARGIN, ReconcileOptions, pipeline_runner
 from gcevents.ports import Claim, ClaimStatus
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore
 
@@ -166,3 +166,30 @@ def test_prompt_real_events_do_not_claim_the_fact_key_which_is_why_reconcile_wai
     assert outcomes(exact.run(real("customer.end"))) == ["processed"]
     assert outcomes(exact.run(rebuilt("customer.end"))) == [FACT_APPLIED]
     assert ReconcileOptions(start=None, end=None, fact_keys_after=0.0).min_fact_age() == 0.0  # type: ignore[arg-type]
+
+
+def test_a_live_event_racing_a_reconcile_waits_only_as_long_as_the_reconcile_runs() -> None:
+    """Reconcile racing live traffic: the real late event meets the fact key the reconcile holds (its handler is
+    running). It is told to look again within the reconcile's short, renewed lease, not the 900 s run deadline;
+    once the reconcile has finished, the real event is a duplicate at once."""
+    h = Harness()
+    live: list[BatchReport] = []
+    handle = h.handle
+
+    def racing(event: GenesysEvent, ctx: HandlerContext) -> None:
+        if event.reconciled and not live:
+            live.append(h.run(real("customer.end")))  # the live pipeline, same store, while the fact is held
+        handle(event, ctx)
+
+    router = Router()
+    router.on("*")(racing)
+    h.pipeline.router = router
+    runner = pipeline_runner(h.pipeline, MemoryDeadLetterSink(), max_attempts=1)
+    analytics = {"c-1": {"conversationId": "c-1"}}  # what the reconcile read: no Genesys call
+    outcomes_, _ = runner([RawRecord(json.dumps(rebuilt("customer.end")), "reconcile:1")], analytics)
+    assert outcomes_ == {"processed": 1}
+    met = live[0].results[0]
+    assert (met.outcome, met.reason) == (Outcome.RETRY, "in_progress_elsewhere")
+    assert 0 < (met.retry_after or 0) <= RECONCILE_LEASE + h.pipeline.idempotency.skew_margin
+    assert outcomes(h.run(real("customer.end"))) == [FACT_APPLIED]  # settled when the reconcile finished
+    assert h.effects == {("conversation.customer.end", "p-0"): 1}

@@ -13,8 +13,9 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 from gcevents.errors import TransientError
 from gcevents.fanout import fan_out
@@ -251,3 +252,25 @@ class Lease:
         if failed:
             log.warning("lease renewal failed", extra={"claims": len(failed), "error": failed[0]})
         return renewed
+
+
+@contextmanager
+def renewed(lease: Lease, every: float) -> Iterator[Lease]:
+    """`lease`, renewed every `every` seconds from a daemon thread while the block runs (a runner without a queue
+    visibility to extend alongside, e.g. reconcile's fact runs: the worker's heartbeat does both)."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(every):
+            try:
+                lease.renew()
+            except Exception:  # the lease ends as it was: the pipeline starts no new work past it
+                log.warning("lease renewal failed", exc_info=True)
+
+    thread = threading.Thread(target=beat, name="gcevents-lease", daemon=True)
+    thread.start()
+    try:
+        yield lease
+    finally:
+        done.set()
+        thread.join()

@@ -56,6 +56,10 @@ _IN_BATCH = "in_batch"  # the reason of a DUPLICATE folded into an earlier copy 
 FACT_APPLIED = "fact_already_applied"  # a DUPLICATE: this once-per-session fact was applied by another event
 
 
+class _NotStarted(TransientError):
+    """A handler that never ran: the batch ran out of time (or was stopped) before its event's turn."""
+
+
 class Outcome(enum.Enum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
@@ -71,6 +75,9 @@ class RecordResult:
     retry_after: float | None = None  # seconds, a hint for the redelivery delay
     event: GenesysEvent | None = None
     throttled: bool = False  # RETRY because an API said 429 (or our limiter had no budget): never a reason to DLQ
+    # RETRY before its handlers ran (the deadline came first, another consumer holds its key): no failure of its own,
+    # so near maxReceiveCount the runners re-send it rather than let the queue dead-letter it (docs/operations.md)
+    unattempted: bool = False
 
 
 @dataclass(slots=True)
@@ -164,10 +171,21 @@ class _Batch:
     fact_claims: dict[int, Claim] = field(default_factory=dict)  # fact keys this run holds (`_claim_facts`)
     facts_done: list[Claim] = field(default_factory=list)  # content claims of copies whose fact was applied before
 
-    def retry(self, index: int, reason: str, retry_after: float | None = None, *, cause: object = None) -> None:
+    def retry(
+        self,
+        index: int,
+        reason: str,
+        retry_after: float | None = None,
+        *,
+        cause: object = None,
+        unattempted: bool = False,
+    ) -> None:
         event = self.events[index]
         throttled = isinstance(cause, RateLimitedError)
-        self.results[index] = RecordResult(event.record, Outcome.RETRY, reason, retry_after, event, throttled)
+        unattempted = unattempted or isinstance(cause, _NotStarted)
+        self.results[index] = RecordResult(
+            event.record, Outcome.RETRY, reason, retry_after, event, throttled, unattempted
+        )
 
     def runnable(self) -> list[int]:
         """Claimed and claim-free records that nothing has settled yet (enrichment may have sent some back)."""
@@ -265,7 +283,7 @@ class Pipeline:
             return
         if batch.out_of_time():
             for index in batch.primaries.values():
-                batch.retry(index, "deadline_before_start")
+                batch.retry(index, "deadline_before_start", unattempted=True)
             return
         # Claim-free: what only self-guarding handlers want, unless it must claim its fact key (`_claim_facts`): a
         # reconciled or late once-per-session event is applied once with its rebuilt copy, state and records included.
@@ -296,7 +314,7 @@ class Pipeline:
                 event = batch.events[index]
                 batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
             else:
-                batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms))
+                batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms), unattempted=True)
         if batch.lease is not None:
             batch.lease.hold(list(batch.claims.values()), lease_until)
 
@@ -317,7 +335,7 @@ class Pipeline:
             if fact_key is None or not self._fact_candidate(event, now):
                 continue
             if fact_key in wanted:
-                batch.retry(index, "fact_in_batch", 1.0)  # `_settle` releases its content claim
+                batch.retry(index, "fact_in_batch", 1.0, unattempted=True)  # `_settle` releases its content claim
             else:
                 wanted[fact_key] = index
         if not wanted:
@@ -335,7 +353,7 @@ class Pipeline:
                 batch.facts_done.append(batch.claims.pop(index))
                 batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, FACT_APPLIED, event=event)
             else:
-                batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms))
+                batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms), unattempted=True)
         if batch.lease is not None:  # renewed with the content claims while the handlers run
             batch.lease.hold(list(batch.fact_claims.values()), lease_until)
 
@@ -416,7 +434,7 @@ class Pipeline:
         for failed in map(run_group, group_lists) if len(group_lists) <= 1 else self._pool.map(run_group, group_lists):
             batch.errors.update(failed)
         if idle and batch.out_of_time():
-            batch.errors.update(dict.fromkeys(idle, TransientError("deadline reached before this event started")))
+            batch.errors.update(dict.fromkeys(idle, _NotStarted("deadline reached before this event started")))
         self._run_batch_handlers(batch, runnable, contexts)
 
     def _context(self, batch: _Batch, event: GenesysEvent) -> HandlerContext:
@@ -438,7 +456,7 @@ class Pipeline:
         failed: dict[int, BaseException] = {}
         for i in sorted(indexes, key=lambda j: batch.events[j].event_time):
             if batch.out_of_time():
-                failed[i] = TransientError("deadline reached before this event started")
+                failed[i] = _NotStarted("deadline reached before this event started")
                 continue
             for handler in self.router.handlers_for(batch.events[i].topic):
                 try:
@@ -606,6 +624,8 @@ class Pipeline:
                 batch.results[index] = RecordResult(record, Outcome.DUPLICATE, "already_dead_lettered")
             else:
                 del batch.letters[index]
+                # Not `unattempted`: re-sent as a new message, its letter would name the new message id; handed
+                # back, the worst case is SQS moving the original, whole, to the DLQ beside the letter being written.
                 batch.results[index] = RecordResult(
                     record, Outcome.RETRY, "in_progress_elsewhere", self._recheck_after(answer, now_ms)
                 )
@@ -656,7 +676,7 @@ class Pipeline:
             if primary.outcome is Outcome.RETRY:
                 batch.results[index] = replace(
                     result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after,
-                    throttled=primary.throttled,
+                    throttled=primary.throttled, unattempted=primary.unattempted,
                 )  # fmt: skip
 
 

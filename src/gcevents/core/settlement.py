@@ -59,6 +59,17 @@ def by_message(results: Sequence[RecordResult]) -> list[RecordResult]:
         chosen = retries[0] if retries else results[positions[0]]
         hints = [r.retry_after for r in retries if r.retry_after is not None]
         settled.append(
-            replace(chosen, record=results[freshest].record, retry_after=max(hints) if hints else chosen.retry_after)
+            replace(
+                chosen,
+                record=results[freshest].record,
+                retry_after=max(hints) if hints else chosen.retry_after,
+                unattempted=all(r.unattempted for r in retries) if retries else chosen.unattempted,
+            )
         )
     return settled
+
+
+def near_max_receive(record: RawRecord, max_receive_count: int | None) -> bool:
+    """Would handing this record back let the queue dead-letter it soon? At `max_receive_count` - 1 receives or more
+    (the count is approximate: one receive of margin). None: the queue has no redrive policy (or we cannot tell)."""
+    return max_receive_count is not None and record.receive_count >= max_receive_count - 1

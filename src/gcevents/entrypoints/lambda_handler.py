@@ -14,7 +14,7 @@ from typing import Any
 from gcevents.config import Config
 from gcevents.core.events import RawRecord, is_sqs_batch, split_records
 from gcevents.core.pipeline import BatchReport, Outcome
-from gcevents.core.settlement import by_message
+from gcevents.core.settlement import by_message, near_max_receive
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.errors import TransientError
 from gcevents.observability import configure_logging
@@ -75,7 +75,7 @@ def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, 
         if any(r.record.message_id is None for r in report.retries()):
             # A record we cannot name cannot be retried on its own: fail the batch rather than lose it.
             raise RetryBatchError("a record without messageId needs a retry; failing the whole batch")
-        requeued = _requeue_throttled(runtime, report)
+        requeued = _requeue(runtime, report)
         _delay_retries(runtime, report, skip=requeued)
         failures = [item for item in report.batch_item_failures() if item["itemIdentifier"] not in requeued]
         return {"batchItemFailures": failures}
@@ -95,22 +95,34 @@ def _deadline(context: Any) -> float:
     return time.time() + DEFAULT_DEADLINE_S
 
 
-def _requeue_throttled(runtime: Runtime, report: BatchReport) -> set[str]:
-    """Rate-limited records go back as new messages delayed by their Retry-After (plus jitter), and are left out
-    of batchItemFailures so the mapping deletes the originals: a 429 storm never walks a record to the DLQ. The
-    ids returned are the records SQS took back; any other falls back to the usual retry."""
-    throttled = [
-        (r.record, redelivery_delay(r.retry_after or 1.0, r.record.receive_count))
+def _requeue(runtime: Runtime, report: BatchReport) -> set[str]:
+    """Records that spent no attempt go back as new messages delayed by their hint (plus jitter), and are left out
+    of batchItemFailures so the mapping deletes the originals: rate-limited ones (a 429 storm never walks a record to
+    the DLQ), and unattempted ones (the deadline came first, another consumer holds the key) once one more receive
+    could dead-letter them. The ids returned are the records SQS took back; any other falls back to the usual
+    retry."""
+    candidates = [
+        r
         for r in by_message(report.results)  # one copy per message, with its freshest receipt
-        if r.outcome is Outcome.RETRY and r.throttled and r.record.message_id
+        if r.outcome is Outcome.RETRY and r.record.message_id and (r.throttled or r.unattempted)
     ]
-    if not throttled:
+    if not candidates:  # the usual case: no SQS client, no queue attributes
         return set()
     try:
-        return runtime.requeuer().requeue(throttled)
+        requeuer = runtime.requeuer()
+        wanted = [
+            (r.record, redelivery_delay(1.0 if r.retry_after is None else r.retry_after, r.record.receive_count))
+            for r in candidates
+            if r.throttled or near_max_receive(r.record, requeuer.receive_limit(r.record))
+        ]
+        requeued = requeuer.requeue(wanted) if wanted else set()
     except Exception:  # best effort: the records are then retried (and counted) like any other
-        log.warning("could not requeue rate-limited records", exc_info=True)
+        log.warning("could not requeue records that spent no attempt", exc_info=True)
         return set()
+    unattempted = sum(1 for r in report.results if r.unattempted and r.record.message_id in requeued)
+    if unattempted:
+        log.info("unattempted records near maxReceiveCount requeued", extra={"records": unattempted})
+    return requeued
 
 
 def _delay_retries(runtime: Runtime, report: BatchReport, *, skip: set[str]) -> None:

@@ -74,6 +74,9 @@ class Runtime:
             counters.update({f"State.{k}": float(v) for k, v in self.projection.snapshot().items()})
         if self.outputs is not None:
             counters.update({f"Outputs.{k}": float(v) for k, v in self.outputs.deliveries.snapshot().items()})
+        offloaded = getattr(self.dead_letters, "offloaded", None)  # the SQS DLQ's letters whose body went to S3
+        if isinstance(offloaded, int):
+            counters["DeadLetters.offloaded"] = float(offloaded)
         return counters
 
 
@@ -104,7 +107,7 @@ def build_runtime(
 ) -> Runtime:
     resources = Resources(dict(clients or {}), max_pool_connections=max(32, config.claim_concurrency * 2))
     idempotency_store = make_idempotency_store(config.idempotency_store, resources)
-    dead_letters = make_dead_letter_store(config.dead_letters, resources)
+    dead_letters = make_dead_letter_store(config.dead_letters, resources, bucket=config.dead_letter_bucket)
     router = router or Router()
     load_handlers(router, config.handler_modules)
     state_store = make_state_store(config.state_store, resources, ttl_days=config.state_ttl_days)
@@ -153,11 +156,14 @@ def make_idempotency_store(spec: StoreSpec, resources: Resources) -> Idempotency
     return MemoryIdempotencyStore()
 
 
-def make_dead_letter_store(spec: StoreSpec, resources: Resources) -> DeadLetterStore:
+def make_dead_letter_store(spec: StoreSpec, resources: Resources, *, bucket: str | None = None) -> DeadLetterStore:
     if spec.kind == "sqs":
         from gcevents.adapters.sqs import SqsDeadLetterSink
+        from gcevents.adapters.sqs.dead_letters import S3Payloads
 
-        return SqsDeadLetterSink(resources.client("sqs"), spec.target)
+        # Pointers are followed even without a bucket of ours: a letter names the bucket its body is in.
+        payloads = S3Payloads(lambda: resources.client("s3"), bucket)
+        return SqsDeadLetterSink(resources.client("sqs"), spec.target, payloads=payloads)
     if spec.kind == "sqlite":
         from gcevents.adapters.sqlite.dead_letters import SqliteDeadLetterSink
 

@@ -27,7 +27,7 @@ from typing import Any
 from gcevents.core.events import RawRecord
 from gcevents.core.idempotency import Lease
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, RecordResult
-from gcevents.core.settlement import by_message, freshest_records
+from gcevents.core.settlement import by_message, freshest_records, near_max_receive
 from gcevents.errors import AckIncompleteError, ConfigError
 from gcevents.ports import EventSource
 from gcevents.retry import (
@@ -99,6 +99,7 @@ class WorkerStats:
     unacked_at_exit: int = 0  # acknowledgements still failing when the worker stopped
     leases_lost: int = 0  # keys a renewal found taken over by another consumer
     requeued_throttled: int = 0  # rate-limited messages put back as fresh deliveries (no receive spent)
+    requeued_unattempted: int = 0  # messages handed back unattempted near maxReceiveCount, put back likewise
     poller_died: bool = False  # a poller ended with an exception that is not ours to handle (BaseException)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -268,7 +269,7 @@ class Worker:
     def _settle(self, report: BatchReport) -> None:
         settled = by_message(report.results)
         acks = [r.record.receipt_handle for r in settled if r.outcome is not Outcome.RETRY and r.record.receipt_handle]
-        requeued = self._requeue_throttled(settled)
+        requeued = self._requeue(settled)
         delays = {
             r.record.receipt_handle: self._retry_delay(r) for r in settled
             if r.outcome is Outcome.RETRY and r.record.receipt_handle and r.record.message_id not in requeued
@@ -299,25 +300,34 @@ class Worker:
         if failure is not None:
             raise failure
 
-    def _requeue_throttled(self, settled: Sequence[RecordResult]) -> set[str]:
-        """Rate-limited records come back as fresh deliveries after their Retry-After: a 429 never spends a receive
-        toward the DLQ. Those the queue did not take are retried (delayed) as usual."""
-        s = self.settings
-        throttled = [
-            (r.record, redelivery_delay(r.retry_after or 1.0, r.record.receive_count, base=s.retry_base_delay,
-                                        cap=s.retry_max_delay))
-            for r in settled
-            if r.outcome is Outcome.RETRY and r.throttled and r.record.receipt_handle
-        ]  # fmt: skip
-        if not throttled:
-            return set()
+    def _requeue(self, settled: Sequence[RecordResult]) -> set[str]:
+        """Records that spent no attempt come back as fresh deliveries after their hint: rate-limited ones (a 429
+        never spends a receive toward the DLQ), and unattempted ones (the batch's time ran out, or was cut short by a
+        stop, or another consumer holds the key) once one more receive could dead-letter them. Those the queue did
+        not take are retried (delayed) as usual."""
         try:
-            requeued = self.source.requeue(throttled)
+            wanted = [
+                r
+                for r in settled
+                if r.outcome is Outcome.RETRY
+                and r.record.receipt_handle
+                and (r.throttled or (r.unattempted and near_max_receive(r.record, self.source.receive_limit())))
+            ]
+            if not wanted:
+                return set()
+            requeued = self.source.requeue([(r.record, self._requeue_delay(r)) for r in wanted])
         except Exception:
-            log.warning("could not requeue rate-limited records", exc_info=True)
+            log.warning("could not requeue records that spent no attempt", exc_info=True)
             return set()
-        self.stats.count("requeued_throttled", len(requeued))
+        throttled = sum(1 for r in wanted if r.throttled and r.record.message_id in requeued)
+        self.stats.count("requeued_throttled", throttled)
+        self.stats.count("requeued_unattempted", len(requeued) - throttled)
         return requeued
+
+    def _requeue_delay(self, result: RecordResult) -> float:
+        s = self.settings
+        hint = 1.0 if result.retry_after is None else result.retry_after  # 0: at once (nothing holds it back)
+        return redelivery_delay(hint, result.record.receive_count, base=s.retry_base_delay, cap=s.retry_max_delay)
 
     def _flush_unacked(self, *, final: bool = False) -> None:
         """Retry acknowledgements that failed. One visibility timeout after the failure the message is visible

@@ -7,8 +7,10 @@ import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 from gcevents.core.events import RawRecord
+from gcevents.core.idempotency import Lease, renewed
 from gcevents.core.pipeline import Outcome, Pipeline, RecordResult, exhausted_letter
 from gcevents.core.settlement import by_message
 from gcevents.ports import DeadLetterSink
@@ -25,19 +27,23 @@ def run_records(
     deadline_s: float = 900.0,
     progress: Callable[[int], object] | None = None,
     max_throttle_wait: float = 600.0,
+    lease_s: float | None = None,
 ) -> tuple[Counter[str], Counter[str]]:
     """Local runner: batches through the pipeline, retry rounds for transient failures (there is no SQS here to
     redeliver), then dead-letter what still fails. Returns (final outcome counts, dead-letter reasons).
 
     Rate limiting is never a reason to dead-letter: a throttled record does not spend one of its `max_attempts`,
     and its round waits the Retry-After. Only if the API keeps refusing for `max_throttle_wait` seconds in all do
-    such records stop, unfinished (counted as `retry`), for a later run to pick up (done ones are then skipped)."""
+    such records stop, unfinished (counted as `retry`), for a later run to pick up (done ones are then skipped).
+
+    With `lease_s`, claims are leased that long and renewed while a batch runs (instead of until the deadline): a
+    live event that meets one of them waits at most that long, whether this run finished or crashed."""
     outcomes: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     pending = [(record, 0) for record in records]  # (record, attempts spent: failures other than throttling)
     throttle_waited = 0.0
     while pending:
-        retry = _round(pipeline, pending, batch_size, deadline_s, outcomes, reasons, progress)
+        retry = _round(pipeline, pending, batch_size, deadline_s, outcomes, reasons, progress, lease_s)
         exhausted = [(result, spent) for result, spent in retry if spent >= max_attempts]
         if exhausted:
             dead_letters.send([exhausted_letter(result, spent) for result, spent in exhausted])
@@ -69,13 +75,18 @@ def _round(
     outcomes: Counter[str],
     reasons: Counter[str],
     progress: Callable[[int], object] | None,
+    lease_s: float | None = None,
 ) -> list[tuple[RecordResult, int]]:
     """One pass over `pending`; the retries come back with their attempts spent (a throttled one spends none)."""
     retry: list[tuple[RecordResult, int]] = []
     for start in range(0, len(pending), max(1, batch_size)):
         chunk = pending[start : start + max(1, batch_size)]
         spent_of = {id(record): spent for record, spent in chunk}  # results carry the records they were given
-        report = pipeline.run([record for record, _ in chunk], time.time() + deadline_s)
+        holding: AbstractContextManager[Lease | None] = (
+            renewed(Lease(pipeline.idempotency, lease_s), lease_s / 3) if lease_s else nullcontext()
+        )
+        with holding as lease:
+            report = pipeline.run([record for record, _ in chunk], time.time() + deadline_s, lease=lease)
         done = 0
         settled = by_message(report.results)  # two copies of one message: one outcome, one dead letter
         copies = len(report.results) - len(settled)

@@ -9,6 +9,8 @@
 
 Safe beside live processing and when run twice: every fact claims its fact key, which the real event shares (a
 late real event claims it too), so each fact is applied once whoever comes first; the second run finds no gap.
+Its claims are leased for `RECONCILE_LEASE`, renewed while a batch runs and settled when it ends: a live event
+racing the run waits for it at most that long.
 A fact younger than `GCEVENTS_FACT_KEYS_AFTER` + the longest lease + a skew margin is not applied yet (its
 conversation is reported `deferred`): the real event may still be in flight without claiming the fact key."""
 
@@ -42,6 +44,9 @@ from gcevents.ports import (
 )
 
 LEASE_BOUND = 900.0  # seconds: the longest lease a claim takes (a Lambda invocation's maximum)
+# seconds: the lease on the keys a reconcile run claims, renewed while its batch runs. A live event that meets one
+# waits until it ends: short, so a live event racing a finished (or crashed) reconcile is not held back for long.
+RECONCILE_LEASE = 60.0
 SKEW_MARGIN = 60.0  # seconds: clocks of different machines, analytics times against event times
 STATE_CHUNK = 100  # conversations per state read
 LEFT_FOR_NEXT_RUN = "left_for_next_run"  # facts still retried after the runner's rounds: the gap stays for next time
@@ -231,6 +236,7 @@ def pipeline_runner(
                 max_attempts=max_attempts,
                 max_wait=max_wait,
                 progress=progress,
+                lease_s=RECONCILE_LEASE,
             )
         finally:
             pipeline.close()

@@ -21,6 +21,7 @@ Thread-safe: several pollers or simulated Lambda containers may share one queue.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -145,6 +146,9 @@ class SimulatedQueue:
         with self._changed:
             self._set_visibility(receipts)
 
+    def receive_limit(self) -> int | None:
+        return self.max_receive_count
+
     def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
         """`EventSource.requeue`: a new message with each record's body after its delay; the received one is
         deleted. Returns the original message ids."""
@@ -215,6 +219,13 @@ class SimulatedQueue:
         if QueueName != self.name:
             raise LookupError(f"QueueDoesNotExist: {QueueName}")
         return {"QueueUrl": self.url}
+
+    def get_queue_attributes(self, QueueUrl: str, AttributeNames: Sequence[str]) -> dict[str, Any]:
+        """The redrive policy, for the requeuer's `receive_limit` (the DLQ's ARN is not simulated)."""
+        if QueueUrl != self.url:
+            raise LookupError(f"QueueDoesNotExist: {QueueUrl}")
+        policy = {"maxReceiveCount": self.max_receive_count} if self.max_receive_count is not None else None
+        return {"Attributes": {"RedrivePolicy": json.dumps(policy)} if policy else {}}
 
     def change_message_visibility_batch(self, QueueUrl: str, Entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         if QueueUrl != self.url:

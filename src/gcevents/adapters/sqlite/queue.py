@@ -118,6 +118,9 @@ class SqliteQueue:
                 [(now + max(0.0, s), r) for r, s in receipts.items()],
             )
 
+    def receive_limit(self) -> int | None:
+        return self.max_receive_count if self.redrive_to is not None else None
+
     def requeue(self, records: Sequence[tuple[RawRecord, float]]) -> set[str]:
         """Implements `EventSource.requeue` in place: the row's receive count starts over and it becomes visible
         after the delay (on SQS this is a new message; here the same row, atomically)."""

@@ -26,6 +26,18 @@ MAX_DELAY_SECONDS = 900  # SendMessage DelaySeconds
 MAX_BATCH_BYTES = 256 * 1024  # SendMessageBatch: all bodies of one call together (the long-standing limit)
 
 
+def redrive_max_receive_count(client: SQSClient, queue_url: str) -> int | None:
+    """The queue's redrive policy maxReceiveCount; None without a policy, or when it cannot be read (logged: the
+    caller then hands records back as it would without a policy)."""
+    try:
+        attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["RedrivePolicy"])
+        policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+        return int(json.loads(policy)["maxReceiveCount"]) if policy else None
+    except Exception as exc:
+        log.warning("cannot read the queue's redrive policy", extra={"error": repr(translate(exc, "sqs"))})
+        return None
+
+
 def queue_url_from_arn(client: SQSClient, arn: str, cache: dict[str, str]) -> str:
     """`arn:aws:sqs:region:account:name` -> queue URL (asked once per queue, then cached)."""
     url = cache.get(arn)

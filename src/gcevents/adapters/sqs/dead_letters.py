@@ -1,5 +1,12 @@
 """SQS adapters: the dead-letter sink (reason travels as message attributes, the body stays the original event
-so a redrive re-sends it unchanged), visibility extension after 429s, and queue creation for `setup`."""
+so a redrive re-sends it unchanged), visibility extension after 429s, and queue creation for `setup`.
+
+A letter is always whole. One whose message would exceed SQS's 256 KiB (a record of up to 256 KiB, as SQS
+delivers them, plus the reason and error attributes) has its body put in S3 (`GCEVENTS_DLQ_BUCKET`) and carries a
+pointer instead, in the SQS extended client's format (`["software.amazon.payloadoffloading.PayloadS3Pointer",
+{"s3BucketName": ..., "s3Key": ...}]` with an `ExtendedPayloadSize` attribute), which `scan` follows. Without a
+bucket such a letter is refused (`send` raises): the record is retried, and the queue's own redrive moves the
+original message, whole, to the DLQ after maxReceiveCount."""
 
 from __future__ import annotations
 
@@ -8,6 +15,8 @@ import json
 import logging
 import math
 import re
+import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -31,21 +40,57 @@ _SQS_MAX_BYTES = 256 * 1024
 _SQS_INVALID = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-_BODY_MAX_BYTES = _SQS_MAX_BYTES - 8 * 1024  # leave room for the attributes
+# The SQS extended client's pointer (Java, Python, JS libraries share it): whoever reads the DLQ with one of them
+# finds our offloaded letters, and we read theirs. The legacy size attribute is read, never written.
+POINTER_CLASS = "software.amazon.payloadoffloading.PayloadS3Pointer"
+SIZE_ATTRIBUTE = "ExtendedPayloadSize"
+_SIZE_ATTRIBUTES = (SIZE_ATTRIBUTE, "SQSLargePayloadSize")
 
 
 def _encode_body(text: str) -> tuple[str, str | None]:
-    """SQS rejects some characters and bodies over 256 KB; keep the original recoverable either way."""
+    """SQS rejects some characters: those bodies travel as base64 of their bytes, so the original is recoverable."""
     if not text:
         return "<empty>", "empty"
     if _SQS_INVALID.search(text):
-        raw = text.encode("utf-8", "surrogatepass")
-        if len(raw) > _BODY_MAX_BYTES // 4 * 3:  # base64 grows by 4/3: cut before encoding so it still decodes
-            return base64.b64encode(raw[: _BODY_MAX_BYTES // 4 * 3]).decode("ascii"), "base64-truncated"
-        return base64.b64encode(raw).decode("ascii"), "base64"
-    if len(text.encode("utf-8")) > _BODY_MAX_BYTES:
-        return text.encode("utf-8")[:_BODY_MAX_BYTES].decode("utf-8", "ignore"), "truncated"
+        return base64.b64encode(text.encode("utf-8", "surrogatepass")).decode("ascii"), "base64"
     return text, None
+
+
+class S3Payloads:
+    """Letter bodies too large for an SQS message, one S3 object each under `prefix` (the bucket's lifecycle
+    expires them after the DLQ's retention: a redrive leaves them, since an inspect or a dry run may read a letter
+    again). `bucket` None: pointers are still followed (they name their bucket), nothing is offloaded. The client
+    is made on first use: a container that never meets a large letter never builds it."""
+
+    def __init__(self, client: Callable[[], Any], bucket: str | None, *, prefix: str = "dead-letters/") -> None:
+        self._client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    def put(self, data: bytes) -> str:
+        """Store `data`; returns the pointer that replaces it as the message body."""
+        assert self.bucket is not None
+        key = f"{self.prefix}{uuid.uuid4()}"
+        try:
+            self._client().put_object(Bucket=self.bucket, Key=key, Body=data)
+        except Exception as exc:
+            raise translate(exc, "s3 put_object (dead letter body)") from exc
+        return json.dumps([POINTER_CLASS, {"s3BucketName": self.bucket, "s3Key": key}], separators=(",", ":"))
+
+    def get(self, pointer: str) -> bytes | None:
+        """The bytes a pointer body names; None when `pointer` is not one."""
+        try:
+            kind, where = json.loads(pointer)
+            bucket, key = where["s3BucketName"], where["s3Key"]
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return None
+        if kind != POINTER_CLASS or not isinstance(bucket, str) or not isinstance(key, str):
+            return None
+        try:
+            data: bytes = self._client().get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise translate(exc, f"s3 get_object s3://{bucket}/{key} (dead letter body)") from exc
+        return data
 
 
 def _entry_bytes(entry: SendMessageBatchRequestEntryTypeDef) -> int:
@@ -81,10 +126,20 @@ class SqsDeadLetterSink:
     """Dead letters in an SQS queue; implements `DeadLetterStore`. Letters read by `scan` stay hidden for
     `read_visibility_timeout` seconds (so a redrive does not meet them twice) until `remove` or `release`."""
 
-    def __init__(self, client: SQSClient, queue_url: str, *, read_visibility_timeout: int = 120) -> None:
+    def __init__(
+        self,
+        client: SQSClient,
+        queue_url: str,
+        *,
+        read_visibility_timeout: int = 120,
+        payloads: S3Payloads | None = None,
+    ) -> None:
         self.client = client
         self.queue_url = queue_url
         self.read_visibility_timeout = read_visibility_timeout
+        self.payloads = payloads
+        self.offloaded = 0  # letters whose body went to S3, since start (the DeadLetters.offloaded metric)
+        self._lock = threading.Lock()
 
     def scan(self, limit: int) -> Iterator[StoredDeadLetter]:
         """Receive in pages until `limit` letters were read or nothing is visible any more."""
@@ -100,18 +155,45 @@ class SqsDeadLetterSink:
         self.unhide(handles)
 
     def send(self, letters: Sequence[DeadLetter]) -> None:
-        for entries in _batches([self._entry(str(i), letter) for i, letter in enumerate(letters)]):
-            for _attempt in range(3):
-                try:
-                    response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
-                except Exception as exc:
-                    raise translate(exc, "sqs send_message_batch (dead letters)") from exc
-                failed = {f["Id"] for f in response.get("Failed", [])}
-                entries = [e for e in entries if e["Id"] in failed]
-                if not entries:
-                    break
-            else:
-                raise StoreUnavailableError(f"sqs: {len(entries)} dead letters not accepted")
+        entries = [self._entry(str(i), letter) for i, letter in enumerate(letters)]
+        too_large = [e for e in entries if _entry_bytes(e) > _SQS_MAX_BYTES]
+        if too_large and (self.payloads is None or self.payloads.bucket is None):
+            # Refused before anything is sent: cutting the body would lose the event's tail for good.
+            log.error(
+                "dead letters too large for SQS and no GCEVENTS_DLQ_BUCKET to put their bodies in; the records are"
+                " retried and reach the DLQ whole through its redrive policy",
+                extra={"letters": len(too_large), "bytes": max(map(_entry_bytes, too_large))},
+            )
+            raise StoreUnavailableError(
+                f"sqs: {len(too_large)} dead letters exceed 256 KiB and GCEVENTS_DLQ_BUCKET is not set"
+            )
+        for entry in too_large:
+            self._offload(entry, letters[int(entry["Id"])].body)
+        for batch in _batches(entries):
+            self._send_batch(batch)
+
+    def _offload(self, entry: SendMessageBatchRequestEntryTypeDef, body: str) -> None:
+        assert self.payloads is not None
+        data = body.encode("utf-8", "surrogatepass")
+        entry["MessageBody"] = self.payloads.put(data)
+        attributes = dict(entry["MessageAttributes"])
+        attributes.pop("encoding", None)  # the object holds the original bytes
+        attributes[SIZE_ATTRIBUTE] = {"DataType": "Number", "StringValue": str(len(data))}
+        entry["MessageAttributes"] = attributes
+        with self._lock:
+            self.offloaded += 1
+
+    def _send_batch(self, entries: list[SendMessageBatchRequestEntryTypeDef]) -> None:
+        for _attempt in range(3):
+            try:
+                response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            except Exception as exc:
+                raise translate(exc, "sqs send_message_batch (dead letters)") from exc
+            failed = {f["Id"] for f in response.get("Failed", [])}
+            entries = [e for e in entries if e["Id"] in failed]
+            if not entries:
+                return
+        raise StoreUnavailableError(f"sqs: {len(entries)} dead letters not accepted")
 
     @staticmethod
     def _entry(entry_id: str, letter: DeadLetter) -> SendMessageBatchRequestEntryTypeDef:
@@ -148,12 +230,14 @@ class SqsDeadLetterSink:
         # with its handle, or a crash here would hide the whole page from the next inspect or redrive.
         return [_decode_any(self._decode, m) for m in response.get("Messages", []) if m.get("ReceiptHandle")]
 
-    @staticmethod
-    def _decode(message: Mapping[str, Any]) -> StoredDeadLetter:
+    def _decode(self, message: Mapping[str, Any]) -> StoredDeadLetter:
         attrs = {k: v.get("StringValue", "") for k, v in message.get("MessageAttributes", {}).items()}
         body = message.get("Body", "")
         encoding = attrs.get("encoding", "")
-        if encoding.startswith("base64"):
+        offloaded = self.payloads.get(body) if self.payloads and any(a in attrs for a in _SIZE_ATTRIBUTES) else None
+        if offloaded is not None:
+            body = offloaded.decode("utf-8", "surrogatepass")
+        elif encoding.startswith("base64"):  # "base64-truncated": letters written before offloading
             body = base64.b64decode(body).decode("utf-8", "surrogatepass" if encoding == "base64" else "ignore")
         elif encoding == "empty":
             body = ""

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
-from gcevents.adapters.sqs.common import change_visibility_batch, queue_url_from_arn, send_batch
+from gcevents.adapters.sqs.common import (
+    change_visibility_batch,
+    queue_url_from_arn,
+    redrive_max_receive_count,
+    send_batch,
+)
 from gcevents.ports import RawRecord
 
 if TYPE_CHECKING:
@@ -26,6 +31,7 @@ class SqsRequeuer:
         self.client = client
         self.queue_url = queue_url
         self._urls: dict[str, str] = {}
+        self._max_receives: dict[str, int | None] = {}  # queue URL -> its redrive policy's maxReceiveCount
 
     def delay(self, records: Sequence[tuple[RawRecord, float]]) -> None:
         """Implements `Requeuer`: each record's queue comes from its eventSourceARN (or the fixed queue URL);
@@ -57,6 +63,16 @@ class SqsRequeuer:
             accepted = send_batch(self.client, url, [(record.text(), seconds) for record, seconds in items])
             done.update(str(items[i][0].message_id) for i in accepted)
         return done
+
+    def receive_limit(self, record: RawRecord) -> int | None:
+        """Implements `Requeuer`: GetQueueAttributes once per queue and container (a policy changed later is seen by
+        new containers)."""
+        url = self._queue_of(record)
+        if url is None:
+            return None
+        if url not in self._max_receives:
+            self._max_receives[url] = redrive_max_receive_count(self.client, url)
+        return self._max_receives[url]
 
     def _queue_of(self, record: RawRecord) -> str | None:
         if self.queue_url or not record.source_arn:

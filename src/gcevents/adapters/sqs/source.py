@@ -7,7 +7,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from gcevents.adapters.aws import translate
-from gcevents.adapters.sqs.common import MAX_VISIBILITY_SECONDS, change_visibility_batch, delete_batch, send_batch
+from gcevents.adapters.sqs.common import (
+    MAX_VISIBILITY_SECONDS,
+    change_visibility_batch,
+    delete_batch,
+    redrive_max_receive_count,
+    send_batch,
+)
 from gcevents.errors import AckIncompleteError
 from gcevents.ports import RawRecord
 
@@ -21,6 +27,7 @@ class SqsEventSource:
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self.client = client
         self.queue_url = queue_url
+        self._max_receives: list[int | None] = []  # read once, when first needed
 
     def receive(self, max_messages: int, wait_seconds: float, visibility_timeout: float) -> list[RawRecord]:
         try:
@@ -43,6 +50,11 @@ class SqsEventSource:
             )
             for m in response.get("Messages", [])
         ]
+
+    def receive_limit(self) -> int | None:
+        if not self._max_receives:
+            self._max_receives.append(redrive_max_receive_count(self.client, self.queue_url))
+        return self._max_receives[0]
 
     def check(self) -> None:
         """Start-up check: the queue exists and we may read it (ConfigError otherwise)."""
