@@ -127,7 +127,9 @@ def test_pipeline_gives_every_record_exactly_one_outcome(
     report = run.run(records, time.time() + 60)
 
     assert [r.record for r in report.results] == records
-    assert {r.outcome for r in report.results} <= {Outcome.PROCESSED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED}
+    assert {r.outcome for r in report.results} <= {Outcome.PROCESSED, Outcome.DUPLICATE, Outcome.DEAD_LETTERED}, [
+        (r.outcome, r.reason, r.record.message_id) for r in report.results
+    ]
     letters = sink.letters[before_letters:]
     dead = [r for r in report.results if r.outcome is Outcome.DEAD_LETTERED]
     assert [(x.message_id, x.reason) for x in letters] == [(r.record.message_id, r.reason) for r in dead]
