@@ -28,6 +28,7 @@ from gcevents.entrypoints.runtime import build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings
 from gcevents.errors import ConfigError, TransientError
 from gcevents.ports import Claim, ClaimStatus, EventSource
+from gcevents.testing import LambdaContext
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore
 from gcevents.testing.queue import SimulatedQueue
 
@@ -185,7 +186,7 @@ def test_the_lambda_path_reports_a_message_delivered_twice_once() -> None:
     body = json.dumps(make_event("customer.end"))
     copies = [sqs_record(body, message_id="m-1", receive_count=n) for n in (1, 2)]
     copies[1]["receiptHandle"] = "receipt-2"
-    context = type("Context", (), {"get_remaining_time_in_millis": lambda self: 60_000})()
+    context = LambdaContext()
     response = process_invocation(runtime, {"Records": copies}, context)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     runtime.pipeline.router = counting_router([])
