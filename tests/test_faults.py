@@ -39,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from factories import wait_for
 from gcevents.adapters.dynamodb import create_idempotency_table, create_state_table
 from gcevents.config import Config, StoreSpec
 from gcevents.core.events import CONVERSATION_KINDS, GenesysEvent, RawRecord, parse_record
@@ -561,14 +562,6 @@ def start_worker(queue_db: Path, store_db: Path, effects_db: Path, log: Path) ->
     code = "import sys; from gcevents.entrypoints.cli import main; sys.exit(main(sys.argv[1:]))"
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=out, stderr=out, cwd=ROOT)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > give_up:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def sqlite_scalar(path: Path, sql: str) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from factories import make_event, resend, sqs_record
+from factories import Crash, make_event, resend, sqs_record
 from gcevents.adapters.sqlite import SqliteDatabase, SqliteQueue
 from gcevents.config import Config, StoreSpec
 from gcevents.core.events import GenesysEvent, RawRecord
@@ -36,10 +36,6 @@ ANY = "*"
 # No retry backoff: a retried message is visible again at once, so a test sees where its retry went.
 QUICK = WorkerSettings(batch_size=20, batch_window=0.0, wait_seconds=0.0, visibility_timeout=30.0, concurrency=1,
                        retry_base_delay=0.0, retry_max_delay=0.0)  # fmt: skip
-
-
-class Crash(BaseException):
-    """A process dying mid-handler: nothing after it runs (no release, no ack, no visibility change)."""
 
 
 def pipeline_for(
