@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from factories import Crash
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from gcevents.core.events import RECONCILE_SOURCE, GenesysEvent, RawRecord
@@ -40,10 +41,6 @@ from gcevents.testing.sinks import RecordingSink
 ON_TIME = BASE_MS / 1000 + 60  # a minute after the events: nothing is late, the projection's events run claim-free
 LATE = BASE_MS / 1000 + 3600  # an hour after: once-per-session events claim their fact keys
 KINDS = ("customer.start", "acd.start", "user.start", "user.end", "customer.end", "acw")
-
-
-class Crash(BaseException):
-    """The process dies (a Lambda timeout, an OOM kill): nothing after it runs, nothing is released."""
 
 
 class CrashingStore(MemoryIdempotencyStore):

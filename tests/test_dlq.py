@@ -13,8 +13,8 @@ from factories import ALLOWED_PREFIX, make_event
 from gcevents.adapters.sqlite import SqliteDatabase, SqliteDeadLetterSink
 from gcevents.adapters.sqs import SqsDeadLetterSink, create_queues
 from gcevents.entrypoints import cli
-from gcevents.ops.dlq import DeadLetterReader, LetterFilter, inspect, redrive
-from gcevents.ports import DeadLetter
+from gcevents.ops.dlq import DeadLetterReader, LetterFilter, describe_failure, inspect, redrive
+from gcevents.ports import DeadLetter, Failure
 
 
 def letters() -> list[DeadLetter]:
@@ -367,3 +367,10 @@ def test_a_letter_read_by_a_crashed_redrive_comes_back_after_its_lease(tmp_path:
     assert list(later.scan(100)) == []
     now[0] += 121.0
     assert len(list(later.scan(100))) == 10
+
+
+def test_a_failure_is_described_with_its_time_in_the_one_written_form() -> None:
+    failure = Failure("enrichment_failed: HTTP 503", 5, failed_at_ms=1_764_000_000_999, keep_until_ms=0)
+    assert describe_failure(failure) == (
+        "gave up after 5 attempts (maxReceiveCount); last error at 2025-11-24T16:00:00Z: enrichment_failed: HTTP 503"
+    )

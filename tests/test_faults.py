@@ -39,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from factories import wait_for
 from gcevents.adapters.dynamodb import create_idempotency_table, create_state_table
 from gcevents.config import Config, StoreSpec
 from gcevents.core.events import CONVERSATION_KINDS, GenesysEvent, RawRecord, parse_record
@@ -46,6 +47,8 @@ from gcevents.core.pipeline import PipelineSettings
 from gcevents.entrypoints.lambda_handler import process_invocation
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.ports import Claim, DeadLetter
+from gcevents.testing import LambdaContext
+from gcevents.testing.fakes import FakeClock
 from gcevents.testing.queue import SimulatedQueue
 from gcevents.testing.workload import TRUSTED_PREFIX, conversation_lifecycle, make_spike
 
@@ -58,33 +61,8 @@ MAX_INVOCATIONS = 2_000
 
 
 # ------------------------------------------------------------------------------------------------ harness
-class VirtualClock:
-    """Wall time plus a skew that only grows while nothing is in flight (the simulated queue is idle)."""
-
-    def __init__(self) -> None:
-        self.skew = 0.0
-        self._lock = threading.Lock()
-
-    def now(self) -> float:
-        return time.time() + self.skew
-
-    def advance(self, seconds: float) -> None:
-        with self._lock:
-            self.skew += max(0.0, seconds)
-
-
-class LambdaContext:
-    def __init__(self, clock: VirtualClock, timeout_s: float) -> None:
-        self._deadline = clock.now() + timeout_s
-        self.aws_request_id = str(uuid.uuid4())
-
-    def get_remaining_time_in_millis(self) -> int:
-        # process_invocation adds this to time.time(): the deadline lands on the virtual clock the pipeline reads.
-        return int((self._deadline - time.time()) * 1000)
-
-
 def simulated_sqs(
-    clock: VirtualClock | None, *, batch_size: int = 10, visibility_timeout: float = 360.0, max_receive_count: int = 10
+    clock: FakeClock | None, *, batch_size: int = 10, visibility_timeout: float = 360.0, max_receive_count: int = 10
 ) -> SimulatedQueue:
     """An SQS standard queue behind a Lambda event source mapping (ReportBatchItemFailures) that also answers the
     boto3 calls `SqsRequeuer` makes, so Retry-After hints really delay redelivery. `clock` None: real time (the
@@ -319,7 +297,7 @@ class Watermarks(dict[str, int]):
 
 def lambda_runtime(
     *,
-    clock: VirtualClock,
+    clock: FakeClock,
     queue: SimulatedQueue,
     idempotency: StoreSpec,
     state: StoreSpec,
@@ -388,7 +366,7 @@ def run_lambda_workload(
     containers: int = 1,
     batch_size: int = 10,
 ) -> tuple[SimulatedQueue, Runtime, list[str], Watermarks, list[DeadLetter]]:
-    clock = VirtualClock()
+    clock = FakeClock(follows_wall=True)
     queue = simulated_sqs(clock, batch_size=batch_size)
     idempotency, state = dynamo_tables(boto_client, name)
     watermarks = Watermarks()
@@ -405,7 +383,7 @@ def run_lambda_workload(
     ids = queue.send(bodies)
 
     def invoker(runtime: Runtime) -> Callable[[dict[str, Any]], Any]:
-        return lambda event: process_invocation(runtime, event, LambdaContext(clock, timeout_s))
+        return lambda event: process_invocation(runtime, event, LambdaContext(timeout_s, clock=clock))
 
     drain(queue, [invoker(r) for r in runtimes])
     letters = [x for r in runtimes for x in r.dead_letters.letters]  # type: ignore[attr-defined]
@@ -466,7 +444,7 @@ def test_a_refused_completion_does_not_let_a_later_resend_run_again(
     it, so the key ends COMPLETED and a Genesys re-send after the lease is a duplicate, not a second run."""
     spike = make_spike(20, duplicate_rate=0.0, malformed=0, untrusted=0, seed=5)
     first, resend = spike.bodies[0], json.dumps(dict(json.loads(spike.bodies[0]), id=str(uuid.uuid4())))
-    clock = VirtualClock()
+    clock = FakeClock(follows_wall=True)
     queue = simulated_sqs(clock)
     idempotency, _ = dynamo_tables(boto_client, unique_name)
     client = boto_client("dynamodb")
@@ -488,10 +466,10 @@ def test_a_refused_completion_does_not_let_a_later_resend_run_again(
         settings=PipelineSettings(deadline_margin=1.0),
     )  # fmt: skip
     queue.send([first])
-    drain(queue, [lambda event: process_invocation(runtime, event, LambdaContext(clock, 30.0))])
+    drain(queue, [lambda event: process_invocation(runtime, event, LambdaContext(30.0, clock=clock))])
     clock.advance(3600)  # the re-send arrives an hour later (Genesys re-sends for up to four days)
     queue.send([resend])
-    drain(queue, [lambda event: process_invocation(runtime, event, LambdaContext(clock, 30.0))])
+    drain(queue, [lambda event: process_invocation(runtime, event, LambdaContext(30.0, clock=clock))])
     ledger = app.read_ledger(str(tmp_path / "effects.db"))
     summary("refused_completion", attempts=sum(ledger.attempts.values()), effects=sum(ledger.effects.values()))
     assert sum(ledger.attempts.values()) == 1
@@ -514,7 +492,7 @@ def test_genesys_429_5xx_timeouts_and_lag_lose_nothing(app: ModuleType, tmp_path
         )
         # Real time here: the simulator's rate window is wall time, so redelivery must not skip ahead of it.
         queue = simulated_sqs(None, batch_size=10, visibility_timeout=0.3, max_receive_count=10)
-        clock = VirtualClock()
+        clock = FakeClock(follows_wall=True)
         every_kind = frozenset(f"conversation.{kind}" for kind in CONVERSATION_KINDS)
         settings = PipelineSettings(
             enrich_kinds=every_kind, lag_retries=2, lag_retry_delay=0.2, deadline_margin=1.0
@@ -527,7 +505,7 @@ def test_genesys_429_5xx_timeouts_and_lag_lose_nothing(app: ModuleType, tmp_path
         watermarks.attach(runtime, app)
         ids = queue.send(spike.bodies)
         try:
-            drain(queue, [lambda event: process_invocation(runtime, event, LambdaContext(clock, 20.0))])
+            drain(queue, [lambda event: process_invocation(runtime, event, LambdaContext(20.0, clock=clock))])
         finally:
             runtime.genesys.close()
         stats = sim.stats()
@@ -584,14 +562,6 @@ def start_worker(queue_db: Path, store_db: Path, effects_db: Path, log: Path) ->
     code = "import sys; from gcevents.entrypoints.cli import main; sys.exit(main(sys.argv[1:]))"
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=out, stderr=out, cwd=ROOT)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > give_up:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.02)
 
 
 def sqlite_scalar(path: Path, sql: str) -> int:
@@ -672,7 +642,7 @@ def test_lambda_deadline_mid_batch_hands_back_unstarted_records(
     rng = random.Random(41)
     events = [e for n in range(4) for e in conversation_lifecycle(f"c-deadline-{n}", 1_764_000_000_000, rng)]
     bodies = [json.dumps(e) for e in events]
-    clock = VirtualClock()
+    clock = FakeClock(follows_wall=True)
     queue = simulated_sqs(clock, batch_size=len(bodies))
     idempotency, state = dynamo_tables(boto_client, unique_name)
     runtime = lambda_runtime(
@@ -687,7 +657,7 @@ def test_lambda_deadline_mid_batch_hands_back_unstarted_records(
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
         # 2 s with a 0.5 s margin: 1.5 s for 4 conversations (run in parallel) of 10 events taking 0.25 s each.
-        response = process_invocation(runtime, event, LambdaContext(clock, 2.0))
+        response = process_invocation(runtime, event, LambdaContext(2.0, clock=clock))
         responses.append(response)
         if len(responses) == 1:  # the first invocation: exactly the unstarted records come back
             ledger = app.read_ledger(effects_db)

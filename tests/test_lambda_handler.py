@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -19,12 +19,9 @@ from gcevents.adapters.sqs import SqsDeadLetterSink, create_queues
 from gcevents.core.events import GenesysEvent, parse_record, split_records
 from gcevents.entrypoints import lambda_handler
 from gcevents.errors import TransientError
+from gcevents.testing import LambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def context(remaining_ms: int = 60_000) -> Any:
-    return SimpleNamespace(get_remaining_time_in_millis=lambda: remaining_ms, aws_request_id="req-1")
 
 
 @pytest.fixture
@@ -87,7 +84,7 @@ def test_sqs_batch_through_the_handler(env: dict[str, Any], app: ModuleType) -> 
     batch = sqs_batch(bodies)
     ids = [r["messageId"] for r in batch["Records"]]
 
-    result = gcevents.handler(batch, context())
+    result = gcevents.handler(batch, LambdaContext())
 
     assert result == {"batchItemFailures": [{"itemIdentifier": ids[4]}]}
     assert Counter(k for k, _, _ in app.EFFECTS) == Counter({key_of(start): 1, key_of(end): 1, key_of(agent): 1})
@@ -108,15 +105,15 @@ def test_sqs_batch_through_the_handler(env: dict[str, Any], app: ModuleType) -> 
     }  # fmt: skip
 
     # The same batch again (e.g. a redelivery): no new effects, the failing one is still reported.
-    again = gcevents.handler(batch, context())
+    again = gcevents.handler(batch, LambdaContext())
     assert again == {"batchItemFailures": [{"itemIdentifier": ids[4]}]}
     assert len(app.EFFECTS) == 3
 
     # The downstream recovers: the redelivered record is processed once.
     app.FAIL_TRANSIENTLY.clear()
     retry = {"Records": [dict(batch["Records"][4], attributes={"ApproximateReceiveCount": "3"})]}
-    assert gcevents.handler(retry, context()) == {"batchItemFailures": []}
-    assert gcevents.handler(retry, context()) == {"batchItemFailures": []}
+    assert gcevents.handler(retry, LambdaContext()) == {"batchItemFailures": []}
+    assert gcevents.handler(retry, LambdaContext()) == {"batchItemFailures": []}
     assert Counter(k for k, _, _ in app.EFFECTS)[key_of(failing)] == 1
     assert len(app.EFFECTS) == 4
 
@@ -142,7 +139,7 @@ def test_retry_after_pushes_redelivery_out_on_the_real_queue(env: dict[str, Any]
         for m in messages
     ]  # fmt: skip
     app.FAIL_TRANSIENTLY["c-429"] = 120.0
-    result = gcevents.handler({"Records": records}, context())
+    result = gcevents.handler({"Records": records}, LambdaContext())
     failed = [m["MessageId"] for m in messages if "c-429" in m["Body"]]
     assert result == {"batchItemFailures": [{"itemIdentifier": failed[0]}]}
     for m in messages:  # acknowledge the processed one as Lambda would, so only the retried one remains
@@ -170,7 +167,7 @@ def test_a_rate_limited_record_goes_back_as_a_new_delayed_message(env: dict[str,
         "eventSourceARN": arn,
     }  # fmt: skip
     app.RATE_LIMITED["c-throttled"] = 5.0
-    assert gcevents.handler({"Records": [record]}, context()) == {"batchItemFailures": []}
+    assert gcevents.handler({"Records": [record]}, LambdaContext()) == {"batchItemFailures": []}
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])  # what the mapping does on success
     attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessagesDelayed"])
     assert attrs["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
@@ -190,11 +187,11 @@ def test_a_rate_limited_record_goes_back_as_a_new_delayed_message(env: dict[str,
 
 def test_direct_eventbridge_event(env: dict[str, Any], app: ModuleType) -> None:
     event = make_event("customer.end", "c-direct")
-    summary = gcevents.handler(event, context())
+    summary = gcevents.handler(event, LambdaContext())
     assert summary["records"] == 1
     assert summary["processed"] == 1
     assert summary["retry"] == 0
-    duplicate = gcevents.handler(resend(event), context())
+    duplicate = gcevents.handler(resend(event), LambdaContext())
     assert duplicate["duplicate"] == 1
     assert duplicate["processed"] == 0
     assert len(app.EFFECTS) == 1
@@ -203,7 +200,7 @@ def test_direct_eventbridge_event(env: dict[str, Any], app: ModuleType) -> None:
 def test_direct_event_with_a_transient_failure_raises(env: dict[str, Any], app: ModuleType) -> None:
     app.FAIL_TRANSIENTLY["c-flaky"] = 30.0
     with pytest.raises(TransientError) as info:
-        gcevents.handler(make_event("customer.end", "c-flaky"), context())
+        gcevents.handler(make_event("customer.end", "c-flaky"), LambdaContext())
     assert isinstance(info.value, lambda_handler.RetryBatchError)
     assert info.value.retry_after == 30.0
     assert app.EFFECTS == []
@@ -211,7 +208,7 @@ def test_direct_event_with_a_transient_failure_raises(env: dict[str, Any], app: 
 
 def test_list_input(env: dict[str, Any], app: ModuleType) -> None:
     events: list[Any] = [make_event("flow.start", "c-a"), make_event("flow.end", "c-a"), "garbage-not-an-event"]
-    summary = gcevents.handler(events, context())
+    summary = gcevents.handler(events, LambdaContext())
     assert summary["records"] == 3
     assert (summary["processed"], summary["dead_lettered"], summary["retry"]) == (2, 1, 0)
     assert summary["dead_letter_reasons"] == {"not_json": 1}  # a string item is taken as JSON text
@@ -220,17 +217,17 @@ def test_list_input(env: dict[str, Any], app: ModuleType) -> None:
     app.FAIL_TRANSIENTLY["c-b"] = None
     mixed = [make_event("flow.start", "c-b"), make_event("flow.start", "c-c"), resend(events[0])]
     with pytest.raises(lambda_handler.RetryBatchError):
-        gcevents.handler(mixed, context())
+        gcevents.handler(mixed, LambdaContext())
     assert [cid for _, cid, _ in app.EFFECTS] == ["c-a", "c-a", "c-c"]
     app.FAIL_TRANSIENTLY.clear()
-    summary = gcevents.handler(mixed, context())  # Lambda's async retry: only the failed one runs now
+    summary = gcevents.handler(mixed, LambdaContext())  # Lambda's async retry: only the failed one runs now
     assert (summary["processed"], summary["duplicate"]) == (1, 2)
     assert [cid for _, cid, _ in app.EFFECTS] == ["c-a", "c-a", "c-c", "c-b"]
 
 
 def test_near_the_deadline_nothing_starts(env: dict[str, Any], app: ModuleType) -> None:
     batch = sqs_batch([make_event("customer.end", "c-late")])
-    result = gcevents.handler(batch, context(remaining_ms=1_000))  # margin is 2 s
+    result = gcevents.handler(batch, LambdaContext(1.0))  # margin is 2 s
     assert result == {"batchItemFailures": [{"itemIdentifier": batch["Records"][0]["messageId"]}]}
     assert app.EFFECTS == []
 
@@ -240,7 +237,7 @@ def test_record_without_message_id_fails_the_whole_batch(env: dict[str, Any], ap
     record = sqs_record(make_event("customer.end", "c-x"))
     del record["messageId"]
     with pytest.raises(lambda_handler.RetryBatchError):
-        gcevents.handler({"Records": [record]}, context())
+        gcevents.handler({"Records": [record]}, LambdaContext())
 
 
 def test_runtime_is_built_once_per_container(env: dict[str, Any], app: ModuleType) -> None:
@@ -257,7 +254,7 @@ def test_with_a_state_store_the_batch_still_settles(env: dict[str, Any], app: Mo
     monkeypatch.setenv("GCEVENTS_STATE_STORE", "memory")
     lambda_handler.reset_runtime()
     events = [make_event("customer.start", "c-s"), make_event("customer.end", "c-s", event_time=BASE_MS + 9)]
-    result = gcevents.handler(sqs_batch(events), context())
+    result = gcevents.handler(sqs_batch(events), LambdaContext())
     assert result == {"batchItemFailures": []}
     assert len(app.EFFECTS) == 2
     assert lambda_handler.get_runtime().state_store is not None
@@ -268,7 +265,7 @@ def test_retries_and_dead_letters_are_logged_one_warning_each(env: dict[str, Any
     app.FAIL_TRANSIENTLY["c-retry"] = None
     batch = sqs_batch([make_event("customer.end", "c-ok"), make_event("customer.end", "c-retry"), "not json"])
     with caplog.at_level("WARNING", logger="gcevents"):
-        gcevents.handler(batch, context())
+        gcevents.handler(batch, LambdaContext())
     warnings = sorted((r.getMessage(), getattr(r, "reason", None)) for r in caplog.records if r.name == "gcevents")
     assert [message for message, _ in warnings] == ["dead_lettered", "retry"]
     assert warnings[0][1] == "not_json"

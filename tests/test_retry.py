@@ -8,17 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from factories import Highest
 from gcevents.retry import RETRY_AFTER_JITTER_CAP, RetryBudget, compute_backoff, redelivery_delay
 
 bases = st.floats(min_value=0.0, max_value=100.0, allow_nan=False)
 caps = st.floats(min_value=0.0, max_value=1000.0, allow_nan=False)
-
-
-class Highest(random.Random):
-    """Always draws the top of the range: the delays are then the ceilings themselves."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 class Lowest(random.Random):

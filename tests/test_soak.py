@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 
+from factories import wait_for
 from gcevents.adapters.dynamodb import create_idempotency_table
 from gcevents.adapters.sqs import create_queues
 from gcevents.core.events import GenesysEvent, RawRecord, parse_record
@@ -112,14 +113,6 @@ def _listening(port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > give_up:
-            raise AssertionError(what)
-        time.sleep(0.1)
 
 
 def client(service: str, endpoint: str) -> Any:

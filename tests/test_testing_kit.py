@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from types import ModuleType
 
@@ -22,8 +23,9 @@ from gcevents import (
     typed,
     typed_handler,
 )
-from gcevents.testing import KINDS, context, event, parse, resend, run, sqs_batch
+from gcevents.testing import KINDS, LambdaContext, context, event, parse, resend, run, sqs_batch
 from gcevents.testing.events import TYPICAL_FIELDS, wrap
+from gcevents.testing.fakes import FakeClock
 from gcevents.testing.workload import conversation_lifecycle
 
 ACW = "v2.detail.events.conversation.{id}.acw"
@@ -85,6 +87,38 @@ def test_context_carries_the_events_content_key_and_enrichment() -> None:
     assert ctx.enrichment == {"conversationEnd": "2024-05-29T16:40:00Z"}
     assert 25 < ctx.remaining() <= 30
     assert context().enrichment is None
+
+
+def test_a_lambda_context_counts_down_from_its_timeout_as_lambdas_does() -> None:
+    first, second = LambdaContext(30.0), LambdaContext()
+    assert 29_000 < first.get_remaining_time_in_millis() <= 30_000
+    assert 59_000 < second.get_remaining_time_in_millis() <= 60_000
+    assert first.aws_request_id != second.aws_request_id
+    assert LambdaContext(aws_request_id="req-1").aws_request_id == "req-1"
+
+
+def test_a_lambda_context_on_a_virtual_clock_ends_on_that_clocks_time() -> None:
+    """The handler adds the time left to the wall clock; the pipeline reads the virtual one, which runs ahead."""
+    clock = FakeClock(follows_wall=True)
+    clock.advance(100.0)
+    remaining = LambdaContext(30.0, clock=clock).get_remaining_time_in_millis()
+    assert 129_000 < remaining <= 130_000
+
+
+def test_a_fake_clock_stands_still_unless_advanced() -> None:
+    clock = FakeClock(1_000.0)
+    clock.advance(5.0)
+    assert clock.now() == 1_005.0
+    clock.advance(-2.0)
+    assert clock.now() == 1_003.0
+
+
+def test_a_fake_clock_that_follows_the_wall_runs_ahead_by_what_was_advanced_and_never_back() -> None:
+    clock = FakeClock(follows_wall=True)
+    before = time.time()
+    clock.advance(3600.0)
+    clock.advance(-60.0)
+    assert before + 3600.0 <= clock.now() <= time.time() + 3600.0
 
 
 # ---------------------------------------------------------------------------------------------------- run

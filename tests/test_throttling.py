@@ -22,6 +22,8 @@ from gcevents.entrypoints.worker import Worker, WorkerSettings
 from gcevents.errors import RateLimitedError, TransientError
 from gcevents.ops.local import run_records
 from gcevents.ports import EnrichmentResult, RawRecord
+from gcevents.testing import LambdaContext
+from gcevents.testing.fakes import FakeClock
 from gcevents.testing.queue import SimulatedQueue
 from gcevents.testing.workload import conversation_lifecycle
 
@@ -47,17 +49,6 @@ class Storm:
         return EnrichmentResult(details={cid: {"conversationId": cid} for cid in conversation_ids})
 
 
-class VirtualClock:
-    def __init__(self) -> None:
-        self.skew = 0.0
-
-    def now(self) -> float:
-        return time.time() + self.skew
-
-    def advance(self, seconds: float) -> None:
-        self.skew += max(0.0, seconds)
-
-
 def bodies(conversations: int) -> list[str]:
     import random
 
@@ -66,7 +57,7 @@ def bodies(conversations: int) -> list[str]:
     return [json.dumps(e) for e in events]
 
 
-def runtime_with(enricher: Storm, clock: VirtualClock | None = None, sqs: Any = None) -> Runtime:
+def runtime_with(enricher: Storm, clock: FakeClock | None = None, sqs: Any = None) -> Runtime:
     config = Config(
         idempotency_store=StoreSpec("memory"),
         state_store=StoreSpec("off"),
@@ -76,19 +67,12 @@ def runtime_with(enricher: Storm, clock: VirtualClock | None = None, sqs: Any = 
     return build_runtime(config, enricher=enricher, clock=clock, clients={"sqs": sqs} if sqs is not None else {})
 
 
-class Context:
-    aws_request_id = "test"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
-
-
 def drain_lambda(queue: SimulatedQueue, runtime: Runtime) -> None:
     for _ in range(500):
         event = queue.next_batch(give_up_at=time.monotonic() + 30)
         if event is None:
             return
-        queue.settle(event, process_invocation(runtime, event, Context()))
+        queue.settle(event, process_invocation(runtime, event, LambdaContext(30.0)))
     raise AssertionError("queue did not drain")
 
 
@@ -99,7 +83,7 @@ def test_lambda_path_requeues_429s_instead_of_spending_receives(
     """maxReceiveCount 2 and an API that refuses the first 12 lookups: every enriched record is refused more often
     than its receive count allows. 429s come back as new messages and all land; an outage of the same length
     walks records into the redrive policy."""
-    clock = VirtualClock()
+    clock = FakeClock(follows_wall=True)
     queue = SimulatedQueue(
         name="throttle", batch_size=10, max_receive_count=2, visibility_timeout=1.0, clock=clock, advance=clock.advance
     )

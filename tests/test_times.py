@@ -33,3 +33,10 @@ def test_offsets_and_naive_text() -> None:
     assert parse_iso(" 2026-12-01T18:21:11 ") == datetime(2026, 12, 1, 18, 21, 11, tzinfo=UTC)  # naive: UTC
     assert iso_z(datetime(2026, 12, 1, 19, 0, tzinfo=UTC)) == "2026-12-01T19:00:00.000Z"
     assert parse_iso("yesterday") is None
+
+
+def test_other_precisions_are_written_with_the_z_too() -> None:
+    moment = datetime(2026, 12, 1, 18, 21, 11, 123_456, tzinfo=UTC)
+    assert iso_z(moment, "seconds") == "2026-12-01T18:21:11Z"
+    assert iso_z(moment, "auto") == "2026-12-01T18:21:11.123456Z"
+    assert iso_z(moment.replace(microsecond=0), "auto") == "2026-12-01T18:21:11Z"

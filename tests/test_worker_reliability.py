@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from factories import make_event, resend, sqs_record
+from factories import Crash, make_event, resend, sqs_record
 from gcevents.adapters.sqlite import SqliteDatabase, SqliteQueue
 from gcevents.config import Config, StoreSpec
 from gcevents.core.events import GenesysEvent, RawRecord
@@ -28,6 +28,7 @@ from gcevents.entrypoints.runtime import build_runtime
 from gcevents.entrypoints.worker import Worker, WorkerSettings
 from gcevents.errors import ConfigError, TransientError
 from gcevents.ports import Claim, ClaimStatus, EventSource
+from gcevents.testing import LambdaContext
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore
 from gcevents.testing.queue import SimulatedQueue
 
@@ -35,10 +36,6 @@ ANY = "*"
 # No retry backoff: a retried message is visible again at once, so a test sees where its retry went.
 QUICK = WorkerSettings(batch_size=20, batch_window=0.0, wait_seconds=0.0, visibility_timeout=30.0, concurrency=1,
                        retry_base_delay=0.0, retry_max_delay=0.0)  # fmt: skip
-
-
-class Crash(BaseException):
-    """A process dying mid-handler: nothing after it runs (no release, no ack, no visibility change)."""
 
 
 def pipeline_for(
@@ -185,7 +182,7 @@ def test_the_lambda_path_reports_a_message_delivered_twice_once() -> None:
     body = json.dumps(make_event("customer.end"))
     copies = [sqs_record(body, message_id="m-1", receive_count=n) for n in (1, 2)]
     copies[1]["receiptHandle"] = "receipt-2"
-    context = type("Context", (), {"get_remaining_time_in_millis": lambda self: 60_000})()
+    context = LambdaContext()
     response = process_invocation(runtime, {"Records": copies}, context)
     assert response == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
     runtime.pipeline.router = counting_router([])

@@ -12,18 +12,12 @@ import httpx
 import pytest
 from genesys_kit import FakeTime
 
+from factories import Highest
 from gcevents.adapters.genesys import GenesysClient, GenesysSettings
 from gcevents.errors import RateLimitedError, TransientError
 
 TOKEN = {"access_token": "t-1", "token_type": "bearer", "expires_in": 86399}
 OK = (200, {"id": "c-1"}, {})
-
-
-class Highest(random.Random):
-    """Jitter that always draws the top of its range: the backoff ceilings become visible."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 class Script:

@@ -71,11 +71,6 @@ def make(api: Handler, fake_time: FakeTime, **options: Any) -> tuple[GenesysClie
     return client, server
 
 
-@pytest.fixture
-def fake_time() -> FakeTime:
-    return FakeTime()
-
-
 def test_a_token_of_one_client_stays_redacted_however_often_another_client_renews(fake_time: FakeTime) -> None:
     """Client a's tokens are refused (401: a renewal per call); client b's one token must stay known as a secret,
     so a server echoing it in an error body never puts it in an exception."""

@@ -17,7 +17,7 @@ from gcevents.core.projection import StateProjection
 from gcevents.core.records import derive, version_of
 from gcevents.core.router import Router
 from gcevents.core.state import Observation, merge
-from gcevents.ports import CheckScheduler, Sink
+from gcevents.ports import CheckScheduler, OutboundRecord, Sink
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryStateStore
 from gcevents.testing.workload import conversation_lifecycle
 
@@ -102,3 +102,8 @@ def expected_version(cid: str, events: Sequence[dict[str, Any]]) -> str:
     parsed = [parse_record(RawRecord(json.dumps(e))) for e in events]
     observations = [Observation(p, None, True) for p in parsed if isinstance(p, GenesysEvent)]
     return version_of(derive(cid, merge(None, observations)))
+
+
+def outbound_record(key: str = "c1:v1") -> OutboundRecord:
+    """A conversation.completed record for conversation c1 whose body names its key, for a sink to deliver."""
+    return OutboundRecord(key, "conversation.completed", b'{"id":"%s"}' % key.encode(), None, "c1")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import random
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from gcevents.adapters.dynamodb.state import create_state_table
 from gcevents.config import Config
 from gcevents.entrypoints.lambda_handler import process_invocation
 from gcevents.entrypoints.runtime import build_runtime
+from gcevents.testing import LambdaContext
 from gcevents.testing.sinks import WebhookReceiver
 
 from .kit import lifecycles
@@ -39,7 +39,7 @@ def test_a_missing_wrapup_completes_through_a_delayed_check_on_sqs(boto_client: 
             "GCEVENTS_CHECK_QUEUE": f"sqs:{queue}", "GCEVENTS_COMPLETION_GRACE": "1",
         }  # fmt: skip
         runtime = build_runtime(Config.from_env(env))
-        context = SimpleNamespace(get_remaining_time_in_millis=lambda: 30_000, aws_request_id="r1")
+        context = LambdaContext(30.0)
         random.Random(1).shuffle(without_wrapup)
         assert process_invocation(runtime, sqs_batch(without_wrapup), context) == {"batchItemFailures": []}
         assert receiver.snapshot() == []
@@ -63,5 +63,5 @@ def test_a_grace_of_zero_completes_at_the_end_without_a_check_queue(tmp_path: An
                "GCEVENTS_WEBHOOK_SECRET": SECRET, "GCEVENTS_COMPLETION_GRACE": "0",
                "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true"}  # fmt: skip
         runtime = build_runtime(Config.from_env(env))
-        process_invocation(runtime, sqs_batch(ended), SimpleNamespace(get_remaining_time_in_millis=lambda: 30_000))
+        process_invocation(runtime, sqs_batch(ended), LambdaContext(30.0))
         assert [r.document["conversationId"] for r in receiver.of_type("conversation.completed")] == [cid]

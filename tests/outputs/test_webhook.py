@@ -14,14 +14,11 @@ from gcevents.adapters.genesys.settings import Secret
 from gcevents.adapters.sinks.signing import HEADER, header_value, verify
 from gcevents.adapters.sinks.webhook import CircuitBreaker, WebhookSink, sanitise
 from gcevents.errors import PermanentError, RateLimitedError, TransientError
-from gcevents.ports import OutboundRecord
+
+from .kit import outbound_record
 
 SECRET = "whsec-test-0123456789"
 URL = "https://hooks.example.com/in/T0K3N?sig=abc"
-
-
-def record(key: str = "c1:v1") -> OutboundRecord:
-    return OutboundRecord(key, "conversation.completed", b'{"id":"%s"}' % key.encode(), None, "c1")
 
 
 class Clock:
@@ -54,7 +51,7 @@ def test_posts_signed_json_with_the_idempotency_key() -> None:
         return httpx.Response(204)
 
     clock = Clock()
-    assert sink(handler, clock).deliver([record()], clock.now + 30) == {}
+    assert sink(handler, clock).deliver([outbound_record()], clock.now + 30) == {}
     (request,) = seen
     assert request.method == "POST"
     assert request.headers["Idempotency-Key"] == "c1:v1"
@@ -78,7 +75,7 @@ def test_verify_refuses_old_timestamps_and_accepts_rotation() -> None:
 def test_5xx_then_success_is_retried_inline_with_backoff() -> None:
     answers = iter([httpx.Response(503), httpx.Response(500), httpx.Response(200)])
     clock = Clock()
-    assert sink(lambda r: next(answers), clock).deliver([record()], clock.now + 30) == {}
+    assert sink(lambda r: next(answers), clock).deliver([outbound_record()], clock.now + 30) == {}
     assert len(clock.slept) == 2
 
 
@@ -90,7 +87,7 @@ def test_a_long_retry_after_hands_the_record_back_with_the_delay() -> None:
         calls.append(1)
         return httpx.Response(429, headers={"Retry-After": "120"}, text='{"message":"slow down"}')
 
-    (error,) = sink(handler, clock).deliver([record()], clock.now + 30).values()
+    (error,) = sink(handler, clock).deliver([outbound_record()], clock.now + 30).values()
     assert isinstance(error, RateLimitedError)
     assert error.retry_after == 120
     assert len(calls) == 1
@@ -100,7 +97,7 @@ def test_a_long_retry_after_hands_the_record_back_with_the_delay() -> None:
 def test_a_short_retry_after_is_honoured_inline() -> None:
     answers = iter([httpx.Response(429, headers={"Retry-After": "1"}), httpx.Response(200)])
     clock = Clock()
-    assert sink(lambda r: next(answers), clock).deliver([record()], clock.now + 30) == {}
+    assert sink(lambda r: next(answers), clock).deliver([outbound_record()], clock.now + 30) == {}
     assert clock.slept[0] >= 1.0
 
 
@@ -109,7 +106,7 @@ def test_timeouts_are_transient() -> None:
         raise httpx.ReadTimeout("slow", request=request)
 
     clock = Clock()
-    (error,) = sink(handler, clock, max_retries=1).deliver([record()], clock.now + 30).values()
+    (error,) = sink(handler, clock, max_retries=1).deliver([outbound_record()], clock.now + 30).values()
     assert isinstance(error, TransientError)
     assert "timed out" in str(error)
 
@@ -120,7 +117,7 @@ def test_other_4xx_is_permanent_with_a_sanitised_excerpt() -> None:
         return httpx.Response(422, text=echoed + "\n\x1b[31m" + "x" * 1000)
 
     clock = Clock()
-    (error,) = sink(handler, clock).deliver([record()], clock.now + 30).values()
+    (error,) = sink(handler, clock).deliver([outbound_record()], clock.now + 30).values()
     assert isinstance(error, PermanentError)
     assert error.reason == "sink_rejected"
     text = str(error)
@@ -138,7 +135,7 @@ def test_other_4xx_is_permanent_with_a_sanitised_excerpt() -> None:
 def test_redirects_are_not_followed() -> None:
     clock = Clock()
     handler = lambda r: httpx.Response(302, headers={"Location": "https://elsewhere.example/"})  # noqa: E731
-    (error,) = sink(handler, clock).deliver([record()], clock.now + 30).values()
+    (error,) = sink(handler, clock).deliver([outbound_record()], clock.now + 30).values()
     assert isinstance(error, PermanentError)
 
 
@@ -153,19 +150,19 @@ def test_the_breaker_opens_and_hands_records_back_without_calling() -> None:
     breaker = CircuitBreaker(3, 30.0, clock=clock)
     webhook = sink(handler, clock, breaker=breaker, max_retries=0)
     for n in range(3):
-        webhook.deliver([record(f"c{n}:v")], clock.now + 30)
+        webhook.deliver([outbound_record(f"c{n}:v")], clock.now + 30)
     assert len(calls) == 3
     assert breaker.is_open
-    errors = webhook.deliver([record(f"c{n}:v") for n in range(5)], clock.now + 30)
+    errors = webhook.deliver([outbound_record(f"c{n}:v") for n in range(5)], clock.now + 30)
     assert len(calls) == 3  # nothing was sent while open
     assert {e.retry_after for e in errors.values() if isinstance(e, TransientError)} == {30.0}
     clock.now += 31  # half-open: one failure reopens for twice as long
-    webhook.deliver([record("probe:v")], clock.now + 30)
+    webhook.deliver([outbound_record("probe:v")], clock.now + 30)
     assert breaker.blocked_for() == 60.0
     clock.now += 61
     answers = iter([httpx.Response(200)])
     webhook_ok = sink(lambda r: next(answers), clock, breaker=breaker)
-    assert webhook_ok.deliver([record("ok:v")], clock.now + 30) == {}
+    assert webhook_ok.deliver([outbound_record("ok:v")], clock.now + 30) == {}
     assert not breaker.is_open
 
 
@@ -173,7 +170,7 @@ def test_no_request_starts_without_time_before_the_deadline() -> None:
     clock = Clock()
     calls = []
     webhook = sink(lambda r: calls.append(1) or httpx.Response(200), clock)
-    (error,) = webhook.deliver([record()], clock.now + 0.5).values()
+    (error,) = webhook.deliver([outbound_record()], clock.now + 0.5).values()
     assert isinstance(error, TransientError)
     assert calls == []
 
@@ -192,7 +189,7 @@ def test_concurrency_is_capped_per_destination() -> None:
         return httpx.Response(200)
 
     webhook = WebhookSink(URL, lambda: Secret(SECRET), concurrency=3, transport=httpx.MockTransport(handler))
-    assert webhook.deliver([record(f"c{n}:v") for n in range(20)], time.time() + 60) == {}
+    assert webhook.deliver([outbound_record(f"c{n}:v") for n in range(20)], time.time() + 60) == {}
     assert 1 <= in_flight[1] <= 3
 
 
@@ -207,7 +204,7 @@ def test_a_secret_that_cannot_be_read_hands_everything_back() -> None:
         raise TransientError("secretsmanager: ThrottlingException")
 
     webhook = WebhookSink(URL, broken, transport=httpx.MockTransport(lambda r: httpx.Response(200)))
-    errors = webhook.deliver([record("a:1"), record("b:1")], time.time() + 60)
+    errors = webhook.deliver([outbound_record("a:1"), outbound_record("b:1")], time.time() + 60)
     assert set(errors) == {"a:1", "b:1"}
 
 

@@ -17,14 +17,11 @@ from gcevents.adapters.genesys.settings import Secret
 from gcevents.adapters.sinks.webhook import WebhookSink
 from gcevents.addresses import METADATA_ADDRESSES, refusal
 from gcevents.errors import ConfigError, PermanentError
-from gcevents.ports import OutboundRecord
 from gcevents.testing.sinks import WebhookReceiver
 
+from .kit import outbound_record
+
 SECRET = "whsec-test-0123456789"
-
-
-def record(key: str = "c1:v1") -> OutboundRecord:
-    return OutboundRecord(key, "conversation.completed", b'{"id":"%s"}' % key.encode(), None, "c1")
 
 
 def resolver(*addresses: str) -> Callable[[str, int], list[str]]:
@@ -47,7 +44,7 @@ def test_a_name_resolving_to_a_forbidden_address_is_refused_before_connecting(ad
     resolve = resolver(*addresses)
     sink = WebhookSink("https://hooks.example.com/in/T0K3N", lambda: Secret(SECRET), resolve=resolve)
     try:
-        failures = sink.deliver([record()], deadline=time.time() + 10)
+        failures = sink.deliver([outbound_record()], deadline=time.time() + 10)
     finally:
         sink.close()
     error = failures["c1:v1"]
@@ -63,7 +60,7 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_kept() -> None
         url = receiver.url.replace("127.0.0.1", "hooks.invalid")
         sink = WebhookSink(url, lambda: Secret(SECRET), resolve=resolver("127.0.0.1"), allow_loopback=True)
         try:
-            assert sink.deliver([record()], deadline=time.time() + 10) == {}
+            assert sink.deliver([outbound_record()], deadline=time.time() + 10) == {}
         finally:
             sink.close()
         assert list(receiver.keys()) == ["c1:v1"]
@@ -75,7 +72,7 @@ def test_a_loopback_target_needs_the_switch() -> None:
             WebhookSink(receiver.url, lambda: Secret(SECRET))
         sink = WebhookSink(receiver.url, lambda: Secret(SECRET), allow_loopback=True)
         try:
-            assert sink.deliver([record()], deadline=time.time() + 10) == {}
+            assert sink.deliver([outbound_record()], deadline=time.time() + 10) == {}
         finally:
             sink.close()
 

@@ -26,6 +26,7 @@ from gcevents.entrypoints.scheduled import scheduled_window
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
 from gcevents.ops.local import run_records
+from gcevents.testing import LambdaContext
 from gcevents.testing.fakes import MemoryEnricher
 from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 from gcevents.testing.sinks import WebhookReceiver
@@ -105,13 +106,6 @@ def test_the_cli_reports_repairs_and_then_finds_nothing(
         assert {r.document["conversationId"] for r in reconciled} == set(spike.expected_gaps())
 
 
-class Context:
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 120_000
-
-
 @pytest.mark.slow  # SQLite files and a few hundred events: the fast tier has the same path on memory ports
 def test_the_handler_runs_a_scheduled_reconcile_and_emits_its_metrics(tmp_path: Path) -> None:
     spike = recent_spike(600, seed=8)
@@ -129,7 +123,7 @@ def test_the_handler_runs_a_scheduled_reconcile_and_emits_its_metrics(tmp_path: 
     run_records(runtime.pipeline, runtime.dead_letters, records, batch_size=100, max_attempts=3, max_wait=0.0)
 
     payload = {"gcevents": {"task": "reconcile", "everyMinutes": 60, "lagMinutes": 30, "windowMinutes": 300}}
-    summary = process_invocation(runtime, payload, Context())
+    summary = process_invocation(runtime, payload, LambdaContext(120.0))
     assert summary["gapsFound"] == len(spike.expected_gaps()) > 0
     assert summary["repaired"] == summary["gapsFound"]
     emf = json.loads(stream.getvalue().splitlines()[-1])
@@ -138,11 +132,11 @@ def test_the_handler_runs_a_scheduled_reconcile_and_emits_its_metrics(tmp_path: 
     assert emf["ReconcileGapsFound"] == summary["gapsFound"]
     assert emf["ReconcileGapsRepaired"] == summary["repaired"]
     assert emf["ReconcileConversationsChecked"] == summary["conversationsChecked"]
-    again = process_invocation(runtime, payload, Context())
+    again = process_invocation(runtime, payload, LambdaContext(120.0))
     assert again["gapsFound"] == 0
 
     with pytest.raises(ConfigError, match="unknown scheduled task"):
-        process_invocation(runtime, {"gcevents": {"task": "reboot"}}, Context())
+        process_invocation(runtime, {"gcevents": {"task": "reboot"}}, LambdaContext(120.0))
 
 
 def test_scheduled_windows_end_on_a_period_boundary_behind_the_lag_and_overlap() -> None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gcevents.adapters.aws import translate
+from gcevents.core.times import iso_z
 from gcevents.errors import ConfigError
 
 REPLAY_PREFIX = "gcevents-replay-"  # replay names, and the temporary rules named after them
@@ -172,4 +173,4 @@ def _utc(value: Any) -> datetime | None:
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z") if moment else None
+    return iso_z(moment, "auto") if moment else None

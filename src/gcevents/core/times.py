@@ -25,10 +25,11 @@ def epoch_ms(moment: datetime) -> int:
     return (moment - EPOCH) // MILLISECOND
 
 
-def iso_z(moment: datetime) -> str:
-    """UTC, milliseconds, with a Z: the form Genesys' APIs write."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def iso_z(moment: datetime, timespec: str = "milliseconds") -> str:
+    """UTC with a Z: the form Genesys' APIs write. `timespec` as `datetime.isoformat`'s: milliseconds (Genesys),
+    seconds (EventBridge's envelope `time`), auto (microseconds when there are any)."""
+    return moment.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
 
 
-def iso_from_ms(value: int | float) -> str:
-    return iso_z(EPOCH + timedelta(milliseconds=value))
+def iso_from_ms(value: int | float, timespec: str = "milliseconds") -> str:
+    return iso_z(EPOCH + timedelta(milliseconds=value), timespec)

@@ -28,6 +28,7 @@ from gcevents.config import Config, OutputsConfig, StoreSpec
 from gcevents.core.events import CHECK_KIND, GenesysEvent, RawRecord, parse_record
 from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
 from gcevents.core.state import Observation, delta, join
+from gcevents.core.times import epoch_ms, parse_iso
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.scheduled import run_reconcile
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
@@ -157,7 +158,7 @@ def reconcile_phase(spike: Spike, runtime: Runtime, late: Callable[[list[str]], 
     """Reconcile the spike's window (`--apply`: it reports the gaps it found and repairs them), once more (nothing
     left), then let the dropped events arrive late."""
     began = time.perf_counter()
-    first_ms = min(int(_epoch_ms(d["conversationStart"])) for d in spike.analytics.values())
+    first_ms = min(_epoch_ms(d["conversationStart"]) for d in spike.analytics.values())
     start = datetime.fromtimestamp(first_ms // 3_600_000 * 3600, tz=UTC)
     end = datetime.fromtimestamp(start.timestamp() + 3 * 3600, tz=UTC)
     repaired = run_reconcile(runtime, start, end, apply=True, poll_interval=0.2)
@@ -190,8 +191,11 @@ def reconcile_phase(spike: Spike, runtime: Runtime, late: Callable[[list[str]], 
     }
 
 
-def _epoch_ms(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1000
+def _epoch_ms(text: str) -> int:
+    moment = parse_iso(text)
+    if moment is None:
+        raise ValueError(f"not an ISO 8601 time: {text!r}")
+    return epoch_ms(moment)
 
 
 def _batch_observer(progress: Progress | None, checks: dict[str, int]) -> Callable[[BatchReport], None]:

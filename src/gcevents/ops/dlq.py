@@ -12,9 +12,9 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from gcevents.core.events import GenesysEvent, RawRecord, Rejection, parse_record
+from gcevents.core.times import iso_from_ms
 from gcevents.ports import DeadLetter, DeadLetterStore, Failure, FailureRecords, IdempotencyStore, StoredDeadLetter
 
 log = logging.getLogger(__name__)
@@ -130,7 +130,7 @@ def failure_explainer(store: IdempotencyStore) -> Callable[[str], str | None]:
 
 
 def describe_failure(failure: Failure) -> str:
-    when = datetime.fromtimestamp(failure.failed_at_ms / 1000, UTC).isoformat(timespec="seconds")
+    when = iso_from_ms(failure.failed_at_ms, "seconds")
     return f"gave up after {failure.attempts} attempts (maxReceiveCount); last error at {when}: {failure.error}"
 
 

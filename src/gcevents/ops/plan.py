@@ -23,6 +23,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from gcevents._variables import BUDGET_SCOPES as BUDGET_SCOPES  # GENESYS_BUDGET_SCOPE's values, defined once
 from gcevents.ops.formula import Term, ceil, floor, largest, num, smallest
 from gcevents.ops.spike import Spike, spike_profile
 
@@ -76,7 +77,6 @@ MIN_MEMORY_MB, MAX_MEMORY_MB = 128, 10_240
 TIMEOUT_CHOICES = (15, 30, 60, 90, 120, 180, 300, 600, 900)
 WINDOW_CHOICES = (0, 1, 2, 5, 10, 20, 30, 60, 120, 300)
 POLLER_MODES = ("standard", "provisioned")
-BUDGET_SCOPES = ("token", "shared")
 PACINGS = ("adaptive", "static")
 
 LIMITS = {

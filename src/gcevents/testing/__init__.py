@@ -7,7 +7,8 @@ on in-memory stores.
   conversation kind (`KINDS`) with its usual fields; `resend(e)`: the same event under a new envelope id;
   `sqs_record` / `sqs_batch`: what the SQS event source mapping hands Lambda; `parse(e)`: the `GenesysEvent` a
   handler receives (`gcevents.testing.events`).
-- `context(event, enrichment=...)`: the `HandlerContext` for calling a handler directly.
+- `context(event, enrichment=...)`: the `HandlerContext` for calling a handler directly; `LambdaContext(timeout_s)`:
+  the context Lambda passes a function, for calling `gcevents.handler` directly.
 - `run(handlers, events, ...)`: the events through the real pipeline (duplicates folded, re-sends recognised,
   claims, enrichment, your handlers on the thread pool, the built-in state, dead letters) on memory stores; the
   `RunResult` has each record's outcome, `calls[handler_name]`, the dead letters and the state store
@@ -37,7 +38,7 @@ from gcevents.testing.events import (
     sqs_batch,
     sqs_record,
 )
-from gcevents.testing.kit import Call, RecordOutcome, RunResult, context, run
+from gcevents.testing.kit import Call, LambdaContext, RecordOutcome, RunResult, context, run
 
 __all__ = [
     "ALLOWED_PREFIX",
@@ -45,6 +46,7 @@ __all__ = [
     "KINDS",
     "SOURCE",
     "Call",
+    "LambdaContext",
     "RecordOutcome",
     "RunResult",
     "context",

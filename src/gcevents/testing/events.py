@@ -22,6 +22,7 @@ from typing import Any
 
 from gcevents.core import topics
 from gcevents.core.events import GenesysEvent, RawRecord, parse_record
+from gcevents.core.times import iso_z, parse_iso
 
 ORG_ID = "4a1b2c3d-0000-4000-8000-00000000abcd"
 SOURCE = f"aws.partner/genesys.com/cloud/{ORG_ID}/gcevents-test"
@@ -81,7 +82,7 @@ def wrap(
         "detail-type": detail_type or pattern_of(topic),
         "source": source,
         "account": "123456789012",
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": iso_z(when, "seconds"),
         "region": "us-east-1",
         "resources": [],
         "detail": {
@@ -89,7 +90,7 @@ def wrap(
             "version": "2",
             "eventBody": dict(body),
             "metadata": {"CorrelationId": correlation_id or str(uuid.uuid4())},
-            "timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+            "timestamp": iso_z(when),
         },
     }
 
@@ -176,11 +177,8 @@ def resend(event: Mapping[str, Any], **envelope: Any) -> dict[str, Any]:
     event it already processed; `envelope` overrides further envelope fields."""
     again = copy.deepcopy(dict(event))
     again["id"] = str(uuid.uuid4())
-    try:
-        sent = datetime.strptime(str(again.get("time")), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        again["time"] = (sent + timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    except ValueError:
-        again["time"] = "2030-01-01T00:00:00Z"
+    sent = parse_iso(again.get("time"))
+    again["time"] = iso_z(sent + timedelta(minutes=5), "seconds") if sent else "2030-01-01T00:00:00Z"
     again.update(envelope)
     return again
 

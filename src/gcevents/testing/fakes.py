@@ -6,6 +6,8 @@ the enricher and the clock are for tests only. The queue with SQS semantics is
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,10 +55,21 @@ class MemoryEnricher:
 
 @dataclass(slots=True)
 class FakeClock:
+    """A clock a test moves by hand: it stands at `current` until `advance`d. With `follows_wall` it runs with the
+    wall clock instead, ahead of it by what was advanced and never back: for runs that mix real waits (servers,
+    threads) with skipped ones (a simulated queue's hidden messages). Thread-safe."""
+
     current: float = 1_700_000_000.0
+    follows_wall: bool = False
+    advanced: float = 0.0  # seconds `advance` moved the clock on
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
 
     def now(self) -> float:
-        return self.current
+        return time.time() + self.advanced if self.follows_wall else self.current
 
     def advance(self, seconds: float) -> None:
-        self.current += seconds
+        with self._lock:
+            if self.follows_wall:
+                seconds = max(0.0, seconds)
+            self.current += seconds
+            self.advanced += seconds

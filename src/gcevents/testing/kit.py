@@ -9,7 +9,8 @@ dead letters) on the in-memory stores, and reports what became of each record an
     assert [o.outcome for o in result.outcomes] == ["processed", "duplicate", "duplicate"]
     assert len(result.calls["post_wrapup"]) == 1
 
-`context` builds the `HandlerContext` for calling one handler directly."""
+`context` builds the `HandlerContext` for calling one handler directly; `LambdaContext` is the context Lambda
+passes a function, for calling `gcevents.handler` (or your own Lambda function) directly."""
 
 from __future__ import annotations
 
@@ -20,13 +21,13 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from gcevents.core.events import GenesysEvent, RawRecord, is_sqs_batch, split_records
 from gcevents.core.pipeline import Outcome, Pipeline, RecordResult
 from gcevents.core.router import BatchHandler, BatchOutcome, EventHandler, HandlerContext, Router, WorkItem
-from gcevents.ports import DeadLetter, DeadLetterStore, StateStore
+from gcevents.ports import Clock, DeadLetter, DeadLetterStore, StateStore
 from gcevents.testing.events import QUEUE_ARN, parse
 
 # What `run` accepts as handlers: a Router, a `GCEVENTS_HANDLERS` entry (`pkg.module:router`) or several, or a
@@ -106,6 +107,28 @@ def context(
         idempotency_key=event.content_key if event is not None else "test-idempotency-key",
         services=dict(services or {}),
     )
+
+
+@dataclass(slots=True)
+class LambdaContext:
+    """The context object Lambda passes a function, with what gcevents and handlers read of it. The time left counts
+    down from when it was made, as Lambda's does. `clock`: the clock the runtime reads, when a test runs a virtual
+    one that is ahead of the wall (the handler adds the time left to the wall clock, so the deadline then lands on
+    that clock's time)."""
+
+    timeout_s: float = 60.0
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    function_name: str = "gcevents-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:gcevents-test"
+    clock: Clock | None = field(default=None, repr=False)
+    deadline: float = field(init=False)  # epoch seconds on `clock`
+
+    def __post_init__(self) -> None:
+        self.deadline = (self.clock.now() if self.clock is not None else time.time()) + self.timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.time()) * 1000)
 
 
 def run(

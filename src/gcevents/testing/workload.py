@@ -12,9 +12,9 @@ import random
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from gcevents.core.times import iso_from_ms
 from gcevents.testing.events import topic_for, wrap
 
 ORG_ID = "5f0c1e2d-0000-4000-8000-00000000beef"
@@ -244,7 +244,7 @@ def lifecycle_analytics(events: Sequence[Mapping[str, Any]], *, ended: bool = Tr
 
     def at(kind: str) -> str:
         ms = by_kind[kind]["eventTime"] + jitter.randrange(-500, 500)
-        return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return iso_from_ms(ms)
 
     customer, agent = by_kind["customer.start"], by_kind["user.start"]
     media, direction = customer["mediaType"].lower(), customer["direction"].lower()

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gcevents.core.times import parse_iso
 from gcevents.entrypoints.cli.exits import Exit, UsageError
 from gcevents.progress import Phases
 from gcevents.text import printable
@@ -139,8 +140,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def parse_time(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {printable(text, 40)!r}") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    parsed = parse_iso(text)
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {printable(text, 40)!r}")
+    return parsed.astimezone(UTC)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from gcevents.config import Config, StoreSpec
 from gcevents.core.state import stored_view
 from gcevents.core.state_store import DEFAULT_TTL_DAYS
+from gcevents.core.times import parse_iso
 from gcevents.entrypoints.cli.exits import Exit
 from gcevents.errors import ConfigError
 from gcevents.ports import StateStore, StoredState
@@ -151,11 +152,10 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _parse_since(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from exc
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    parsed = parse_iso(text)
+    if parsed is None:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}")
+    return parsed
 
 
 def _positive_int(text: str) -> int:

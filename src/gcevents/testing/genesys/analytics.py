@@ -65,7 +65,7 @@ class AnalyticsIndex:
 
     # ------------------------------------------------------------------------------------------- query
     def query(self, body: bytes) -> _Answer:
-        request = _json_object(body)
+        request = json_object(body)
         if request is None:
             return _bad("the body is not a JSON object")
         paging = request.get("paging") or {}
@@ -99,7 +99,7 @@ class AnalyticsIndex:
 
     # ------------------------------------------------------------------------------------------- jobs
     def submit(self, body: bytes) -> _Answer:
-        request = _json_object(body)
+        request = json_object(body)
         if request is None:
             return _bad("the body is not a JSON object")
         if "paging" in request:
@@ -149,7 +149,8 @@ class AnalyticsIndex:
         return iso_z(datetime.fromtimestamp(self._clock(), tz=UTC) - timedelta(seconds=self.availability_lag))
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
+def json_object(body: bytes) -> dict[str, Any] | None:
+    """A request body's JSON object (an empty body is `{}`), or None when it is not one."""
     try:
         parsed = json.loads(body or b"{}")
     except ValueError:
