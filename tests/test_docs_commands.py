@@ -3,7 +3,7 @@ block in sh/bash/shell/console and each indented code block is declared by the H
 this test does what the comment says:
 
     <!-- docs-test: run -->                 run as typed, by bash -e, in a fresh temporary directory, with the
-                                            gcevents CLI, python and pip of this venv first on PATH (pip offline)
+                                            gcevents CLI, python and pip of this venv first on PATH
     <!-- docs-test: run moto genesys -->   ... with a moto server (AWS_ENDPOINT_URL) and/or the Genesys simulator
                                             (GENESYS_API_BASE_URL, GENESYS_LOGIN_BASE_URL) standing in
     <!-- docs-test: run in=examples/X -->   ... in a copy of that folder (a user's project) instead
@@ -303,11 +303,10 @@ def run_block(block: Block, declaration: Declaration, request: pytest.FixtureReq
         directory.mkdir()
     env = {
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": str(tmp_path),
+        "HOME": os.environ.get("HOME", str(tmp_path)),  # pip's configuration (its index) as the reader has it
+        **{name: value for name, value in os.environ.items() if name.startswith("PIP_")},
         "LANG": "C.UTF-8",
         "TMPDIR": str(tmp_path),
-        "PIP_NO_INDEX": "1",  # a block may say `pip install`: what it names must be installed already
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-1",
