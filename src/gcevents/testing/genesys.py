@@ -61,6 +61,7 @@ INTEGRATION_PERMISSIONS = {
     "PATCH": "integrations:integration:edit",
 }
 _LIMITS = "/api/v2/organizations/limits/namespaces"
+_ORG = "/api/v2/organizations/me"
 LIMIT_NAMESPACES = ("platform.api", "analytics")
 THROTTLED = {"message": "Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds",
              "code": "too.many.requests.retry.after", "status": 429}  # fmt: skip
@@ -84,6 +85,8 @@ class SimulatorOptions:
     # org's published limit stays while 429s come sooner). None: the enforced per-token rate.
     published_limit_per_minute: int | None = None
     limits_status: int = 200  # the limits API's answer (403, 500 ...: the client must fall back to its configuration)
+    org_id: str = "5f8a2c3e-1b4d-4e6f-9a7b-0c1d2e3f4a5b"  # GET /api/v2/organizations/me: the org of every token
+    org_status: int = 200  # that call's answer (403 ...: the caller must do without the org id)
     latency_ms: float = 0.0  # added to every API answer
     error_rate: float = 0.0  # fraction of API requests answered with `error_status`
     error_status: int = 503
@@ -362,6 +365,8 @@ class _Api:
         if path == _LIMITS or path.startswith(_LIMITS + "/"):
             namespace = unquote(path[len(_LIMITS) + 1 :]) if path != _LIMITS else None
             return self._api(f"GET {_LIMITS}/{{name}}", headers, read_timeout, lambda: self._limits(namespace))
+        if path == _ORG:
+            return self._api("GET " + _ORG, headers, read_timeout, self._organization)
         if path.startswith(JOBS_PATH + "/"):
             jobs = self.state.analytics
             return self._api("GET " + JOBS_PATH + "/*", headers, read_timeout, lambda: jobs.job(path, query))
@@ -509,6 +514,13 @@ class _Api:
             state.counters["rate_limited"] += 1
             state.token_throttled[name] += 1
             return window.started + options.rate_window_seconds - now
+
+    def _organization(self) -> tuple[int, dict[str, Any]]:
+        options = self.state.options
+        if options.org_status != 200:
+            return options.org_status, {"message": "organization unavailable", "code": "forbidden",
+                                        "status": options.org_status}  # fmt: skip
+        return 200, {"id": options.org_id, "name": "gcevents-simulator", "state": "active"}
 
     def _limits(self, namespace: str | None) -> tuple[int, dict[str, Any]]:
         """The limits API: the namespaces, or a namespace's effective limits (the per-token request rate the
