@@ -23,7 +23,7 @@ from gcevents import (
     typed_handler,
 )
 from gcevents.testing import KINDS, context, event, parse, resend, run, sqs_batch
-from gcevents.testing.events import TYPICAL_FIELDS, wrap
+from gcevents.testing.events import LIFECYCLE_MS, TYPICAL_FIELDS, wrap
 from gcevents.testing.workload import conversation_lifecycle
 
 ACW = "v2.detail.events.conversation.{id}.acw"
@@ -211,3 +211,50 @@ def test_the_kit_imports_neither_boto3_nor_httpx_nor_moto() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------- defaults that add up
+def test_a_customer_and_an_agent_built_with_defaults_are_two_participants() -> None:
+    """Each purpose has its own participant by default, as in a real conversation: a customer and an agent built
+    with defaults must not merge into one participant (who would then be both, with one wrap-up)."""
+    events = [event("customer.start"), event("user.start"), event("user.end"), event("customer.end"), event("acw")]
+    result = run(lambda router: None, events)
+    assert result.state is not None
+    stored = result.state.get("c-1")
+    assert stored is not None
+    purposes = sorted(p["purpose"]["value"] for p in stored.state["participants"].values())
+    assert purposes == ["agent", "customer"]
+
+
+def test_events_built_with_defaults_happen_in_lifecycle_order() -> None:
+    """Default event times ascend through a conversation (customer, IVR, queue, agent, wrap-up) and agree with the
+    kinds' typical durations; `event()` called twice for one kind is still the same event."""
+    order = ["customer.start", "flow.start", "flow.end", "acd.start", "acd.end", "user.start", "user.end",
+             "customer.end", "acw", "wrapup"]  # fmt: skip
+    times = [event(kind)["detail"]["eventBody"]["eventTime"] for kind in order]
+    assert times == sorted(times)
+    assert len(set(times)) == len(times)
+    at = dict(zip(order, times, strict=True))
+    assert at["user.end"] - at["user.start"] >= TYPICAL_FIELDS["user.end"]["interactingDurationMs"]
+    assert at["acw"] - at["user.end"] >= TYPICAL_FIELDS["acw"]["wrapupDurationMs"]
+    assert at["acd.end"] - at["acd.start"] >= TYPICAL_FIELDS["acd.end"]["connectedDurationMs"]
+    assert LIFECYCLE_MS.keys() == TYPICAL_FIELDS.keys()  # every kind has its moment
+    assert event("acw")["detail"]["eventBody"] == event("acw")["detail"]["eventBody"]
+
+
+def test_run_env_is_the_environment_handlers_read() -> None:
+    """`run(env=...)` sets those variables in `os.environ` for the run, as a deployment's environment is what a
+    handler reads (`os.environ["CRM_URL"]`), and restores the environment afterwards."""
+    import os
+
+    seen: list[str | None] = []
+
+    def register(router: Router) -> None:
+        @router.on("v2.detail.events.conversation.{id}.acw")
+        def read(event: GenesysEvent, ctx: HandlerContext) -> None:
+            seen.append(os.environ.get("CRM_URL"))
+
+    assert "CRM_URL" not in os.environ
+    run(register, [event("acw")], env={"CRM_URL": "http://127.0.0.1:9/crm"})
+    assert seen == ["http://127.0.0.1:9/crm"]
+    assert "CRM_URL" not in os.environ
