@@ -3,6 +3,7 @@ pipeline on memory stores. Users' tests depend on this behaviour; the example pr
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -258,3 +259,41 @@ def test_run_env_is_the_environment_handlers_read() -> None:
     run(register, [event("acw")], env={"CRM_URL": "http://127.0.0.1:9/crm"})
     assert seen == ["http://127.0.0.1:9/crm"]
     assert "CRM_URL" not in os.environ
+
+
+def test_the_workloads_durations_fit_its_event_times() -> None:
+    """Every derived record of the synthetic workload adds up: talk and hold within the conversation, each agent's
+    talk within that agent's time on the conversation, and the after-call work within the time between the agent's
+    end and the acw event. (A conversation of 140 s talking for 408 s made a reader stop trusting the demo.)"""
+    from gcevents.core import records
+    from gcevents.testing.workload import make_spike
+
+    spike = make_spike(2_000, duplicate_rate=0.0, malformed=0, untrusted=0, seed=11)
+    events = [json.loads(body) for body in spike.bodies]
+    result = run(lambda router: None, events, batch_size=100)
+    assert result.state is not None
+    checked = 0
+    for cid in sorted(spike.conversations):
+        stored = result.state.get(cid)
+        assert stored is not None
+        content = records.derive(cid, stored.state)
+        if "durationMs" not in content:
+            continue  # cut short by the spike: not ended
+        durations = content["durations"]
+        assert durations.get("talkMs", 0) + durations.get("holdMs", 0) <= content["durationMs"], (cid, content)
+        for participant in content["participants"]:
+            if "interactingDurationMs" in participant and "durationMs" in participant:
+                assert participant["interactingDurationMs"] <= participant["durationMs"], (cid, participant)
+        checked += 1
+    assert checked >= 150
+    by_conversation: dict[str, dict[str, int]] = {}
+    for envelope in events:
+        body = envelope["detail"]["eventBody"]
+        kind = envelope["detail"]["topicName"].removeprefix(f"v2.detail.events.conversation.{body['conversationId']}.")
+        at = by_conversation.setdefault(body["conversationId"], {})
+        at[kind] = body["eventTime"]
+        if kind == "acw":
+            at["wrapupDurationMs"] = body["wrapupDurationMs"]
+    for cid, at in by_conversation.items():
+        if {"acw", "user.end"} <= at.keys():
+            assert at["wrapupDurationMs"] <= at["acw"] - at["user.end"], cid
