@@ -106,7 +106,11 @@ def _declaration(lines: list[str], start: int) -> str | None:
 
 def blocks_of(doc: Path) -> tuple[list[Block], list[str]]:
     """The shell blocks of a Markdown file, and its problems (unlabeled fences)."""
-    lines = doc.read_text().split("\n")
+    return _blocks_of_text(doc.read_text(), doc)
+
+
+def _blocks_of_text(text: str, doc: Path) -> tuple[list[Block], list[str]]:
+    lines = text.split("\n")
     found: list[Block] = []
     problems: list[str] = []
     i = 0
@@ -588,3 +592,22 @@ def test_a_block_without_a_declaration_fails() -> None:
         parse_declaration(None)
     with pytest.raises(AssertionError, match="unknown docs-test mode"):
         parse_declaration("runs")
+
+
+def test_the_scanner_finds_fenced_listed_indented_and_console_blocks() -> None:
+    doc = ROOT / "docs" / "scanner-sample.md"  # a name for the ids; never written
+    text = (
+        "Intro\n\n<!-- docs-test: run -->\n```sh\ngcevents topics\n```\n\n"
+        "1. In a list:\n\n   <!-- docs-test: check -->\n   ```bash\n   make test\n   ```\n\n"
+        "Indented:\n\n<!-- docs-test: check -->\n\n    make demo\n\n"
+        "```console\n$ gcevents --help\nusage: gcevents\n```\n\n```\nno language\n```\n\n```python\nx = 1\n```\n"
+    )
+    found, problems = _blocks_of_text(text, doc)
+    assert [(b.text, b.declaration) for b in found] == [
+        ("gcevents topics\n", "run"),
+        ("make test\n", "check"),
+        ("make demo\n", "check"),
+        ("gcevents --help\n", None),  # a console block: the commands, not their output; undeclared here
+    ]
+    assert len(problems) == 1
+    assert "without a language" in problems[0]
