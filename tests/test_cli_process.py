@@ -203,3 +203,26 @@ def test_a_message_delivered_twice_in_a_saved_batch_is_counted_twice(
     path.write_text(json.dumps(batch))
     summary = run(capsys, str(path))
     assert (summary["records"], summary["processed"], summary["duplicate"]) == (3, 2, 1)
+
+
+def test_setup_creates_the_shared_budget_table_when_configured(
+    aws: str, unique_name: str, boto_client: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GENESYS_BUDGET_SCOPE=shared needs GENESYS_BUDGET_TABLE: setup creates it as the template does (key `pk`)."""
+    monkeypatch.setenv("GCEVENTS_IDEMPOTENCY_STORE", "memory")
+    monkeypatch.setenv("GCEVENTS_STATE_STORE", "off")
+    monkeypatch.setenv("GCEVENTS_DLQ", "memory")
+    monkeypatch.setenv("GENESYS_CLIENT_ID", "client-1")
+    monkeypatch.setenv("GENESYS_CLIENT_SECRET", "s3cr3t-value")
+    monkeypatch.setenv("GENESYS_REGION", "mypurecloud.ie")
+    monkeypatch.setenv("GENESYS_BUDGET_SCOPE", "shared")
+    monkeypatch.setenv("GENESYS_BUDGET_TABLE", f"{unique_name}-budget")
+    assert cli.main(["setup", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget_table"] == f"{unique_name}-budget (created)"
+    assert cli.main(["setup", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["budget_table"] == f"{unique_name}-budget (exists)"
+    table = boto_client("dynamodb").describe_table(TableName=f"{unique_name}-budget")["Table"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk"]
+    monkeypatch.setenv("GENESYS_BUDGET_SCOPE", "token")  # the table is only for the shared scope
+    assert cli.main(["setup", "--json"]) == 0
+    assert "budget_table" not in json.loads(capsys.readouterr().out)

@@ -207,8 +207,10 @@ def test_the_readme_shows_the_defaults_of_the_code() -> None:
 
 # ------------------------------------------------------------------------------------------------- os.environ
 ENVIRONMENT_READERS = {"environ", "environb", "getenv", "getenvb", "putenv", "unsetenv"}
-# The test kit's moto server sets MOTO_PORT for moto itself (as `moto_server` does); it is no configuration.
-ALLOWED = {"config.py", "testing/moto.py"}
+# The test kit's moto server sets MOTO_PORT for moto itself (as `moto_server` does); it is no configuration. The
+# test kit's `run(env=...)` sets a test's environment for the handlers of the run (and restores it): it writes the
+# environment a deployment would have, it reads no configuration from it.
+ALLOWED = {"config.py", "testing/moto.py", "testing/kit.py"}
 
 
 def _reads_environment(node: ast.AST) -> bool:

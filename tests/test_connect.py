@@ -211,3 +211,28 @@ def test_the_parser_and_the_topic_list_agree() -> None:
         kind, entity = classify_topic(pattern.replace("{id}", "c-1"))
         assert kind == topics.kind_of_pattern(pattern) != "other"
         assert entity == "c-1"
+
+
+def test_prints_the_partner_event_source_by_its_real_name(
+    simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The token can read its org (GET /api/v2/organizations/me): the name printed is the one to deploy with,
+    `EventBusName=` as it is, not a pattern with `<orgId>` left for the reader to fill in."""
+    org = simulator.options.org_id
+    code, out, _ = run(capsys, simulator)
+    assert code == 0
+    assert f"partner event source: aws.partner/genesys.com/cloud/{org}/gcevents-prod " in out
+    assert "<orgId>" not in out
+    code, out, _ = run(capsys, simulator, "--json")
+    assert json.loads(out)["eventSourceName"] == f"aws.partner/genesys.com/cloud/{org}/gcevents-prod"
+    assert json.loads(out)["orgId"] == org
+
+
+def test_an_org_that_cannot_be_read_leaves_the_pattern_and_says_why(
+    simulator: GenesysSimulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    simulator.update(org_status=403)
+    code, out, err = run(capsys, simulator)
+    assert code == 0  # the integration is what connect is for; the name is a courtesy
+    assert "partner event source: aws.partner/genesys.com/cloud/<orgId>/gcevents-prod" in out
+    assert "GET /api/v2/organizations/me" in err

@@ -654,10 +654,18 @@ def _conditions(resources: dict[str, Any], conditions: dict[str, Any], parameter
         if isinstance(node, dict) and "Fn::Join" in node:  # of a CommaDelimitedList parameter, given as "a,b"
             separator, items = node["Fn::Join"][0], truth(node["Fn::Join"][1])
             return separator.join(items.split(",") if isinstance(items, str) else map(str, items))
+        if isinstance(node, dict) and "Fn::Select" in node:
+            index, items = node["Fn::Select"]
+            return truth(items)[int(index)]
+        if isinstance(node, dict) and "Fn::Split" in node:
+            separator, text = node["Fn::Split"]
+            return str(truth(text)).split(separator)
+        if isinstance(node, dict) and "Fn::Sub" in node and isinstance(node["Fn::Sub"], str):
+            return re.sub(r"\$\{(\w+)\}", lambda m: parameters[m.group(1)], node["Fn::Sub"])
         if isinstance(node, dict) and "Ref" in node:
             return parameters[node["Ref"]]
-        if isinstance(node, dict) and "Condition" in node:
-            return truth(conditions[node["Condition"]])
+        if isinstance(node, dict) and ("Condition" in node or "Fn::Condition" in node):  # SAM's loader, or ours
+            return truth(conditions[node.get("Condition") or node["Fn::Condition"]])
         return node
 
     return {name: bool(truth(node)) for name, node in conditions.items()}
@@ -693,6 +701,9 @@ def test_the_sam_translator_transforms_it_with_bus_dashboard_and_tracing_on_and_
     assert ("PartnerEventBus" in present) is on
     assert ("OperationsDashboard" in present) is on
     assert {"Queue", "DeadLetterQueue", "GenesysRule", "QueueEventSource", "IdempotencyTable"} <= present
+    assert REFUSAL not in present  # OrgId and EventBusName agree
+    other = {**defaults, **parameters, "OrgId": ORG_B}
+    assert _conditions(resources, output["Conditions"], other)[resources[REFUSAL]["Condition"]]
 
 
 # --------------------------------------------------------------------------------------- reconcile, archive
@@ -779,3 +790,27 @@ def lint_with_defaults(defaults: dict[str, Any], tmp_path: Path) -> list[str]:
     variant = tmp_path / "template.yaml"
     variant.write_text(text)
     return [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in api.lint_file(variant)]
+
+
+# --------------------------------------------------------------------------------------- OrgId and EventBusName
+REFUSAL = "RefusedOrgIdIsNotTheOrgInEventBusName"
+ORG_A, ORG_B = "4a1b2c3d-0000-4000-8000-00000000abcd", "9f8e7d6c-1111-4111-8111-0000000000ef"
+
+
+@pytest.mark.parametrize(
+    ("org", "bus", "refused"),
+    [
+        (ORG_A, f"aws.partner/genesys.com/cloud/{ORG_A}/prod", False),
+        (ORG_A, f"aws.partner/genesys.com/cloud/{ORG_B}/prod", True),  # the rule would never match: refused
+        (ORG_A.upper(), f"aws.partner/genesys.com/cloud/{ORG_A}/prod", True),  # the source prefix is case-sensitive
+        (ORG_A, "aws.partner/genesys.com", True),  # a partner bus name without the org
+        (ORG_A, "gcevents-forwarded", False),  # a bus of your own that receives the events: nothing to compare
+    ],
+)
+def test_an_event_bus_of_another_org_is_refused(template: dict[str, Any], org: str, bus: str, refused: bool) -> None:
+    """The rule matches sources `aws.partner/genesys.com/cloud/<OrgId>/`: a partner bus of another org would be a
+    stack that deploys and never receives an event. CloudFormation Rules cannot split a string, so a condition
+    does, and a resource named for the refusal that cannot be created fails the deployment."""
+    defaults = {name: str(p.get("Default", "")) for name, p in template["Parameters"].items()}
+    truth = _conditions(template["Resources"], template["Conditions"], {**defaults, "OrgId": org, "EventBusName": bus})
+    assert truth[template["Resources"][REFUSAL]["Condition"]] is refused

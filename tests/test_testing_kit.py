@@ -3,6 +3,7 @@ pipeline on memory stores. Users' tests depend on this behaviour; the example pr
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -24,7 +25,7 @@ from gcevents import (
     typed_handler,
 )
 from gcevents.testing import KINDS, LambdaContext, context, event, parse, resend, run, sqs_batch
-from gcevents.testing.events import TYPICAL_FIELDS, wrap
+from gcevents.testing.events import LIFECYCLE_MS, TYPICAL_FIELDS, wrap
 from gcevents.testing.fakes import FakeClock
 from gcevents.testing.workload import conversation_lifecycle
 
@@ -245,3 +246,88 @@ def test_the_kit_imports_neither_boto3_nor_httpx_nor_moto() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# --------------------------------------------------------------------------------------- defaults that add up
+def test_a_customer_and_an_agent_built_with_defaults_are_two_participants() -> None:
+    """Each purpose has its own participant by default, as in a real conversation: a customer and an agent built
+    with defaults must not merge into one participant (who would then be both, with one wrap-up)."""
+    events = [event("customer.start"), event("user.start"), event("user.end"), event("customer.end"), event("acw")]
+    result = run(lambda router: None, events)
+    assert result.state is not None
+    stored = result.state.get("c-1")
+    assert stored is not None
+    purposes = sorted(p["purpose"]["value"] for p in stored.state["participants"].values())
+    assert purposes == ["agent", "customer"]
+
+
+def test_events_built_with_defaults_happen_in_lifecycle_order() -> None:
+    """Default event times ascend through a conversation (customer, IVR, queue, agent, wrap-up) and agree with the
+    kinds' typical durations; `event()` called twice for one kind is still the same event."""
+    order = ["customer.start", "flow.start", "flow.end", "acd.start", "acd.end", "user.start", "user.end",
+             "customer.end", "acw", "wrapup"]  # fmt: skip
+    times = [event(kind)["detail"]["eventBody"]["eventTime"] for kind in order]
+    assert times == sorted(times)
+    assert len(set(times)) == len(times)
+    at = dict(zip(order, times, strict=True))
+    assert at["user.end"] - at["user.start"] >= TYPICAL_FIELDS["user.end"]["interactingDurationMs"]
+    assert at["acw"] - at["user.end"] >= TYPICAL_FIELDS["acw"]["wrapupDurationMs"]
+    assert at["acd.end"] - at["acd.start"] >= TYPICAL_FIELDS["acd.end"]["connectedDurationMs"]
+    assert LIFECYCLE_MS.keys() == TYPICAL_FIELDS.keys()  # every kind has its moment
+    assert event("acw")["detail"]["eventBody"] == event("acw")["detail"]["eventBody"]
+
+
+def test_run_env_is_the_environment_handlers_read() -> None:
+    """`run(env=...)` sets those variables in `os.environ` for the run, as a deployment's environment is what a
+    handler reads (`os.environ["CRM_URL"]`), and restores the environment afterwards."""
+    import os
+
+    seen: list[str | None] = []
+
+    def register(router: Router) -> None:
+        @router.on("v2.detail.events.conversation.{id}.acw")
+        def read(event: GenesysEvent, ctx: HandlerContext) -> None:
+            seen.append(os.environ.get("CRM_URL"))
+
+    assert "CRM_URL" not in os.environ
+    run(register, [event("acw")], env={"CRM_URL": "http://127.0.0.1:9/crm"})
+    assert seen == ["http://127.0.0.1:9/crm"]
+    assert "CRM_URL" not in os.environ
+
+
+def test_the_workloads_durations_fit_its_event_times() -> None:
+    """Every derived record of the synthetic workload adds up: talk and hold within the conversation, each agent's
+    talk within that agent's time on the conversation, and the after-call work within the time between the agent's
+    end and the acw event. (A conversation of 140 s talking for 408 s made a reader stop trusting the demo.)"""
+    from gcevents.core import records
+    from gcevents.testing.workload import make_spike
+
+    spike = make_spike(2_000, duplicate_rate=0.0, malformed=0, untrusted=0, seed=11)
+    events = [json.loads(body) for body in spike.bodies]
+    result = run(lambda router: None, events, batch_size=100)
+    assert result.state is not None
+    checked = 0
+    for cid in sorted(spike.conversations):
+        stored = result.state.get(cid)
+        assert stored is not None
+        content = records.derive(cid, stored.state)
+        if "durationMs" not in content:
+            continue  # cut short by the spike: not ended
+        durations = content["durations"]
+        assert durations.get("talkMs", 0) + durations.get("holdMs", 0) <= content["durationMs"], (cid, content)
+        for participant in content["participants"]:
+            if "interactingDurationMs" in participant and "durationMs" in participant:
+                assert participant["interactingDurationMs"] <= participant["durationMs"], (cid, participant)
+        checked += 1
+    assert checked >= 150
+    by_conversation: dict[str, dict[str, int]] = {}
+    for envelope in events:
+        body = envelope["detail"]["eventBody"]
+        kind = envelope["detail"]["topicName"].removeprefix(f"v2.detail.events.conversation.{body['conversationId']}.")
+        at = by_conversation.setdefault(body["conversationId"], {})
+        at[kind] = body["eventTime"]
+        if kind == "acw":
+            at["wrapupDurationMs"] = body["wrapupDurationMs"]
+    for cid, at in by_conversation.items():
+        if {"acw", "user.end"} <= at.keys():
+            assert at["wrapupDurationMs"] <= at["acw"] - at["user.end"], cid

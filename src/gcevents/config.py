@@ -321,7 +321,9 @@ def _genesys_urls(env: Mapping[str, str]) -> tuple[str, str, str | None]:
     if domain is None and not api_override:
         raise ConfigError("GENESYS_REGION (e.g. mypurecloud.com) or GENESYS_API_BASE_URL must be set")
     api_base_url = api_override or f"https://api.{domain}"
-    login_base_url = login_override or (f"https://login.{domain}" if domain else api_base_url)
+    # Only the API overridden (a simulator, a proxy): the token request goes there too. Sending the client
+    # credentials to the real login host while the API calls go elsewhere is never what was meant.
+    login_base_url = login_override or (api_override or f"https://login.{domain}")
     return api_base_url, login_base_url, domain
 
 

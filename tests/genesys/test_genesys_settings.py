@@ -121,3 +121,11 @@ def test_frozen() -> None:
     settings = GenesysSettings.for_domain("mypurecloud.com", client_id="a", client_secret="b")
     with pytest.raises(AttributeError):
         settings.client_id = "other"  # type: ignore[misc]
+
+
+def test_an_api_url_override_alone_takes_the_token_request_along() -> None:
+    """GENESYS_REGION set (as the template and the docs set it) and only the API URL overridden (a simulator, a
+    proxy): the client credentials go to the override too, never to the real login host."""
+    settings = genesys_settings_from_env({**BASE, "GENESYS_API_BASE_URL": "http://127.0.0.1:9/"})
+    assert settings is not None
+    assert settings.token_url == "http://127.0.0.1:9/oauth/token"

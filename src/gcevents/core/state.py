@@ -60,7 +60,7 @@ _PARTICIPANT_MIN = frozenset({"startTime"})
 _PARTICIPANT_MAX = frozenset({"endTime"})
 
 # The participant an event is about, when the body does not say (`purpose` in the body wins).
-_PURPOSE_BY_KIND = {
+PURPOSE_BY_KIND = {
     "customer.start": "customer", "customer.end": "customer",
     "user.start": "agent", "user.end": "agent", "acw": "agent", "wrapup": "agent",
     "acd.start": "acd", "acd.end": "acd",
@@ -272,7 +272,7 @@ def delta(observation: Observation) -> State:
         participant: dict[str, Any] = {"startTime": at, "lastEvent": register(kind)}
         if kind.endswith(".end"):
             participant["endTime"] = at
-        purpose = body.get("purpose") if _is_scalar(body.get("purpose")) else _PURPOSE_BY_KIND.get(kind)
+        purpose = body.get("purpose") if _is_scalar(body.get("purpose")) else PURPOSE_BY_KIND.get(kind)
         if purpose is not None:
             participant["purpose"] = register(purpose)
         for name, value in body.items():

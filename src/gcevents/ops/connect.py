@@ -1,5 +1,6 @@
 """`gcevents connect`: the Genesys Cloud "Amazon EventBridge Source" integration as code, through the public API.
 
+    org      GET  /api/v2/organizations/me                         (the org id: the partner event source's name)
     find     GET  /api/v2/integrations?pageSize=100&pageNumber=N   (every page; type amazon-eventbridge-source,
              GET  /api/v2/integrations/{id}/config/current          then the one whose eventSourceSuffix matches)
     create   POST /api/v2/integrations {"integrationType": {"id": "amazon-eventbridge-source"}, "name": ...}
@@ -22,6 +23,8 @@ from gcevents.core import topics
 from gcevents.errors import ConfigError, GcEventsError, TransientError
 
 INTEGRATION_TYPE = "amazon-eventbridge-source"
+EVENT_SOURCE_PREFIX = "aws.partner/genesys.com/cloud/"
+ORGANIZATION_PATH = "/api/v2/organizations/me"
 DEFAULT_NAME = "gcevents: Amazon EventBridge Source"
 PAGE_SIZE = 100
 MAX_CONFLICT_RETRIES = 3
@@ -126,10 +129,17 @@ class ConnectResult:
     conflicts: int = 0  # 409s met and recovered from
     dry_run: bool = False
     warnings: list[str] = field(default_factory=list)
+    org_id: str | None = None  # None: the token could not read its org (a warning says why)
+    suffix: str = ""
 
     @property
     def changed(self) -> bool:
         return bool(self.writes)
+
+    @property
+    def event_source_name(self) -> str:
+        """The partner event source the integration makes appear in the AWS account: `EventBusName` of the stack."""
+        return f"{EVENT_SOURCE_PREFIX}{self.org_id or '<orgId>'}/{self.suffix}"
 
     def text(self) -> str:
         verb = "would " if self.dry_run else ""
@@ -154,6 +164,8 @@ class ConnectResult:
             "writes": self.writes,
             "conflicts": self.conflicts,
             "warnings": self.warnings,
+            "orgId": self.org_id,
+            "eventSourceName": self.event_source_name,
         }
 
 
@@ -221,6 +233,17 @@ def find_integration(api: _Api, suffix: str) -> tuple[dict[str, Any], dict[str, 
         page += 1
 
 
+def organization_id(client: GenesysApi) -> tuple[str | None, str | None]:
+    """(the org id of the client's token, None) or (None, why not). The org names the partner event source;
+    `connect` does its job without it, so a refusal is a warning, not an error."""
+    status, document = client.request_json("GET", ORGANIZATION_PATH)
+    org_id = document.get("id") if isinstance(document, dict) else None
+    if status == 200 and isinstance(org_id, str) and org_id:
+        return org_id, None
+    why = f"HTTP {status} {_message(document)}".rstrip()
+    return None, f"GET {ORGANIZATION_PATH}: {why}; the org id is the one Admin > Organization Settings shows"
+
+
 def _diff(current: dict[str, Any], wanted: dict[str, Any]) -> list[Change]:
     changes = []
     for name in _PROPERTY_ORDER:
@@ -244,8 +267,11 @@ def connect(
     api = _Api(client)
     say = on_step or (lambda _message: None)
     wanted = request.properties()
+    org_id, problem = organization_id(client)
     found = find_integration(api, request.suffix)
-    result = ConnectResult(None, request.name, dry_run=dry_run, warnings=warnings)
+    result = ConnectResult(None, request.name, dry_run=dry_run, warnings=warnings, org_id=org_id, suffix=request.suffix)
+    if problem:
+        result.warnings.append(problem)
 
     if found is None:
         result.created = True

@@ -14,6 +14,7 @@ and users' own tests all build events here, so a change in what Genesys sends is
 from __future__ import annotations
 
 import copy
+import enum
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +23,7 @@ from typing import Any
 
 from gcevents.core import topics
 from gcevents.core.events import GenesysEvent, RawRecord, parse_record
+from gcevents.core.state import PURPOSE_BY_KIND
 from gcevents.core.times import iso_z, parse_iso
 
 ORG_ID = "4a1b2c3d-0000-4000-8000-00000000abcd"
@@ -46,6 +48,31 @@ TYPICAL_FIELDS: Mapping[str, Mapping[str, Any]] = {
 
 def _full_kind(kind: str) -> str:
     return kind if kind in _OTHER_KINDS else f"conversation.{kind.removeprefix('conversation.')}"
+
+
+# When each kind happens in a conversation built with defaults, in ms after BASE_MS: the lifecycle's order
+# (customer, IVR, queue, agent, wrap-up), agreeing with TYPICAL_FIELDS' durations (12 s in queue, 180 s talking,
+# 25 s of after-call work), so that events built with defaults merge into a conversation that adds up.
+LIFECYCLE_MS: Mapping[str, int] = {
+    "customer.start": 0, "outbound": 500, "contact": 1_000, "flow.start": 2_000, "attributes": 3_000,
+    "flow.outcome": 4_000, "flow.end": 5_000, "acd.start": 8_000, "acd.end": 20_000, "user.start": 20_500,
+    "voicemail.start": 21_000, "voicemail.end": 51_000, "user.end": 200_500, "customer.end": 201_000,
+    "acw": 225_500, "wrapup": 226_000, "agent.state": 227_000, "user.presence": 228_000,
+}  # fmt: skip
+
+
+class _Default(enum.Enum):
+    BY_KIND = "by kind"
+
+
+# `event()`'s default participant and time: the kind's own (see `default_participant`, LIFECYCLE_MS).
+BY_KIND = _Default.BY_KIND
+
+
+def default_participant(kind: str) -> str:
+    """One participant per purpose, as a real conversation has: `p-customer`, `p-agent`, `p-acd`, `p-ivr`, ...
+    (contact and attribute events are the customer's). A customer and an agent built with defaults stay two."""
+    return f"p-{PURPOSE_BY_KIND.get(kind, 'customer')}"
 
 
 def topic_for(kind: str, entity_id: str) -> str:
@@ -108,9 +135,9 @@ def event(
     kind: str,
     conversation_id: str = "c-1",
     *,
-    participant_id: str | None = "p-1",
+    participant_id: str | _Default | None = BY_KIND,
     session_id: str | None = "s-1",
-    event_time: int | datetime | str | None = BASE_MS,
+    event_time: int | datetime | str | _Default | None = BY_KIND,
     envelope: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> dict[str, Any]:
@@ -119,8 +146,10 @@ def event(
     `kind` is a topic suffix (`acw`, `customer.end`, ... — see `KINDS`; `conversation.` in front is allowed) or
     `agent.state` (then `conversation_id` is the user id), with the kind's usual fields filled in
     (`TYPICAL_FIELDS`). `fields` are eventBody fields by their Genesys names (`wrapupCode="Sale"`); a field given
-    as None is left out, as Genesys leaves out what it does not know. `event_time`: epoch milliseconds (what
-    Genesys sends), a datetime, a string (sent as it is) or None (no eventTime). A full topic as `kind`
+    as None is left out, as Genesys leaves out what it does not know. `participant_id`: by default the kind's
+    purpose's own (`default_participant`). `event_time`: epoch milliseconds (what Genesys sends), a datetime, a
+    string (sent as it is) or None (no eventTime); by default the kind's moment in a conversation starting at
+    BASE_MS (`LIFECYCLE_MS`), so default events ascend in lifecycle order. A full topic as `kind`
     (`v2.audits...`, `v2.users.u-1.presence`, or anything after `raw:`) sends exactly `fields` as the body.
     `envelope` overrides envelope fields (`source`, `id`, `time`, ...)."""
     _check_field_names(fields)
@@ -131,7 +160,9 @@ def event(
         kind = kind.removeprefix("conversation.")
         if kind not in TYPICAL_FIELDS:
             raise ValueError(f"unknown event kind {kind!r}; one of {', '.join(KINDS)} or a full topic")
-        body = _common_fields(kind, conversation_id, participant_id, session_id, event_time)
+        participant = default_participant(kind) if participant_id is BY_KIND else participant_id
+        when = BASE_MS + LIFECYCLE_MS[kind] if event_time is BY_KIND else event_time
+        body = _common_fields(kind, conversation_id, participant, session_id, when)
         body.update(TYPICAL_FIELDS[kind])
         body.update(fields)
         built = wrap(topic_for(kind, conversation_id), {k: v for k, v in body.items() if v is not None})

@@ -14,13 +14,15 @@ passes a function, for calling `gcevents.handler` (or your own Lambda function) 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
@@ -147,8 +149,10 @@ def run(
     SQS batches (`sqs_batch`); each dict or text is one SQS message. Repeat one to deliver it twice; `resend`
     one to re-send it under a new envelope id. They go in batches of `batch_size`, as the event source mapping
     would deliver them. `enrichment`: conversationId -> analytics details for the enriched kinds (`customer.end`
-    and `acw`; without it there is no enrichment). `services` reach handlers as `ctx.services`. `env`: further
-    `GCEVENTS_*` variables (e.g. `GCEVENTS_ALLOWED_SOURCES`, `GCEVENTS_ENRICH_KINDS`, `GCEVENTS_SINKS`).
+    and `acw`; without it there is no enrichment). `services` reach handlers as `ctx.services`. `env`: the
+    deployment's environment: gcevents' configuration is read from it (`GCEVENTS_ALLOWED_SOURCES`,
+    `GCEVENTS_ENRICH_KINDS`, `GCEVENTS_SINKS`, ...), and it is `os.environ` for the run, so handlers read their own
+    settings (`CRM_URL`) as in Lambda; the environment is restored afterwards.
     `attempts` > 1 redelivers records answered "retry", as SQS would, up to that many deliveries in all."""
     from gcevents.config import Config
     from gcevents.entrypoints.runtime import build_runtime
@@ -156,19 +160,35 @@ def run(
 
     recorder = _Recorder()
     settings = {**KIT_ENV, **{k: v for k, v in (env or {}).items() if k != "GCEVENTS_HANDLERS"}}
-    runtime = build_runtime(
-        Config.from_env(settings),
-        router=recorder.wrap(_user_router(handlers)),
-        enricher=MemoryEnricher(dict(enrichment)) if enrichment is not None else None,
-    )
-    runtime.pipeline.services.update(services or {})
-    outcomes = _deliver(runtime.pipeline, _records(events), max(1, batch_size), max(1, attempts))
+    with _environment(env or {}):
+        runtime = build_runtime(
+            Config.from_env(settings),
+            router=recorder.wrap(_user_router(handlers)),
+            enricher=MemoryEnricher(dict(enrichment)) if enrichment is not None else None,
+        )
+        runtime.pipeline.services.update(services or {})
+        outcomes = _deliver(runtime.pipeline, _records(events), max(1, batch_size), max(1, attempts))
     return RunResult(
         outcomes=outcomes,
         calls={name: list(calls) for name, calls in recorder.calls.items()},
         dead_letters=_letters(runtime.dead_letters),
         state=runtime.state_store,
     )
+
+
+@contextlib.contextmanager
+def _environment(env: Mapping[str, str]) -> Iterator[None]:
+    """`env` in os.environ while the block runs; what was there before (or its absence) afterwards."""
+    before = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _letters(store: DeadLetterStore) -> list[DeadLetter]:

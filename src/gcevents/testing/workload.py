@@ -55,9 +55,10 @@ def conversation_lifecycle(conversation_id: str, start_ms: int, rng: random.Rand
     t = start_ms
     events: list[dict[str, Any]] = []
 
-    def add(kind: str, participant: str, session: str, **extra: Any) -> None:
+    def add(kind: str, participant: str, session: str, after_ms: int | None = None, **extra: Any) -> None:
+        """The event `after_ms` after the previous one (a step of 0.2-30 s when not given)."""
         nonlocal t
-        t += rng.randrange(200, 30_000)
+        t += rng.randrange(200, 30_000) if after_ms is None else after_ms
         body = {**base, "eventTime": t, "participantId": participant, "sessionId": session, **extra}
         events.append(envelope(f"conversation.{kind}", conversation_id, body, rng=rng))
 
@@ -67,25 +68,36 @@ def conversation_lifecycle(conversation_id: str, start_ms: int, rng: random.Rand
     add("acd.start", customer, customer_session, queueId=queue_id)
     add("acd.end", customer, customer_session, queueId=queue_id, acdOutcome="ANSWERED")
     add("user.start", agent, agent_session, userId=user_id, queueId=queue_id)
-    talk = rng.randrange(20_000, 900_000)
+    # The durations are the time between the events: the agent talks from user.start to user.end, the customer
+    # hangs up just after, and the after-call work ends with the acw event.
+    talk, acw = rng.randrange(20_000, 900_000), rng.randrange(5_000, 120_000)
+    agent_fields = {"userId": user_id, "queueId": queue_id}
     add(
         "user.end",
         agent,
         agent_session,
-        userId=user_id,
-        queueId=queue_id,
+        talk,
+        **agent_fields,
         interactingDurationMs=talk,
         disconnectType=rng.choice(_DISCONNECTS),
     )
-    add("customer.end", customer, customer_session, disconnectType=rng.choice(_DISCONNECTS), interactingDurationMs=talk)
+    hangup = rng.randrange(200, 2_000)
+    add(
+        "customer.end",
+        customer,
+        customer_session,
+        hangup,
+        disconnectType=rng.choice(_DISCONNECTS),
+        interactingDurationMs=talk,
+    )
     add(
         "acw",
         agent,
         agent_session,
-        userId=user_id,
-        queueId=queue_id,
+        acw - hangup,
+        **agent_fields,
         wrapupCode=rng.choice(_WRAPUP_CODES),
-        wrapupDurationMs=rng.randrange(5_000, 120_000),
+        wrapupDurationMs=acw,
     )
     add("wrapup", agent, agent_session, userId=user_id, queueId=queue_id, wrapupCode=rng.choice(_WRAPUP_CODES))
     return events

@@ -71,7 +71,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
     print(result.text())
     if not args.dry_run:
         print(
-            f"partner event source: aws.partner/genesys.com/cloud/<orgId>/{request.suffix} in account "
+            f"partner event source: {result.event_source_name} in account "
             f"{request.aws_account_id} ({request.aws_region}); deploy template.yaml with CreateEventBus=true "
             "(or associate it with a bus yourself)"
         )

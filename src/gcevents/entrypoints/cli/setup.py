@@ -16,7 +16,8 @@ def register(subparsers: Any) -> None:
         help="create the DynamoDB tables / SQS queues / SQLite files configured",
         description=(
             "Create what the configuration names and does not exist yet: the DynamoDB tables of "
-            "GCEVENTS_IDEMPOTENCY_STORE and GCEVENTS_STATE_STORE, the SQLite files, and with --queue an SQS queue "
+            "GCEVENTS_IDEMPOTENCY_STORE and GCEVENTS_STATE_STORE (and GENESYS_BUDGET_TABLE with "
+            "GENESYS_BUDGET_SCOPE=shared), the SQLite files, and with --queue an SQS queue "
             "with its dead-letter queue. For a worker or a test account; in a deployment the SAM template creates "
             "them. Running it twice changes nothing."
         ),
@@ -76,6 +77,13 @@ def setup_resources(
             done[f"{label}_table"] = f"{spec.target} ({'created' if created else 'exists'})"
         elif spec.kind == "sqlite":
             done[f"{label}_db"] = _touch_sqlite(spec, label, config)
+    genesys = config.genesys
+    if genesys is not None and genesys.budget_scope == "shared" and genesys.budget_table:
+        from gcevents.adapters.dynamodb.budget import create_budget_table
+
+        dynamodb = dynamodb or make_client("dynamodb")
+        created = create_budget_table(dynamodb, genesys.budget_table)
+        done["budget_table"] = f"{genesys.budget_table} ({'created' if created else 'exists'})"
     if config.dead_letters.kind == "sqlite":
         done["dead_letters_db"] = _touch_sqlite(config.dead_letters, "dead_letters", config)
     if queue:

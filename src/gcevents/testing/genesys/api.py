@@ -93,6 +93,17 @@ def _limits(state: SimulatorState, match: re.Match[str], query: str, body: bytes
     return 200, {"entities": entities}
 
 
+def _organization(state: SimulatorState, match: re.Match[str], query: str, body: bytes) -> Reply:
+    options = state.options
+    if options.org_status != 200:
+        return options.org_status, {
+            "message": "organization unavailable",
+            "code": "forbidden",
+            "status": options.org_status,
+        }
+    return 200, {"id": options.org_id, "name": "gcevents-simulator", "state": "active"}
+
+
 def _job(state: SimulatorState, match: re.Match[str], query: str, body: bytes) -> Reply:
     return state.analytics.job(match.string, query)
 
@@ -136,6 +147,7 @@ ROUTES = (
         _details,
     ),
     Route("GET", re.compile(r"/api/v2/conversations/([^/]+)"), "GET /api/v2/conversations/{id}", _conversation),
+    Route("GET", re.compile(re.escape("/api/v2/organizations/me")), "GET /api/v2/organizations/me", _organization),
     Route("POST", re.compile(re.escape(QUERY_PATH)), f"POST {QUERY_PATH}", _query),
     Route("POST", re.compile(re.escape(JOBS_PATH)), f"POST {JOBS_PATH}", _submit),
 )

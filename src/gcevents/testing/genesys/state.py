@@ -32,6 +32,8 @@ class SimulatorOptions:
     # org's published limit stays while 429s come sooner). None: the enforced per-token rate.
     published_limit_per_minute: int | None = None
     limits_status: int = 200  # the limits API's answer (403, 500 ...: the client must fall back to its configuration)
+    org_id: str = "5f8a2c3e-1b4d-4e6f-9a7b-0c1d2e3f4a5b"  # GET /api/v2/organizations/me: the org of every token
+    org_status: int = 200  # that call's answer (403 ...: the caller must do without the org id)
     latency_ms: float = 0.0  # added to every API answer
     error_rate: float = 0.0  # fraction of API requests answered with `error_status`
     error_status: int = 503
