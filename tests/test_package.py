@@ -294,3 +294,43 @@ def _writable_tmp(tmp_path: Path) -> Iterator[None]:
     for path in tmp_path.rglob("*"):
         if path.is_dir():
             path.chmod(0o755)
+
+
+# ---------------------------------------------------------------------------------- as a user types it
+GCEVENTS = Path(sys.executable).with_name("gcevents")  # the console script of this environment
+EXAMPLE = ROOT / "examples" / "crm-wrapup"
+
+
+def _typed(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`gcevents ...` as a user types it: a subprocess from `cwd`, every path relative to it."""
+    done = subprocess.run([str(GCEVENTS), *command], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 and package.NETWORK_ERRORS.search(done.stderr):
+        pytest.skip("package index unreachable")
+    return done
+
+
+@pytest.mark.slow
+def test_the_examples_package_command_as_typed_from_its_folder(tmp_path: Path) -> None:
+    """examples/crm-wrapup/README.md's step 3, from a copy of the example, with the default relative --out."""
+    project = tmp_path / "crm-wrapup"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    done = _typed(["package", "--handlers", "./crm_wrapup", "--spec", "crm_wrapup.handlers:router"], project)
+    assert done.returncode == 0, done.stderr
+    assert (project / "build" / "lambda" / "crm_wrapup" / "handlers.py").is_file()
+    assert (project / "build" / "gcevents-lambda.zip").is_file()
+    assert "imports checked: crm_wrapup, crm_wrapup.handlers:router" in done.stdout
+    assert "build/lambda/: " in done.stdout  # the path as the user gave it
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+def test_out_and_handlers_relative_or_absolute_from_another_folder(tmp_path: Path, absolute: bool) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "outside_project", project)
+    elsewhere.mkdir()
+    handlers = project / "acme_wrapups" if absolute else Path("../project/acme_wrapups")
+    out = tmp_path / "out" if absolute else Path("../out")
+    command = ["package", "--handlers", str(handlers), "--out", str(out), "--spec", "acme_wrapups.handlers:router"]
+    done = _typed([*command, "--no-zip"], elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "lambda" / "acme_wrapups" / "handlers.py").is_file()

@@ -337,6 +337,7 @@ def runtime_provided_path() -> Iterator[Path]:
 def check_imports(python: str, site: Path, modules: Sequence[str]) -> list[tuple[str, str]]:
     """Import gcevents' Lambda entry point and every handler module/spec in a fresh `python -I -S -B` with
     `site` and the runtime's boto3 only. Returns (module or spec, error) for each failure."""
+    site = site.absolute()  # it goes on sys.path of a process whose cwd is `site`: relative, it would not resolve
     with runtime_provided_path() as provided:  # -I: no PYTHONPATH or user site of this machine
         result = subprocess.run(
             [python, "-I", "-S", "-B", "-c", _CHECK, str(site), str(provided), *modules],
