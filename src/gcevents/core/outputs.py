@@ -445,7 +445,8 @@ def _raw_builder(event: GenesysEvent) -> Callable[[str], OutboundRecord]:
 
 
 def raw_document(event: GenesysEvent) -> dict[str, Any]:
-    """A raw event as delivered: our envelope around the original EventBridge event (schemas/genesys.event.v1)."""
+    """A raw event as delivered: our envelope around the original EventBridge event (gcevents.schemas:
+    genesys.event.v1)."""
     text = event.record.text()
     try:
         original: Any = json.loads(text)
