@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     add_option(process, "--max-wait", ProcessOptions, help="cap on waiting between retry rounds (s)")
     process.add_argument(
         "--sink", action="append", default=[], metavar="SPEC",
-        help="add a sink (GCEVENTS_SINKS syntax), e.g. webhook:http://127.0.0.1:8080/in; see docs/outputs.md",
+        help="add a sink (GCEVENTS_SINKS syntax), e.g. webhook:http://127.0.0.1:8080/in; see the Outputs guide",
     )  # fmt: skip
     process.add_argument("--json", action="store_true", help="machine-readable summary")
     process.set_defaults(func=cmd_process)
