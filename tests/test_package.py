@@ -437,3 +437,23 @@ def test_code_dir_refuses_a_folder_that_is_not_an_artifact(tmp_path: Path, monke
     with pytest.raises(PackagingError, match="not empty and not a gcevents artifact"):
         package.build(PackageOptions(code_dir=project))
     assert (project / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("machine", "natives", "measured"), [("x86_64", 0, True), ("x86_64", 1, False)])
+def test_measure_only_what_this_machine_can_load(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    machine: str,
+    natives: int,
+    measured: bool,
+) -> None:
+    """An arm64 artifact of pure Python imports on x86_64 too; one with an aarch64 .so cannot be timed here."""
+    fake = package.Artifact(tmp_path, tmp_path, None, 1, None, 1, 0, "/usr/bin/python3.12", native_files=natives)
+    monkeypatch.setattr(package, "build", lambda options: fake)
+    monkeypatch.setattr(package, "_machine", lambda: machine)
+    monkeypatch.setattr(package, "measure_cold_import", lambda python, site, modules, with_pyc: 0.05)
+    assert cli.main(["package", "--arch", "arm64", "--measure"]) == 0
+    output = capsys.readouterr().out
+    assert ("cold import (median of 9, CPU time): 50 ms with .pyc" in output) == measured
+    assert ("cold import not measured: this machine cannot load arm64 Linux code" in output) == (not measured)

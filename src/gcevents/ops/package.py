@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gcevents.errors import GcEventsError
+from gcevents.ops import static_check
 
 # In the Lambda Python runtime already: shipping them again only grows the artifact (and can shadow the
 # runtime's patched versions).
@@ -107,6 +108,7 @@ class Artifact:
     modules_checked: tuple[str, ...] = ()
     check: str = ""  # which check ran on `modules_checked`: "import check" or "static check"
     check_detail: str = ""  # by which Python, or why static and what it found
+    native_files: int = 0  # native (.so) files in the artifact
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -422,6 +424,7 @@ def build(options: PackageOptions) -> Artifact:
         modules,
         check,
         check_detail,
+        sum(1 for _ in static_check.native_files(site)),
         tuple(warnings),
     )
 
@@ -478,8 +481,6 @@ def _check(options: PackageOptions, python: str | None, site: Path, modules: Seq
         kind, failures = "import check", check_imports(python, site, modules)
         ran = f"imported by {python} on this {_machine()} Linux machine"
     else:
-        from gcevents.ops import static_check
-
         provided = (*RUNTIME_PROVIDED_MODULES, *RUNTIME_PROVIDED)
         machine = ARCHITECTURES[options.arch]
         report = static_check.check(

@@ -48,7 +48,7 @@ def check(
     module names the runtime provides. `trusted`: top-level packages that must be there but are not read
     (gcevents: copied by `gcevents package` itself, with lazy imports of what only development uses)."""
     failures = list(native_failures(site, machine, python_version))
-    native = sum(1 for _ in _native_files(site))
+    native = sum(1 for _ in native_files(site))
     known = frozenset(sys.stdlib_module_names) | {name.removesuffix(".py") for name in provided}
     checker = _ImportChecker(site, known, frozenset(trusted))
     for entry in modules:
@@ -60,7 +60,7 @@ def check(
 
 
 # ------------------------------------------------------------------------------------------- native files
-def _native_files(site: Path) -> Iterable[Path]:
+def native_files(site: Path) -> Iterable[Path]:
     for path in sorted(site.rglob("*")):
         if path.is_file() and (path.suffix in _NATIVE_SUFFIXES or ".so." in path.name):
             yield path
@@ -69,7 +69,7 @@ def _native_files(site: Path) -> Iterable[Path]:
 def native_failures(site: Path, machine: str, python_version: str) -> Iterable[tuple[str, str]]:
     wanted = ELF_MACHINES[machine]
     major, minor = python_version.split(".")
-    for path in _native_files(site):
+    for path in native_files(site):
         relative = path.relative_to(site).as_posix()
         found = _elf_machine(path)
         if found is None:
