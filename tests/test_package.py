@@ -338,16 +338,21 @@ def test_the_examples_package_command_as_typed_from_its_folder(tmp_path: Path) -
     assert "build/lambda/: " in done.stdout  # the path as the user gave it
 
 
+# This machine's own architecture: the import check runs (not the static one), with the paths as typed.
+HOST_ARCH = "arm64" if package._machine() == "aarch64" else "x86_64"
+
+
 @pytest.mark.slow
+@pytest.mark.parametrize("arch", sorted({"arm64", HOST_ARCH}))
 @pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
-def test_out_and_handlers_relative_or_absolute_from_another_folder(tmp_path: Path, absolute: bool) -> None:
+def test_out_and_handlers_relative_or_absolute_from_another_folder(tmp_path: Path, absolute: bool, arch: str) -> None:
     project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
     shutil.copytree(ROOT / "tests" / "fixtures" / "outside_project", project)
     elsewhere.mkdir()
     handlers = project / "acme_wrapups" if absolute else Path("../project/acme_wrapups")
     out = tmp_path / "out" if absolute else Path("../out")
     command = ["package", "--handlers", str(handlers), "--out", str(out), "--spec", "acme_wrapups.handlers:router"]
-    done = _typed([*command, "--no-zip"], elsewhere)
+    done = _typed([*command, "--no-zip", "--arch", arch], elsewhere)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "lambda" / "acme_wrapups" / "handlers.py").is_file()
 
@@ -457,3 +462,25 @@ def test_measure_only_what_this_machine_can_load(
     output = capsys.readouterr().out
     assert ("cold import (median of 9, CPU time): 50 ms with .pyc" in output) == measured
     assert ("cold import not measured: this machine cannot load arm64 Linux code" in output) == (not measured)
+
+
+@pytest.mark.slow
+def test_make_package_in_a_fresh_clone(tmp_path: Path) -> None:
+    """`make package` as typed in a clone (this environment's venv standing in for `make setup`'s)."""
+    clone = tmp_path / "gcevents"
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in listed.splitlines():
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    venv = Path(sys.executable).parent.parent
+    (venv / "bin" / "gcevents").touch()  # newer than pyproject.toml: `make setup` has nothing to do
+    make = ["make", "package", f"VENV={venv}", f"ARCH={HOST_ARCH}"]  # the import check, as the bug needed
+    done = subprocess.run(make, cwd=clone, capture_output=True, text=True)
+    if done.returncode != 0 and package.NETWORK_ERRORS.search(done.stderr):
+        pytest.skip("package index unreachable")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "build/lambda/: " in done.stdout
+    if package.host_loads(HOST_ARCH, TARGET_PYTHON):
+        assert "import check (gcevents): imported by " in done.stdout
+    assert (clone / "build" / "gcevents-lambda.zip").is_file()
