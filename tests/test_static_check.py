@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from gcevents.ops import static_check
 
 
@@ -63,13 +67,14 @@ def test_every_required_import_of_the_handlers_is_in_the_artifact(tmp_path: Path
                 "def later():\n    import crmclient\n"
                 "router = object()\n"
             ),
-            "myorg/util.py": "from ..missing_top import thing\ndef helper(): pass\n",
+            "myorg/util.py": "import missing_top\nfrom ..beyond import thing\ndef helper(): pass\n",
             "gcevents/__init__.py": "def lazily():\n    import gcevents.testing\n",  # trusted: not read
         },
     )
     report = _check(site, "gcevents", "myorg", "myorg.handlers:router", "myorg.handlers:missing", "absent")
     assert report.failures == (
         ("myorg", "No module named 'missing_top' in the artifact (imported by myorg.util)"),
+        ("myorg", "from ..beyond import: a relative import beyond the top-level package (myorg.util)"),
         ("myorg", "No module named 'crmclient' in the artifact (imported by myorg.handlers)"),
         ("myorg.handlers:missing", "myorg.handlers defines no top-level 'missing'"),
         ("absent", "No module named 'absent' in the artifact"),
@@ -81,3 +86,27 @@ def test_a_handler_that_does_not_parse_is_named(tmp_path: Path) -> None:
     ((module, message),) = _check(site, "bad").failures
     assert module == "bad"
     assert message.startswith("SyntaxError: ")
+
+
+@given(content=st.binary(max_size=64), machine=st.sampled_from(sorted(static_check.ELF_MACHINES)))
+def test_any_native_file_is_judged_without_error(
+    tmp_path_factory: pytest.TempPathFactory, content: bytes, machine: str
+) -> None:
+    """Whatever a `.so` holds (truncated, foreign, garbage), the check names it or accepts it: never raises, and
+    accepts only a 64-bit little-endian ELF for the target machine."""
+    site = _write(tmp_path_factory.mktemp("site"), {"pkg/_x.abi3.so": content})
+    failures = list(static_check.native_failures(site, machine, "3.12"))
+    wanted = static_check.ELF_MACHINES[machine].to_bytes(2, "little")
+    accepted = len(content) >= 20 and content[:6] == b"\x7fELF\x02\x01" and content[18:20] == wanted
+    assert (failures == []) == accepted
+    assert all(path == "pkg/_x.abi3.so" for path, _ in failures)
+
+
+@given(depth=st.integers(1, 4), level=st.integers(1, 4), name=st.sampled_from([None, "util", "a.b"]))
+def test_relative_imports_resolve_against_the_package(depth: int, level: int, name: str | None) -> None:
+    package = ".".join(f"p{i}" for i in range(depth))
+    resolved = static_check._absolute(name, level, package)
+    if level <= depth:
+        assert resolved == ".".join([*[f"p{i}" for i in range(depth - level + 1)], *([name] if name else [])])
+    else:  # beyond the top-level package: Python's ImportError, and never found in an artifact
+        assert resolved.startswith(".")

@@ -100,6 +100,8 @@ class _ImportChecker:
 
     def resolve(self, module: str) -> Path | None:
         """The file (or namespace directory) `module` is imported from in the artifact."""
+        if module.startswith("."):
+            return None  # a relative import beyond the top-level package
         base = self.site.joinpath(*module.split("."))
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
             if candidate.is_file():
@@ -129,7 +131,12 @@ class _ImportChecker:
             return [f"SyntaxError: {exc.msg} ({path.name}, line {exc.lineno})"]
         problems: list[str] = []
         for imported, required in _imports(tree, package):
-            if not self.available(imported):
+            if imported.startswith("."):
+                if required:
+                    problems.append(
+                        f"from {imported} import: a relative import beyond the top-level package ({module})"
+                    )
+            elif not self.available(imported):
                 if required:
                     problems.append(f"No module named {imported!r} in the artifact (imported by {module})")
             elif imported.split(".")[0] == own:
@@ -165,11 +172,14 @@ def _imports(tree: ast.Module, package: str) -> list[tuple[str, bool]]:
 
 
 def _absolute(module: str | None, level: int, package: str) -> str:
+    """The absolute name of `from <level dots><module> import ...` in `package`; beyond the top-level package
+    (an ImportError in Python) it stays relative, which never resolves."""
     if not level:
         return module or ""
     parts = package.split(".") if package else []
-    base = parts[: len(parts) - (level - 1)] if level > 1 else parts
-    return ".".join([*base, *([module] if module else [])])
+    if level > len(parts):
+        return "." * level + (module or "")
+    return ".".join([*parts[: len(parts) - level + 1], *([module] if module else [])])
 
 
 def _catches_import_error(handler: ast.ExceptHandler) -> bool:
