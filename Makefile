@@ -1,8 +1,12 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The function's architecture (arm64 or x86_64): the template's Architecture parameter must say the same.
+ARCH ?= arm64
+# This checkout's gcevents when `make setup` made it, else the one on PATH (an installed wheel).
+GCEVENTS ?= $(if $(wildcard $(BIN)/gcevents),$(BIN)/gcevents,gcevents)
 
-.PHONY: setup demo test lint lint-template typecheck bench package clean
+.PHONY: setup demo test lint lint-template typecheck bench package build-Function clean
 
 $(BIN)/gcevents: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -35,10 +39,15 @@ test: lint
 bench: setup
 	$(BIN)/python -m bench.run
 
-# Lambda artifact for template.yaml's CodeUri: build/lambda/ and build/gcevents-lambda.zip (arm64, CPython 3.12).
+# The Lambda artifact: build/lambda/ and build/gcevents-lambda.zip (ARCH, CPython 3.12), to inspect or upload.
 # Your handlers: make package PACKAGE_ARGS="--handlers ../myorg --spec myorg.handlers:router"
 package: setup
-	$(BIN)/gcevents package $(PACKAGE_ARGS)
+	$(BIN)/gcevents package --arch $(ARCH) $(PACKAGE_ARGS)
+
+# `sam build` runs this (template.yaml: Metadata BuildMethod makefile on Function) in a copy of this folder, with
+# ARTIFACTS_DIR set to .aws-sam/build/Function: the function's code root, which SAM zips and uploads.
+build-Function:
+	$(GCEVENTS) package --arch $(ARCH) --code-dir "$(ARTIFACTS_DIR)" $(PACKAGE_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache .gcevents

@@ -2,7 +2,7 @@
 
 US East (N. Virginia), on-demand, no free tier, read 2026-11-27 (re-check before quoting a bill):
 
-- Lambda, Arm (the template's `Architectures: [arm64]`): $0.0000133334 per GB-second (first 7.5 billion GB-s a
+- Lambda, Arm (the template's default `Architecture`, arm64): $0.0000133334 per GB-second (first 7.5 billion GB-s a
   month) and $0.20 per million requests — https://aws.amazon.com/lambda/pricing/
 - DynamoDB on-demand, Standard table class: $0.625 per million write request units and $0.125 per million read
   request units (the prices since the 50 % cut of 2024-11-01) — https://aws.amazon.com/dynamodb/pricing/on-demand/

@@ -74,6 +74,7 @@ PLACEHOLDERS: dict[str, str] = {
     "<secret of 2222-bbbb>": "s2",
     "<DeadLetterQueueUrl>": "{dlq_url}",
     "<QueueUrl>": "{queue_url}",
+    "<version>": "0.1.0",
 }
 FIXTURE_NAMES = frozenset({"myorg", "events.jsonl", "crm"})  # what `with=` may name (FIXTURES below builds them)
 PLACEHOLDER = re.compile(r"<[A-Za-z][A-Za-z0-9 _.-]*>")

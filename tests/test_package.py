@@ -102,7 +102,7 @@ def test_pyc_are_for_the_target_python_and_hash_based(tmp_path: Path) -> None:
 
 def test_no_target_python_means_source_only_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(package, "find_python", lambda version, explicit=None: None)
-    monkeypatch.setattr(package, "install_dependencies", lambda requirements, target, version: None)
+    monkeypatch.setattr(package, "install_dependencies", lambda requirements, target, version, arch: None)
     monkeypatch.setattr(package, "check_imports", lambda python, site, modules: [])
     artifact = package.build(PackageOptions(out=tmp_path, make_zip=False))
     assert artifact.pyc_files == 0
@@ -164,10 +164,17 @@ def test_build_with_arm64_wheels_and_handlers(artifact: package.Artifact) -> Non
 
 
 @pytest.mark.slow
-def test_a_handler_that_does_not_import_is_an_error_naming_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize("arch", ["arm64", "x86_64"])
+def test_a_handler_that_does_not_import_is_an_error_naming_it(tmp_path: Path, arch: str) -> None:
+    """Imported where this machine loads the target, read where it cannot: the same module named either way."""
     with pytest.raises(PackagingError) as raised:
-        _build(PackageOptions(out=tmp_path, handlers=(PROJECT / "broken_handlers.py",), make_zip=False))
-    assert "broken_handlers: ModuleNotFoundError: No module named 'acme_crm_client'" in str(raised.value)
+        _build(PackageOptions(out=tmp_path, arch=arch, handlers=(PROJECT / "broken_handlers.py",)))
+    if package.host_loads(arch, TARGET_PYTHON):
+        assert "(import check)" in str(raised.value)
+        assert "broken_handlers: ModuleNotFoundError: No module named 'acme_crm_client'" in str(raised.value)
+    else:
+        assert "(static check)" in str(raised.value)
+        assert "broken_handlers: No module named 'acme_crm_client' in the artifact" in str(raised.value)
     assert not (tmp_path / "gcevents-lambda.zip").exists()
 
 
@@ -231,8 +238,16 @@ def test_packaged_handler_runs_once_per_unique_event_in_a_clean_venv(
     artifact: package.Artifact, clean_venv: Path, aws: str, boto_client: Any, unique_name: str, tmp_path: Path
 ) -> None:
     assert artifact.zip_path is not None
+    _runs_once_per_unique_event(artifact.zip_path, clean_venv, aws, boto_client, unique_name, tmp_path)
+
+
+def _runs_once_per_unique_event(
+    zip_path: Path, clean_venv: Path, aws: str, boto_client: Any, unique_name: str, tmp_path: Path
+) -> None:
+    """The zipped acme_wrapups artifact, unzipped read-only, runs a batch twice in new processes of `clean_venv`:
+    one effect per unique event."""
     task = tmp_path / "task"
-    with zipfile.ZipFile(artifact.zip_path) as archive:
+    with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(task)
     for path in task.rglob("*"):  # Lambda's code directory is read-only
         path.chmod(0o555 if path.is_dir() else 0o444)
@@ -294,3 +309,178 @@ def _writable_tmp(tmp_path: Path) -> Iterator[None]:
     for path in tmp_path.rglob("*"):
         if path.is_dir():
             path.chmod(0o755)
+
+
+# ---------------------------------------------------------------------------------- as a user types it
+GCEVENTS = Path(sys.executable).with_name("gcevents")  # the console script of this environment
+EXAMPLE = ROOT / "examples" / "crm-wrapup"
+
+
+def _typed(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`gcevents ...` as a user types it: a subprocess from `cwd`, every path relative to it."""
+    done = subprocess.run([str(GCEVENTS), *command], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0 and package.NETWORK_ERRORS.search(done.stderr):
+        pytest.skip("package index unreachable")
+    return done
+
+
+@pytest.mark.slow
+def test_the_examples_package_command_as_typed_from_its_folder(tmp_path: Path) -> None:
+    """examples/crm-wrapup/README.md's step 3, from a copy of the example, with the default relative --out."""
+    project = tmp_path / "crm-wrapup"
+    shutil.copytree(EXAMPLE, project, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    done = _typed(["package", "--handlers", "./crm_wrapup", "--spec", "crm_wrapup.handlers:router"], project)
+    assert done.returncode == 0, done.stderr
+    assert (project / "build" / "lambda" / "crm_wrapup" / "handlers.py").is_file()
+    assert (project / "build" / "gcevents-lambda.zip").is_file()
+    check = "import check" if package.host_loads("arm64", TARGET_PYTHON) else "static check"
+    assert f"{check} (gcevents, crm_wrapup, crm_wrapup.handlers:router): " in done.stdout
+    assert "build/lambda/: " in done.stdout  # the path as the user gave it
+
+
+# This machine's own architecture: the import check runs (not the static one), with the paths as typed.
+HOST_ARCH = "arm64" if package._machine() == "aarch64" else "x86_64"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", sorted({"arm64", HOST_ARCH}))
+@pytest.mark.parametrize("absolute", [False, True], ids=["relative", "absolute"])
+def test_out_and_handlers_relative_or_absolute_from_another_folder(tmp_path: Path, absolute: bool, arch: str) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "outside_project", project)
+    elsewhere.mkdir()
+    handlers = project / "acme_wrapups" if absolute else Path("../project/acme_wrapups")
+    out = tmp_path / "out" if absolute else Path("../out")
+    command = ["package", "--handlers", str(handlers), "--out", str(out), "--spec", "acme_wrapups.handlers:router"]
+    done = _typed([*command, "--no-zip", "--arch", arch], elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out" / "lambda" / "acme_wrapups" / "handlers.py").is_file()
+
+
+# ------------------------------------------------------------------- native dependencies, either architecture
+def _orjson_project(tmp_path: Path) -> Path:
+    """acme_wrapups, its effects written with orjson (a native extension): the handler needs `-r orjson`."""
+    project = tmp_path / "project"
+    shutil.copytree(PROJECT / "acme_wrapups", project / "acme_wrapups")
+    handlers = project / "acme_wrapups" / "handlers.py"
+    source = handlers.read_text().replace("import json\n", "import orjson\n")
+    handlers.write_text(
+        source.replace("line = json.dumps(", "line = orjson.dumps(").replace(
+            "effects.write(line + ", "effects.write(line.decode() + "
+        )
+    )
+    assert "orjson.dumps(" in handlers.read_text()
+    return project
+
+
+ORJSON_PACKAGE = ["package", "--handlers", "./acme_wrapups", "--spec", "acme_wrapups.handlers:router", "-r", "orjson"]
+
+
+@pytest.mark.slow
+def test_a_handler_needing_orjson_packages_for_arm64_on_any_machine(tmp_path: Path) -> None:
+    project = _orjson_project(tmp_path)
+    done = _typed([*ORJSON_PACKAGE, "--arch", "arm64"], project)
+    assert done.returncode == 0, done.stderr
+    extensions = list((project / "build" / "lambda" / "orjson").glob("*.so"))
+    assert [e.name for e in extensions] == ["orjson.cpython-312-aarch64-linux-gnu.so"]
+    assert extensions[0].read_bytes()[18:20] == (183).to_bytes(2, "little")  # ELF e_machine: AArch64
+    checked = "(gcevents, acme_wrapups, acme_wrapups.handlers:router): "
+    if package.host_loads("arm64", TARGET_PYTHON):
+        assert f"import check {checked}imported by " in done.stdout
+    else:  # this machine cannot load it: read, not imported, and the output says so
+        assert f"static check {checked}" in done.stdout
+        assert (
+            "cannot load arm64 Linux code: every import resolved in the artifact; 1 native file, each for aarch64"
+            in done.stdout
+        )
+
+
+@pytest.mark.slow
+def test_a_handler_needing_orjson_packaged_for_x86_64_runs_in_a_clean_venv(
+    clean_venv: Path, aws: str, boto_client: Any, unique_name: str, tmp_path: Path
+) -> None:
+    project = _orjson_project(tmp_path)
+    done = _typed([*ORJSON_PACKAGE, "--arch", "x86_64"], project)
+    assert done.returncode == 0, done.stderr
+    extensions = [e.name for e in (project / "build" / "lambda" / "orjson").glob("*.so")]
+    assert extensions == ["orjson.cpython-312-x86_64-linux-gnu.so"]
+    if not package.host_loads("x86_64", TARGET_PYTHON):
+        pytest.skip("this machine cannot run x86_64 Linux code with CPython 3.12")
+    assert "import check (gcevents, acme_wrapups, acme_wrapups.handlers:router): imported by " in done.stdout
+    _runs_once_per_unique_event(
+        project / "build" / "gcevents-lambda.zip", clean_venv, aws, boto_client, unique_name, tmp_path
+    )
+
+
+# ------------------------------------------------------------------------------------ sam build's Makefile
+@pytest.mark.slow
+def test_sam_build_runs_the_examples_makefile_into_artifacts_dir(tmp_path: Path) -> None:
+    """What `sam build` does with `BuildMethod: makefile`: copy the CodeUri folder, then run `make build-Function`
+    there with ARTIFACTS_DIR set (aws-lambda-builders' custom_make workflow). ARTIFACTS_DIR becomes the code root."""
+    scratch, artifacts = tmp_path / "scratch", tmp_path / ".aws-sam" / "build" / "Function"
+    shutil.copytree(EXAMPLE, scratch, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+    artifacts.mkdir(parents=True)
+    env = {**os.environ, "ARTIFACTS_DIR": str(artifacts), "PATH": f"{GCEVENTS.parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(["make", "build-Function"], cwd=scratch, env=env, capture_output=True, text=True)
+    if done.returncode != 0 and package.NETWORK_ERRORS.search(done.stderr):
+        pytest.skip("package index unreachable")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (artifacts / "gcevents" / "entrypoints" / "lambda_handler.py").is_file()
+    assert (artifacts / "crm_wrapup" / "handlers.py").is_file()
+    assert (artifacts / "httpx" / "__init__.py").is_file()
+    assert not list(tmp_path.rglob("*.zip"))  # SAM zips the folder itself
+    # Built again (sam build on an existing .aws-sam): the previous artifact is replaced.
+    again = subprocess.run(["make", "build-Function"], cwd=scratch, env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+
+
+def test_code_dir_refuses_a_folder_that_is_not_an_artifact(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    (project / "myorg").mkdir(parents=True)
+    (project / "notes.txt").write_text("mine")
+    monkeypatch.setattr(package, "install_dependencies", lambda requirements, target, version, arch: None)
+    with pytest.raises(PackagingError, match="not empty and not a gcevents artifact"):
+        package.build(PackageOptions(code_dir=project))
+    assert (project / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(("machine", "natives", "measured"), [("x86_64", 0, True), ("x86_64", 1, False)])
+def test_measure_only_what_this_machine_can_load(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    machine: str,
+    natives: int,
+    measured: bool,
+) -> None:
+    """An arm64 artifact of pure Python imports on x86_64 too; one with an aarch64 .so cannot be timed here."""
+    fake = package.Artifact(tmp_path, tmp_path, None, 1, None, 1, 0, "/usr/bin/python3.12", native_files=natives)
+    monkeypatch.setattr(package, "build", lambda options: fake)
+    monkeypatch.setattr(package, "_machine", lambda: machine)
+    monkeypatch.setattr(package, "measure_cold_import", lambda python, site, modules, with_pyc: 0.05)
+    assert cli.main(["package", "--arch", "arm64", "--measure"]) == 0
+    output = capsys.readouterr().out
+    assert ("cold import (median of 9, CPU time): 50 ms with .pyc" in output) == measured
+    assert ("cold import not measured: this machine cannot load arm64 Linux code" in output) == (not measured)
+
+
+@pytest.mark.slow
+def test_make_package_in_a_fresh_clone(tmp_path: Path) -> None:
+    """`make package` as typed in a clone (this environment's venv standing in for `make setup`'s)."""
+    clone = tmp_path / "gcevents"
+    listed = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    for name in listed.splitlines():
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    venv = Path(sys.executable).parent.parent
+    (venv / "bin" / "gcevents").touch()  # newer than pyproject.toml: `make setup` has nothing to do
+    make = ["make", "package", f"VENV={venv}", f"ARCH={HOST_ARCH}"]  # the import check, as the bug needed
+    done = subprocess.run(make, cwd=clone, capture_output=True, text=True)
+    if done.returncode != 0 and package.NETWORK_ERRORS.search(done.stderr):
+        pytest.skip("package index unreachable")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "build/lambda/: " in done.stdout
+    if package.host_loads(HOST_ARCH, TARGET_PYTHON):
+        assert "import check (gcevents): imported by " in done.stdout
+    assert (clone / "build" / "gcevents-lambda.zip").is_file()

@@ -40,10 +40,10 @@ def test_make_targets_the_docs_name_exist() -> None:
     import re
 
     makefile = (ROOT / "Makefile").read_text()
-    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, flags=re.MULTILINE))
+    targets = set(re.findall(r"^([A-Za-z][A-Za-z-]*):", makefile, flags=re.MULTILINE))
     named = set()
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(ROOT.glob("examples/*/README.md"))]:
-        named |= set(re.findall(r"`make ([a-z][a-z-]*)", doc.read_text()))
-        named |= set(re.findall(r"^\s*make ([a-z][a-z-]*)", doc.read_text(), flags=re.MULTILINE))
+        named |= set(re.findall(r"`make ([A-Za-z][A-Za-z-]*)", doc.read_text()))
+        named |= set(re.findall(r"^\s*make ([A-Za-z][A-Za-z-]*)", doc.read_text(), flags=re.MULTILINE))
     assert named, "the docs name no make target?"
     assert named <= targets, named - targets

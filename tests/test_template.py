@@ -359,10 +359,36 @@ def test_function_runtime_architecture_and_artifact(template: dict[str, Any]) ->
     props = function["Properties"]
     major, minor = (int(p) for p in props["Runtime"].removeprefix("python").split("."))
     assert (major, minor) >= (3, 12)
-    assert props["Architectures"] == ["arm64"]
+    assert props["Architectures"] == [{"Ref": "Architecture"}]
     assert props["Handler"] == "gcevents.handler"
-    assert props["CodeUri"].rstrip("/") == "build/lambda"  # what `make package` builds
     assert getatt(props["Role"]) == ["FunctionRole", "Arn"]
+
+
+def test_the_architecture_parameter_is_what_gcevents_package_builds_for(template: dict[str, Any]) -> None:
+    from gcevents.ops import package
+
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["Default"] == package.DEFAULT_ARCH
+    assert sorted(parameter["AllowedValues"]) == sorted(package.ARCHITECTURES)
+    for arch in package.ARCHITECTURES:
+        translated = _sam_translate(template, {"Architecture": arch})
+        function = single(resources_of(translated, "AWS::Lambda::Function"))["Properties"]
+        assert function["Architectures"] in ([arch], [{"Ref": "Architecture"}])
+
+
+def test_sam_build_runs_gcevents_package_through_the_makefile(template: dict[str, Any]) -> None:
+    """`sam build` with `BuildMethod: makefile` runs `make build-Function` in a copy of CodeUri (which holds the
+    Makefile) with ARTIFACTS_DIR set; that target calls `gcevents package --code-dir $(ARTIFACTS_DIR)`."""
+    function = template["Resources"]["Function"]
+    assert function["Metadata"] == {"BuildMethod": "makefile"}
+    code_uri = TEMPLATE.parent / function["Properties"]["CodeUri"]
+    for makefile in (code_uri / "Makefile", TEMPLATE.parents[0] / "examples" / "crm-wrapup" / "Makefile"):
+        text = makefile.read_text()
+        target = re.search(r"^build-Function:.*\n((?:\t.*\n)+)", text, re.MULTILINE)
+        assert target is not None, makefile
+        assert "package" in target.group(1)
+        assert '--code-dir "$(ARTIFACTS_DIR)"' in target.group(1)
+        assert "--arch $(ARCH)" in target.group(1)
 
 
 def _env(template: dict[str, Any]) -> dict[str, Any]:

@@ -1,23 +1,23 @@
-"""What the code emits is what schemas/ promises (JSON Schema 2020-12)."""
+"""What the code emits is what gcevents.schemas promises (JSON Schema 2020-12)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from importlib.resources import files
 
 import jsonschema
+import pytest
 
+from gcevents import schemas
 from gcevents.core.outputs import DERIVED
 from gcevents.core.records import COMPLETED, RAW_EVENT, UPDATED
+from gcevents.errors import GcEventsError
 from gcevents.testing.sinks import RecordingSink
 
 from .kit import lifecycles, make_kit
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
-
 
 def validator(name: str) -> jsonschema.Draft202012Validator:
-    schema = json.loads((SCHEMAS / name).read_text())
+    schema = schemas.load(name)
     jsonschema.Draft202012Validator.check_schema(schema)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
@@ -39,3 +39,12 @@ def test_derived_and_raw_documents_match_their_schemas() -> None:
     for document in raw.documents(RAW_EVENT):
         event.validate(document)
     assert len(raw.delivered) == len(events)
+
+
+def test_the_package_ships_every_schema_it_names() -> None:
+    shipped = {p.name for p in files(schemas).iterdir() if p.name.endswith(".json")}
+    assert shipped == {f"{name}.json" for name in schemas.NAMES}
+    for name in schemas.NAMES:
+        assert schemas.load(name)["$id"].endswith(f"/{name}.json")
+    with pytest.raises(GcEventsError, match="no schema named 'nope'"):
+        schemas.load("nope")

@@ -430,8 +430,8 @@ def _raw_builder(event: GenesysEvent, attributes: AttributePolicy) -> Callable[[
 
 
 def raw_document(event: GenesysEvent, attributes: AttributePolicy = DEFAULT_POLICY) -> dict[str, Any]:
-    """A raw event as delivered: our envelope around the original EventBridge event (schemas/genesys.event.v1),
-    its participant attributes passed through the attribute policy."""
+    """A raw event as delivered: our envelope around the original EventBridge event (gcevents.schemas:
+    genesys.event.v1), its participant attributes passed through the attribute policy."""
     text = event.record.text()
     try:
         original: Any = json.loads(text)

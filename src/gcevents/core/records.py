@@ -2,7 +2,7 @@
 
 `conversation.completed` is the first version of it a sink receives, once the state shows the conversation ended
 and every agent participant's wrap-up was applied (or once the grace period for a missing wrap-up ran out);
-`conversation.updated` is any later version. The schema is `schemas/conversation.completed.v1.json`.
+`conversation.updated` is any later version. The schema is `gcevents/schemas/conversation.completed.v1.json`.
 
 Everything here is a pure function of the state, so any order, batching or duplication of a conversation's
 events yields the same record and the same version. The version is a hash of the record's canonical content:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -358,6 +359,7 @@ def unique_events_applied(spike: Spike, runtime: Runtime) -> bool:
 
 def print_report(report: dict[str, Any]) -> None:
     ok = all(report["loss_check"][k] for k in report["loss_check"] if k != "accounted")
+    command = invoked_as()
     lines = [
         "",
         "gcevents demo: a spike on the embedded default (SQLite + Genesys API simulator)",
@@ -376,10 +378,21 @@ def print_report(report: dict[str, Any]) -> None:
         *_reconcile_lines(report.get("reconcile")),
         *_derived_lines(report.get("derived")),
         f"  state and dead letters: {report['database']}",
-        f"    GCEVENTS_DB={report['database']} .venv/bin/gcevents dlq inspect",
-        f"    .venv/bin/gcevents state list --store sqlite:{report['database']}",
+        f"    GCEVENTS_DB={report['database']} {command} dlq inspect",
+        f"    {command} state list --store sqlite:{report['database']}",
     ]
     print("\n".join(lines))
+
+
+def invoked_as(argv0: str | None = None) -> str:
+    """How to type this gcevents again from here: `gcevents` when that is the one on PATH (an installed wheel,
+    an activated venv), else the path that ran it, relative when it can be (`.venv/bin/gcevents` in a checkout)."""
+    ran = Path(argv0 if argv0 is not None else sys.argv[0])
+    on_path = shutil.which("gcevents")
+    if ran.name != "gcevents" or (on_path is not None and Path(on_path).resolve() == ran.resolve()):
+        return "gcevents"
+    absolute = ran.absolute()
+    return str(absolute.relative_to(Path.cwd())) if absolute.is_relative_to(Path.cwd()) else str(absolute)
 
 
 def _reconcile_lines(reconcile: dict[str, Any] | None) -> list[str]:

@@ -3,8 +3,9 @@
     out/lambda/                  the function's code root (template.yaml's CodeUri)   [--layer: out/layer/python/]
     out/gcevents-lambda.zip      the same, zipped reproducibly                         [--layer: out/gcevents-layer.zip]
 
-- Dependencies come from pip as wheels for the *target* (arm64 manylinux, CPython 3.12), never the build
-  machine's platform, minus what the Lambda Python runtime ships already (boto3 and its dependencies).
+- Dependencies come from pip as wheels for the *target* (`--arch` arm64 or x86_64 manylinux, CPython 3.12),
+  never the build machine's platform, minus what the Lambda Python runtime ships already (boto3 and its
+  dependencies).
 - gcevents is copied from the installed package, without what only development needs (`gcevents.testing`, the
   demo and the simulator commands); each `--handlers` path (a package directory or a module file) is copied
   next to it.
@@ -13,8 +14,10 @@
   with the source's mtime, which the zip's fixed timestamps would make stale, and they keep the zip
   reproducible. Without such an interpreter the artifact ships source only and says so; every cold start then
   compiles what it imports (Lambda's code directory is read-only, so nothing is cached either).
-- Every handler is imported with the artifact's own layout before anything is written, by that interpreter,
+- Every handler is imported with the artifact's own layout before anything is zipped, by that interpreter,
   with only the runtime's boto3 beside it: a handler that does not import is an error naming the module.
+  When this machine cannot load the target (another architecture, not Linux, or no CPython of the runtime's
+  version), the check is static instead (`gcevents.ops.static_check`), and the command says which one ran.
 """
 
 from __future__ import annotations
@@ -37,14 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gcevents.errors import GcEventsError
+from gcevents.ops import static_check
 
 # In the Lambda Python runtime already: shipping them again only grows the artifact (and can shadow the
 # runtime's patched versions).
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six")
 # Import names / top-level files of RUNTIME_PROVIDED, removed if another dependency drags them in anyway.
 RUNTIME_PROVIDED_MODULES = ("boto3", "botocore", "s3transfer", "jmespath", "urllib3", "dateutil", "six.py")
-# manylinux2014 (glibc 2.17) and 2_28 wheels both run on Amazon Linux 2023 (glibc 2.34), the 3.12 runtime.
-PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+# Lambda's architecture names -> the machine name of wheel platform tags and of `platform.machine()` on Linux.
+ARCHITECTURES = {"arm64": "aarch64", "x86_64": "x86_64"}
+DEFAULT_ARCH = "arm64"  # template.yaml's Architecture default
 LAMBDA_PYTHON = "3.12"
 LAMBDA_ZIP_LIMIT = 50 * 1024 * 1024  # direct upload; S3 upload allows more zipped but not unzipped
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code and all its layers together
@@ -61,8 +66,6 @@ NETWORK_ERRORS = re.compile(
     r"NewConnectionError|Network is unreachable|Temporary failure in name resolution|ProxyError|"
     r"Max retries exceeded|Could not fetch URL|ConnectTimeout|Name or service not known",
 )
-# An arm64 extension module loaded on another machine fails with one of these: not the handler's fault.
-_FOREIGN_EXTENSION = re.compile(r"wrong ELF class|invalid ELF header|cannot open shared object|Exec format error")
 
 
 class PackagingError(GcEventsError):
@@ -78,6 +81,7 @@ class PackagingError(GcEventsError):
 @dataclass(frozen=True, slots=True)
 class PackageOptions:
     out: Path = Path("build")
+    arch: str = DEFAULT_ARCH  # the function's architecture: arm64 or x86_64
     handlers: tuple[Path, ...] = ()  # package directories or module files, copied to the artifact's root
     specs: tuple[str, ...] = ()  # `pkg.module:attr` (as GCEVENTS_HANDLERS) to check beyond importing `handlers`
     requirements: tuple[str, ...] = ()  # extra pip requirements of the handlers (`-r FILE` works too)
@@ -86,6 +90,7 @@ class PackageOptions:
     python: str | None = None  # the interpreter that byte-compiles and checks (default: found by version)
     compile: bool = True
     make_zip: bool = True
+    code_dir: Path | None = None  # write the code root here instead of out/lambda, unzipped (SAM's ARTIFACTS_DIR)
     source: Path | None = None  # the gcevents package directory (default: the one imported)
     dependencies: tuple[str, ...] | None = None  # default: gcevents' runtime requirements
 
@@ -101,6 +106,9 @@ class Artifact:
     pyc_files: int
     python: str | None  # the CPython of the target version that compiled and checked (None: not found)
     modules_checked: tuple[str, ...] = ()
+    check: str = ""  # which check ran on `modules_checked`: "import check" or "static check"
+    check_detail: str = ""  # by which Python, or why static and what it found
+    native_files: int = 0  # native (.so) files in the artifact
     warnings: tuple[str, ...] = field(default=())
 
 
@@ -180,14 +188,23 @@ def _python_version(executable: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------------ steps
-def install_dependencies(requirements: Sequence[str], target: Path, python_version: str) -> None:
+def platforms(arch: str) -> tuple[str, ...]:
+    """pip's platform tags for a Lambda architecture: manylinux2014 (glibc 2.17) and 2_28 wheels both run on
+    Amazon Linux 2023 (glibc 2.34), the 3.12 runtime."""
+    if arch not in ARCHITECTURES:
+        raise PackagingError(f"--arch {arch}: Lambda runs arm64 or x86_64")
+    machine = ARCHITECTURES[arch]
+    return (f"manylinux2014_{machine}", f"manylinux_2_28_{machine}")
+
+
+def install_dependencies(requirements: Sequence[str], target: Path, python_version: str, arch: str) -> None:
     if not requirements:
         return
     command = [
         sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
         "--target", str(target), "--implementation", "cp", "--python-version", python_version,
         "--only-binary=:all:", "--upgrade",
-        *(arg for platform in PLATFORMS for arg in ("--platform", platform)),
+        *(arg for platform in platforms(arch) for arg in ("--platform", platform)),
         *_requirement_args(requirements),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -337,6 +354,7 @@ def runtime_provided_path() -> Iterator[Path]:
 def check_imports(python: str, site: Path, modules: Sequence[str]) -> list[tuple[str, str]]:
     """Import gcevents' Lambda entry point and every handler module/spec in a fresh `python -I -S -B` with
     `site` and the runtime's boto3 only. Returns (module or spec, error) for each failure."""
+    site = site.absolute()  # it goes on sys.path of a process whose cwd is `site`: relative, it would not resolve
     with runtime_provided_path() as provided:  # -I: no PYTHONPATH or user site of this machine
         result = subprocess.run(
             [python, "-I", "-S", "-B", "-c", _CHECK, str(site), str(provided), *modules],
@@ -363,40 +381,66 @@ def build(options: PackageOptions) -> Artifact:
     """Install, copy, prune, byte-compile, import-check, then zip: nothing is zipped unless every handler imports."""
     warnings: list[str] = []
     out = Path(options.out)
-    root = out / ("layer" if options.layer else "lambda")
+    root = Path(options.code_dir) if options.code_dir else out / ("layer" if options.layer else "lambda")
     site = root / "python" if options.layer else root
-    if root.exists():
-        shutil.rmtree(root)
-    site.mkdir(parents=True)
+    _empty(root, site, given=options.code_dir is not None)
+    site.mkdir(parents=True, exist_ok=True)
     python = find_python(options.python_version, options.python)
     if python is None:
         warnings.append(
             f"no CPython {options.python_version} found (checked python{options.python_version} on PATH, "
             f"/usr/bin, /usr/local/bin, pyenv and uv; --python PATH names one): the artifact ships source only, "
-            f"and every cold start compiles what it imports; handlers were import-checked with Python "
-            f"{platform.python_version()} instead"
+            f"and every cold start compiles what it imports"
         )
     dependencies = list(runtime_requirements() if options.dependencies is None else options.dependencies)
-    install_dependencies([*dependencies, *options.requirements], site, options.python_version)
+    install_dependencies([*dependencies, *options.requirements], site, options.python_version, options.arch)
     copy_package(options.source or Path(__file__).resolve().parents[1], site)
     handler_modules = copy_handlers(options.handlers, site)
     prune(site)
     pyc_files = _compile(options, python, site, handler_modules, warnings)
     modules = (*handler_modules, *options.specs)
-    _check(python or sys.executable, site, modules, warnings)
+    check, check_detail = _check(options, python, site.absolute(), modules)
     files = [p for p in root.rglob("*") if p.is_file()]
     unzipped = sum(p.stat().st_size for p in files)
     if unzipped > LAMBDA_UNZIPPED_LIMIT:
         raise PackagingError(f"{unzipped} bytes unzipped exceeds Lambda's 250 MB limit")
     zip_path = None
     zipped = None
-    if options.make_zip:
+    if options.make_zip and options.code_dir is None:
         zip_path = out / ("gcevents-layer.zip" if options.layer else "gcevents-lambda.zip")
         write_zip(root, zip_path)
         zipped = zip_path.stat().st_size
         if zipped > LAMBDA_ZIP_LIMIT:
             warnings.append(f"{zipped} bytes zipped exceeds the 50 MB direct upload: deploy it through S3")
-    return Artifact(root, site, zip_path, unzipped, zipped, len(files), pyc_files, python, modules, tuple(warnings))
+    return Artifact(
+        root,
+        site,
+        zip_path,
+        unzipped,
+        zipped,
+        len(files),
+        pyc_files,
+        python,
+        modules,
+        check,
+        check_detail,
+        sum(1 for _ in static_check.native_files(site)),
+        tuple(warnings),
+    )
+
+
+def _empty(root: Path, site: Path, *, given: bool) -> None:
+    """Clear the previous artifact. A directory the user named (--code-dir) is only cleared when it is empty or
+    holds a previous artifact: never a project folder given by mistake."""
+    if not root.exists():
+        return
+    if given and any(root.iterdir()) and not (site / "gcevents" / "__init__.py").is_file():
+        raise PackagingError(f"--code-dir {root}: not empty and not a gcevents artifact; refusing to clear it")
+    for child in root.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def _compile(
@@ -418,17 +462,46 @@ def _compile(
     return pyc_files
 
 
-def _check(python: str, site: Path, modules: Sequence[str], warnings: list[str]) -> None:
-    """Every handler imports from the artifact, or the build fails naming it (an arm64 extension that cannot load
-    on another machine is a warning: not the handler's fault, and Lambda will load it)."""
-    errors = []
-    for module, message in check_imports(python, site, modules):
-        if platform.machine() not in ("aarch64", "arm64") and _FOREIGN_EXTENSION.search(message):
-            warnings.append(f"{module}: not checked on this {platform.machine()} machine (arm64 extension): {message}")
-        else:
-            errors.append(f"{module}: {message}")
-    if errors:
-        raise PackagingError("handler does not import in the artifact:\n  " + "\n  ".join(errors))
+def host_loads(arch: str, python: str | None) -> bool:
+    """Whether this machine can import the target's code: Linux on the same architecture, with a CPython of the
+    runtime's version (an extension module is built for one minor version)."""
+    return python is not None and sys.platform == "linux" and _machine() == ARCHITECTURES[arch]
+
+
+def _machine() -> str:
+    machine = platform.machine().lower()
+    return {"arm64": "aarch64", "amd64": "x86_64"}.get(machine, machine)
+
+
+def _check(options: PackageOptions, python: str | None, site: Path, modules: Sequence[str]) -> tuple[str, str]:
+    """Every handler imports from the artifact, or the build fails naming it. Imported when this machine can
+    load the target; read otherwise (static_check). Returns which check ran, and how."""
+    entry = "gcevents.entrypoints.lambda_handler"
+    if python is not None and host_loads(options.arch, python):
+        kind, failures = "import check", check_imports(python, site, modules)
+        ran = f"imported by {python} on this {_machine()} Linux machine"
+    else:
+        provided = (*RUNTIME_PROVIDED_MODULES, *RUNTIME_PROVIDED)
+        machine = ARCHITECTURES[options.arch]
+        report = static_check.check(
+            site, (entry, *modules), machine=machine, python_version=options.python_version, provided=provided
+        )
+        kind, failures = "static check", list(report.failures)
+        why = (
+            f"no CPython {options.python_version} on this machine to import with"
+            if python is None
+            else f"this {sys.platform} {_machine()} machine cannot load {options.arch} Linux code"
+        )
+        natives = (
+            f"{report.native_files} native file{'s' * (report.native_files != 1)}, each for {machine}"
+            if report.native_files
+            else "no native files"
+        )
+        ran = f"{why}: every import resolved in the artifact; {natives}"
+    if failures:
+        listing = "\n  ".join(f"{module}: {message}" for module, message in failures)
+        raise PackagingError(f"handler does not import in the artifact ({kind}):\n  {listing}")
+    return kind, ran
 
 
 # ------------------------------------------------------------------------------------------ cold import

@@ -41,7 +41,8 @@ DESCRIPTION = (
 )
 EPILOG = (
     "Configuration comes from the environment (`gcevents config` lists every variable). "
-    "`gcevents COMMAND --help` explains a command. Docs: README.md, docs/handlers.md, docs/deploy.md."
+    "`gcevents COMMAND --help` explains a command. Docs (in the repository and the sdist): the README, the "
+    "Handlers guide (Writing handlers), the Deploy guide (Deploying gcevents on AWS)."
 )
 
 

@@ -14,13 +14,16 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: Any) -> None:
+    from gcevents.ops.package import ARCHITECTURES, DEFAULT_ARCH
+
     parser = subparsers.add_parser(
         "package",
         help="build the Lambda artifact (gcevents + dependencies + your handlers), or a Lambda layer",
         description=(
-            "Writes OUT/lambda/ (template.yaml's CodeUri) and OUT/gcevents-lambda.zip: gcevents, its dependencies "
-            "as arm64 CPython 3.12 wheels (boto3 left out: the runtime has it), and each --handlers path, "
-            "byte-compiled for Python 3.12. Every handler is imported from the artifact before it is written. "
+            "Writes OUT/lambda/ and OUT/gcevents-lambda.zip: gcevents, its dependencies as CPython 3.12 wheels "
+            "for --arch (boto3 left out: the runtime has it), and each --handlers path, byte-compiled for Python "
+            "3.12. Every handler is imported from the artifact before it is zipped (read instead, when this "
+            "machine cannot load the target: the output says which check ran). "
             "With --layer: OUT/layer/python/ and OUT/gcevents-layer.zip, for a function you deploy yourself."
         ),
     )
@@ -38,6 +41,12 @@ def register(subparsers: Any) -> None:
         help="a dependency of your handlers, as pip takes it (repeatable); a requirements .txt file works too",
     )  # fmt: skip
     parser.add_argument("--out", type=Path, default=Path("build"), help="output directory (default: build)")
+    parser.add_argument(
+        "--arch",
+        choices=sorted(ARCHITECTURES),
+        default=DEFAULT_ARCH,
+        help="the function's architecture, as the template's Architecture parameter (default: %(default)s)",
+    )
     parser.add_argument("--layer", action="store_true", help="build a Lambda layer (python/ layout) instead")
     parser.add_argument("--python-version", default="3.12", help="the Lambda runtime's Python (default: 3.12)")
     parser.add_argument(
@@ -47,6 +56,13 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--no-compile", action="store_true", help="ship source only (no .pyc files)")
     parser.add_argument("--no-zip", action="store_true", help="only build the directory")
     parser.add_argument(
+        "--code-dir",
+        type=Path,
+        metavar="DIR",
+        help="write the code root to DIR itself, unzipped, instead of OUT/lambda (what `sam build` runs: "
+        '--code-dir "$(ARTIFACTS_DIR)"); DIR must be empty or hold a previous artifact',
+    )
+    parser.add_argument(
         "--measure", action="store_true",
         help="also measure the handler's cold import from the artifact with and without its .pyc files",
     )  # fmt: skip
@@ -55,11 +71,12 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_package(args: argparse.Namespace) -> int:
-    from gcevents.ops.package import PackageOptions, build, size_text
+    from gcevents.ops.package import PackageOptions, build, host_loads, measure_cold_import, size_text
 
     started = time.perf_counter()
     options = PackageOptions(
         out=args.out,
+        arch=args.arch,
         handlers=tuple(args.handlers),
         specs=tuple(args.spec),
         requirements=tuple(args.requirement),
@@ -68,6 +85,7 @@ def cmd_package(args: argparse.Namespace) -> int:
         python=args.python,
         compile=not args.no_compile,
         make_zip=not args.no_zip,
+        code_dir=args.code_dir,
     )
     artifact = build(options)  # a PackagingError is a GcEventsError: the CLI prints it and exits 1
     for warning in artifact.warnings:
@@ -79,10 +97,17 @@ def cmd_package(args: argparse.Namespace) -> int:
     print(f"{artifact.root}/: {artifact.files} files{compiled}, {size_text(artifact.unzipped_bytes)} unzipped")
     if artifact.zip_path is not None and artifact.zipped_bytes is not None:
         print(f"{artifact.zip_path}: {size_text(artifact.zipped_bytes)} zipped")
-    if artifact.modules_checked:
-        print("imports checked: " + ", ".join(artifact.modules_checked))
-    if args.measure:
-        with_pyc, without = _cold_import(artifact, True), _cold_import(artifact, False)
+    checked = ", ".join(("gcevents", *artifact.modules_checked))
+    print(f"{artifact.check} ({checked}): {artifact.check_detail}")
+    # Pure Python loads anywhere: only native files for another machine keep the cold import from being measured.
+    loads = host_loads(args.arch, artifact.python) or (artifact.python is not None and not artifact.native_files)
+    if args.measure and not loads:
+        print(f"cold import not measured: this machine cannot load {args.arch} Linux code with CPython 3.12")
+    elif args.measure:
+        python = artifact.python or sys.executable
+        modules = [m.split(":")[0] for m in artifact.modules_checked]
+        with_pyc = measure_cold_import(python, artifact.site, modules, with_pyc=True)
+        without = measure_cold_import(python, artifact.site, modules, with_pyc=False)
         timings = f"{with_pyc * 1000:.0f} ms with .pyc, {without * 1000:.0f} ms without"
         print(f"cold import (median of 9, CPU time): {timings}")
     print(f"done in {time.perf_counter() - started:.1f} s")

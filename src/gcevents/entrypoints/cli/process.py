@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
     add_option(process, "--max-wait", ProcessOptions, help="cap on waiting between retry rounds (s)")
     process.add_argument(
         "--sink", action="append", default=[], metavar="SPEC",
-        help="add a sink (GCEVENTS_SINKS syntax), e.g. webhook:https://crm.example.com/in; see docs/outputs.md",
+        help="add a sink (GCEVENTS_SINKS syntax), e.g. webhook:https://crm.example.com/in; see the Outputs guide",
     )  # fmt: skip
     process.add_argument("--json", action="store_true", help="machine-readable summary")
     process.set_defaults(func=cmd_process)

@@ -30,7 +30,7 @@ def register(subparsers: Any) -> None:
             "Compare the conversations Genesys analytics says ended in a window with the tracked state: unknown "
             "conversations, conversations not ended, missing wrap-ups. --apply rebuilds the missing facts through "
             "the pipeline (marked reconciled; a real event arriving later is a duplicate). Exit 4 while gaps "
-            "remain. When to redrive, replay or reconcile: docs/operations.md."
+            "remain. When to redrive, replay or reconcile: the Operations guide."
         ),
     )
     window = parser.add_mutually_exclusive_group(required=True)

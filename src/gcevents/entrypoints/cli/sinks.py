@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         help="list the configured outputs; post a signed sample to webhooks",
         description=(
             "The outputs without code (GCEVENTS_SINKS: webhook, eventbridge, firehose): what each receives, and a "
-            "signed sample conversation.completed to check a webhook end to end. See docs/outputs.md."
+            "signed sample conversation.completed to check a webhook end to end. See the Outputs guide."
         ),
     )
     sub = parser.add_subparsers(metavar="ACTION", required=True)

@@ -73,7 +73,7 @@ def register(subparsers: Any) -> None:
     delete = commands.add_parser(
         "delete",
         help="erase one conversation's state (data protection requests)",
-        description="Erase one conversation's state item. Other places its data rests: docs/data-protection.md.",
+        description="Erase one conversation's state item. Other places its data rests: the Data protection guide.",
     )
     delete.add_argument("conversation_id", metavar="CONVERSATION_ID", help="the Genesys conversation id")
     delete.add_argument("--store", help=store_help)

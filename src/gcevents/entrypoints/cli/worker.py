@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
     add_option(parser, "--retry-max-delay", WorkerSettings, help="seconds; the longest such retry delay (%(default)s)")
     parser.add_argument(
         "--max-receive-count", type=int, default=worker_max_receive_count(),
-        help="SQLite queue redrive threshold (default %(default)s: see docs/operations.md)",
+        help="SQLite queue redrive threshold (default %(default)s: see the Operations guide)",
     )  # fmt: skip
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.add_argument("--max-batches", type=int, help="stop after this many batches")

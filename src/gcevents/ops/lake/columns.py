@@ -1,6 +1,6 @@
-"""The lake's columns, generated from the record schema (schemas/conversation.completed.v1.json): the Glue table in
-template.yaml and the Parquet files `gcevents lake write` makes have the same columns, and a test fails when either
-drifts from the schema.
+"""The lake's columns, generated from the record schema (`gcevents.schemas`, conversation.completed.v1): the Glue
+table in template.yaml and the Parquet files `gcevents lake write` makes have the same columns, and a test fails
+when either drifts from the schema.
 
 Names are lower case, as Glue and Athena store them (Firehose's OpenX JSON SerDe matches JSON keys to columns without
 regard to case). `type` is not a column: it is a partition key, with the conversation's start date (`date`)."""
@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from functools import cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
+
+from gcevents.schemas import load
 
 SCHEMA_FILE = "conversation.completed.v1.json"
 PARTITION_KEYS = ("type", "date")
@@ -21,12 +21,8 @@ _SCALARS = {"string": "string", "integer": "bigint", "number": "double", "boolea
 
 @cache
 def record_schema() -> dict[str, Any]:
-    """The JSON schema of the derived records, from the installed package or, in a checkout, the repository."""
-    packaged = resources.files("gcevents").joinpath("schemas", SCHEMA_FILE)
-    if packaged.is_file():
-        return dict(json.loads(packaged.read_text(encoding="utf-8")))
-    checkout = Path(__file__).resolve().parents[4] / "schemas" / SCHEMA_FILE
-    return dict(json.loads(checkout.read_text(encoding="utf-8")))
+    """The JSON schema of the derived records (`gcevents.schemas`)."""
+    return load(SCHEMA_FILE)
 
 
 def columns() -> list[tuple[str, str]]:
