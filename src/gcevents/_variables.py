@@ -153,6 +153,19 @@ def choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
+# Lambda's application log levels (`LoggingConfig: ApplicationLogLevel`) and Python's, as Python names them.
+_LOG_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING",
+               "ERROR": "ERROR", "FATAL": "CRITICAL", "CRITICAL": "CRITICAL"}  # fmt: skip
+
+
+def log_level(text: str) -> str:
+    """A Python level name from Lambda's or Python's (`TRACE` is Python's `DEBUG`, `FATAL` its `CRITICAL`)."""
+    level = _LOG_LEVELS.get(text.upper())
+    if level is None:
+        raise ValueError("expected one of TRACE, DEBUG, INFO, WARN(ING), ERROR, FATAL or CRITICAL")
+    return level
+
+
 def store(*kinds: str) -> Callable[[str], StoreSpec]:
     def parse(text: str) -> StoreSpec:
         return StoreSpec.parse(text, allowed=kinds)
@@ -321,7 +334,14 @@ GCEVENTS_CLOCK_SKEW_MARGIN = Variable(
     "seconds a lapsed idempotency lease must be over (by our clock) before we take the key over: tolerated clock"
     " skew between consumers, see [docs/operations.md](docs/operations.md#leases-and-clock-skew)")
 GCEVENTS_LOG_LEVEL = Variable(
-    "GCEVENTS_LOG_LEVEL", "INFO", string, "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr)")
+    "GCEVENTS_LOG_LEVEL", "INFO", log_level,
+    "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr); `AWS_LAMBDA_LOG_LEVEL` and"
+    " `POWERTOOLS_LOG_LEVEL` come first")
+AWS_LAMBDA_LOG_LEVEL: Variable[str | None] = Variable(
+    "AWS_LAMBDA_LOG_LEVEL", None, log_level,
+    "set by Lambda from the function's `LoggingConfig: ApplicationLogLevel` (JSON log format): the level, first")
+POWERTOOLS_LOG_LEVEL: Variable[str | None] = Variable(
+    "POWERTOOLS_LOG_LEVEL", None, log_level, "the level when `AWS_LAMBDA_LOG_LEVEL` is unset (Powertools' name)")
 GCEVENTS_METRICS_NAMESPACE = Variable(
     "GCEVENTS_METRICS_NAMESPACE", "gcevents", string, "CloudWatch namespace of the embedded-format metrics")
 GCEVENTS_SERVICE_NAME = Variable(
@@ -331,7 +351,7 @@ GCEVENTS_TRACING = Variable(
     "GCEVENTS_TRACING", "off", choice(*TRACING_MODES),
     "`xray`: X-Ray subsegments around claim, enrich, handle and complete (the template's `Tracing=true`)")
 LOG_LEVEL: Variable[str | None] = Variable(
-    "LOG_LEVEL", None, string, "read when `GCEVENTS_LOG_LEVEL` is unset (the common name, e.g. Powertools')")
+    "LOG_LEVEL", None, log_level, "read when `GCEVENTS_LOG_LEVEL` is unset (the common name, e.g. Powertools')")
 POWERTOOLS_METRICS_NAMESPACE: Variable[str | None] = Variable(
     "POWERTOOLS_METRICS_NAMESPACE", None, string, "read when `GCEVENTS_METRICS_NAMESPACE` is unset")
 POWERTOOLS_SERVICE_NAME: Variable[str | None] = Variable(
@@ -419,6 +439,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GCEVENTS_DEADLINE_MARGIN, GCEVENTS_HANDLER_CONCURRENCY, GCEVENTS_FACT_KEYS_AFTER, GCEVENTS_IDEMPOTENCY_TTL_DAYS,
     GCEVENTS_STATE_TTL_DAYS,
     GCEVENTS_CLAIM_CONCURRENCY, GCEVENTS_CLAIM_MODE, GCEVENTS_CLOCK_SKEW_MARGIN, GCEVENTS_LOG_LEVEL,
+    AWS_LAMBDA_LOG_LEVEL, POWERTOOLS_LOG_LEVEL,
     GCEVENTS_METRICS_NAMESPACE, GCEVENTS_SERVICE_NAME, GCEVENTS_TRACING, LOG_LEVEL, POWERTOOLS_METRICS_NAMESPACE,
     POWERTOOLS_SERVICE_NAME,
     GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET, GENESYS_CLIENT_SECRET_ARN, GENESYS_REGION, GENESYS_DOMAIN,

@@ -104,8 +104,10 @@ class Config:
             claim_concurrency=v.GCEVENTS_CLAIM_CONCURRENCY.read(env),
             claim_mode=v.GCEVENTS_CLAIM_MODE.read(env),
             clock_skew_margin=_non_negative(v.GCEVENTS_CLOCK_SKEW_MARGIN, env),
-            # The common names (LOG_LEVEL, Powertools') apply when ours are unset.
-            log_level=_read_first(env, v.GCEVENTS_LOG_LEVEL, v.LOG_LEVEL),
+            # Lambda's level (the function's LoggingConfig) and Powertools' come before ours; LOG_LEVEL after.
+            log_level=v.AWS_LAMBDA_LOG_LEVEL.read(env)
+            or v.POWERTOOLS_LOG_LEVEL.read(env)
+            or _read_first(env, v.GCEVENTS_LOG_LEVEL, v.LOG_LEVEL),
             metrics_namespace=_read_first(env, v.GCEVENTS_METRICS_NAMESPACE, v.POWERTOOLS_METRICS_NAMESPACE),
             service_name=_read_first(env, v.GCEVENTS_SERVICE_NAME, v.POWERTOOLS_SERVICE_NAME),
             tracing=v.GCEVENTS_TRACING.read(env),

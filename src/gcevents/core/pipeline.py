@@ -17,12 +17,13 @@ such a record back as a new delivery, so throttling never spends its receive cou
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -31,6 +32,7 @@ from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, par
 from gcevents.core.idempotency import Idempotency, Lease
 from gcevents.core.router import BatchOutcome, HandlerContext, Router, WorkItem, topic_matches
 from gcevents.errors import PermanentError, RateLimitedError, TransientError
+from gcevents.logcontext import log_context
 from gcevents.ports import (
     NOOP_TRACER,
     Claim,
@@ -407,7 +409,13 @@ class Pipeline:
         # A thread-pool hop costs a future and a wake-up per group: none for events no per-event handler wants, and
         # none when there is one group only.
         group_lists = list(groups.values())
-        for failed in map(run_group, group_lists) if len(group_lists) <= 1 else self._pool.map(run_group, group_lists):
+        results: Iterable[dict[int, BaseException]]
+        if len(group_lists) <= 1:
+            results = map(run_group, group_lists)
+        else:  # each group in a copy of this thread's context: its log lines carry the invocation's fields
+            copies = [contextvars.copy_context() for _ in group_lists]
+            results = self._pool.map(lambda copy, g: copy.run(run_group, g), copies, group_lists)
+        for failed in results:
             batch.errors.update(failed)
         if idle and batch.out_of_time():
             batch.errors.update(dict.fromkeys(idle, TransientError("deadline reached before this event started")))
@@ -434,12 +442,14 @@ class Pipeline:
             if batch.out_of_time():
                 failed[i] = TransientError("deadline reached before this event started")
                 continue
-            for handler in self.router.handlers_for(batch.events[i].topic):
-                try:
-                    handler(batch.events[i], contexts[i])
-                except Exception as exc:
-                    failed[i] = exc
-                    break
+            event = batch.events[i]
+            with log_context(conversation_id=event.conversation_id, content_key=event.content_key):
+                for handler in self.router.handlers_for(event.topic):
+                    try:
+                        handler(event, contexts[i])
+                    except Exception as exc:
+                        failed[i] = exc
+                        break
         return failed
 
     def _run_batch_handlers(self, batch: _Batch, runnable: list[int], contexts: Mapping[int, HandlerContext]) -> None:
@@ -530,10 +540,8 @@ class Pipeline:
             return
         # Unknown exceptions are retried: SQS redrive dead-letters a poison record after maxReceiveCount.
         if not isinstance(error, TransientError):
-            log.error(
-                "handler failed", exc_info=error,
-                extra={"topic": event.topic, "conversationId": event.conversation_id},
-            )  # fmt: skip
+            where = {"topic": event.topic, "conversation_id": event.conversation_id, "content_key": event.content_key}
+            log.error("handler failed", exc_info=error, extra=where)
         batch.retry(index, f"handler_failed: {_describe(error)}", _retry_after(error), cause=error)
 
     # --------------------------------------------------------------------------------------- dead letters
