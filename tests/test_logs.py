@@ -29,9 +29,12 @@ ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 def lambda_context(request_id: str) -> Any:
     return SimpleNamespace(
-        get_remaining_time_in_millis=lambda: 60_000, aws_request_id=request_id, function_name="gcevents-fn",
-        memory_limit_in_mb=512, invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:gcevents-fn",
-    )  # fmt: skip
+        get_remaining_time_in_millis=lambda: 60_000,
+        aws_request_id=request_id,
+        function_name="gcevents-fn",
+        memory_limit_in_mb=512,
+        invoked_function_arn="arn:aws:lambda:eu-west-1:123456789012:function:gcevents-fn",
+    )
 
 
 @pytest.fixture

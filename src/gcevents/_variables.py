@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 DEFAULT_DB = ".gcevents/gcevents.db"
 CLAIM_MODES = ("per_key", "transaction")
-TRACING_MODES = ("off", "xray")
+TRACING_MODES = ("otel", "xray", "off")
 IDEMPOTENCY_KINDS = ("dynamodb", "sqlite", "memory")
 STATE_KINDS = ("dynamodb", "sqlite", "memory", "off")
 DEAD_LETTER_KINDS = ("sqs", "sqlite", "memory")
@@ -154,8 +154,16 @@ def choice(*options: str) -> Callable[[str], str]:
 
 
 # Lambda's application log levels (`LoggingConfig: ApplicationLogLevel`) and Python's, as Python names them.
-_LOG_LEVELS = {"TRACE": "DEBUG", "DEBUG": "DEBUG", "INFO": "INFO", "WARN": "WARNING", "WARNING": "WARNING",
-               "ERROR": "ERROR", "FATAL": "CRITICAL", "CRITICAL": "CRITICAL"}  # fmt: skip
+_LOG_LEVELS = {
+    "TRACE": "DEBUG",
+    "DEBUG": "DEBUG",
+    "INFO": "INFO",
+    "WARN": "WARNING",
+    "WARNING": "WARNING",
+    "ERROR": "ERROR",
+    "FATAL": "CRITICAL",
+    "CRITICAL": "CRITICAL",
+}
 
 
 def log_level(text: str) -> str:
@@ -348,8 +356,9 @@ GCEVENTS_SERVICE_NAME = Variable(
     "GCEVENTS_SERVICE_NAME", "gcevents", string,
     "the `service` dimension of every metric (the template: the stack name)")
 GCEVENTS_TRACING = Variable(
-    "GCEVENTS_TRACING", "off", choice(*TRACING_MODES),
-    "`xray`: X-Ray subsegments around claim, enrich, handle and complete (the template's `Tracing=true`)")
+    "GCEVENTS_TRACING", "otel", choice(*TRACING_MODES),
+    "`otel`: OpenTelemetry spans (batch, claim, enrich, handle, outputs, complete; a no-op without an SDK), `xray`:"
+    " X-Ray subsegments (until 2027-02-25), `off`: none (the template's `Tracing`)")
 LOG_LEVEL: Variable[str | None] = Variable(
     "LOG_LEVEL", None, log_level, "read when `GCEVENTS_LOG_LEVEL` is unset (the common name, e.g. Powertools')")
 POWERTOOLS_METRICS_NAMESPACE: Variable[str | None] = Variable(

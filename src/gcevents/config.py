@@ -84,7 +84,7 @@ class Config:
     log_level: str = v.GCEVENTS_LOG_LEVEL.default
     metrics_namespace: str = v.GCEVENTS_METRICS_NAMESPACE.default
     service_name: str = v.GCEVENTS_SERVICE_NAME.default  # the `service` dimension of every metric
-    tracing: str = v.GCEVENTS_TRACING.default  # "xray": subsegments around claim, enrich, handle, complete
+    tracing: str = v.GCEVENTS_TRACING.default  # "otel" (default), "xray" (until 2027-02-25) or "off"
     xray_daemon_address: str = "127.0.0.1:2000"  # Lambda's AWS_XRAY_DAEMON_ADDRESS when tracing is active
     genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
     outputs: OutputsConfig = field(default_factory=OutputsConfig)

@@ -47,6 +47,7 @@ from gcevents.core.router import BatchOutcome, WorkItem, topic_matches
 from gcevents.core.state import iso
 from gcevents.errors import PermanentError, TransientError
 from gcevents.ports import (
+    NOOP_TRACER,
     CheckScheduler,
     Claim,
     ClaimResult,
@@ -56,6 +57,7 @@ from gcevents.ports import (
     Sink,
     StoredState,
     SystemClock,
+    Tracer,
 )
 from gcevents.retry import RetryBudget
 
@@ -128,8 +130,10 @@ class Deliveries:
         clock: Clock | None = None,
         settings: OutputSettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        tracer: Tracer | None = None,
     ) -> None:
         self.idempotency = idempotency
+        self.tracer = tracer or NOOP_TRACER
         self._sleep = sleep
         self.clock = clock or SystemClock()
         self.settings = settings or OutputSettings()
@@ -145,6 +149,15 @@ class Deliveries:
         was found delivered before (a re-send: nothing to do). A conversation whose `completed` another batch is
         delivering right now (concurrent batches often share conversations) is looked at again after a short wait,
         a few times, before its events are handed back."""
+        if not pending:
+            return {}, frozenset()
+        with self.tracer.span("outputs", {"gcevents.records": len(pending)}) as span:
+            failures, before = self._rounds(pending, deadline)
+            span.set_attribute("gcevents.failed", len(failures))
+        wanted = Counter(p.owner for p in pending)
+        return failures, frozenset(o for o, n in wanted.items() if before[o] == n and o not in failures)
+
+    def _rounds(self, pending: Sequence[_Pending], deadline: float) -> tuple[dict[str, Exception], Counter[str]]:
         failures: dict[str, Exception] = {}
         before: Counter[str] = Counter()  # owner -> deliveries found COMPLETED (a delivery is decided once)
         budget = RetryBudget(CONTENTION_ROUNDS, base=0.05, cap=0.5, sleep=self._sleep)
@@ -159,8 +172,7 @@ class Deliveries:
                 for item, error in work.contended:
                     failures.setdefault(item.owner, error)
                 break
-        wanted = Counter(p.owner for p in pending)
-        return failures, frozenset(o for o, n in wanted.items() if before[o] == n and o not in failures)
+        return failures, before
 
     def _round(self, pending: Sequence[_Pending], deadline: float) -> _Round:
         keys = [k for p in pending for k in (p.delivery_key, p.first_key) if k is not None]

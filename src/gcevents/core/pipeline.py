@@ -35,6 +35,7 @@ from gcevents.errors import PermanentError, RateLimitedError, TransientError
 from gcevents.logcontext import log_context
 from gcevents.ports import (
     NOOP_TRACER,
+    AttributeValue,
     Claim,
     ClaimResult,
     ClaimStatus,
@@ -43,6 +44,7 @@ from gcevents.ports import (
     DeadLetterSink,
     Enricher,
     EnrichmentResult,
+    Span,
     SystemClock,
     Tracer,
 )
@@ -219,21 +221,36 @@ class Pipeline:
 
         batch = _Batch(records, deadline, out_of_time, started=self.clock.now(), lease=lease)
         span = self.tracer.span
-        self._parse(batch)
-        with span("claim"):
-            self._claim(batch)
-            self._claim_facts(batch)
-            self._claim_rejections(batch)
-        with span("enrich"):
-            self._enrich(batch)
-        with span("handle"):
-            self._handle(batch)
-        with span("complete"):
-            self._settle(batch)
-        self._dead_letter(batch)
-        self._settle_facts(batch)  # after the dead letters: a fact key follows its event's final outcome
-        self._follow_primaries(batch)
-        return BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
+        with span("batch", {"gcevents.records": len(records)}) as root:
+            self._parse(batch)
+            with span("claim") as step:
+                self._claim(batch)
+                self._claim_facts(batch)
+                self._claim_rejections(batch)
+                _set(step, events=len(batch.primaries), claimed=len(batch.claims), claim_free=len(batch.free))
+            with span("enrich") as step:
+                calls = self._api_calls()
+                self._enrich(batch)
+                _set(step, conversations=len(batch.enrichment), genesys_api_calls=self._api_calls() - calls)
+            with span("handle", {"gcevents.events": len(batch.runnable())}) as step:
+                self._handle(batch)
+                _set(step, failed=len(batch.errors))
+            with span("complete") as step:
+                self._settle(batch)
+                self._dead_letter(batch)
+                self._settle_facts(batch)  # after the dead letters: a fact key follows its event's final outcome
+                self._follow_primaries(batch)
+                _set(step, dead_letters=len(batch.letters))
+            report = BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
+            counts = report.counts()
+            _set(root, **{o.value: counts.get(o.value, 0) for o in Outcome})
+            root.set_attribute("gcevents.outcome", "retry" if counts.get(Outcome.RETRY.value) else "done")
+        return report
+
+    def _api_calls(self) -> int:
+        """Genesys API calls so far (the client's counter), for the enrich span."""
+        client = self.services.get("genesys")
+        return int(client.stats.snapshot()["api_calls"]) if client is not None else 0
 
     # ----------------------------------------------------------------------------------------- parse + fold
     def _parse(self, batch: _Batch) -> None:
@@ -404,7 +421,12 @@ class Pipeline:
                 idle.append(i)
 
         def run_group(indexes: list[int]) -> dict[int, BaseException]:
-            return self._run_group(batch, indexes, contexts)
+            first = batch.events[indexes[0]]
+            group: dict[str, AttributeValue] = {"gcevents.conversation_id": first.conversation_id or first.content_key}
+            with self.tracer.span("handle.conversation", {**group, "gcevents.events": len(indexes)}) as step:
+                failed = self._run_group(batch, indexes, contexts)
+                step.set_attribute("gcevents.failed", len(failed))
+            return failed
 
         # A thread-pool hop costs a future and a wake-up per group: none for events no per-event handler wants, and
         # none when there is one group only.
@@ -618,6 +640,11 @@ class Pipeline:
                     result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after,
                     throttled=primary.throttled,
                 )  # fmt: skip
+
+
+def _set(span: Span, **counts: int) -> None:
+    for name, value in counts.items():
+        span.set_attribute(f"gcevents.{name}", value)
 
 
 def _why_released(batch: _Batch) -> dict[str, tuple[str, int]]:

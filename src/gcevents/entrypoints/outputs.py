@@ -11,7 +11,7 @@ from gcevents.config import OutputsConfig, SinkSpec, StoreSpec
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import ConversationOutputs, Deliveries, OutputSettings, RawEventRoutes, Route
 from gcevents.errors import ConfigError
-from gcevents.ports import CheckScheduler, Clock, Sink
+from gcevents.ports import CheckScheduler, Clock, Sink, Tracer
 
 if TYPE_CHECKING:
     from gcevents.entrypoints.runtime import Resources
@@ -32,12 +32,13 @@ def build_outputs(
     *,
     clock: Clock | None = None,
     scheduler: CheckScheduler | None = None,
+    tracer: Tracer | None = None,
 ) -> OutputsWiring:
     settings = OutputSettings(grace_seconds=config.grace_seconds)
     routes = [
         Route(make_sink(spec, config, resources), spec.sink_id, spec.derived, spec.patterns) for spec in config.sinks
     ]
-    deliveries = Deliveries(idempotency, clock=clock, settings=settings)
+    deliveries = Deliveries(idempotency, clock=clock, settings=settings, tracer=tracer)
     if scheduler is None and config.check_queue is not None:
         scheduler = make_scheduler(config.check_queue, resources)
     conversations = None

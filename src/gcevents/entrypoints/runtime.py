@@ -16,6 +16,7 @@ from gcevents.core.router import Router
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
 from gcevents.ports import (
+    NOOP_TRACER,
     CheckScheduler,
     Clock,
     DeadLetterStore,
@@ -132,7 +133,8 @@ def build_runtime(
     load_handlers(router, config.handler_modules)
     state_store = make_state_store(config.state_store, resources, ttl_days=config.state_ttl_days)
     idempotency = _idempotency(config, idempotency_store, clock)
-    outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store)
+    tracer = make_tracer(config)
+    outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store, tracer)
     projection = _projection(router, state_store, outputs.conversations if outputs else None)
     if outputs is not None and outputs.raw is not None:
         router.add_batch(outputs.raw)  # after the projection: an event whose state failed is not forwarded
@@ -145,7 +147,7 @@ def build_runtime(
         settings=config.pipeline,
         clock=clock,
         services={"genesys": genesys} if genesys is not None else {},
-        tracer=_tracer(config),
+        tracer=tracer,
     )
     return Runtime(
         config=config,
@@ -206,13 +208,19 @@ def make_state_store(spec: StoreSpec, resources: Resources, *, ttl_days: int) ->
     return MemoryStateStore(ttl_days=ttl_days)
 
 
-def _tracer(config: Config) -> Tracer | None:
-    if config.tracing == "xray":  # imported only then: tracing off costs no import
+def make_tracer(config: Config) -> Tracer:
+    """OpenTelemetry by default (a no-op without an SDK in the process); X-Ray's daemon protocol with `xray`
+    (until its end of support); nothing, and nothing imported, with `off`."""
+    if config.tracing == "otel":
+        from gcevents.adapters.otel import OtelTracer
+
+        return OtelTracer()
+    if config.tracing == "xray":
         from gcevents.adapters.xray import XRayTracer
         from gcevents.config import xray_trace_header
 
         return XRayTracer(config.xray_daemon_address, trace_header=xray_trace_header)
-    return None
+    return NOOP_TRACER
 
 
 def _idempotency(config: Config, store: IdempotencyStore, clock: Clock | None) -> Idempotency:
@@ -246,6 +254,7 @@ def _outputs(
     clock: Clock | None,
     scheduler: CheckScheduler | None,
     state_store: StateStore | None,
+    tracer: Tracer,
 ) -> OutputsWiring | None:
     """GCEVENTS_SINKS, or None. Derived records are computed from the state: they need the state store."""
     if not config.outputs.sinks:
@@ -254,7 +263,7 @@ def _outputs(
         raise ConfigError("GCEVENTS_SINKS: derived records (completed/updated) need GCEVENTS_STATE_STORE")
     from gcevents.entrypoints.outputs import build_outputs
 
-    return build_outputs(config.outputs, idempotency, resources, clock=clock, scheduler=scheduler)
+    return build_outputs(config.outputs, idempotency, resources, clock=clock, scheduler=scheduler, tracer=tracer)
 
 
 def _genesys_client(config: Config, resources: Resources) -> GenesysClient | None:
