@@ -506,7 +506,7 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------------------- alarms, outputs
 def test_alarms(template: dict[str, Any]) -> None:
     alarms = [a["Properties"] for a in resources_of(template, "AWS::CloudWatch::Alarm").values()]
-    by_metric = {a["MetricName"]: a for a in alarms}
+    by_metric = {a.get("MetricName"): a for a in alarms}
     dlq = by_metric["ApproximateNumberOfMessagesVisible"]
     assert dlq["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["DeadLetterQueue", "QueueName"]}}]
     assert (dlq["ComparisonOperator"], dlq["Threshold"]) == ("GreaterThanThreshold", 0)
@@ -590,12 +590,41 @@ def test_dashboard_shows_what_an_incident_needs_with_metrics_the_code_emits(temp
     # Names the code really emits: the batch metrics, the Genesys client's counters, ColdStart.
     emitted = set(batch_metrics(BatchReport(started=0, finished=1))) | {"ColdStart", "EndToEndLagMax"}
     emitted |= {"Api." + k for k in ("api_calls", "rate_limited", "gave_up_rate_limited", "rate_limit_wait_seconds")}
+    emitted |= {f"Outputs.{k}" for k in _sink_counters()}
     assert ours <= emitted, ours - emitted
     assert {"EventsProcessed", "DuplicatesSkipped", "DeadLettered", "BatchDuration", "Api.api_calls",
             "Api.rate_limited"} <= ours  # fmt: skip
-    searches = [m[0]["expression"] for m in series if isinstance(m[0], dict)]
+    searches = [m[0]["expression"] for m in series if isinstance(m[0], dict) and "SEARCH" in m[0]["expression"]]
     assert searches == ["SEARCH('{ns,service} service=\"svc\" DeadLettered', 'Sum', 300)"]  # dead letters by reason
     assert template["Resources"]["OperationsDashboard"]["Condition"] == "DashboardOn"
+
+
+def _sink_counters() -> set[str]:
+    """The sink counters the code emits (without the `Outputs.` prefix), one of each kind of sink."""
+    from gcevents.adapters.sinks.webhook import CircuitBreaker
+    from gcevents.core.idempotency import Idempotency
+    from gcevents.core.outputs import Deliveries
+    from gcevents.entrypoints.outputs import OutputsWiring
+    from gcevents.testing.fakes import MemoryIdempotencyStore
+
+    deliveries = Deliveries(Idempotency(MemoryIdempotencyStore()))
+    for kind in ("webhook", "eventbridge", "firehose"):
+        deliveries._count(f"{kind}:target", 1, 1, 0.01)
+    return set(OutputsWiring(deliveries, None, None, None, [("webhook", CircuitBreaker())]).counters())
+
+
+def test_sink_alarms_watch_the_counters_the_code_emits(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    failures = resources["SinkDeliveryFailuresAlarm"]
+    assert failures["Condition"] == "HasSinks"
+    names = {m["MetricStat"]["Metric"]["MetricName"] for m in failures["Properties"]["Metrics"] if "MetricStat" in m}
+    assert names == {f"Outputs.sink.{kind}.failed" for kind in ("webhook", "eventbridge", "firehose")}
+    assert {n.removeprefix("Outputs.") for n in names} <= _sink_counters()
+    (total,) = [m for m in failures["Properties"]["Metrics"] if m["ReturnData"]]
+    assert total["Expression"] == "FILL(webhook, 0) + FILL(eventbridge, 0) + FILL(firehose, 0)"
+    circuit = resources["SinkCircuitOpenAlarm"]
+    assert circuit["Condition"] == "HasWebhook"
+    assert circuit["Properties"]["MetricName"].removeprefix("Outputs.") in _sink_counters()
 
 
 def test_partner_event_bus_is_created_from_the_partner_source_on_request(template: dict[str, Any]) -> None:

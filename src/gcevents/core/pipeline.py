@@ -31,7 +31,7 @@ from typing import Any
 from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, parse_record, rejection_key
 from gcevents.core.idempotency import Idempotency, Lease
 from gcevents.core.router import BatchOutcome, HandlerContext, Router, WorkItem, topic_matches
-from gcevents.errors import PermanentError, RateLimitedError, TransientError
+from gcevents.errors import PermanentError, RateLimitedError, SinkFailedError, TransientError
 from gcevents.logcontext import log_context
 from gcevents.ports import (
     NOOP_TRACER,
@@ -564,7 +564,8 @@ class Pipeline:
         if not isinstance(error, TransientError):
             where = {"topic": event.topic, "conversation_id": event.conversation_id, "content_key": event.content_key}
             log.error("handler failed", exc_info=error, extra=where)
-        batch.retry(index, f"handler_failed: {_describe(error)}", _retry_after(error), cause=error)
+        label = error.reason if isinstance(error, SinkFailedError) else "handler_failed"
+        batch.retry(index, f"{label}: {_describe(error)}", _retry_after(error), cause=error)
 
     # --------------------------------------------------------------------------------------- dead letters
     def _claim_rejections(self, batch: _Batch) -> None:

@@ -97,7 +97,7 @@ class Runtime:
         if self.projection is not None:
             counters.update({f"State.{k}": float(v) for k, v in self.projection.snapshot().items()})
         if self.outputs is not None:
-            counters.update({f"Outputs.{k}": float(v) for k, v in self.outputs.deliveries.snapshot().items()})
+            counters.update({f"Outputs.{k}": v for k, v in self.outputs.counters().items()})
         return counters
 
 
