@@ -66,6 +66,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-reserve", action="store_false", dest="reserve", help="no reserved concurrency (the default)"
     )
+    parser.add_argument(
+        "--lake", action="store_true", help="the stack's DataLake is on: price Firehose and S3 in the monthly bill"
+    )
     parser.add_argument("--compare", action="store_true", help="plan both poller modes and recommend one")
     parser.add_argument("--format", choices=("text", "sam", "json"), default="text", help="output (default text)")
     parser.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
