@@ -26,7 +26,7 @@ from typing import Any
 from gcevents.ops.cost import MonthlyBill, monthly_bill
 from gcevents.ops.formula import Term, ceil, floor, largest, num, smallest
 from gcevents.ops.prices import usd
-from gcevents.ops.spike import Spike, spike_profile
+from gcevents.ops.spike import Spike, spike_profile, spike_series
 
 __all__ = [
     "LIMITS",
@@ -206,6 +206,20 @@ class Plan:
     steps: tuple[Step, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
     monthly: MonthlyBill | None = None  # the AWS bill of a month at the steady rate (`gcevents.ops.cost`)
+    start_capacity: float = 0.0  # events/s the fleet takes when the spike starts
+    ramp_per_second: float = 0.0  # events/s of capacity the mapping adds per second, up to `capacity`
+
+    def series(self) -> dict[str, list[float]]:
+        """The spike over time (`spike_series`): what `--chart` draws and `--json` reports as `series`."""
+        i = self.inputs
+        return spike_series(
+            rate=i.rate,
+            peak_rate=i.peak_rate,
+            duration=i.duration,
+            start_capacity=self.start_capacity,
+            ramp=self.ramp_per_second,
+            capacity=self.capacity,
+        )
 
     @property
     def poller_mode(self) -> str:
@@ -255,6 +269,7 @@ class Plan:
                 "lines": [{**asdict(line), "usd": round(line.usd, 2)} for line in self.monthly.lines],
             }
         del out["monthly"]
+        out["series"] = self.series()
         out["parameter_overrides"] = self.parameter_overrides()
         out["spike"] = {k: (None if math.isinf(v) else v) for k, v in out["spike"].items()}  # JSON has no inf
         return out
@@ -389,7 +404,7 @@ def plan(inputs: PlanInputs) -> Plan:
     rate = _pacing(i, batch, fleet, sheet)
     receives = sheet.step("MaxReceiveCount", max_receive_count(i))
     capacity, api_per_minute = _capacity(batch, fleet, sheet)
-    spike, spike_cost, monthly = _spike(i, fleet, capacity, sheet)
+    spike, spike_cost, monthly, start_rate, ramp = _spike(i, fleet, capacity, sheet)
     pollers = (fleet.minimum_pollers, fleet.maximum_pollers)
     result = Plan(
         inputs=i, batch_size=int(batch.size.value), window=int(window.value),
@@ -401,7 +416,7 @@ def plan(inputs: PlanInputs) -> Plan:
         minimum_pollers=int(pollers[0].value) if pollers[0] else 0,
         maximum_pollers=int(pollers[1].value) if pollers[1] else 0,
         spike_poller_cost=spike_cost, monthly_poller_cost=monthly, steps=tuple(sheet.steps),
-        warnings=tuple(sheet.warnings),
+        warnings=tuple(sheet.warnings), start_capacity=start_rate.value, ramp_per_second=ramp.value,
     )  # fmt: skip
     check_limits(result)
     return replace(result, monthly=_monthly_bill(result))
@@ -585,7 +600,7 @@ def _ramp(i: PlanInputs, fleet: _Fleet, capacity: Term) -> tuple[Term, Term, Ter
     return start, per_second, smallest(capacity, start * fleet.per_instance)
 
 
-def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple[Spike, float, float]:
+def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple[Spike, float, float, Term, Term]:
     start, per_second, start_rate = _ramp(i, fleet, capacity)
     ramp = per_second * fleet.per_instance
     spike = spike_profile(
@@ -603,7 +618,7 @@ def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple
     wait = "never" if math.isinf(spike.worst_wait) else round(spike.worst_wait, 1)
     sheet.note("worst queue wait (s)", wait, "the longest an event waits for the fleet (first in, first out)")
     cost, monthly = _poller_cost(i, fleet, spike, (start, per_second), capacity.value, sheet)
-    return spike, cost, monthly
+    return spike, cost, monthly, start_rate, ramp
 
 
 def _drain_note(i: PlanInputs, spike: Spike, capacity: Term, sheet: _Sheet) -> None:
