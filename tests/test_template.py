@@ -804,3 +804,15 @@ def test_cfn_lint_finds_nothing(defaults: dict[str, Any], tmp_path: Path) -> Non
     variant.write_text(text)
     matches = api.lint_file(variant)
     assert [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches] == []
+
+
+def test_json_logs_and_lambda_never_filters_the_metrics_away(template: dict[str, Any]) -> None:
+    """Lambda ranks a line without a level (the EMF metric documents) as INFO: ApplicationLogLevel is DEBUG or
+    unset, never above INFO, or the metrics and their alarms would go."""
+    logging = template["Resources"]["Function"]["Properties"]["LoggingConfig"]
+    assert logging["LogFormat"] == {"Ref": "LogFormat"}
+    assert default(template, "LogFormat") == "JSON"
+    assert logging["ApplicationLogLevel"] == {"Fn::If": ["JsonDebugLogs", "DEBUG", {"Ref": "AWS::NoValue"}]}
+    assert template["Conditions"]["JsonDebugLogs"] == {
+        "Fn::And": [{"Fn::Equals": [{"Ref": "LogFormat"}, "JSON"]}, {"Fn::Equals": [{"Ref": "LogLevel"}, "DEBUG"]}]
+    }
