@@ -134,3 +134,28 @@ def test_without_an_sdk_the_default_tracer_sends_nothing_and_costs_no_sdk_import
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "g.db")], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[-1] == "tracer OtelTracer []"
+
+
+def test_deliveries_to_a_sink_are_an_outputs_span_under_handle(
+    exporter: tuple[InMemorySpanExporter, TracerProvider], tmp_path: Any
+) -> None:
+    from gcevents.testing.sinks import WebhookReceiver
+
+    memory, provider = exporter
+    with WebhookReceiver("whsec-trace") as receiver:
+        config = Config.from_env(
+            {
+                "GCEVENTS_DB": str(tmp_path / "g.db"),
+                "GCEVENTS_ALLOWED_SOURCES": ALLOWED_PREFIX,
+                "GCEVENTS_SINKS": f"webhook:{receiver.url}|v2.detail.events.conversation.{{id}}.customer.end",
+                "GCEVENTS_WEBHOOK_SECRET": "whsec-trace",
+            }
+        )
+        runtime = build_runtime(config, tracer=OtelTracer(provider.get_tracer("gcevents")))  # pipeline and sinks
+        process_invocation(runtime, sqs_batch([make_event("customer.end", "c-1")]), None)
+    spans = by_name(memory.get_finished_spans())
+    (outputs,) = spans["outputs"]
+    assert dict(outputs.attributes or {}) == {"gcevents.records": 1, "gcevents.failed": 0}
+    (handle,) = spans["handle"]
+    assert outputs.parent is not None
+    assert outputs.parent.span_id == handle.context.span_id

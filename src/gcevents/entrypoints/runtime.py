@@ -125,7 +125,9 @@ def build_runtime(
     clock: Clock | None = None,
     clients: dict[str, Any] | None = None,
     scheduler: CheckScheduler | None = None,
+    tracer: Tracer | None = None,
 ) -> Runtime:
+    """The runtime of `config`; the keywords replace a part the configuration would make (tests, embedding apps)."""
     resources = Resources(dict(clients or {}), max_pool_connections=max(32, config.claim_concurrency * 2))
     idempotency_store = make_idempotency_store(config.idempotency_store, resources)
     dead_letters = make_dead_letter_store(config.dead_letters, resources)
@@ -133,7 +135,7 @@ def build_runtime(
     load_handlers(router, config.handler_modules)
     state_store = make_state_store(config.state_store, resources, ttl_days=config.state_ttl_days)
     idempotency = _idempotency(config, idempotency_store, clock)
-    tracer = make_tracer(config)
+    tracer = tracer or make_tracer(config)
     outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store, tracer)
     projection = _projection(router, state_store, outputs.conversations if outputs else None)
     if outputs is not None and outputs.raw is not None:

@@ -94,7 +94,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     from gcevents.observability import configure_logging
 
     config = config_with_sinks(args.sink)
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, service=config.service_name)
     # No queue to delay checks on: the grace of every conversation still waiting for a wrap-up ends with the run.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)
