@@ -159,3 +159,17 @@ def test_deliveries_to_a_sink_are_an_outputs_span_under_handle(
     (handle,) = spans["handle"]
     assert outputs.parent is not None
     assert outputs.parent.span_id == handle.context.span_id
+
+
+def test_without_the_api_installed_the_default_runs_untraced(tmp_path: Any) -> None:
+    """An artifact built without opentelemetry-api still processes events: no spans, a warning."""
+    code = (
+        "import sys; sys.modules['opentelemetry'] = None;"  # an import of it fails, as if not installed
+        "from gcevents.config import Config; from gcevents.entrypoints.runtime import build_runtime;"
+        "from gcevents.ports import NOOP_TRACER;"
+        "r = build_runtime(Config.from_env({'GCEVENTS_DB': sys.argv[1]})); print(r.pipeline.tracer is NOOP_TRACER)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "g.db")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"
+    assert "opentelemetry-api is not installed" in out.stderr

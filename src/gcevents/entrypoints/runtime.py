@@ -6,6 +6,7 @@ needed, the memory fakes of `gcevents.testing` only for `memory` stores (never o
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     from gcevents.core.outputs import ConversationOutputs
     from gcevents.core.projection import StateProjection
     from gcevents.entrypoints.outputs import OutputsWiring
+
+log = logging.getLogger(__name__)
 
 
 class Resources:
@@ -214,8 +217,11 @@ def make_tracer(config: Config) -> Tracer:
     """OpenTelemetry by default (a no-op without an SDK in the process); X-Ray's daemon protocol with `xray`
     (until its end of support); nothing, and nothing imported, with `off`."""
     if config.tracing == "otel":
-        from gcevents.adapters.otel import OtelTracer
-
+        try:
+            from gcevents.adapters.otel import OtelTracer
+        except ImportError:  # an artifact built without it (opentelemetry-api is a dependency): spans are not events
+            log.warning("GCEVENTS_TRACING=otel but opentelemetry-api is not installed: no spans")
+            return NOOP_TRACER
         return OtelTracer()
     if config.tracing == "xray":
         from gcevents.adapters.xray import XRayTracer

@@ -71,10 +71,30 @@ def monthly_bill(
     events = rate * HOURS_PER_MONTH * 3600
     filled = max(1, min(batch_size, math.floor(rate * max(window, 1))))
     invocations = events / filled
-    gb_seconds = invocations * batch_seconds(filled) * memory_mb / 1024
-    sqs = events * (1 + 2 * math.ceil(filled / SQS_MESSAGES_PER_CALL) / filled)
     lines = [
         _line("EventBridge partner events", events, "events", "eventbridge_partner_event", f"{rate:g}/s x 730 h"),
+        *_queue_and_function(events, filled, batch_seconds(filled), memory_mb),
+        *_dynamodb(events),
+    ]
+    if monthly_pollers:
+        why = "MinimumPollers x 730 h x the EPU-hour price, always on"
+        lines.append(CostLine("provisioned pollers (MinimumPollers)", HOURS_PER_MONTH, "h", monthly_pollers, why))
+    log_bytes = events * LOG_BYTES_PER_EVENT + invocations * PLATFORM_LOG_BYTES_PER_INVOCATION
+    why = (
+        f"{LOG_BYTES_PER_EVENT:g} B per event (measured) + {PLATFORM_LOG_BYTES_PER_INVOCATION} B of Lambda's"
+        " START/REPORT per invocation"
+    )
+    lines.append(_line("CloudWatch Logs ingestion", log_bytes / GB, "GB", "logs_ingested_gb", why))
+    if lake:
+        lines += _lake(events)
+    return MonthlyBill(events, tuple(lines))
+
+
+def _queue_and_function(events: float, filled: int, seconds: float, memory_mb: int) -> list[CostLine]:
+    invocations = events / filled
+    calls = math.ceil(filled / SQS_MESSAGES_PER_CALL)
+    sqs = events * (1 + 2 * calls / filled)
+    return [
         _line(
             "SQS requests",
             sqs,
@@ -85,55 +105,25 @@ def monthly_bill(
         _line("Lambda requests", invocations, "invocations", "lambda_request", f"events / {filled} per batch"),
         _line(
             "Lambda duration",
-            gb_seconds,
+            invocations * seconds * memory_mb / 1024,
             "GB-s",
             "lambda_gb_second",
-            f"invocations x {batch_seconds(filled):.3f} s x {memory_mb} MB / 1024",
+            f"invocations x {seconds:.3f} s x {memory_mb} MB / 1024",
         ),
     ]
+
+
+def _dynamodb(events: float) -> list[CostLine]:
+    lines = []
     for table, (writes, reads) in UNITS_PER_EVENT.items():
+        why = "units per event (measured)"
         lines.append(
-            _line(
-                f"DynamoDB {table} writes",
-                events * writes,
-                "WRU",
-                "dynamodb_write_unit",
-                f"{writes} write units per event (measured)",
-            )
+            _line(f"DynamoDB {table} writes", events * writes, "WRU", "dynamodb_write_unit", f"{writes} write {why}")
         )
         lines.append(
-            _line(
-                f"DynamoDB {table} reads",
-                events * reads,
-                "RRU",
-                "dynamodb_read_unit",
-                f"{reads} read units per event (measured)",
-            )
+            _line(f"DynamoDB {table} reads", events * reads, "RRU", "dynamodb_read_unit", f"{reads} read {why}")
         )
-    if monthly_pollers:
-        lines.append(
-            CostLine(
-                "provisioned pollers (MinimumPollers)",
-                HOURS_PER_MONTH,
-                "h",
-                monthly_pollers,
-                "MinimumPollers x 730 h x the EPU-hour price, always on",
-            )
-        )
-    log_bytes = events * LOG_BYTES_PER_EVENT + invocations * PLATFORM_LOG_BYTES_PER_INVOCATION
-    lines.append(
-        _line(
-            "CloudWatch Logs ingestion",
-            log_bytes / GB,
-            "GB",
-            "logs_ingested_gb",
-            f"{LOG_BYTES_PER_EVENT:g} B per event (measured) + {PLATFORM_LOG_BYTES_PER_INVOCATION} B of"
-            " Lambda's START/REPORT per invocation",
-        )
-    )
-    if lake:
-        lines += _lake(events)
-    return MonthlyBill(events, tuple(lines))
+    return lines
 
 
 def _lake(events: float) -> list[CostLine]:
