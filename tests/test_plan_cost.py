@@ -53,6 +53,9 @@ def test_compare_prices_both_modes_and_provisioned_pays_its_pollers(capsys: pyte
     assert "provisioned pollers (MinimumPollers)" not in lines(standard["monthly_cost"])
     pollers = lines(provisioned["monthly_cost"])["provisioned pollers (MinimumPollers)"]
     assert pollers["usd"] == pytest.approx(provisioned["monthly_poller_cost"], abs=0.01)
+    recommended = document["recommendation"]["poller_mode"]
+    assert document["monthly_cost"] == document[recommended]["monthly_cost"]
+    assert "EventBridge partner events" in lines(document["monthly_cost"])
 
 
 def test_a_data_lake_adds_firehose_and_s3(capsys: pytest.CaptureFixture[str]) -> None:

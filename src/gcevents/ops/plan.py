@@ -756,10 +756,13 @@ class Comparison:
         return self.provisioned if self.recommended == "provisioned" else self.standard
 
     def to_dict(self) -> dict[str, Any]:
+        standard, provisioned = self.standard.to_dict(), self.provisioned.to_dict()
         return {
-            "standard": self.standard.to_dict(),
-            "provisioned": self.provisioned.to_dict(),
+            "standard": standard,
+            "provisioned": provisioned,
             "recommendation": {"poller_mode": self.recommended, "why": self.why},
+            # The bill of the recommended mode (each mode's is under its own key too).
+            "monthly_cost": (provisioned if self.recommended == "provisioned" else standard)["monthly_cost"],
         }
 
 
