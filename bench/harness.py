@@ -302,13 +302,15 @@ class BenchEnv:
         """DynamoDB requests and units of this variant's tables so far (requests to the meter are not counted)."""
         with urllib.request.urlopen(f"{self.endpoint}/_bench/meter", timeout=30) as answer:
             tables = json.loads(answer.read())
-        total: dict[str, Any] = {"requests": Counter(), "wcu": 0.0, "rcu": 0.0}
+        total: dict[str, Any] = {"requests": Counter(), "wcu": 0.0, "rcu": 0.0, "by_table": Counter()}
         total["server_cpu"] = tables.pop("_server_cpu_seconds", 0.0)
         for name, usage in tables.items():
             if name.startswith(self.prefix):
                 total["requests"].update(usage["requests"])
                 total["wcu"] += usage["wcu"]
                 total["rcu"] += usage["rcu"]
+                purpose = name.removeprefix(f"{self.prefix}-")  # the table's purpose: idempotency, state, ...
+                total["by_table"].update({f"{purpose}.wcu": usage["wcu"], f"{purpose}.rcu": usage["rcu"]})
         return total
 
 
@@ -339,6 +341,7 @@ def measured(env: BenchEnv) -> Iterator[dict[str, Any]]:
         out["wcu"] = after["wcu"] - before["wcu"]
         out["emulator_cpu"] = after["server_cpu"] - before["server_cpu"]
         out["rcu"] = after["rcu"] - before["rcu"]
+        out["units_by_table"] = dict(after["by_table"] - before["by_table"])
 
 
 def _py_spy(path: str | None) -> subprocess.Popen[bytes] | None:
@@ -418,6 +421,7 @@ class VariantResult:
     rss_mb: float
     genesys: dict[str, Any] = field(default_factory=dict)  # filled in by the parent (the simulator lives there)
     notes: list[str] = field(default_factory=list)
+    units_by_table: dict[str, float] = field(default_factory=dict)  # "<purpose>.wcu" / ".rcu" -> units
 
     @classmethod
     def measured_run(cls, m: Mapping[str, Any], workload: Workload, **fields: Any) -> VariantResult:
@@ -427,7 +431,7 @@ class VariantResult:
             events=workload.total, unique_events=workload.unique_events, wall_seconds=m["wall"],
             cpu_seconds=m["cpu"], cpu_system_seconds=m["cpu_system"], dynamodb=m["dynamodb"],
             write_units=m["wcu"], read_units=m["rcu"], emulator_cpu_seconds=m["emulator_cpu"], rss_mb=0.0,
-            **fields,
+            units_by_table=m["units_by_table"], **fields,
         )  # fmt: skip
 
     def bill(self) -> Bill:
@@ -468,6 +472,9 @@ class VariantResult:
             "dynamodb_requests_per_unique_event": round(dynamo / self.unique_events, 3),
             "write_units_per_unique_event": round(self.write_units / self.unique_events, 3),
             "read_units_per_unique_event": round(self.read_units / self.unique_events, 3),
+            "units_per_unique_event_by_table": {
+                k: round(v / self.unique_events, 3) for k, v in sorted(self.units_by_table.items())
+            },
             "sqs_requests": self.sqs_requests,
             "emulator_cpu_ms_per_aws_request": round(self.emulator_cpu_seconds * 1000 / dynamo, 2) if dynamo else None,
             "dollars_per_million_events": round(bill.total, 3),

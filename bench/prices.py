@@ -1,4 +1,4 @@
-"""AWS list prices the benchmark turns its measurements into dollars with: the one place they live.
+"""The benchmark's dollars, from the prices of `gcevents.ops.prices` (the one place they live, with their date).
 
 US East (N. Virginia), on-demand, no free tier, read 2026-11-27 (re-check before quoting a bill):
 
@@ -19,12 +19,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-PRICES_READ = "2026-11-27"
-LAMBDA_ARM_GB_SECOND = 0.0000133334
-LAMBDA_REQUEST = 0.20 / 1e6
-DYNAMODB_WRITE_UNIT = 0.625 / 1e6
-DYNAMODB_READ_UNIT = 0.125 / 1e6
-SQS_REQUEST = 0.40 / 1e6
+from gcevents.ops.prices import usd
+
+PRICES_READ = "2026-11-27"  # the Lambda, DynamoDB and SQS prices below (gcevents.ops.prices: the table)
+LAMBDA_ARM_GB_SECOND = usd("lambda_gb_second")
+LAMBDA_REQUEST = usd("lambda_request")
+DYNAMODB_WRITE_UNIT = usd("dynamodb_write_unit")
+DYNAMODB_READ_UNIT = usd("dynamodb_read_unit")
+SQS_REQUEST = usd("sqs_request")
 TEMPLATE_MEMORY_MB = 512  # template.yaml MemorySize default
 SQS_MESSAGES_PER_CALL = 10  # ReceiveMessage / DeleteMessageBatch / SendMessageBatch: at most 10 messages a call
 

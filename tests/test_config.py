@@ -61,6 +61,7 @@ CHANGES = {
     "GCEVENTS_CLOCK_SKEW_MARGIN": "7",
     "GCEVENTS_LOG_LEVEL": "DEBUG", "GCEVENTS_METRICS_NAMESPACE": "other", "GENESYS_CLIENT_ID": "client-2",
     "GCEVENTS_SERVICE_NAME": "other", "GCEVENTS_TRACING": "xray", "LOG_LEVEL": "DEBUG",
+    "AWS_LAMBDA_LOG_LEVEL": "DEBUG", "POWERTOOLS_LOG_LEVEL": "DEBUG",
     "POWERTOOLS_METRICS_NAMESPACE": "other", "POWERTOOLS_SERVICE_NAME": "other",
     "GENESYS_CLIENT_SECRET": "other", "GENESYS_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x",
     "GENESYS_REGION": "mypurecloud.de", "GENESYS_DOMAIN": "mypurecloud.de", "GENESYS_API_BASE_URL": "http://sim:1",
@@ -186,7 +187,8 @@ def _readme_rows() -> dict[str, str]:
     text = (ROOT / "README.md").read_text()
     rows: dict[str, str] = {}
     for line in text.splitlines():
-        match = re.fullmatch(r"\| `((?:(?:GCEVENTS|GENESYS|POWERTOOLS)_[A-Z_]+|LOG_LEVEL))` \|(.*?)\|(.*)\|", line)
+        names = r"(?:GCEVENTS|GENESYS|POWERTOOLS)_[A-Z_]+|AWS_LAMBDA_LOG_LEVEL|LOG_LEVEL"
+        match = re.fullmatch(rf"\| `({names})` \|(.*?)\|(.*)\|", line)
         if match:
             assert match.group(1) not in rows, f"README lists {match.group(1)} twice"
             rows[match.group(1)] = match.group(2).strip()

@@ -27,6 +27,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gcevents.fanout",
             "gcevents.progress",
             "gcevents.addresses",
+            "gcevents.logcontext",
             "gcevents.schemas",
             "gcevents._variables",
         ),

@@ -192,7 +192,8 @@ def test_xray_spans_wrap_claim_enrich_handle_complete(tmp_path: Any, capsys: pyt
         header, _, body = datagram.partition(b"\n")
         assert json.loads(header) == {"format": "json", "version": 1}
         documents.append(json.loads(body))
-    assert [d["name"] for d in documents] == ["claim", "enrich", "handle", "complete"]
+    assert [d["name"] for d in documents] == ["claim", "enrich", "handle", "complete", "batch"]  # as they end
+    assert documents[-1]["annotations"]["gcevents_processed"] == 1
     for document in documents:
         assert document["type"] == "subsegment"
         assert document["trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"
@@ -233,7 +234,7 @@ def test_unsampled_invocations_and_tracing_off_send_nothing(tmp_path: Any) -> No
     with outside_lambda.span("claim"):
         pass
     assert sent == []
-    runtime = build_runtime(Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db")}))
+    runtime = build_runtime(Config.from_env({"GCEVENTS_DB": str(tmp_path / "g.db"), "GCEVENTS_TRACING": "off"}))
     assert runtime.pipeline.tracer is NOOP_TRACER
 
 

@@ -23,7 +23,7 @@ T = TypeVar("T")
 
 DEFAULT_DB = ".gcevents/gcevents.db"
 CLAIM_MODES = ("per_key", "transaction")
-TRACING_MODES = ("off", "xray")
+TRACING_MODES = ("otel", "xray", "off")
 IDEMPOTENCY_KINDS = ("dynamodb", "sqlite", "memory")
 STATE_KINDS = ("dynamodb", "sqlite", "memory", "off")
 DEAD_LETTER_KINDS = ("sqs", "sqlite", "memory")
@@ -464,15 +464,23 @@ GCEVENTS_CLOCK_SKEW_MARGIN = Variable(
     "seconds a lapsed idempotency lease must be over (by our clock) before we take the key over: tolerated clock"
     " skew between consumers, see [docs/operations.md](docs/operations.md#leases-and-clock-skew)")
 GCEVENTS_LOG_LEVEL = Variable(
-    "GCEVENTS_LOG_LEVEL", "INFO", log_level, "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr)")
+    "GCEVENTS_LOG_LEVEL", "INFO", log_level,
+    "`DEBUG`, `INFO`, `WARNING` or `ERROR` (JSON lines on stderr); `AWS_LAMBDA_LOG_LEVEL` and"
+    " `POWERTOOLS_LOG_LEVEL` come first")
+AWS_LAMBDA_LOG_LEVEL: Variable[str | None] = Variable(
+    "AWS_LAMBDA_LOG_LEVEL", None, log_level,
+    "set by Lambda from the function's `LoggingConfig: ApplicationLogLevel` (JSON log format): the level, first")
+POWERTOOLS_LOG_LEVEL: Variable[str | None] = Variable(
+    "POWERTOOLS_LOG_LEVEL", None, log_level, "the level when `AWS_LAMBDA_LOG_LEVEL` is unset (Powertools' name)")
 GCEVENTS_METRICS_NAMESPACE = Variable(
     "GCEVENTS_METRICS_NAMESPACE", "gcevents", string, "CloudWatch namespace of the embedded-format metrics")
 GCEVENTS_SERVICE_NAME = Variable(
     "GCEVENTS_SERVICE_NAME", "gcevents", string,
     "the `service` dimension of every metric (the template: the stack name)")
 GCEVENTS_TRACING = Variable(
-    "GCEVENTS_TRACING", "off", choice(*TRACING_MODES),
-    "`xray`: X-Ray subsegments around claim, enrich, handle and complete (the template's `Tracing=true`)")
+    "GCEVENTS_TRACING", "otel", choice(*TRACING_MODES),
+    "`otel`: OpenTelemetry spans (batch, claim, enrich, handle, outputs, complete; a no-op without an SDK), `xray`:"
+    " X-Ray subsegments (until 2027-02-25), `off`: none (the template's `Tracing`)")
 LOG_LEVEL: Variable[str | None] = Variable(
     "LOG_LEVEL", None, log_level, "read when `GCEVENTS_LOG_LEVEL` is unset (the common name, e.g. Powertools')")
 POWERTOOLS_METRICS_NAMESPACE: Variable[str | None] = Variable(
@@ -582,6 +590,7 @@ VARIABLES: tuple[Variable[Any], ...] = (
     GCEVENTS_DEADLINE_MARGIN, GCEVENTS_HANDLER_CONCURRENCY, GCEVENTS_FACT_KEYS_AFTER, GCEVENTS_IDEMPOTENCY_TTL_DAYS,
     GCEVENTS_STATE_TTL_DAYS,
     GCEVENTS_CLAIM_CONCURRENCY, GCEVENTS_CLAIM_MODE, GCEVENTS_CLOCK_SKEW_MARGIN, GCEVENTS_LOG_LEVEL,
+    AWS_LAMBDA_LOG_LEVEL, POWERTOOLS_LOG_LEVEL,
     GCEVENTS_METRICS_NAMESPACE, GCEVENTS_SERVICE_NAME, GCEVENTS_TRACING, LOG_LEVEL, POWERTOOLS_METRICS_NAMESPACE,
     POWERTOOLS_SERVICE_NAME,
     GENESYS_CLIENT_ID, GENESYS_CLIENT_SECRET, GENESYS_CLIENT_SECRET_ARN, GENESYS_REGION, GENESYS_DOMAIN,

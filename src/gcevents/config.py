@@ -89,7 +89,7 @@ class Config:
     log_level: str = v.GCEVENTS_LOG_LEVEL.default
     metrics_namespace: str = v.GCEVENTS_METRICS_NAMESPACE.default
     service_name: str = v.GCEVENTS_SERVICE_NAME.default  # the `service` dimension of every metric
-    tracing: str = v.GCEVENTS_TRACING.default  # "xray": subsegments around claim, enrich, handle, complete
+    tracing: str = v.GCEVENTS_TRACING.default  # "otel" (default), "xray" (until 2027-02-25) or "off"
     xray_daemon_address: str = "127.0.0.1:2000"  # Lambda's AWS_XRAY_DAEMON_ADDRESS when tracing is active
     genesys: GenesysSettings | None = None  # None: no enrichment; its secret never shows in a repr
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
@@ -116,8 +116,10 @@ class Config:
             claim_concurrency=v.GCEVENTS_CLAIM_CONCURRENCY.read(env),
             claim_mode=v.GCEVENTS_CLAIM_MODE.read(env),
             clock_skew_margin=v.GCEVENTS_CLOCK_SKEW_MARGIN.read(env),
-            # The common names (LOG_LEVEL, Powertools') apply when ours are unset.
-            log_level=_read_first(env, v.GCEVENTS_LOG_LEVEL, v.LOG_LEVEL),
+            # Lambda's level (the function's LoggingConfig) and Powertools' come before ours; LOG_LEVEL after.
+            log_level=v.AWS_LAMBDA_LOG_LEVEL.read(env)
+            or v.POWERTOOLS_LOG_LEVEL.read(env)
+            or _read_first(env, v.GCEVENTS_LOG_LEVEL, v.LOG_LEVEL),
             metrics_namespace=_read_first(env, v.GCEVENTS_METRICS_NAMESPACE, v.POWERTOOLS_METRICS_NAMESPACE),
             service_name=_read_first(env, v.GCEVENTS_SERVICE_NAME, v.POWERTOOLS_SERVICE_NAME),
             tracing=v.GCEVENTS_TRACING.read(env),

@@ -35,6 +35,19 @@ class RateLimitedError(TransientError):
     """A downstream API answered 429 (or our own limiter has no budget left)."""
 
 
+class SinkFailedError(TransientError):
+    """An output sink did not take a record: retried later, and labelled `sink_failed:<sink>` (not
+    `handler_failed`) in retry reasons and dead letters, so an endpoint that is down is named as such."""
+
+    def __init__(self, sink: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.sink = sink
+
+    @property
+    def reason(self) -> str:
+        return f"sink_failed:{self.sink}"  # e.g. sink_failed:webhook:crm.example.com
+
+
 class StoreUnavailableError(TransientError):
     """A state or idempotency store could not be reached or throttled us."""
 

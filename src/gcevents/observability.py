@@ -1,5 +1,11 @@
 """Structured JSON logs and CloudWatch Embedded Metric Format (EMF) metrics, without a framework.
 
+Log lines have the shape of Lambda's own JSON log format and of Powertools Logger (`timestamp` in ISO-8601 with
+milliseconds, `level`, `message`, `service`, `location`, `cold_start`, `function_request_id`, `xray_trace_id`, ...),
+so a function whose handlers use Powertools Logger writes one shape into its log group (docs/operations.md#logs).
+The invocation's fields are bound once per invocation (`invocation_context`) and a conversation's fields for the
+time its handlers run (`log_context`): every line in between carries them without being passed them.
+
 EMF is a JSON document on stdout that CloudWatch turns into metrics: no API calls, no extra latency."""
 
 from __future__ import annotations
@@ -9,22 +15,33 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import IO, Any
 
 from gcevents.core.pipeline import BatchReport, Outcome
+from gcevents.logcontext import bound_fields, invocation_context, log_context
+
+__all__ = ["JsonFormatter", "MetricsEmitter", "configure_logging", "invocation_context", "log_context"]
 
 _STANDARD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line; `extra={...}` fields become top-level keys (e.g. conversationId)."""
+    """One JSON object per line in Lambda's and Powertools' shape; `extra={...}` fields become top-level keys."""
+
+    def __init__(self, service: str = "gcevents") -> None:
+        super().__init__()
+        self.service = service
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
-            "timestamp": round(record.created, 3),
+            "timestamp": iso_timestamp(record.created),
             "level": record.levelname,
-            "logger": record.name,
             "message": record.getMessage(),
+            "service": self.service,
+            "location": f"{record.funcName}:{record.lineno}",
+            "logger": record.name,
+            **bound_fields(),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
@@ -34,14 +51,35 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def configure_logging(level: str = "INFO", stream: IO[str] | None = None, *, replace_handlers: bool = False) -> None:
-    """JSON lines on stderr. `replace_handlers` is for Lambda, whose runtime installs a plain-text handler
-    of its own; elsewhere existing handlers (a test runner's capture, an app's own) are left alone."""
+def iso_timestamp(epoch: float) -> str:
+    """`2026-12-07T15:55:00.123Z`, the timestamp of Lambda's JSON log format."""
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def lambda_fields(context: Any, trace_header: str | None, *, cold_start: bool) -> dict[str, Any]:
+    """Powertools Logger's names for the Lambda context; `xray_trace_id` is the `Root` of `_X_AMZN_TRACE_ID`."""
+    root = next((p[5:] for p in (trace_header or "").split(";") if p.startswith("Root=")), None)
+    return {
+        "cold_start": cold_start,
+        "function_name": getattr(context, "function_name", None),
+        "function_memory_size": getattr(context, "memory_limit_in_mb", None),
+        "function_arn": getattr(context, "invoked_function_arn", None),
+        "function_request_id": getattr(context, "aws_request_id", None),
+        "xray_trace_id": root,
+    }
+
+
+def configure_logging(
+    level: str = "INFO", stream: IO[str] | None = None, *, replace_handlers: bool = False, service: str = "gcevents"
+) -> None:
+    """JSON lines on stderr. `replace_handlers` is for Lambda, whose runtime installs a handler of its own (plain
+    text, or its JSON with `LogFormat: JSON`); elsewhere existing handlers (a test runner's capture, an app's own)
+    are left alone."""
     root = logging.getLogger()
     if any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         return  # warm Lambda container: configured already
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(service))
     if replace_handlers:
         for existing in list(root.handlers):
             root.removeHandler(existing)

@@ -32,18 +32,35 @@ class SystemClock:
 
 
 # ---------------------------------------------------------------------------------------------- tracing
-class Tracer(Protocol):
-    """Spans around the pipeline's steps (claim, enrich, handle, complete). `NOOP_TRACER` unless tracing is on."""
+AttributeValue: TypeAlias = str | bool | int | float
 
-    def span(self, name: str) -> AbstractContextManager[object]: ...
+
+class Span(Protocol):
+    """What a step may say about itself while it runs (OpenTelemetry's `Span` has this method)."""
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None: ...
+
+
+class Tracer(Protocol):
+    """Spans around the pipeline's steps (batch, claim, enrich, handle, outputs, complete). `NOOP_TRACER` when
+    tracing is off; OpenTelemetry (`adapters/otel.py`) by default, X-Ray's daemon protocol with `xray`."""
+
+    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> AbstractContextManager[Span]:
+        """A span, current until the block ends (a span started inside it is its child)."""
+        ...
+
+
+class NoopSpan:
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        return None
 
 
 class NoopTracer:
-    """The default: one shared null context, so an untraced step costs a method call and nothing is imported."""
+    """Tracing off: one shared null context, so an untraced step costs a method call and nothing is imported."""
 
-    _null: AbstractContextManager[object] = nullcontext()
+    _null: AbstractContextManager[Span] = nullcontext(NoopSpan())
 
-    def span(self, name: str) -> AbstractContextManager[object]:
+    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> AbstractContextManager[Span]:
         return self._null
 
 

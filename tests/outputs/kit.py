@@ -33,6 +33,7 @@ class Kit:
     scheduler: CheckScheduler | None
     idempotency: MemoryIdempotencyStore
     reports: list[BatchReport] = field(default_factory=list)
+    deliveries: Deliveries | None = None
 
     def run(self, bodies: Sequence[str | dict[str, Any]], *, prefix: str = "m", receive_count: int = 1) -> BatchReport:
         records = [
@@ -81,7 +82,7 @@ def make_kit(
         settings=PipelineSettings(handler_concurrency=2),
         clock=clock,
     )
-    return Kit(pipeline, state, dead_letters, clock, scheduler, store)
+    return Kit(pipeline, state, dead_letters, clock, scheduler, store, deliveries=deliveries)
 
 
 def lifecycles(count: int, seed: int) -> dict[str, list[dict[str, Any]]]:

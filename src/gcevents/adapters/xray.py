@@ -9,17 +9,22 @@ trace id and segment id in `_X_AMZN_TRACE_ID` (`Root=...;Parent=...;Sampled=1`) 
 subsegments below name that segment as their parent. Sending is fire-and-forget: a lost datagram loses a span,
 never an event, and a send error is swallowed.
 
-Stdlib only, imported by the runtime only when GCEVENTS_TRACING=xray."""
+Stdlib only, imported by the runtime only when GCEVENTS_TRACING=xray. Kept until the X-Ray SDKs' and daemon's end
+of support (2027-02-25; in maintenance since 2026-02-25): OpenTelemetry (`adapters/otel.py`, the default) is the
+way on, and this module goes with that date. A span's attributes become X-Ray annotations."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
+
+from gcevents.ports import AttributeValue, Span
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,18 @@ def _address(text: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port or 2000)
 
 
+class _Subsegment:
+    """Annotations (X-Ray's indexed key-values: letters, digits and underscores only) of one subsegment."""
+
+    def __init__(self, attributes: Mapping[str, AttributeValue] | None) -> None:
+        self.annotations: dict[str, AttributeValue] = {}
+        for key, value in (attributes or {}).items():
+            self.set_attribute(key, value)
+
+    def set_attribute(self, key: str, value: AttributeValue) -> None:
+        self.annotations[re.sub(r"\W", "_", key)] = value
+
+
 class XRayTracer:
     """`span(name)` sends a subsegment of the invocation's segment when the invocation is sampled."""
 
@@ -65,19 +82,19 @@ class XRayTracer:
         self._socket: socket.socket | None = None
         self._send = send or self._send_udp
 
-    def span(self, name: str) -> AbstractContextManager[object]:
-        return self._span(name)
+    def span(self, name: str, attributes: Mapping[str, AttributeValue] | None = None) -> AbstractContextManager[Span]:
+        return self._span(name, _Subsegment(attributes))
 
     @contextmanager
-    def _span(self, name: str) -> Iterator[object]:
+    def _span(self, name: str, subsegment: _Subsegment) -> Iterator[Span]:
         fields = parse_trace_header(self._trace_header())
         if fields.get("Sampled") != "1" or not fields.get("Root") or not fields.get("Parent"):
-            yield None  # not sampled (or not in a traced invocation): nothing to send
+            yield subsegment  # not sampled (or not in a traced invocation): nothing to send
             return
         started = self._clock()
         error: BaseException | None = None
         try:
-            yield None
+            yield subsegment
         except BaseException as exc:
             error = exc
             raise
@@ -92,6 +109,8 @@ class XRayTracer:
                 "end_time": self._clock(),
                 "namespace": "local",
             }
+            if subsegment.annotations:
+                document["annotations"] = subsegment.annotations
             if error is not None:
                 document["fault"] = True
                 document["cause"] = {"exceptions": [{"type": type(error).__name__, "message": str(error)[:200]}]}

@@ -23,7 +23,7 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,8 +46,9 @@ from gcevents.core.records import (
 )
 from gcevents.core.router import BatchOutcome, WorkItem, topic_matches
 from gcevents.core.state import iso
-from gcevents.errors import PermanentError, TransientError
+from gcevents.errors import PermanentError, SinkFailedError, TransientError
 from gcevents.ports import (
+    NOOP_TRACER,
     CheckScheduler,
     Claim,
     ClaimResult,
@@ -57,6 +58,7 @@ from gcevents.ports import (
     Sink,
     StoredState,
     SystemClock,
+    Tracer,
 )
 from gcevents.retry import RetryBudget
 
@@ -129,23 +131,40 @@ class Deliveries:
         clock: Clock | None = None,
         settings: OutputSettings | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        tracer: Tracer | None = None,
     ) -> None:
         self.idempotency = idempotency
+        self.tracer = tracer or NOOP_TRACER
         self._sleep = sleep
         self.clock = clock or SystemClock()
         self.settings = settings or OutputSettings()
         self._lock = threading.Lock()
         self.counts: dict[str, int] = {}  # "<type>" -> records delivered by this container, for metrics/demo
+        # "sink.<kind>.<counter>" -> this container's total: delivered, failed, calls, latency_ms (summed)
+        self.sink_counts: defaultdict[str, float] = defaultdict(float)
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return dict(self.counts)
+
+    def sink_counters(self) -> dict[str, float]:
+        with self._lock:
+            return dict(self.sink_counts)
 
     def run(self, pending: Sequence[_Pending], deadline: float) -> tuple[dict[str, Exception], frozenset[str]]:
         """Deliver what is not delivered yet: owner -> error for what failed, and the owners whose every delivery
         was found delivered before (a re-send: nothing to do). A conversation whose `completed` another batch is
         delivering right now (concurrent batches often share conversations) is looked at again after a short wait,
         a few times, before its events are handed back."""
+        if not pending:
+            return {}, frozenset()
+        with self.tracer.span("outputs", {"gcevents.records": len(pending)}) as span:
+            failures, before = self._rounds(pending, deadline)
+            span.set_attribute("gcevents.failed", len(failures))
+        wanted = Counter(p.owner for p in pending)
+        return failures, frozenset(o for o, n in wanted.items() if before[o] == n and o not in failures)
+
+    def _rounds(self, pending: Sequence[_Pending], deadline: float) -> tuple[dict[str, Exception], Counter[str]]:
         failures: dict[str, Exception] = {}
         before: Counter[str] = Counter()  # owner -> deliveries found COMPLETED (a delivery is decided once)
         budget = RetryBudget(CONTENTION_ROUNDS, base=0.05, cap=0.5, sleep=self._sleep)
@@ -160,8 +179,7 @@ class Deliveries:
                 for item, error in work.contended:
                     failures.setdefault(item.owner, error)
                 break
-        wanted = Counter(p.owner for p in pending)
-        return failures, frozenset(o for o, n in wanted.items() if before[o] == n and o not in failures)
+        return failures, before
 
     def _round(self, pending: Sequence[_Pending], deadline: float) -> _Round:
         keys = [k for p in pending for k in (p.delivery_key, p.first_key) if k is not None]
@@ -179,6 +197,13 @@ class Deliveries:
         if work.release:
             self.idempotency.release(work.release)
         return work
+
+    def _count(self, sink: str, delivered: int, failed: int, seconds: float) -> None:
+        kind = sink.partition(":")[0]  # a metric per kind of sink: names stay few and free of hosts
+        counts = {"delivered": delivered, "failed": failed, "calls": 1, "latency_ms": round(seconds * 1000, 3)}
+        with self._lock:
+            for name, value in counts.items():
+                self.sink_counts[f"sink.{kind}.{name}"] += value
 
     def _decide(
         self, item: _Pending, claimed: Mapping[str, tuple[Claim, ClaimResult] | Exception], now_ms: int, work: _Round
@@ -226,11 +251,13 @@ class Deliveries:
     def _send(self, group: list[tuple[_Pending, OutboundRecord, list[Claim]]], deadline: float, work: _Round) -> None:
         sink = group[0][0].route.sink
         records = [record for _, record, _ in group]
+        started = time.perf_counter()
         try:
-            errors = dict(sink.deliver(records, deadline))
+            errors = {key: _labelled(sink.name, e) for key, e in sink.deliver(records, deadline).items()}
         except Exception as exc:  # a sink bug must not lose the batch: everything it was given is retried
             log.exception("sink failed", extra={"sink": sink.name})
-            errors = dict.fromkeys((r.key for r in records), TransientError(f"{sink.name}: {type(exc).__name__}"))
+            errors = dict.fromkeys((r.key for r in records), SinkFailedError(sink.name, type(exc).__name__))
+        self._count(sink.name, len(records) - len(errors), len(errors), time.perf_counter() - started)
         delivered: dict[str, int] = {}
         for item, record, claims in group:
             error = errors.get(record.key)
@@ -247,6 +274,16 @@ class Deliveries:
         with self._lock:
             for kind, count in delivered.items():
                 self.counts[kind] = self.counts.get(kind, 0) + count
+
+
+def _labelled(sink: str, error: Exception) -> Exception:
+    """A sink's transient error as a SinkFailedError, labelled `sink_failed:<sink>` in retry reasons and in the dead
+    letter a redrive writes; a permanent one keeps its own reason (`sink_rejected`)."""
+    if isinstance(error, SinkFailedError | PermanentError):
+        return error
+    labelled = SinkFailedError(sink, str(error), retry_after=getattr(error, "retry_after", None))
+    labelled.__cause__ = error
+    return labelled
 
 
 def _claimed(outcome: tuple[Claim, ClaimResult] | Exception | None) -> Claim | None:

@@ -20,12 +20,13 @@ such a record back as a new delivery, so throttling never spends its receive cou
 
 from __future__ import annotations
 
+import contextvars
 import enum
 import logging
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -33,9 +34,11 @@ from typing import Any
 from gcevents.core.events import GenesysEvent, RawRecord, Reason, Rejection, parse_record, rejection_key
 from gcevents.core.idempotency import Idempotency, Lease
 from gcevents.core.router import BatchOutcome, HandlerContext, Router, WorkItem, topic_matches
-from gcevents.errors import PermanentError, RateLimitedError, TransientError
+from gcevents.errors import PermanentError, RateLimitedError, SinkFailedError, TransientError
+from gcevents.logcontext import log_context
 from gcevents.ports import (
     NOOP_TRACER,
+    AttributeValue,
     Claim,
     ClaimResult,
     ClaimStatus,
@@ -44,6 +47,7 @@ from gcevents.ports import (
     DeadLetterSink,
     Enricher,
     EnrichmentResult,
+    Span,
     SystemClock,
     Tracer,
 )
@@ -241,21 +245,36 @@ class Pipeline:
 
         batch = _Batch(records, deadline, out_of_time, started=self.clock.now(), lease=lease)
         span = self.tracer.span
-        self._parse(batch)
-        with span("claim"):
-            self._claim(batch)
-            self._claim_facts(batch)
-            self._claim_rejections(batch)
-        with span("enrich"):
-            self._enrich(batch)
-        with span("handle"):
-            self._handle(batch)
-        with span("complete"):
-            self._settle(batch)
-        self._dead_letter(batch)
-        self._settle_facts(batch)  # after the dead letters: a fact key follows its event's final outcome
-        self._follow_primaries(batch)
-        return BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
+        with span("batch", {"gcevents.records": len(records)}) as root:
+            self._parse(batch)
+            with span("claim") as step:
+                self._claim(batch)
+                self._claim_facts(batch)
+                self._claim_rejections(batch)
+                _set(step, events=len(batch.primaries), claimed=len(batch.claims), claim_free=len(batch.free))
+            with span("enrich") as step:
+                calls = self._api_calls()
+                self._enrich(batch)
+                _set(step, conversations=len(batch.enrichment), genesys_api_calls=self._api_calls() - calls)
+            with span("handle", {"gcevents.events": len(batch.runnable())}) as step:
+                self._handle(batch)
+                _set(step, failed=len(batch.errors))
+            with span("complete") as step:
+                self._settle(batch)
+                self._dead_letter(batch)
+                self._settle_facts(batch)  # after the dead letters: a fact key follows its event's final outcome
+                self._follow_primaries(batch)
+                _set(step, dead_letters=len(batch.letters))
+            report = BatchReport([batch.results[i] for i in range(len(records))], batch.started, self.clock.now())
+            counts = report.counts()
+            _set(root, **{o.value: counts.get(o.value, 0) for o in Outcome})
+            root.set_attribute("gcevents.outcome", "retry" if counts.get(Outcome.RETRY.value) else "done")
+        return report
+
+    def _api_calls(self) -> int:
+        """Genesys API calls so far (the client's counter), for the enrich span."""
+        client = self.services.get("genesys")
+        return int(client.stats.snapshot()["api_calls"]) if client is not None else 0
 
     # ----------------------------------------------------------------------------------------- parse + fold
     def _parse(self, batch: _Batch) -> None:
@@ -426,12 +445,23 @@ class Pipeline:
                 idle.append(i)
 
         def run_group(indexes: list[int]) -> dict[int, BaseException]:
-            return self._run_group(batch, indexes, contexts)
+            first = batch.events[indexes[0]]
+            group: dict[str, AttributeValue] = {"gcevents.conversation_id": first.conversation_id or first.content_key}
+            with self.tracer.span("handle.conversation", {**group, "gcevents.events": len(indexes)}) as step:
+                failed = self._run_group(batch, indexes, contexts)
+                step.set_attribute("gcevents.failed", len(failed))
+            return failed
 
         # A thread-pool hop costs a future and a wake-up per group: none for events no per-event handler wants, and
         # none when there is one group only.
         group_lists = list(groups.values())
-        for failed in map(run_group, group_lists) if len(group_lists) <= 1 else self._pool.map(run_group, group_lists):
+        results: Iterable[dict[int, BaseException]]
+        if len(group_lists) <= 1:
+            results = map(run_group, group_lists)
+        else:  # each group in a copy of this thread's context: its log lines carry the invocation's fields
+            copies = [contextvars.copy_context() for _ in group_lists]
+            results = self._pool.map(lambda copy, g: copy.run(run_group, g), copies, group_lists)
+        for failed in results:
             batch.errors.update(failed)
         if idle and batch.out_of_time():
             batch.errors.update(dict.fromkeys(idle, _NotStarted("deadline reached before this event started")))
@@ -458,12 +488,14 @@ class Pipeline:
             if batch.out_of_time():
                 failed[i] = _NotStarted("deadline reached before this event started")
                 continue
-            for handler in self.router.handlers_for(batch.events[i].topic):
-                try:
-                    handler(batch.events[i], contexts[i])
-                except Exception as exc:
-                    failed[i] = exc
-                    break
+            event = batch.events[i]
+            with log_context(conversation_id=event.conversation_id, content_key=event.content_key):
+                for handler in self.router.handlers_for(event.topic):
+                    try:
+                        handler(event, contexts[i])
+                    except Exception as exc:
+                        failed[i] = exc
+                        break
         return failed
 
     def _run_batch_handlers(self, batch: _Batch, runnable: list[int], contexts: Mapping[int, HandlerContext]) -> None:
@@ -596,11 +628,10 @@ class Pipeline:
             return
         # Unknown exceptions are retried: SQS redrive dead-letters a poison record after maxReceiveCount.
         if not isinstance(error, TransientError):
-            log.error(
-                "handler failed", exc_info=error,
-                extra={"topic": event.topic, "conversationId": event.conversation_id},
-            )  # fmt: skip
-        batch.retry(index, f"handler_failed: {_describe(error)}", _retry_after(error), cause=error)
+            where = {"topic": event.topic, "conversation_id": event.conversation_id, "content_key": event.content_key}
+            log.error("handler failed", exc_info=error, extra=where)
+        label = error.reason if isinstance(error, SinkFailedError) else "handler_failed"
+        batch.retry(index, f"{label}: {_describe(error)}", _retry_after(error), cause=error)
 
     # --------------------------------------------------------------------------------------- dead letters
     def _claim_rejections(self, batch: _Batch) -> None:
@@ -678,6 +709,11 @@ class Pipeline:
                     result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after,
                     throttled=primary.throttled, unattempted=primary.unattempted,
                 )  # fmt: skip
+
+
+def _set(span: Span, **counts: int) -> None:
+    for name, value in counts.items():
+        span.set_attribute(f"gcevents.{name}", value)
 
 
 def _why_released(batch: _Batch) -> dict[str, tuple[str, int]]:

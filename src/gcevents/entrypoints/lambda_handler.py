@@ -11,19 +11,20 @@ import threading
 import time
 from typing import Any
 
-from gcevents.config import Config
+from gcevents.config import Config, xray_trace_header
 from gcevents.core.events import RawRecord, is_sqs_batch, split_records
 from gcevents.core.pipeline import BatchReport, Outcome
 from gcevents.core.settlement import by_message, near_max_receive
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.errors import TransientError
-from gcevents.observability import configure_logging
+from gcevents.observability import configure_logging, invocation_context, lambda_fields
 from gcevents.retry import redelivery_delay
 
 log = logging.getLogger("gcevents")
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
+_cold_start = True  # the container's first invocation (Powertools' `cold_start`)
 DEFAULT_DEADLINE_S = 900.0  # no context (local invoke): Lambda's maximum timeout
 
 
@@ -38,15 +39,15 @@ def get_runtime() -> Runtime:
         with _runtime_lock:
             if _runtime is None:
                 config = Config.from_env()
-                configure_logging(config.log_level, replace_handlers=True)
+                configure_logging(config.log_level, replace_handlers=True, service=config.service_name)
                 _runtime = build_runtime(config)
     return _runtime
 
 
 def reset_runtime() -> None:
-    """For tests: forget the container state so the next invocation re-reads the environment."""
-    global _runtime
-    _runtime = None
+    """For tests: forget the container state so the next invocation re-reads the environment (and is cold)."""
+    global _runtime, _cold_start
+    _runtime, _cold_start = None, True
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
@@ -55,6 +56,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, Any]:
+    """One invocation; each of its log lines carries its request id and trace id."""
+    global _cold_start
+    fields = lambda_fields(context, xray_trace_header(), cold_start=_cold_start)
+    _cold_start = False
+    with invocation_context(fields):
+        return _process(runtime, event, context)
+
+
+def _process(runtime: Runtime, event: Any, context: Any) -> dict[str, Any]:
     deadline = _deadline(context)
     if isinstance(event, dict) and "gcevents" in event:  # EventBridge Scheduler's payload, not events
         from gcevents.entrypoints.scheduled import handle_scheduled, is_scheduled
@@ -70,7 +80,7 @@ def process_invocation(runtime: Runtime, event: Any, context: Any) -> dict[str, 
     report = runtime.pipeline.run(records, deadline)
     extra = {k: v - before.get(k, 0.0) for k, v in runtime.counters().items()}
     runtime.metrics.emit_batch(report, extra)
-    _log_report(report, context)
+    _log_report(report)
     if is_sqs_batch(event):
         if any(r.record.message_id is None for r in report.retries()):
             # A record we cannot name cannot be retried on its own: fail the batch rather than lose it.
@@ -137,9 +147,9 @@ def _delay_retries(runtime: Runtime, report: BatchReport, *, skip: set[str]) -> 
         runtime.requeuer().delay(delays)
 
 
-def _log_report(report: BatchReport, context: Any) -> None:
+def _log_report(report: BatchReport) -> None:
     summary = report.summary()
-    log.info("batch done", extra={"requestId": getattr(context, "aws_request_id", None), **summary})
+    log.info("batch done", extra=summary)  # the request id is on every line (observability.invocation_context)
     for result in report.results:
         if result.outcome in (Outcome.RETRY, Outcome.DEAD_LETTERED):
             event = result.event
@@ -147,8 +157,8 @@ def _log_report(report: BatchReport, context: Any) -> None:
                 result.outcome.value,
                 extra={
                     "reason": result.reason,
-                    "messageId": result.record.message_id,
-                    "conversationId": event.conversation_id if event else None,
+                    "message_id": result.record.message_id,
+                    "conversation_id": event.conversation_id if event else None,
                     "topic": event.topic if event else None,
                 },
             )

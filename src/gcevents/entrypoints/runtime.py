@@ -6,6 +6,7 @@ needed, `adapters.memory` only for `memory` stores (never on the Lambda path).""
 from __future__ import annotations
 
 import importlib
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +19,7 @@ from gcevents.entrypoints.resources import Resources as Resources
 from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
 from gcevents.ports import (
+    NOOP_TRACER,
     CheckScheduler,
     Clock,
     DeadLetterStore,
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
     from gcevents.core.outputs import ConversationOutputs
     from gcevents.core.projection import StateProjection
     from gcevents.entrypoints.outputs import OutputsWiring
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -73,7 +77,7 @@ class Runtime:
         if self.projection is not None:
             counters.update({f"State.{k}": float(v) for k, v in self.projection.snapshot().items()})
         if self.outputs is not None:
-            counters.update({f"Outputs.{k}": float(v) for k, v in self.outputs.deliveries.snapshot().items()})
+            counters.update({f"Outputs.{k}": v for k, v in self.outputs.counters().items()})
         offloaded = getattr(self.dead_letters, "offloaded", None)  # the SQS DLQ's letters whose body went to S3
         if isinstance(offloaded, int):
             counters["DeadLetters.offloaded"] = float(offloaded)
@@ -104,7 +108,9 @@ def build_runtime(
     clock: Clock | None = None,
     clients: dict[str, Any] | None = None,
     scheduler: CheckScheduler | None = None,
+    tracer: Tracer | None = None,
 ) -> Runtime:
+    """The runtime of `config`; the keywords replace a part the configuration would make (tests, embedding apps)."""
     resources = Resources(dict(clients or {}), max_pool_connections=max(32, config.claim_concurrency * 2))
     idempotency_store = make_idempotency_store(config.idempotency_store, resources)
     dead_letters = make_dead_letter_store(config.dead_letters, resources, bucket=config.dead_letter_bucket)
@@ -113,7 +119,8 @@ def build_runtime(
     state_store = make_state_store(config.state_store, resources, ttl_days=config.state_ttl_days)
     idempotency = _idempotency(config, idempotency_store, clock)
     attributes = attribute_policy(config)
-    outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store, attributes)
+    tracer = tracer or make_tracer(config)
+    outputs = _outputs(config, idempotency, resources, clock, scheduler, state_store, tracer, attributes)
     projection = _projection(router, state_store, outputs.conversations if outputs else None, attributes)
     if outputs is not None and outputs.raw is not None:
         router.add_batch(outputs.raw)  # after the projection: an event whose state failed is not forwarded
@@ -126,7 +133,7 @@ def build_runtime(
         settings=config.pipeline,
         clock=clock,
         services={"genesys": genesys} if genesys is not None else {},
-        tracer=_tracer(config),
+        tracer=tracer,
     )
     return Runtime(
         config=config,
@@ -190,13 +197,22 @@ def make_state_store(spec: StoreSpec, resources: Resources, *, ttl_days: int) ->
     return MemoryStateStore(ttl_days=ttl_days)
 
 
-def _tracer(config: Config) -> Tracer | None:
-    if config.tracing == "xray":  # imported only then: tracing off costs no import
+def make_tracer(config: Config) -> Tracer:
+    """OpenTelemetry by default (a no-op without an SDK in the process); X-Ray's daemon protocol with `xray`
+    (until its end of support); nothing, and nothing imported, with `off`."""
+    if config.tracing == "otel":
+        try:
+            from gcevents.adapters.otel import OtelTracer
+        except ImportError:  # an artifact built without it (opentelemetry-api is a dependency): spans are not events
+            log.warning("GCEVENTS_TRACING=otel but opentelemetry-api is not installed: no spans")
+            return NOOP_TRACER
+        return OtelTracer()
+    if config.tracing == "xray":
         from gcevents.adapters.xray import XRayTracer
         from gcevents.config import xray_trace_header
 
         return XRayTracer(config.xray_daemon_address, trace_header=xray_trace_header)
-    return None
+    return NOOP_TRACER
 
 
 def _idempotency(config: Config, store: IdempotencyStore, clock: Clock | None) -> Idempotency:
@@ -244,6 +260,7 @@ def _outputs(
     clock: Clock | None,
     scheduler: CheckScheduler | None,
     state_store: StateStore | None,
+    tracer: Tracer,
     attributes: AttributePolicy = DEFAULT_POLICY,
 ) -> OutputsWiring | None:
     """GCEVENTS_SINKS, or None. Derived records are computed from the state: they need the state store."""
@@ -254,7 +271,13 @@ def _outputs(
     from gcevents.entrypoints.outputs import build_outputs
 
     return build_outputs(
-        config.outputs, idempotency, resources, clock=clock, scheduler=scheduler, attributes=attributes
+        config.outputs,
+        idempotency,
+        resources,
+        clock=clock,
+        scheduler=scheduler,
+        tracer=tracer,
+        attributes=attributes,
     )
 
 

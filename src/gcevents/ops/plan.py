@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gcevents._variables import BUDGET_SCOPES as BUDGET_SCOPES  # GENESYS_BUDGET_SCOPE's values, defined once
+from gcevents.ops.cost import MonthlyBill, monthly_bill
 from gcevents.ops.formula import Term, ceil, floor, largest, num, smallest
-from gcevents.ops.spike import Spike, spike_profile
+from gcevents.ops.prices import usd
+from gcevents.ops.spike import Spike, spike_profile, spike_series
 
 __all__ = [
     "LIMITS",
@@ -64,8 +66,8 @@ POLLER_BYTES_PER_SECOND = 1024 * 1024  # about 1 MB/s per event poller
 MAX_PROVISIONED_CONCURRENCY = 20_000
 # USD per event poller hour (one SQS event poller = one event poller unit, EPU). From the AWS Lambda pricing page
 # (aws.amazon.com/lambda/pricing, "Provisioned Mode for SQS ESM" pricing example: $0.00925 per EPU-hour, US East
-# N. Virginia). Prices differ by region and change: pass --poller-price.
-EPU_HOUR_PRICE = 0.00925
+# N. Virginia), in the price table. Prices differ by region and change: pass --poller-price.
+EPU_HOUR_PRICE = usd("event_poller_hour")
 HOURS_PER_MONTH = 730
 # An SQS record carries messageId, receiptHandle (hundreds of bytes), attributes, md5 and the queue ARN
 # around the body: about 1 KB on top of the event itself.
@@ -127,6 +129,7 @@ class PlanInputs:
     budget_scope: str = "token"  # Genesys budget: "token" (per instance) or "shared" (one for the fleet)
     pacing: str = "adaptive"  # "static": emit the old fixed per-instance GenesysRatePerMinute override
     latency_target: float = 60.0  # --compare recommends the cheaper mode whose worst queue wait meets this (s)
+    lake: bool = False  # the template's DataLake (Firehose to S3): priced in the monthly bill
 
     def validate(self) -> None:
         problems = _basic_problems(self) + _mode_problems(self)
@@ -202,6 +205,21 @@ class Plan:
     monthly_poller_cost: float = 0.0  # USD per month for MinimumPollers, always on
     steps: tuple[Step, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
+    monthly: MonthlyBill | None = None  # the AWS bill of a month at the steady rate (`gcevents.ops.cost`)
+    start_capacity: float = 0.0  # events/s the fleet takes when the spike starts
+    ramp_per_second: float = 0.0  # events/s of capacity the mapping adds per second, up to `capacity`
+
+    def series(self) -> dict[str, list[float]]:
+        """The spike over time (`spike_series`): what `--chart` draws and `--json` reports as `series`."""
+        i = self.inputs
+        return spike_series(
+            rate=i.rate,
+            peak_rate=i.peak_rate,
+            duration=i.duration,
+            start_capacity=self.start_capacity,
+            ramp=self.ramp_per_second,
+            capacity=self.capacity,
+        )
 
     @property
     def poller_mode(self) -> str:
@@ -242,6 +260,16 @@ class Plan:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["poller_mode"] = self.poller_mode
+        if self.monthly is not None:
+            out["monthly_cost"] = {
+                "total_usd": round(self.monthly.total, 2),
+                "usd_per_million_events": round(self.monthly.per_million_events(), 3),
+                "events_per_month": self.monthly.events_per_month,
+                "prices_as_of": self.monthly.prices_as_of,
+                "lines": [{**asdict(line), "usd": round(line.usd, 2)} for line in self.monthly.lines],
+            }
+        del out["monthly"]
+        out["series"] = self.series()
         out["parameter_overrides"] = self.parameter_overrides()
         out["spike"] = {k: (None if math.isinf(v) else v) for k, v in out["spike"].items()}  # JSON has no inf
         return out
@@ -376,7 +404,7 @@ def plan(inputs: PlanInputs) -> Plan:
     rate = _pacing(i, batch, fleet, sheet)
     receives = sheet.step("MaxReceiveCount", max_receive_count(i))
     capacity, api_per_minute = _capacity(batch, fleet, sheet)
-    spike, spike_cost, monthly = _spike(i, fleet, capacity, sheet)
+    spike, spike_cost, monthly, start_rate, ramp = _spike(i, fleet, capacity, sheet)
     pollers = (fleet.minimum_pollers, fleet.maximum_pollers)
     result = Plan(
         inputs=i, batch_size=int(batch.size.value), window=int(window.value),
@@ -388,10 +416,23 @@ def plan(inputs: PlanInputs) -> Plan:
         minimum_pollers=int(pollers[0].value) if pollers[0] else 0,
         maximum_pollers=int(pollers[1].value) if pollers[1] else 0,
         spike_poller_cost=spike_cost, monthly_poller_cost=monthly, steps=tuple(sheet.steps),
-        warnings=tuple(sheet.warnings),
+        warnings=tuple(sheet.warnings), start_capacity=start_rate.value, ramp_per_second=ramp.value,
     )  # fmt: skip
     check_limits(result)
-    return result
+    return replace(result, monthly=_monthly_bill(result))
+
+
+def _monthly_bill(p: Plan) -> MonthlyBill:
+    i = p.inputs
+    return monthly_bill(
+        rate=i.rate,
+        batch_size=p.batch_size,
+        window=p.window,
+        memory_mb=i.memory_mb,
+        batch_seconds=lambda size: batch_time(i, size).value,
+        monthly_pollers=p.monthly_poller_cost,
+        lake=i.lake,
+    )
 
 
 def _batch(i: PlanInputs, window: Term, sheet: _Sheet) -> _Batch:
@@ -559,7 +600,7 @@ def _ramp(i: PlanInputs, fleet: _Fleet, capacity: Term) -> tuple[Term, Term, Ter
     return start, per_second, smallest(capacity, start * fleet.per_instance)
 
 
-def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple[Spike, float, float]:
+def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple[Spike, float, float, Term, Term]:
     start, per_second, start_rate = _ramp(i, fleet, capacity)
     ramp = per_second * fleet.per_instance
     spike = spike_profile(
@@ -577,7 +618,7 @@ def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple
     wait = "never" if math.isinf(spike.worst_wait) else round(spike.worst_wait, 1)
     sheet.note("worst queue wait (s)", wait, "the longest an event waits for the fleet (first in, first out)")
     cost, monthly = _poller_cost(i, fleet, spike, (start, per_second), capacity.value, sheet)
-    return spike, cost, monthly
+    return spike, cost, monthly, start_rate, ramp
 
 
 def _drain_note(i: PlanInputs, spike: Spike, capacity: Term, sheet: _Sheet) -> None:
@@ -681,9 +722,25 @@ def explain(p: Plan) -> str:
     lines = [f"gcevents plan: steady {p.inputs.rate:g}/s, peak {p.inputs.peak_rate:g}/s for {p.inputs.duration:g} s"]
     lines += [f"  {s.name:<{width}}  {s.value!s:>10}   {s.formula}" for s in p.steps]
     lines += [f"  warning: {w}" for w in p.warnings]
+    if p.monthly is not None:
+        lines += ["", *bill_lines(p.monthly)]
     lines.append("")
     lines.append(f"sam deploy --parameter-overrides {p.to_sam()}")
     return "\n".join(lines)
+
+
+def bill_lines(bill: MonthlyBill) -> list[str]:
+    width = max(len(line.item) for line in bill.lines)
+    lines = [
+        f"monthly AWS bill at the steady rate ({bill.events_per_month:,.0f} events; prices {bill.prices_as_of},"
+        " US East):"
+    ]
+    lines += [
+        f"  {line.item:<{width}}  ${line.usd:>10,.2f}   {line.quantity:,.1f} {line.unit}: {line.why}"
+        for line in bill.lines
+    ]
+    lines.append(f"  {'total':<{width}}  ${bill.total:>10,.2f}   ${bill.per_million_events():.2f} per million events")
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------ compare
@@ -699,10 +756,13 @@ class Comparison:
         return self.provisioned if self.recommended == "provisioned" else self.standard
 
     def to_dict(self) -> dict[str, Any]:
+        standard, provisioned = self.standard.to_dict(), self.provisioned.to_dict()
         return {
-            "standard": self.standard.to_dict(),
-            "provisioned": self.provisioned.to_dict(),
+            "standard": standard,
+            "provisioned": provisioned,
             "recommendation": {"poller_mode": self.recommended, "why": self.why},
+            # The bill of the recommended mode (each mode's is under its own key too).
+            "monthly_cost": (provisioned if self.recommended == "provisioned" else standard)["monthly_cost"],
         }
 
 
@@ -748,6 +808,7 @@ def _comparison_rows(p: Plan) -> list[tuple[str, object]]:
         ("worst queue wait (s)", _seconds(p.spike.worst_wait).removesuffix(" s")),
         ("added poller cost, spike", f"${p.spike_poller_cost:.2f}"),
         ("MinimumPollers per month", f"${p.monthly_poller_cost:.2f}"),
+        ("AWS bill per month", f"${p.monthly.total:,.2f}" if p.monthly else "-"),
     ]
 
 

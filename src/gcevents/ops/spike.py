@@ -101,3 +101,59 @@ def _worst_wait(p: _Profile, t_empty: float) -> float:
             lo, hi = (mid, hi) if p.served(mid) < target else (lo, mid)
         worst = max(worst, hi - t)
     return worst
+
+
+def spike_series(
+    *,
+    rate: float,
+    peak_rate: float,
+    duration: float,
+    start_capacity: float,
+    ramp: float,
+    capacity: float,
+    points: int = 61,
+) -> dict[str, list[float]]:
+    """The spike over time, for a chart: at `points` evenly spaced instants from its start (`horizon` says until
+    when), the arrival rate, the fleet's capacity (events/s, as it ramps), the backlog (events) and the queue wait of
+    an event arriving then (s; the worst wait is the largest). Values are rounded to 3 decimals: what the chart draws
+    and `gcevents plan --json` reports."""
+    p = _Profile(rate, peak_rate, duration, min(start_capacity, capacity), ramp, capacity)
+    spike = spike_profile(
+        rate=rate, peak_rate=peak_rate, duration=duration, start_capacity=start_capacity, ramp=ramp, capacity=capacity
+    )
+    end = horizon(spike, duration, p.t_ramp)
+    times = [end * n / (points - 1) for n in range(points)]
+    series: dict[str, list[float]] = {"t": [], "arrival_rate": [], "capacity": [], "backlog": [], "wait": []}
+    for t in times:
+        series["t"].append(round(t, 3))
+        series["arrival_rate"].append(round(peak_rate if t < duration else rate, 3))
+        series["capacity"].append(round(min(capacity, p.start + ramp * t), 3))
+        series["backlog"].append(round(max(0.0, p.queued(t)), 3))
+        series["wait"].append(round(_wait(p, t, end), 3))
+    return series
+
+
+def horizon(spike: Spike, duration: float, t_ramp: float) -> float:
+    """Until when a chart shows the spike: while something changes. A queue that never drains: two spike lengths.
+    A backlog left when the spike ends: until it is drained, and a fifth more. A backlog gone during the spike
+    (the usual case): the ramp and the backlog's rise and fall, half as long again, and the spike's flat rest is
+    not drawn (at most the whole spike and a fifth)."""
+    if math.isinf(spike.clear_seconds):
+        return 2 * duration
+    if spike.clear_seconds >= duration:
+        return spike.clear_seconds * 1.2
+    return min(duration * 1.2, max(spike.clear_seconds, t_ramp, 1.0) * 1.5)
+
+
+def _wait(p: _Profile, t: float, end: float) -> float:
+    """How long an event arriving at t waits (first in, first out): until the fleet has served everything before it."""
+    target = p.arrived(t)
+    if p.served(t) >= target:
+        return 0.0
+    lo, hi = t, max(end, t) * 4 + 1
+    if p.served(hi) < target:
+        return hi - t  # not served within the horizon (capacity below the rate): the chart shows its edge
+    for _ in range(_BISECTIONS):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if p.served(mid) < target else (lo, mid)
+    return hi - t

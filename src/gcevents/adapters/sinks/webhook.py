@@ -60,6 +60,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened = 0  # times opened since the last success
         self._open_until = 0.0
+        self.open_seconds_total = 0.0  # seconds of the open periods begun so far (the circuit-open metric)
 
     def blocked_for(self) -> float:
         """Seconds until a request may be tried (0: now)."""
@@ -79,6 +80,7 @@ class CircuitBreaker:
                 self._opened += 1
                 period = min(MAX_OPEN_SECONDS, self.open_seconds * 2 ** (self._opened - 1))
                 self._open_until = self._clock() + period
+                self.open_seconds_total += period
                 self._failures = 0
 
     @property

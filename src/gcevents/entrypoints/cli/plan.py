@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from gcevents.entrypoints.cli.exits import Exit
@@ -67,7 +68,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-reserve", action="store_false", dest="reserve", help="no reserved concurrency (the default)"
     )
+    parser.add_argument(
+        "--lake", action="store_true", help="the stack's DataLake is on: price Firehose and S3 in the monthly bill"
+    )
     parser.add_argument("--compare", action="store_true", help="plan both poller modes and recommend one")
+    parser.add_argument(
+        "--chart",
+        metavar="FILE",
+        type=Path,
+        help="also draw the spike (arrivals, capacity, backlog, queue wait) to FILE.svg or FILE.html; with"
+        " --compare, both poller modes side by side",
+    )
     parser.add_argument("--format", choices=("text", "sam", "json"), default="text", help="output (default text)")
     parser.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
     parser.set_defaults(func=cmd_plan)
@@ -83,9 +94,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if getattr(args, "compare", False):
             both = compare(inputs)
             sam, document, text = both.chosen.to_sam(), both.to_dict(), explain_comparison(both)
+            plans = [both.standard, both.provisioned]
         else:
             result = plan(inputs)
             sam, document, text = result.to_sam(), result.to_dict(), explain(result)
+            plans = [result]
+        if getattr(args, "chart", None) is not None:
+            from gcevents.ops.chart import write
+
+            write(plans, args.chart)
+            print(f"gcevents plan: chart written to {args.chart}", file=sys.stderr)
     except ValueError as exc:
         print(f"gcevents plan: {exc}", file=sys.stderr)
         return Exit.USAGE

@@ -100,7 +100,7 @@ def cmd_process(args: argparse.Namespace) -> int:
 
     config = config_with_sinks(args.sink)
     records = read_records(args.file)  # before anything is created: a wrong path leaves no database behind
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, service=config.service_name)
     # No queue to delay checks on: the grace of every conversation still waiting for a wrap-up ends with the run.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)

@@ -54,7 +54,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     start, end = _window(args)
     config = Config.from_env()
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, service=config.service_name)
     # No queue to delay completion checks on: the records still waiting for a wrap-up are evaluated at the end.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)

@@ -72,7 +72,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from gcevents.observability import configure_logging
 
     config = with_default_check_queue(Config.from_env(), args)
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, service=config.service_name)
     runtime = build_runtime(config)
     source: EventSource
     is_drained: Callable[[], bool] | None = None
