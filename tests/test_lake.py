@@ -89,3 +89,17 @@ def test_the_cli_as_typed_from_a_fresh_folder(
     assert capsys.readouterr().out.splitlines() == ["n", "5"]
     assert main(["lake", "query", "no_such_query"]) == 2  # usage: docs/cli.md
     assert "no named query" in capsys.readouterr().err
+
+
+def test_process_writes_the_lake_after_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GCEVENTS_DB", "g.db")
+    rng = random.Random(9)
+    lines = [json.dumps(e) for n in range(4) for e in conversation_lifecycle(f"c-{n}", START_MS + n * 1000, rng)]
+    Path("events.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["process", "events.jsonl", "--lake", "lake", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["lake"]["records"] == 4
+    assert lake.query("lake", "SELECT count(*) FROM conversations").rows == ((4,),)

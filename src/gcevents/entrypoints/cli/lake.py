@@ -8,10 +8,13 @@ import json
 import sys
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcevents.entrypoints.cli.exits import UsageError
 from gcevents.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gcevents.ports import StateStore
 
 DEFAULT_LAKE = "lake"
 
@@ -65,6 +68,13 @@ def lake_module() -> Any:
     from gcevents.ops import lake
 
     return lake
+
+
+def write_from_store(store: StateStore, directory: str) -> dict[str, Any]:
+    """Every ended conversation of `store` as Parquet under `directory`: what `--lake DIR` of demo and process do."""
+    lake = lake_module()
+    written = lake.write(lake.documents_from_states(store.list(limit=10**9)), directory)
+    return {"directory": directory, "records": written.records, "files": len(written.files), "bytes": written.bytes}
 
 
 def cmd_write(args: argparse.Namespace) -> int:
