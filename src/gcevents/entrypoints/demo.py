@@ -294,6 +294,9 @@ def _report(
     spike: Spike, stats: WorkerStats, elapsed: float, api: dict[str, Any], runtime: Runtime, db_path: str
 ) -> dict[str, Any]:
     dead_letters = list(runtime.dead_letters.scan(100_000))
+    # Reading holds letters from other readers (as SQS's visibility does): give them back, or the `dlq inspect`
+    # the report suggests would find none until the hold lapsed.
+    runtime.dead_letters.release([stored.handle for stored in dead_letters])
     reasons: dict[str, int] = {}
     for stored in dead_letters:
         reasons[stored.letter.reason] = reasons.get(stored.letter.reason, 0) + 1

@@ -88,7 +88,11 @@ def cmd_write(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{report.records} records in {len(report.files)} files ({report.bytes:,} bytes) under {args.directory}")
+        files = f"{len(report.files)} file" + ("" if len(report.files) == 1 else "s")
+        print(f"{report.records} records in {files} ({report.bytes:,} bytes) under {args.directory}")
+        if not report.records:
+            print("no ended conversation in that state store: name another with --store (e.g. the demo's:")
+            print("  --store sqlite:.gcevents/demo/gcevents.db)")
     return 0
 
 
