@@ -3,7 +3,7 @@ WITH completed AS (
     -- One row per conversation: Firehose delivers at least once, so a record may be stored twice.
     SELECT *
     FROM (
-        SELECT c.*, row_number() OVER (PARTITION BY c.conversationid ORDER BY c.id) AS copy_number
+        SELECT c.*, row_number() OVER (PARTITION BY c.conversationid) AS copy_number
         FROM conversations AS c
         WHERE c.type = 'conversation.completed'
     ) AS numbered
