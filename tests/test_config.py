@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gcevents import _variables
+from gcevents import variables
 from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.config import (
     VARIABLES,
@@ -39,7 +39,7 @@ LAMBDA = {
 # ------------------------------------------------------------------------------------------------- the table
 def test_the_table_lists_each_variable_once_under_its_own_name() -> None:
     assert len(NAMES) == len(VARIABLES)
-    declared = {name: value for name, value in vars(_variables).items() if isinstance(value, Variable)}
+    declared = {name: value for name, value in vars(variables).items() if isinstance(value, Variable)}
     assert set(declared) == NAMES  # every declared variable is in the table ...
     assert all(value.name == name for name, value in declared.items())  # ... under the name it is read by
 

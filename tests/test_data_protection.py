@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gcevents import _variables as v
+from gcevents import variables as v
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "data-protection.md"

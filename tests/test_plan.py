@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gcevents._variables import GCEVENTS_CLOCK_SKEW_MARGIN
 from gcevents.entrypoints.cli import plan as plan_cli
 from gcevents.ops import plan as planner
 from gcevents.ops.plan import Plan, PlanInputs, plan, spike_profile
+from gcevents.variables import GCEVENTS_CLOCK_SKEW_MARGIN
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -460,7 +460,7 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
 
 
 def test_without_sinks_the_sinks_variable_parses_to_nothing(template: dict[str, Any]) -> None:
-    from gcevents._variables import sinks
+    from gcevents.variables import sinks
 
     join = _env(template)["GCEVENTS_SINKS"]["Fn::Join"]
     assert all(part["Fn::If"][2] == "" for part in join[1])  # every sink off by default

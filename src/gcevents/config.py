@@ -1,7 +1,7 @@
 """The one configuration resolver: the environment -> one frozen `Config`, read once by each entry point (the
 Lambda handler once per container). No other module of gcevents reads `os.environ`.
 
-The variables themselves (name, default, parser, meaning) are the table in `gcevents._variables`; empty values
+The variables themselves (name, default, parser, meaning) are the table in `gcevents.variables`; empty values
 count as unset everywhere."""
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from gcevents import _variables as v
-from gcevents._variables import (
+from gcevents import variables as v
+from gcevents.addresses import is_loopback_host
+from gcevents.core.attributes import AttributePolicy
+from gcevents.core.pipeline import PipelineSettings
+from gcevents.errors import ConfigError
+from gcevents.variables import (
     CLAIM_MODES,
     DEFAULT_DB,
     LAMBDA_MARKER,
@@ -26,10 +30,6 @@ from gcevents._variables import (
     markdown_table,
     raw_value,
 )
-from gcevents.addresses import is_loopback_host
-from gcevents.core.attributes import AttributePolicy
-from gcevents.core.pipeline import PipelineSettings
-from gcevents.errors import ConfigError
 
 if TYPE_CHECKING:
     from gcevents.adapters.genesys.settings import GenesysSettings, Secret

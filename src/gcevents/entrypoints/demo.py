@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gcevents._variables import sinks
 from gcevents.adapters.genesys.settings import GenesysSettings, Secret
 from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
@@ -37,6 +36,7 @@ from gcevents.ops.dlq import failure_explainer
 from gcevents.progress import Progress, terminal_progress
 from gcevents.testing.sinks import WebhookReceiver
 from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
+from gcevents.variables import sinks
 
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo receiver's own throwaway key
 

@@ -23,11 +23,11 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gcevents._variables import BUDGET_SCOPES as BUDGET_SCOPES  # GENESYS_BUDGET_SCOPE's values, defined once
 from gcevents.ops.cost import MonthlyBill, monthly_bill
 from gcevents.ops.formula import Term, ceil, floor, largest, num, smallest
 from gcevents.ops.prices import usd
 from gcevents.ops.spike import Spike, spike_profile, spike_series
+from gcevents.variables import BUDGET_SCOPES as BUDGET_SCOPES  # GENESYS_BUDGET_SCOPE's values, defined once
 
 __all__ = [
     "LIMITS",

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gcevents import _variables as v
-from gcevents._variables import REGION_DOMAINS, region_domain
+from gcevents import variables as v
 from gcevents.errors import ConfigError
+from gcevents.variables import REGION_DOMAINS, region_domain
 
 __all__ = ["REGION_DOMAINS", "GenesysSettings", "Secret", "normalise_domain", "secret_for"]
 
@@ -81,7 +81,7 @@ class GenesysSettings:
     default_timeout: float = 30.0  # deadline of single lookups made without one
 
     def __post_init__(self) -> None:
-        """The ranges are the variables' own (`gcevents._variables`): one rule whether the settings come from the
+        """The ranges are the variables' own (`gcevents.variables`): one rule whether the settings come from the
         environment or from code."""
         for name, variable in (("api_base_url", v.GENESYS_API_BASE_URL), ("login_base_url", v.GENESYS_LOGIN_BASE_URL)):
             url = getattr(self, name)
@@ -198,7 +198,7 @@ def _client_map(document: Mapping[str, object]) -> Mapping[str, object]:
 
 def normalise_domain(text: str) -> str:
     """`mypurecloud.ie`, `api.mypurecloud.ie` or `https://login.mypurecloud.ie/` -> `mypurecloud.ie`; an unknown
-    domain is a ConfigError (the rule is GENESYS_REGION's, in `gcevents._variables`)."""
+    domain is a ConfigError (the rule is GENESYS_REGION's, in `gcevents.variables`)."""
     try:
         return region_domain(text)
     except ValueError as exc:
