@@ -26,7 +26,7 @@ from typing import Any
 from gcevents.ops.cost import MonthlyBill, monthly_bill
 from gcevents.ops.formula import Term, ceil, floor, largest, num, smallest
 from gcevents.ops.prices import usd
-from gcevents.ops.spike import Spike, spike_profile, spike_series
+from gcevents.ops.spike import Spike, SpikeProfile, spike_profile, spike_series
 from gcevents.variables import BUDGET_SCOPES as BUDGET_SCOPES  # GENESYS_BUDGET_SCOPE's values, defined once
 
 __all__ = [
@@ -34,7 +34,8 @@ __all__ = [
     "Comparison",
     "Plan",
     "PlanInputs",
-    "Spike",
+    "Spike",  # deprecated alias of SpikeProfile
+    "SpikeProfile",
     "check_limits",
     "compare",
     "explain",
@@ -198,7 +199,7 @@ class Plan:
     calls_per_batch: int
     capacity: float  # events/s at full concurrency (and within the API budget)
     api_calls_per_minute: float  # at capacity, the whole fleet
-    spike: Spike
+    spike: SpikeProfile
     minimum_pollers: int = 0  # provisioned mode only
     maximum_pollers: int = 0
     spike_poller_cost: float = 0.0  # USD the pollers above MinimumPollers cost during the spike
@@ -600,7 +601,9 @@ def _ramp(i: PlanInputs, fleet: _Fleet, capacity: Term) -> tuple[Term, Term, Ter
     return start, per_second, smallest(capacity, start * fleet.per_instance)
 
 
-def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple[Spike, float, float, Term, Term]:
+def _spike(
+    i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet
+) -> tuple[SpikeProfile, float, float, Term, Term]:
     start, per_second, start_rate = _ramp(i, fleet, capacity)
     ramp = per_second * fleet.per_instance
     spike = spike_profile(
@@ -621,7 +624,7 @@ def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple
     return spike, cost, monthly, start_rate, ramp
 
 
-def _drain_note(i: PlanInputs, spike: Spike, capacity: Term, sheet: _Sheet) -> None:
+def _drain_note(i: PlanInputs, spike: SpikeProfile, capacity: Term, sheet: _Sheet) -> None:
     """The drain is measured from the end of the spike until the queue is empty. Once the ramp is over the
     backlog shrinks by capacity - steady rate each second, which is the formula shown; while the ramp still runs
     at the end of the spike, the planner integrates the ramp instead (and says so)."""
@@ -644,7 +647,7 @@ def _drain_note(i: PlanInputs, spike: Spike, capacity: Term, sheet: _Sheet) -> N
 
 
 def _poller_cost(
-    i: PlanInputs, fleet: _Fleet, spike: Spike, ramp: tuple[Term, Term], capacity: float, sheet: _Sheet
+    i: PlanInputs, fleet: _Fleet, spike: SpikeProfile, ramp: tuple[Term, Term], capacity: float, sheet: _Sheet
 ) -> tuple[float, float]:
     """Provisioned mode: the event poller hours above MinimumPollers from the start of the spike until it is over
     and the queue is empty again, at --poller-price; and what MinimumPollers cost per month, always on. Pollers
