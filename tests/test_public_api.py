@@ -47,6 +47,8 @@ MOVED = [
     ("gcevents._variables", "VARIABLES", "gcevents.variables", "VARIABLES"),
     ("gcevents._variables", "_LOG_LEVEL_ALIASES", "gcevents.variables", "_LOG_LEVEL_ALIASES"),
     ("gcevents.ops.plan", "Spike", "gcevents.ops.spike", "SpikeProfile"),
+    ("gcevents.ports", "CheckScheduler", "gcevents.ports", "CompletionTimerScheduler"),
+    ("gcevents.core.outputs", "due_checks", "gcevents.core.outputs", "due_timers"),
 ]
 
 

@@ -555,7 +555,7 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
     # Outputs: each sink's one action on its one destination.
     assert allowed["DataLakeStream"] == {"firehose:PutRecordBatch"}
     assert allowed["DataLakeRawStream"] == {"firehose:PutRecordBatch"}
-    assert "sqs:SendMessage" in allowed["Queue"]  # the completion checks
+    assert "sqs:SendMessage" in allowed["Queue"]  # the completion timers
     bus = repr({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${OutputBusName}"})
     assert allowed[bus] == {"events:PutEvents"}
     assert allowed["DataLakeBucket"] == {"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}

@@ -54,7 +54,7 @@ _DEFAULT_STORE = StoreSpec("sqlite", DEFAULT_DB)
 @dataclass(frozen=True, slots=True)
 class OutputsConfig:
     """Outputs without code (docs/outputs.md): the sinks, the webhook signing and resilience settings, and the
-    completion grace timer. No sinks: no derived records, no completion checks, no extra writes."""
+    completion grace timer. No sinks: no derived records, no completion timers, no extra writes."""
 
     sinks: tuple[SinkSpec, ...] = ()
     webhook_secret: Secret | None = None  # never shows in a repr
@@ -65,7 +65,7 @@ class OutputsConfig:
     breaker_seconds: float = v.GCEVENTS_WEBHOOK_BREAKER_SECONDS.default
     webhook_allow_loopback: bool = False  # tests and the demo only: in Lambda the runtime API listens on loopback
     grace_seconds: float = v.GCEVENTS_COMPLETION_GRACE.default
-    check_queue: StoreSpec | None = None
+    check_queue: StoreSpec | None = None  # the completion timers' queue: named after GCEVENTS_CHECK_QUEUE
 
     @property
     def derived(self) -> bool:

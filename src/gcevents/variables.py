@@ -566,9 +566,10 @@ GCEVENTS_WEBHOOK_BREAKER_SECONDS = Variable(
 GCEVENTS_COMPLETION_GRACE = Variable(
     "GCEVENTS_COMPLETION_GRACE", 900.0, NON_NEGATIVE,
     "seconds after a conversation ended to wait for a missing wrap-up before `conversation.completed` goes out")
+# The completion timers' queue keeps its old name: deployed stacks set it ('check' is otherwise validation).
 GCEVENTS_CHECK_QUEUE: Variable[StoreSpec | None] = Variable(
     "GCEVENTS_CHECK_QUEUE", None, store("sqs", "sqlite"),
-    "`sqs:QUEUE_URL` or `sqlite:PATH`: where the delayed completion checks of the grace period are queued"
+    "`sqs:QUEUE_URL` or `sqlite:PATH`: where the delayed completion timers of the grace period are queued"
     " (the queue the events come from); unset: no grace timer")
 GCEVENTS_ATTRIBUTES = Variable(  # parsed by gcevents.config (the policy is a core type; this table is below it)
     "GCEVENTS_ATTRIBUTES", "names", string,

@@ -23,7 +23,7 @@ from .kit import lifecycles
 SECRET = "whsec-lambda"
 
 
-def test_a_missing_wrapup_completes_through_a_delayed_check_on_sqs(boto_client: Any, unique_name: str) -> None:
+def test_a_missing_wrapup_completes_through_a_delayed_timer_on_sqs(boto_client: Any, unique_name: str) -> None:
     dynamodb, sqs = boto_client("dynamodb"), boto_client("sqs")
     create_idempotency_table(dynamodb, f"{unique_name}-idem")
     create_state_table(dynamodb, f"{unique_name}-state")
@@ -55,7 +55,7 @@ def test_a_missing_wrapup_completes_through_a_delayed_check_on_sqs(boto_client: 
 
 
 @pytest.mark.slow  # a real HTTP receiver
-def test_a_grace_of_zero_completes_at_the_end_without_a_check_queue(tmp_path: Any) -> None:
+def test_a_grace_of_zero_completes_at_the_end_without_a_timer_queue(tmp_path: Any) -> None:
     ((cid, events),) = lifecycles(1, seed=41).items()
     ended = [e for e in events if not e["detail"]["topicName"].endswith(("acw", "wrapup"))]
     with WebhookReceiver(SECRET) as receiver:

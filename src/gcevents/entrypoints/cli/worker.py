@@ -120,7 +120,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def with_default_check_queue(config: Config, args: argparse.Namespace) -> Config:
-    """The completion checks of the grace period go to the queue this worker consumes, unless configured."""
+    """The completion timers of the grace period go to the queue this worker consumes, unless configured."""
     if config.outputs.check_queue is not None or not config.outputs.derived:
         return config
     spec = StoreSpec("sqs", args.queue_url) if args.queue_url else StoreSpec("sqlite", args.sqlite_queue)
