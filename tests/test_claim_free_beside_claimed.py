@@ -18,12 +18,12 @@ import pytest
 from factories import Crash
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.adapters.sqlite.idempotency import SqliteIdempotencyStore
+from gcevents.core.documents import COMPLETED
 from gcevents.core.events import RECONCILE_SOURCE, GenesysEvent, RawRecord
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import DERIVED, ConversationOutputs, Deliveries, OutputSettings, Route
 from gcevents.core.pipeline import FACT_APPLIED, BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
-from gcevents.core.records import COMPLETED
 from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.errors import StoreUnavailableError, TransientError
 from gcevents.ops.dlq import MAX_RECEIVE_COUNT, explain_exhausted

@@ -49,6 +49,11 @@ MOVED = [
     ("gcevents.ops.plan", "Spike", "gcevents.ops.spike", "SpikeProfile"),
     ("gcevents.ports", "CheckScheduler", "gcevents.ports", "CompletionTimerScheduler"),
     ("gcevents.core.outputs", "due_checks", "gcevents.core.outputs", "due_timers"),
+    ("gcevents", "ConversationRecord", "gcevents", "ConversationDocument"),
+    ("gcevents", "RecordParticipant", "gcevents", "DocumentParticipant"),
+    ("gcevents.core.records", "ConversationRecord", "gcevents.core.documents", "ConversationDocument"),
+    ("gcevents.core.records", "record_key", "gcevents.core.documents", "document_key"),
+    ("gcevents.core.records", "AGENT_PURPOSES", "gcevents.core.documents", "AGENT_PURPOSES"),
 ]
 
 

@@ -299,7 +299,7 @@ def test_the_workloads_durations_fit_its_event_times() -> None:
     """Every derived record of the synthetic workload adds up: talk and hold within the conversation, each agent's
     talk within that agent's time on the conversation, and the after-call work within the time between the agent's
     end and the acw event. (A conversation of 140 s talking for 408 s made a reader stop trusting the demo.)"""
-    from gcevents.core import records
+    from gcevents.core import documents
     from gcevents.testing.workload import make_spike
 
     spike = make_spike(2_000, duplicate_rate=0.0, malformed=0, untrusted=0, seed=11)
@@ -310,7 +310,7 @@ def test_the_workloads_durations_fit_its_event_times() -> None:
     for cid in sorted(spike.conversations):
         stored = result.state.get(cid)
         assert stored is not None
-        content = records.derive(cid, stored.state)
+        content = documents.derive(cid, stored.state)
         if "durationMs" not in content:
             continue  # cut short by the spike: not ended
         durations = content["durations"]

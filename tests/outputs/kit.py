@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gcevents.core.documents import derive, version_of
 from gcevents.core.events import GenesysEvent, RawRecord, parse_record
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import ConversationOutputs, Deliveries, OutputSettings, RawEventRoutes, Route
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
-from gcevents.core.records import derive, version_of
 from gcevents.core.router import Router
 from gcevents.core.state import Observation, merge
 from gcevents.ports import CompletionTimerScheduler, OutboundRecord, Sink

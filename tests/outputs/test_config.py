@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gcevents.config import Config
-from gcevents.core.records import COMPLETED, UPDATED
+from gcevents.core.documents import COMPLETED, UPDATED
 from gcevents.entrypoints.runtime import build_runtime
 from gcevents.errors import ConfigError
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gcevents.core.documents import COMPLETED, RAW_EVENT, UPDATED, ConversationDocument
 from gcevents.core.events import TIMER_KIND, GenesysEvent, RawRecord, parse_record
 from gcevents.core.outputs import DERIVED, timer_due, timer_message
 from gcevents.core.pipeline import Outcome
-from gcevents.core.records import COMPLETED, RAW_EVENT, UPDATED, ConversationRecord
 from gcevents.errors import PermanentError, RateLimitedError, TransientError
 from gcevents.ports import OutboundRecord
 from gcevents.testing.sinks import RecordingSink
@@ -86,7 +86,7 @@ def test_the_record_carries_participants_durations_wrapups_and_source_keys() -> 
     sink = RecordingSink()
     make_kit([(sink, DERIVED, ())]).run(events)
     (document,) = sink.documents(COMPLETED)
-    record = ConversationRecord.from_document(document)
+    record = ConversationDocument.from_document(document)
     assert record.id == f"{cid}:{record.version}"
     assert record.wrapup_complete
     assert record.media_type in {"VOICE", "CHAT", "CALLBACK"}

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gcevents.core import state as state_module
-from gcevents.core.records import derive, is_wrapped_up, pending_wrapups, version_of
+from gcevents.core.documents import derive, is_wrapped_up, pending_wrapups, version_of
 from gcevents.core.state import SOURCES, SOURCES_TRUNCATED, join
 
 keys = st.lists(st.sampled_from([f"k{n}" for n in range(8)]), max_size=6, unique=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 from gcevents.adapters.genesys import GenesysClient
 from gcevents.adapters.genesys.analytics import ConversationDetails
+from gcevents.core.documents import COMPLETED
 from gcevents.core.events import GenesysEvent
 from gcevents.core.pipeline import Outcome
-from gcevents.core.records import COMPLETED
 from gcevents.core.router import HandlerContext
 from gcevents.ops.reconcile import ReconcileOptions, ReconcileReport, pipeline_runner, reconcile
 from gcevents.testing.fakes import FakeClock

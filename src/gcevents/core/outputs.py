@@ -29,21 +29,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
-from gcevents.core.events import TIMER_KIND, TIMER_TOPIC_PREFIX, GenesysEvent
-from gcevents.core.idempotency import Idempotency
-from gcevents.core.records import (
+from gcevents.core.documents import (
     COMPLETED,
     RAW_EVENT,
     SPEC_VERSION,
     UPDATED,
     derive,
     document,
+    document_key,
     encode,
     is_ended,
     is_wrapped_up,
-    record_key,
     version_of,
 )
+from gcevents.core.events import TIMER_KIND, TIMER_TOPIC_PREFIX, GenesysEvent
+from gcevents.core.idempotency import Idempotency
 from gcevents.core.router import BatchOutcome, WorkItem, topic_matches
 from gcevents.core.state import iso
 from gcevents.errors import PermanentError, SinkFailedError, TransientError
@@ -364,7 +364,7 @@ class ConversationOutputs:
         return to_schedule
 
     def _pending(self, cid: str, content: dict[str, Any], version: str, routes: Sequence[Route]) -> list[_Pending]:
-        key = record_key(cid, version)
+        key = document_key(cid, version)
 
         def build(kind: str) -> OutboundRecord:
             return OutboundRecord(key, kind, encode(document(kind, cid, version, content)), None, cid)

@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gcevents.core.documents import AGENT_PURPOSES
 from gcevents.core.events import RECONCILE_SOURCE
-from gcevents.core.records import AGENT_PURPOSES
 from gcevents.core.times import epoch_ms, iso_from_ms, parse_iso
 
 UNKNOWN = "unknown"
