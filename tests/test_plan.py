@@ -354,8 +354,22 @@ def test_cli_compare_json_reports_backlog_drain_and_cost_for_both_modes(capsys: 
     assert "worst queue wait" in text
     code, sam = _run([*base, "--format", "sam", "--poller-mode", "provisioned"], capsys)
     assert "PollerMode=standard" in sam  # --compare emits the recommended mode's parameters
-    code, sam = _run(["plan", "--rate", "50", "--peak-rate", "2000", "--duration", "600", "--format", "sam",
-                      "--poller-mode", "provisioned"], capsys)  # fmt: skip
+    code, sam = _run(
+        [
+            "plan",
+            "--rate",
+            "50",
+            "--peak-rate",
+            "2000",
+            "--duration",
+            "600",
+            "--format",
+            "sam",
+            "--poller-mode",
+            "provisioned",
+        ],
+        capsys,
+    )
     assert "PollerMode=provisioned MinimumPollers=2 MaximumPollers=" in sam
     assert "MaximumConcurrency" not in sam
 

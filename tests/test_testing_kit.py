@@ -264,8 +264,18 @@ def test_a_customer_and_an_agent_built_with_defaults_are_two_participants() -> N
 def test_events_built_with_defaults_happen_in_lifecycle_order() -> None:
     """Default event times ascend through a conversation (customer, IVR, queue, agent, wrap-up) and agree with the
     kinds' typical durations; `event()` called twice for one kind is still the same event."""
-    order = ["customer.start", "flow.start", "flow.end", "acd.start", "acd.end", "user.start", "user.end",
-             "customer.end", "acw", "wrapup"]  # fmt: skip
+    order = [
+        "customer.start",
+        "flow.start",
+        "flow.end",
+        "acd.start",
+        "acd.end",
+        "user.start",
+        "user.end",
+        "customer.end",
+        "acw",
+        "wrapup",
+    ]
     times = [event(kind)["detail"]["eventBody"]["eventTime"] for kind in order]
     assert times == sorted(times)
     assert len(set(times)) == len(times)

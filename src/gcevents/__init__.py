@@ -76,8 +76,13 @@ _MODELS = (
     "typed_handler",
 )
 _ERRORS = (
-    "ConfigError", "GcEventsError", "PermanentError", "RateLimitedError", "StoreUnavailableError", "TransientError",
-)  # fmt: skip
+    "ConfigError",
+    "GcEventsError",
+    "PermanentError",
+    "RateLimitedError",
+    "StoreUnavailableError",
+    "TransientError",
+)
 # Public name -> the module that defines it.
 _HOMES: dict[str, str] = {
     **dict.fromkeys(("BatchHandler", "BatchOutcome", "HandlerContext", "Router", "WorkItem"), "gcevents.core.router"),

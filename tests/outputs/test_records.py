@@ -36,10 +36,12 @@ def _state(**participants: dict[str, object]) -> dict[str, object]:
         return {"value": v, "at": 1, "by": "k"}
 
     return {
-        "startTime": 1_000, "endTime": 61_000, "mediaType": reg("VOICE"),
+        "startTime": 1_000,
+        "endTime": 61_000,
+        "mediaType": reg("VOICE"),
         "participants": {pid: {k: reg(v) for k, v in fields.items()} for pid, fields in participants.items()},
         SOURCES: ["a", "b"],
-    }  # fmt: skip
+    }
 
 
 def test_wrapups_durations_and_version() -> None:

@@ -39,9 +39,10 @@ def is_ended(state: Mapping[str, Any]) -> bool:
 def pending_wrapups(state: Mapping[str, Any]) -> list[str]:
     """Agent participants whose wrap-up code has not been applied yet."""
     return sorted(
-        pid for pid, participant in state.get("participants", {}).items()
+        pid
+        for pid, participant in state.get("participants", {}).items()
         if _value(participant, "purpose") in AGENT_PURPOSES and "wrapupCode" not in participant
-    )  # fmt: skip
+    )
 
 
 def is_wrapped_up(state: Mapping[str, Any]) -> bool:
@@ -66,8 +67,9 @@ def derive(conversation_id: str, state: Mapping[str, Any]) -> dict[str, Any]:
     agents = [p for p in participants if p.get("purpose") in AGENT_PURPOSES]
     durations = {
         name: sum(int(p[source]) for p in agents if isinstance(p.get(source), int | float))
-        for name, source in _DURATIONS.items() if any(isinstance(p.get(source), int | float) for p in agents)
-    }  # fmt: skip
+        for name, source in _DURATIONS.items()
+        if any(isinstance(p.get(source), int | float) for p in agents)
+    }
     content["durations"] = durations
     content["wrapupCodes"] = sorted({str(p["wrapupCode"]) for p in agents if "wrapupCode" in p})
     content["wrapupComplete"] = not pending_wrapups(state)

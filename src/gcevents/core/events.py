@@ -33,9 +33,14 @@ TIMER_TOPIC_PREFIX = "gcevents.check."
 # eventTime to the millisecond) and the real event share it, so whichever the pipeline applies first is the only
 # one applied (`Pipeline._claim_facts`; docs/operations.md has the guarantee).
 FACT_KINDS = frozenset(
-    {"conversation.customer.start", "conversation.customer.end", "conversation.user.start",
-     "conversation.user.end", "conversation.acw"}
-)  # fmt: skip
+    {
+        "conversation.customer.start",
+        "conversation.customer.end",
+        "conversation.user.start",
+        "conversation.user.end",
+        "conversation.acw",
+    }
+)
 # `gcevents reconcile` marks the events it synthesizes: `source` is this, and `detail.reconciled` says from what.
 RECONCILE_SOURCE = "gcevents.reconcile"
 

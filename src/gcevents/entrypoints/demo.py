@@ -98,17 +98,20 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             config = with_webhook(config, receiver.url, options.grace_seconds, db_path)
         runtime = build_runtime(config)
         queue = SqliteQueue(
-            SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters,
+            SqliteDatabase(db_path),
+            max_receive_count=5,
+            redrive_to=runtime.dead_letters,
             explain=failure_explainer(runtime.idempotency_store),
-        )  # fmt: skip
+        )
         queue.send(spike.bodies)
 
         progress = terminal_progress(spike.total, "events", quiet=not options.show_progress)
         on_batch = _batch_observer(progress, timers)
 
         def drain(observer: Callable[[BatchReport], None]) -> WorkerStats:
-            return Worker(runtime.pipeline, queue, _worker_settings(options), on_batch=observer,
-                          is_drained=queue.is_drained).run(exit_when_idle=True)  # fmt: skip
+            return Worker(
+                runtime.pipeline, queue, _worker_settings(options), on_batch=observer, is_drained=queue.is_drained
+            ).run(exit_when_idle=True)
 
         started = time.perf_counter()
         stats = drain(on_batch)

@@ -165,8 +165,11 @@ def _basic_problems(i: PlanInputs) -> list[str]:
 
 def _mode_problems(i: PlanInputs) -> list[str]:
     problems = []
-    choices = (("poller mode", i.poller_mode, POLLER_MODES), ("budget scope", i.budget_scope, BUDGET_SCOPES),
-               ("pacing", i.pacing, PACINGS))  # fmt: skip
+    choices = (
+        ("poller mode", i.poller_mode, POLLER_MODES),
+        ("budget scope", i.budget_scope, BUDGET_SCOPES),
+        ("pacing", i.pacing, PACINGS),
+    )
     for name, value, allowed in choices:
         if value not in allowed:
             problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -332,9 +335,12 @@ def max_receive_count(i: PlanInputs) -> Term:
     wait is capped at 900 s, longer than any FunctionTimeout). A 429 costs none: the record is re-sent as a new
     message. docs/operations.md has the worker's version (two per crash: its lease is renewed)."""
     needed = (
-        num(1, "delivery") + num(i.lag_retries, "lag retries") + num(i.transient_retries, "transient retries")
-        + num(i.crash_retries, "crashes") + num(1, "wait for a held key")
-    )  # fmt: skip
+        num(1, "delivery")
+        + num(i.lag_retries, "lag retries")
+        + num(i.transient_retries, "transient retries")
+        + num(i.crash_retries, "crashes")
+        + num(1, "wait for a held key")
+    )
     return smallest(largest(needed, num(MIN_RECEIVE_COUNT, "AWS floor")), num(MAX_RECEIVE_COUNT, "SQS max"))
 
 
@@ -408,17 +414,29 @@ def plan(inputs: PlanInputs) -> Plan:
     spike, spike_cost, monthly, start_rate, ramp = _spike(i, fleet, capacity, sheet)
     pollers = (fleet.minimum_pollers, fleet.maximum_pollers)
     result = Plan(
-        inputs=i, batch_size=int(batch.size.value), window=int(window.value),
-        max_concurrency=int(fleet.concurrency.value), reserved_concurrency=reserved,
-        function_timeout=int(timeout.value), visibility_timeout=int(visibility.value),
-        max_receive_count=int(receives.value), genesys_rate_per_minute=rate,
-        batch_seconds=batch.seconds.value, calls_per_batch=int(batch.calls.value), capacity=capacity.value,
-        api_calls_per_minute=api_per_minute.value, spike=spike,
+        inputs=i,
+        batch_size=int(batch.size.value),
+        window=int(window.value),
+        max_concurrency=int(fleet.concurrency.value),
+        reserved_concurrency=reserved,
+        function_timeout=int(timeout.value),
+        visibility_timeout=int(visibility.value),
+        max_receive_count=int(receives.value),
+        genesys_rate_per_minute=rate,
+        batch_seconds=batch.seconds.value,
+        calls_per_batch=int(batch.calls.value),
+        capacity=capacity.value,
+        api_calls_per_minute=api_per_minute.value,
+        spike=spike,
         minimum_pollers=int(pollers[0].value) if pollers[0] else 0,
         maximum_pollers=int(pollers[1].value) if pollers[1] else 0,
-        spike_poller_cost=spike_cost, monthly_poller_cost=monthly, steps=tuple(sheet.steps),
-        warnings=tuple(sheet.warnings), start_capacity=start_rate.value, ramp_per_second=ramp.value,
-    )  # fmt: skip
+        spike_poller_cost=spike_cost,
+        monthly_poller_cost=monthly,
+        steps=tuple(sheet.steps),
+        warnings=tuple(sheet.warnings),
+        start_capacity=start_rate.value,
+        ramp_per_second=ramp.value,
+    )
     check_limits(result)
     return replace(result, monthly=_monthly_bill(result))
 
@@ -607,9 +625,13 @@ def _spike(
     start, per_second, start_rate = _ramp(i, fleet, capacity)
     ramp = per_second * fleet.per_instance
     spike = spike_profile(
-        rate=i.rate, peak_rate=i.peak_rate, duration=i.duration, start_capacity=start_rate.value, ramp=ramp.value,
+        rate=i.rate,
+        peak_rate=i.peak_rate,
+        duration=i.duration,
+        start_capacity=start_rate.value,
+        ramp=ramp.value,
         capacity=capacity.value,
-    )  # fmt: skip
+    )
     sheet.note(
         "spike peak backlog (events)",
         round(spike.peak_backlog),
@@ -781,13 +803,21 @@ def compare(inputs: PlanInputs) -> Comparison:
         f"${provisioned.monthly_poller_cost:.2f}/month for {provisioned.minimum_pollers} warm pollers"
     )
     if s_wait <= target:
-        return Comparison(standard, provisioned, "standard",
-                          f"standard keeps the worst queue wait at {_seconds(s_wait)} (target {target:g} s) "
-                          f"at no poller cost; {extra}")  # fmt: skip
+        return Comparison(
+            standard,
+            provisioned,
+            "standard",
+            f"standard keeps the worst queue wait at {_seconds(s_wait)} (target {target:g} s) "
+            f"at no poller cost; {extra}",
+        )
     if p_wait <= target:
-        return Comparison(standard, provisioned, "provisioned",
-                          f"only provisioned keeps the worst queue wait within {target:g} s ({_seconds(p_wait)} "
-                          f"against {_seconds(s_wait)}); {extra}")  # fmt: skip
+        return Comparison(
+            standard,
+            provisioned,
+            "provisioned",
+            f"only provisioned keeps the worst queue wait within {target:g} s ({_seconds(p_wait)} "
+            f"against {_seconds(s_wait)}); {extra}",
+        )
     faster = "provisioned" if p_wait < s_wait else "standard"
     why = (
         f"neither meets the {target:g} s target (standard {_seconds(s_wait)}, provisioned {_seconds(p_wait)}); "
@@ -817,8 +847,10 @@ def _comparison_rows(p: Plan) -> list[tuple[str, object]]:
 
 def explain_comparison(c: Comparison) -> str:
     i = c.standard.inputs
-    lines = [f"gcevents plan --compare: steady {i.rate:g}/s, peak {i.peak_rate:g}/s for {i.duration:g} s",
-             f"  {'':<26}  {'standard':>12}  {'provisioned':>12}"]  # fmt: skip
+    lines = [
+        f"gcevents plan --compare: steady {i.rate:g}/s, peak {i.peak_rate:g}/s for {i.duration:g} s",
+        f"  {'':<26}  {'standard':>12}  {'provisioned':>12}",
+    ]
     for (name, standard), (_, provisioned) in zip(
         _comparison_rows(c.standard), _comparison_rows(c.provisioned), strict=True
     ):

@@ -142,17 +142,24 @@ class GenesysSettings:
         """Settings for a Genesys Cloud region, e.g. `for_domain("mypurecloud.ie", client_id=..., ...)`."""
         domain = normalise_domain(domain)
         return cls(
-            api_base_url=f"https://api.{domain}", login_base_url=f"https://login.{domain}", domain=domain,
-            client_id=client_id, client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
-        )  # fmt: skip
+            api_base_url=f"https://api.{domain}",
+            login_base_url=f"https://login.{domain}",
+            domain=domain,
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            **options,  # type: ignore[arg-type]
+        )
 
     @classmethod
     def for_base_url(cls, base_url: str, *, client_id: str, client_secret: str, **options: object) -> GenesysSettings:
         """One server for login and API, as the simulator serves it."""
         return cls(
-            api_base_url=base_url, login_base_url=base_url, client_id=client_id,
-            client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
-        )  # fmt: skip
+            api_base_url=base_url,
+            login_base_url=base_url,
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            **options,  # type: ignore[arg-type]
+        )
 
 
 # Keys under which a JSON SecretString holds the secret of a single client (the forms accepted since the start).
