@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from gcevents.entrypoints.cli import main
+from gcevents.errors import GcEventsError
 from gcevents.ops import lake
 from gcevents.ops.lake.columns import partition
 from gcevents.testing import run
@@ -89,3 +90,35 @@ def test_the_cli_as_typed_from_a_fresh_folder(
     assert capsys.readouterr().out.splitlines() == ["n", "5"]
     assert main(["lake", "query", "no_such_query"]) == 2  # usage: docs/cli.md
     assert "no named query" in capsys.readouterr().err
+
+
+def test_process_writes_the_lake_after_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GCEVENTS_DB", "g.db")
+    rng = random.Random(9)
+    lines = [json.dumps(e) for n in range(4) for e in conversation_lifecycle(f"c-{n}", START_MS + n * 1000, rng)]
+    Path("events.jsonl").write_text("\n".join(lines) + "\n")
+    assert main(["process", "events.jsonl", "--lake", "lake", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["lake"]["records"] == 4
+    assert lake.query("lake", "SELECT count(*) FROM conversations").rows == ((4,),)
+
+
+def test_a_record_stored_twice_is_counted_once(tmp_path: Path) -> None:
+    """Firehose delivers at least once: the same records in a second object change no query's answer."""
+    documents = _documents(10)
+    lake.write(documents, tmp_path)
+    before = {name: lake.query(tmp_path, q.sql).rows for name, q in lake.named_queries().items()}
+    for path in list(tmp_path.glob("type=*/date=*/records-*.parquet")):
+        path.with_name("redelivered.parquet").write_bytes(path.read_bytes())
+    assert lake.query(tmp_path, "SELECT count(*) FROM conversations").rows == ((2 * len(documents),),)
+    assert {name: lake.query(tmp_path, q.sql).rows for name, q in lake.named_queries().items()} == before
+
+
+def test_bad_sql_is_one_line(tmp_path: Path) -> None:
+    lake.write(_documents(2), tmp_path)
+    with pytest.raises(GcEventsError, match=r"^query failed: .*nosuchcolumn") as raised:
+        lake.query(tmp_path, "SELECT nosuchcolumn FROM conversations")
+    assert "\n" not in str(raised.value)

@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gcevents.progress",
             "gcevents.addresses",
             "gcevents.logcontext",
+            "gcevents.secret",
             "gcevents.schemas",
             "gcevents.variables",
             "gcevents._variables",  # the deprecated alias of gcevents.variables

@@ -44,7 +44,7 @@ def test_the_wheel_carries_the_schemas_and_the_typing_marker(wheel: Path) -> Non
         names = set(archive.namelist())
     assert {"gcevents/schemas/conversation.completed.v1.json", "gcevents/schemas/genesys.event.v1.json"} <= names
     assert "gcevents/py.typed" in names
-    assert "gcevents/testing/genesys.py" in names  # the demo's simulator: the wheel is the whole package
+    assert "gcevents/testing/genesys/__init__.py" in names  # the demo's simulator: the wheel is the whole package
     assert not {n for n in names if n.startswith(("tests/", "docs/", "schemas/")) or "__pycache__" in n}
 
 

@@ -246,7 +246,7 @@ def attributes_from_env(env: Mapping[str, str]) -> tuple[AttributePolicy, Secret
 def _secret(value: str | None) -> Secret | None:
     if not value:
         return None
-    from gcevents.adapters.genesys.settings import Secret
+    from gcevents.secret import Secret
 
     return Secret(value)
 
@@ -299,7 +299,8 @@ def _genesys_secret(env: Mapping[str, str], client_ids: tuple[str, ...]) -> tupl
     """(the secret, its Secrets Manager ARN): exactly one is set. With several client ids a secret given here
     must name every one of them, checked now so a missing id stops the container at start (a Secrets Manager
     secret is checked when a token is first fetched for that id)."""
-    from gcevents.adapters.genesys.settings import Secret, secret_for
+    from gcevents.adapters.genesys.settings import secret_for
+    from gcevents.secret import Secret
 
     secret = v.GENESYS_CLIENT_SECRET.read(env)
     secret_arn = v.GENESYS_CLIENT_SECRET_ARN.read(env)

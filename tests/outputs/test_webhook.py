@@ -10,10 +10,10 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from gcevents.adapters.genesys.settings import Secret
 from gcevents.adapters.sinks.signing import HEADER, header_value, verify
 from gcevents.adapters.sinks.webhook import CircuitBreaker, WebhookSink, sanitise
 from gcevents.errors import PermanentError, RateLimitedError, TransientError
+from gcevents.secret import Secret
 
 from .kit import outbound_record
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from factories import make_event, sqs_batch
-from gcevents.adapters.genesys.settings import Secret
 from gcevents.adapters.sinks.signing import (
     HEADER,
     STANDARD_SIGNATURE,
@@ -26,6 +25,7 @@ from gcevents.entrypoints.lambda_handler import process_invocation
 from gcevents.entrypoints.runtime import build_runtime
 from gcevents.errors import ConfigError
 from gcevents.ports import OutboundRecord
+from gcevents.secret import Secret
 from gcevents.testing.sinks import WebhookReceiver
 
 OLD = "whsec-old-0123456789"

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gcevents.adapters.genesys.settings import Secret
 from gcevents.adapters.sinks.webhook import WebhookSink
 from gcevents.addresses import METADATA_ADDRESSES, refusal
 from gcevents.errors import ConfigError, PermanentError
+from gcevents.secret import Secret
 from gcevents.testing.sinks import WebhookReceiver
 
 from .kit import outbound_record

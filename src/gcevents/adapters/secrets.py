@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from gcevents.errors import ConfigError
 
 if TYPE_CHECKING:
-    from gcevents.adapters.genesys.settings import Secret
+    from gcevents.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class SecretSource:
 
 def read_secret(arn: str, what: str) -> Secret:
     from gcevents.adapters.aws import make_client, translate
-    from gcevents.adapters.genesys.settings import Secret
+    from gcevents.secret import Secret
 
     parts = arn.split(":")
     client = make_client("secretsmanager", region_name=parts[3] if len(parts) > 3 else None, read_timeout=5)

@@ -148,32 +148,37 @@ class PipelineSettings:
 class _Batch:
     """One run's working state, indexed by the position of each record in the delivered batch."""
 
+    # The delivery and its time.
     records: Sequence[RawRecord]
     deadline: float
     out_of_time: Callable[[], bool]
     started: float
-    lease: Lease | None  # None: the claims are leased until the deadline, without renewal (Lambda, local runs)
-    claims_until: float = 0.0  # the lease end the content claims were taken with (fact claims take the same)
-    results: dict[int, RecordResult] = field(default_factory=dict)
+    # Parsing and folding: the events, the record doing the work of each content key; rejections have content keys
+    # too (`rejection_key`), so a re-delivered malformed record is not dead-lettered twice: the first copy of each
+    # key, and the other copies in this batch (-> their first).
     events: dict[int, GenesysEvent] = field(default_factory=dict)
-    letters: dict[int, DeadLetter] = field(default_factory=dict)
     primaries: dict[str, int] = field(default_factory=dict)  # content key -> the record that does the work
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejected_copies: dict[int, int] = field(default_factory=dict)
+    # Claims: content keys, fact keys and dead letters' keys this run holds, and what runs claim-free.
+    lease: Lease | None = None  # None: the claims are leased until the deadline, without renewal (Lambda, local runs)
+    claims_until: float = 0.0  # the lease end the content claims were taken with (fact claims take the same)
     claims: dict[int, Claim] = field(default_factory=dict)  # records this run owns the key of
     free: list[int] = field(default_factory=list)  # records that run claim-free (`Router.needs_claim`)
+    fact_claims: dict[int, Claim] = field(default_factory=dict)  # fact keys this run holds (`_claim_facts`)
+    facts_done: list[Claim] = field(default_factory=list)  # content claims of copies whose fact was applied before
+    letter_claims: dict[int, Claim] = field(default_factory=dict)
+    # The work: analytics details, handler failures.
     enrichment: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # conversationId -> details
-    errors: dict[int, BaseException] = field(default_factory=dict)  # handler failures
+    errors: dict[int, BaseException] = field(default_factory=dict)
     # Claim-free records: what the batch handlers wanting them knew (`BatchOutcome`), for their exact labels.
     applied_by: Counter[int] = field(default_factory=Counter)  # how many found it seen before
     first_seen: set[int] = field(default_factory=set)  # a handler saw it first
     superseded: set[int] = field(default_factory=set)  # ... and it changed nothing there
     unrecorded: set[str] = field(default_factory=set)  # content keys a handler cannot recognise again: marked
-    # Rejections have content keys too (`rejection_key`), so a re-delivered malformed record is not dead-lettered
-    # twice: the first copy of each key, the other copies in this batch (-> their first), the claims held.
-    rejected: dict[str, int] = field(default_factory=dict)
-    rejected_copies: dict[int, int] = field(default_factory=dict)
-    letter_claims: dict[int, Claim] = field(default_factory=dict)
-    fact_claims: dict[int, Claim] = field(default_factory=dict)  # fact keys this run holds (`_claim_facts`)
-    facts_done: list[Claim] = field(default_factory=list)  # content claims of copies whose fact was applied before
+    # The outcome: one result per record, and the dead letters to send.
+    results: dict[int, RecordResult] = field(default_factory=dict)
+    letters: dict[int, DeadLetter] = field(default_factory=dict)
 
     def retry(
         self,
@@ -321,21 +326,32 @@ class Pipeline:
             return
         lease_until = batch.lease.begin() if batch.lease is not None else batch.deadline
         batch.claims_until = lease_until
+        for index, claim in self._take(batch, wanted, lease_until).items():
+            if claim is None:
+                event = batch.events[index]
+                batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
+            else:
+                batch.claims[index] = claim
+        if batch.lease is not None:
+            batch.lease.hold(list(batch.claims.values()), lease_until)
+
+    def _take(self, batch: _Batch, wanted: Mapping[str, int], lease_until: float) -> dict[int, Claim | None]:
+        """Claims the keys at once. Per record: its Claim when taken, None when the key was COMPLETED before; a key
+        that could not be claimed (an error, a lease held elsewhere) is a retry and is left out."""
         claimed = self.idempotency.claim_all(list(wanted), lease_until=lease_until)
         now_ms = int(self.clock.now() * 1000)
+        taken: dict[int, Claim | None] = {}
         for key, index in wanted.items():
             outcome = claimed[key]
             if isinstance(outcome, Exception):
                 batch.retry(index, f"claim_failed: {_describe(outcome)}", _retry_after(outcome))
             elif outcome[1].status is ClaimStatus.CLAIMED:
-                batch.claims[index] = outcome[0]
+                taken[index] = outcome[0]
             elif outcome[1].status is ClaimStatus.COMPLETED:
-                event = batch.events[index]
-                batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, "already_processed", event=event)
+                taken[index] = None
             else:
                 batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms), unattempted=True)
-        if batch.lease is not None:
-            batch.lease.hold(list(batch.claims.values()), lease_until)
+        return taken
 
     def _fact_candidate(self, event: GenesysEvent, now: float) -> bool:
         """An event that claims its fact key: a once-per-session one, reconciled or late."""
@@ -360,19 +376,13 @@ class Pipeline:
         if not wanted:
             return
         lease_until = batch.claims_until  # the content claims' lease end: both lapse together after a crash
-        claimed = self.idempotency.claim_all(list(wanted), lease_until=lease_until)
-        now_ms = int(now * 1000)
-        for key, index in wanted.items():
-            outcome, event = claimed[key], batch.events[index]
-            if isinstance(outcome, Exception):
-                batch.retry(index, f"claim_failed: {_describe(outcome)}", _retry_after(outcome))
-            elif outcome[1].status is ClaimStatus.CLAIMED:
-                batch.fact_claims[index] = outcome[0]
-            elif outcome[1].status is ClaimStatus.COMPLETED:
+        for index, claim in self._take(batch, wanted, lease_until).items():
+            if claim is None:
+                event = batch.events[index]
                 batch.facts_done.append(batch.claims.pop(index))
                 batch.results[index] = RecordResult(event.record, Outcome.DUPLICATE, FACT_APPLIED, event=event)
             else:
-                batch.retry(index, "in_progress_elsewhere", self._recheck_after(outcome[1], now_ms), unattempted=True)
+                batch.fact_claims[index] = claim
         if batch.lease is not None:  # renewed with the content claims while the handlers run
             batch.lease.hold(list(batch.fact_claims.values()), lease_until)
 
@@ -680,7 +690,7 @@ class Pipeline:
             done = primary.outcome in (Outcome.DEAD_LETTERED, Outcome.DUPLICATE)
             batch.results[index] = RecordResult(
                 batch.records[index], Outcome.DUPLICATE if done else Outcome.RETRY,
-                "in_batch" if done else primary.reason, primary.retry_after,
+                _IN_BATCH if done else primary.reason, primary.retry_after,
             )  # fmt: skip
 
     def _settle_letter_claims(self, batch: _Batch, sent: bool) -> None:

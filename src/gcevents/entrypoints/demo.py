@@ -176,6 +176,7 @@ def reconcile_phase(spike: Spike, runtime: Runtime, late: Callable[[list[str]], 
         "window": repaired.summary()["window"],
         "source": repaired.summary()["source"],
         "dropped_events": len(spike.dropped),
+        "withheld_messages": spike.withheld,  # the dropped events and their re-sends
         "conversations_checked": repaired.checked,
         "gaps_expected": len(expected),
         "gaps_found": repaired.gap_counts() | {"total": len(repaired.gaps)},
@@ -297,6 +298,9 @@ def _report(
     spike: Spike, stats: WorkerStats, elapsed: float, api: dict[str, Any], runtime: Runtime, db_path: str
 ) -> dict[str, Any]:
     dead_letters = list(runtime.dead_letters.scan(100_000))
+    # Reading holds letters from other readers (as SQS's visibility does): give them back, or the `dlq inspect`
+    # the report suggests would find none until the hold lapsed.
+    runtime.dead_letters.release([stored.handle for stored in dead_letters])
     reasons: dict[str, int] = {}
     for stored in dead_letters:
         reasons[stored.letter.reason] = reasons.get(stored.letter.reason, 0) + 1
@@ -404,8 +408,9 @@ def _reconcile_lines(reconcile: dict[str, Any] | None) -> list[str]:
     found, late, calls = reconcile["gaps_found"], reconcile["late_events"], reconcile["genesys_calls"]
     source = reconcile["source"]
     return [
-        f"  dropped at the source   {reconcile['dropped_events']:>9,} events of {reconcile['gaps_expected']:,}"
-        " conversations (some whole), before the queue",
+        f"  dropped at the source   {reconcile['withheld_messages']:>9,} messages, before the queue:"
+        f" {reconcile['dropped_events']:,} events of {reconcile['gaps_expected']:,} conversations (some whole)"
+        " and their re-sends",
         f"  reconcile --apply       {reconcile['conversations_checked']:>9,} conversations checked against analytics"
         f" ({source['mode']}, {source['pages']} pages): {found['total']:,} gaps (unknown {found['unknown']},"
         f" not ended {found['not_ended']}, missing wrap-up {found['missing_wrapup']})",

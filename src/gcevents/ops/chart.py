@@ -108,6 +108,12 @@ def _panel(
             f'data-height="{PANEL_HEIGHT}" data-x-max="{x_max}" data-y-max="{y_max}" fill="none" '
             f'stroke="{colour}" stroke-width="1.5" points="{points}"/>'
         )
+        if data["t"][-1] < x_max:  # this plan settled sooner than the one the axis spans: its value holds after
+            y = bottom - data[key][-1] / y_max * PANEL_HEIGHT
+            out.append(
+                f'<line x1="{x0 + data["t"][-1] / x_max * PANEL_WIDTH:.2f}" y1="{y:.2f}" x2="{x0 + PANEL_WIDTH:.2f}" '
+                f'y2="{y:.2f}" stroke="{colour}" stroke-width="1.5" stroke-dasharray="4 3"/>'
+            )
         out.append(
             f'<text x="{x0 + PANEL_WIDTH - 4}" y="{y0 + 14 + 13 * n}" text-anchor="end" fill="{colour}">'
             f"{escape(label)}</text>"

@@ -92,6 +92,9 @@ class SimulatedQueue:
         self.stats = QueueStats()
         self.acked: set[str] = set()
         self.redriven: dict[str, str] = {}
+        # A requeued message lives on as a new one: original id -> the id it was sent again under, so a test
+        # can follow an event to its final fate (acknowledged, dead-lettered or redriven) across requeues.
+        self.successors: dict[str, str] = {}
         self._messages: dict[str, _Message] = {}
         self._by_receipt: dict[str, str] = {}
         self._changed = threading.Condition()
@@ -160,7 +163,8 @@ class SimulatedQueue:
                     continue
                 self._delete(message)
                 self.stats.requeued += 1
-            self.send([message.body], delay=seconds)
+            (successor,) = self.send([message.body], delay=seconds)
+            self.successors[message.message_id] = successor
             done.add(message.message_id)
         return done
 
@@ -247,7 +251,19 @@ class SimulatedQueue:
         if QueueUrl != self.url:
             raise LookupError(f"QueueDoesNotExist: {QueueUrl}")
         for entry in Entries:
-            self.send([str(entry["MessageBody"])], delay=float(entry.get("DelaySeconds", 0)))
+            body = str(entry["MessageBody"])
+            with self._changed:  # the original: an in-flight message with this body not requeued yet
+                original = next(
+                    (
+                        m
+                        for m in self._messages.values()
+                        if m.in_flight and m.body == body and m.message_id not in self.successors
+                    ),
+                    None,
+                )
+            (successor,) = self.send([body], delay=float(entry.get("DelaySeconds", 0)))
+            if original is not None:
+                self.successors[original.message_id] = successor
         with self._changed:
             self.stats.requeued += len(Entries)
         return {"Successful": [{"Id": e["Id"], "MessageId": f"sent-{e['Id']}"} for e in Entries], "Failed": []}

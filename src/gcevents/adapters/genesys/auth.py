@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from gcevents.adapters.genesys.settings import GenesysSettings, Secret, secret_for
+from gcevents.adapters.genesys.settings import GenesysSettings, secret_for
 from gcevents.errors import ConfigError, GcEventsError
+from gcevents.secret import Secret
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,6 @@ Stdlib only: `gcevents.config` imports this on every cold start that has a Genes
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -13,40 +12,10 @@ from typing import Any
 
 from gcevents import variables as v
 from gcevents.errors import ConfigError
+from gcevents.secret import Secret
 from gcevents.variables import REGION_DOMAINS, region_domain
 
 __all__ = ["REGION_DOMAINS", "GenesysSettings", "Secret", "normalise_domain", "secret_for"]
-
-
-class Secret:
-    """A string that never shows itself in a repr, str, log line or traceback; `reveal()` is explicit."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __reduce__(self) -> tuple[object, ...]:  # pickling would be a way to leak it
-        raise TypeError("Secret values are not picklable")
 
 
 @dataclass(frozen=True, slots=True)

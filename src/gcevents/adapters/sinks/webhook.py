@@ -35,7 +35,7 @@ from gcevents.ports import OutboundRecord
 from gcevents.retry import RetryBudget
 
 if TYPE_CHECKING:
-    from gcevents.adapters.genesys.settings import Secret
+    from gcevents.secret import Secret
 
 log = logging.getLogger(__name__)
 

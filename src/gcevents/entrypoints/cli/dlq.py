@@ -88,7 +88,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         return 0
     # Everything below came from input data: control characters are escaped, or an id could drive the terminal.
     by_reason = Counter(printable(letter.reason, 40) for letter in letters)
-    print(f"{len(letters)} dead letters" + (": " + ", ".join(f"{r} {n}" for r, n in by_reason.most_common())))
+    reasons = ", ".join(f"{r} {n}" for r, n in by_reason.most_common())
+    print(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}" + (f": {reasons}" if reasons else ""))
     now = time.time()
     for letter in letters[:50]:
         age = now - letter.failed_at

@@ -34,7 +34,7 @@ MEANINGS: Mapping[Exit, str] = {
     Exit.CONFIG: "configuration error, found before any record was touched: a variable out of range (named, with"
     " what it allows), settings that cannot work together, a table or queue that does not exist, credentials"
     " refused",
-    Exit.INTERRUPTED: "interrupted (Ctrl-C)",
+    Exit.INTERRUPTED: "interrupted (Ctrl-C); the worker treats SIGINT and SIGTERM as its graceful stop: 0",
 }
 
 

@@ -8,10 +8,13 @@ import json
 import sys
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gcevents.entrypoints.cli.exits import UsageError
 from gcevents.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gcevents.ports import StateStore
 
 DEFAULT_LAKE = "lake"
 
@@ -67,6 +70,13 @@ def lake_module() -> Any:
     return lake
 
 
+def write_from_store(store: StateStore, directory: str) -> dict[str, Any]:
+    """Every ended conversation of `store` as Parquet under `directory`: what `--lake DIR` of demo and process do."""
+    lake = lake_module()
+    written = lake.write(lake.documents_from_states(store.list(limit=10**9)), directory)
+    return {"directory": directory, "records": written.records, "files": len(written.files), "bytes": written.bytes}
+
+
 def cmd_write(args: argparse.Namespace) -> int:
     from gcevents.entrypoints.cli.state import configured_state_store
 
@@ -78,7 +88,11 @@ def cmd_write(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        print(f"{report.records} records in {len(report.files)} files ({report.bytes:,} bytes) under {args.directory}")
+        files = f"{len(report.files)} file" + ("" if len(report.files) == 1 else "s")
+        print(f"{report.records} records in {files} ({report.bytes:,} bytes) under {args.directory}")
+        if not report.records:
+            print("no ended conversation in that state store: name another with --store (e.g. the demo's:")
+            print("  --store sqlite:.gcevents/demo/gcevents.db)")
     return 0
 
 

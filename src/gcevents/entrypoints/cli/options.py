@@ -7,12 +7,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import typing
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 _SCALARS = (int, float, str)
+
+
+def finite_float(text: str) -> float:
+    """A number argparse accepts: `inf` and `nan` parse as floats but no rate, duration or wait is either."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
 
 
 def add_option(parser: argparse.ArgumentParser, flag: str, cls: type[Any], name: str = "", **kwargs: Any) -> None:
@@ -31,7 +40,7 @@ def add_option(parser: argparse.ArgumentParser, flag: str, cls: type[Any], name:
     annotation = typing.get_type_hints(cls).get(field.name)
     if "action" not in kwargs:
         if "type" not in kwargs and annotation in _SCALARS and annotation is not str:
-            kwargs["type"] = annotation
+            kwargs["type"] = finite_float if annotation is float else annotation
         kwargs.setdefault("metavar", stem.upper())
     parser.add_argument(flag, dest=field.name, **kwargs)
 

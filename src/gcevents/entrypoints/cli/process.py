@@ -54,6 +54,9 @@ def register(subparsers: Any) -> None:
         "--sink", action="append", default=[], metavar="SPEC",
         help="add a sink (GCEVENTS_SINKS syntax), e.g. webhook:https://crm.example.com/in; see the Outputs guide",
     )  # fmt: skip
+    process.add_argument(
+        "--lake", metavar="DIR", help="then write the conversation records as Parquet there (needs gcevents[lake])"
+    )
     process.add_argument("--json", action="store_true", help="machine-readable summary")
     process.set_defaults(func=cmd_process)
 
@@ -95,11 +98,14 @@ def cmd_process(args: argparse.Namespace) -> int:
     from gcevents.adapters.memory import CollectingScheduler
     from gcevents.config import config_with_sinks
     from gcevents.core.outputs import due_checks
+    from gcevents.entrypoints.cli.lake import lake_module, write_from_store
     from gcevents.entrypoints.runtime import build_runtime
     from gcevents.observability import configure_logging
 
     config = config_with_sinks(args.sink)
     records = read_records(args.file)  # before anything is created: a wrong path leaves no database behind
+    if args.lake:
+        lake_module()  # the lake extra is there, or say so before processing
     configure_logging(config.log_level, service=config.service_name)
     # No queue to delay checks on: the grace of every conversation still waiting for a wrap-up ends with the run.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
@@ -124,6 +130,9 @@ def cmd_process(args: argparse.Namespace) -> int:
         "api": runtime.api_stats(),
         "outputs": delivered,
     }
+    lake = write_from_store(runtime.state_store, args.lake) if args.lake and runtime.state_store else None
+    if lake is not None:
+        summary["lake"] = lake
     if args.json:
         print(json.dumps(summary))
     else:
@@ -137,6 +146,8 @@ def cmd_process(args: argparse.Namespace) -> int:
             print(f"  delivered {kind}: {count}")
         if summary["unfinished"]:
             print(f"  unfinished (Genesys kept answering 429): {summary['unfinished']}; run the file again later")
+        if lake is not None:
+            print(f"  lake: {lake['records']} conversation records as Parquet under {args.lake}")
     return Exit.INCOMPLETE if summary["unfinished"] or summary["dead_lettered"] else Exit.OK
 
 

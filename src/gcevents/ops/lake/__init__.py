@@ -64,8 +64,9 @@ class WriteReport:
 
 
 def write(documents: Sequence[Mapping[str, Any]], directory: str | Path) -> WriteReport:
-    """Writes the records as Parquet (one file per partition, named by its content: writing the same records again
-    rewrites the same files). Records the lake already holds under another name are not removed."""
+    """Writes the records as Parquet, one file per partition: a snapshot of the records given. The files an earlier
+    write made (`records-*.parquet` under `type=*/date=*/`) are replaced, so a conversation whose record changed
+    since, or moved to another start date, is never counted twice; other files in the folder are left alone."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -76,6 +77,8 @@ def write(documents: Sequence[Mapping[str, Any]], directory: str | Path) -> Writ
     for doc in documents:
         keys = partition(doc)
         parts[tuple(keys[k] for k in PARTITION_KEYS)].append(row(doc))
+    for old in root.glob("type=*/date=*/records-*.parquet"):
+        old.unlink()
     schema, files, size = arrow_schema(), [], 0
     for values, rows in sorted(parts.items()):
         rows.sort(key=lambda r: (str(r.get("conversationid")), str(r.get("id"))))
@@ -112,8 +115,11 @@ def query(directory: str | Path, sql: str) -> QueryResult:
             f"read_parquet('{pattern}', hive_partitioning = true, hive_types = {{{hive_types}}}, union_by_name = true)"
         )
         connection.execute(f"CREATE VIEW {TABLE} AS SELECT * FROM {source}")  # noqa: S608
-        cursor = connection.execute(sql)
-        columns = tuple(d[0] for d in cursor.description or ())
-        return QueryResult(columns, tuple(tuple(r) for r in cursor.fetchall()))
+        try:
+            cursor = connection.execute(sql)
+            rows = cursor.fetchall()
+        except duckdb.Error as exc:  # the user's SQL: one line saying what DuckDB found wrong
+            raise GcEventsError(f"query failed: {str(exc).splitlines()[0]}") from None
+        return QueryResult(tuple(d[0] for d in cursor.description or ()), tuple(tuple(r) for r in rows))
     finally:
         connection.close()

@@ -1,4 +1,14 @@
 -- Handle time (talk, hold, wrap-up) by queue and day: every agent participant of each conversation's completed record.
+WITH completed AS (
+    -- One row per conversation: Firehose delivers at least once, so a record may be stored twice.
+    SELECT *
+    FROM (
+        SELECT c.*, row_number() OVER (PARTITION BY c.conversationid) AS copy_number
+        FROM conversations AS c
+        WHERE c.type = 'conversation.completed'
+    ) AS numbered
+    WHERE copy_number = 1
+)
 SELECT
     p.queueid AS queue_id,
     "date" AS day,
@@ -10,8 +20,8 @@ SELECT
         sum(coalesce(p.interactingdurationms, 0) + coalesce(p.helddurationms, 0) + coalesce(p.wrapupdurationms, 0))
         AS BIGINT
     ) AS handle_ms
-FROM conversations
+FROM completed
 CROSS JOIN UNNEST(conversation.participants) AS t (p)
-WHERE type = 'conversation.completed' AND p.purpose IN ('agent', 'user')
+WHERE p.purpose IN ('agent', 'user')
 GROUP BY p.queueid, "date"
 ORDER BY day, queue_id
