@@ -415,7 +415,7 @@ def due_timers(conversation_ids: Sequence[str], now: float | None = None) -> lis
     return [timer_message(cid, now_ms, now_ms) for cid in conversation_ids]
 
 
-due_checks = due_timers  # deprecated: the old name, still imported by `gcevents process`
+due_checks = due_timers  # deprecated: the old name
 
 
 def timer_due(event: GenesysEvent) -> int:
