@@ -63,8 +63,9 @@ def worker(config: dict[str, Any]) -> dict[str, Any]:
 
     logging.disable(logging.WARNING)  # a line per hand-back otherwise; the counts are in the result
 
-    settings = GenesysSettings.for_base_url(config["base_url"], client_id="bench", client_secret="bench-secret",
-                                            **config["settings"])  # fmt: skip
+    settings = GenesysSettings.for_base_url(
+        config["base_url"], client_id="bench", client_secret="bench-secret", **config["settings"]
+    )
     bucket = _bucket(config) if config["settings"].get("budget_scope") == "shared" else None
     client = GenesysClient(settings, bucket=bucket)
     stop_at = time.time() + config["seconds"]
@@ -115,12 +116,21 @@ def run_variant(scope: str, variant: str, args: argparse.Namespace, table: str |
     from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 
     options = SimulatorOptions(
-        client_id="bench", client_secret="bench-secret", rate_limit_per_minute=args.limit,
-        rate_window_seconds=WINDOW, rate_limit_scope=scope, latency_ms=args.latency_ms,
-    )  # fmt: skip
+        client_id="bench",
+        client_secret="bench-secret",
+        rate_limit_per_minute=args.limit,
+        rate_window_seconds=WINDOW,
+        rate_limit_scope=scope,
+        latency_ms=args.latency_ms,
+    )
     with GenesysSimulator(options) as simulator:
-        config = {"base_url": simulator.base_url, "settings": _settings(variant, args.limit, args.processes),
-                  "seconds": args.seconds, "threads": args.threads, "table": table}  # fmt: skip
+        config = {
+            "base_url": simulator.base_url,
+            "settings": _settings(variant, args.limit, args.processes),
+            "seconds": args.seconds,
+            "threads": args.threads,
+            "table": table,
+        }
         started = time.time()
         command = [sys.executable, "-m", "bench.budget", "--worker", json.dumps(config)]
         procs = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(args.processes)]
@@ -140,10 +150,19 @@ def _row(
     windows = math.ceil(args.seconds / WINDOW)
     granted = args.limit * windows * (args.processes if scope == "token" else 1)
     answered = calls - throttled
-    return Row(scope=scope, variant=variant, processes=args.processes, seconds=round(elapsed, 1), granted=granted,
-               answered=answered, throttled=throttled, calls=calls,
-               handed_back=sum(o["handed_back"] for o in outputs), used=round(answered / granted, 3),
-               throttled_share=round(throttled / calls, 4) if calls else 0.0)  # fmt: skip
+    return Row(
+        scope=scope,
+        variant=variant,
+        processes=args.processes,
+        seconds=round(elapsed, 1),
+        granted=granted,
+        answered=answered,
+        throttled=throttled,
+        calls=calls,
+        handed_back=sum(o["handed_back"] for o in outputs),
+        used=round(answered / granted, 3),
+        throttled_share=round(throttled / calls, 4) if calls else 0.0,
+    )
 
 
 def run_scope(scope: str, args: argparse.Namespace, table: str | None) -> list[Row]:
@@ -172,8 +191,14 @@ def _moto_table() -> tuple[Any, str]:
 
     logging.getLogger("werkzeug").disabled = True  # one line per request otherwise
     server = ServerThread()
-    os.environ.update({"AWS_ENDPOINT_URL": server.endpoint, "AWS_ACCESS_KEY_ID": "bench",
-                       "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"})  # fmt: skip
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": server.endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
     table = f"budget-{uuid.uuid4().hex[:8]}"
     create_budget_table(make_client("dynamodb"), table)
     return server, table
@@ -194,8 +219,9 @@ def table_text(rows: list[Row], limit: int) -> str:
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.budget", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.budget", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--processes", type=int, default=4, help="containers (processes), each with its own token")
     parser.add_argument("--threads", type=int, default=4, help="callers per process (GENESYS_MAX_CONCURRENCY)")

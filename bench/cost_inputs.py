@@ -77,8 +77,13 @@ def _route_derived(runtime: Any, sink: RecordingSink) -> None:
 
 
 def _record(event: dict[str, Any], n: int) -> dict[str, Any]:
-    return {"messageId": str(uuid.uuid4()), "receiptHandle": f"r-{n}", "body": json.dumps(event),
-            "attributes": {"ApproximateReceiveCount": "1"}, "eventSourceARN": "arn:aws:sqs:us-east-1:1:q"}  # fmt: skip
+    return {
+        "messageId": str(uuid.uuid4()),
+        "receiptHandle": f"r-{n}",
+        "body": json.dumps(event),
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+    }
 
 
 if __name__ == "__main__":

@@ -348,10 +348,24 @@ def _py_spy(path: str | None) -> subprocess.Popen[bytes] | None:
     if not path:
         return None
     spy = subprocess.Popen(
-        [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(os.getpid()), "--rate", "500",
-         "--nonblocking", "--gil", "--threads", "--format", "raw", "--output", path],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(os.getpid()),
+            "--rate",
+            "500",
+            "--nonblocking",
+            "--gil",
+            "--threads",
+            "--format",
+            "raw",
+            "--output",
+            path,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     time.sleep(1.0)  # attached before the block starts
     return spy
 
@@ -428,11 +442,19 @@ class VariantResult:
         """A result with what `measured` counted (wall, CPU, DynamoDB requests and units, emulator CPU) and the
         workload's sizes filled in; the design's own fields as keywords."""
         return cls(
-            events=workload.total, unique_events=workload.unique_events, wall_seconds=m["wall"],
-            cpu_seconds=m["cpu"], cpu_system_seconds=m["cpu_system"], dynamodb=m["dynamodb"],
-            write_units=m["wcu"], read_units=m["rcu"], emulator_cpu_seconds=m["emulator_cpu"], rss_mb=0.0,
-            units_by_table=m["units_by_table"], **fields,
-        )  # fmt: skip
+            events=workload.total,
+            unique_events=workload.unique_events,
+            wall_seconds=m["wall"],
+            cpu_seconds=m["cpu"],
+            cpu_system_seconds=m["cpu_system"],
+            dynamodb=m["dynamodb"],
+            write_units=m["wcu"],
+            read_units=m["rcu"],
+            emulator_cpu_seconds=m["emulator_cpu"],
+            rss_mb=0.0,
+            units_by_table=m["units_by_table"],
+            **fields,
+        )
 
     def bill(self) -> Bill:
         return cost_per_million(

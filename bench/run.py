@@ -81,8 +81,13 @@ def cold_path_ms(design: str, runs: int = 7) -> dict[str, float]:
     interpreters (after one that writes any missing .pyc)."""
     imports, build = COLD_PATHS[design]
     code = _COLD_SNIPPET.format(imports=imports, build=build)
-    env = {**os.environ, "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
-           "AWS_SECRET_ACCESS_KEY": "y"}  # fmt: skip
+    env = {
+        **os.environ,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "y",
+    }
     samples: list[tuple[float, float]] = []
     for index in range(runs + 1):
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
@@ -142,8 +147,12 @@ def check_targets(runs: dict[str, dict[str, Any]], cold: dict[str, dict[str, flo
     values: dict[str, float | None] = {}
     c100, b100 = runs.get("c@100"), runs.get("b@100")
     if c100:
-        for name in ("cpu_ms_per_event", "dynamodb_requests_per_unique_event", "write_units_per_unique_event",
-                     "genesys_calls_per_event"):  # fmt: skip
+        for name in (
+            "cpu_ms_per_event",
+            "dynamodb_requests_per_unique_event",
+            "write_units_per_unique_event",
+            "genesys_calls_per_event",
+        ):
             values[f"{name}@100"] = c100[name]
         if b100:
             values["dollars_per_million_vs_b@100"] = _ratio(

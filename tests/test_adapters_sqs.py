@@ -58,8 +58,9 @@ def test_create_queues_is_idempotent_and_sets_redrive(sqs: Any, unique_name: str
     assert int(redrive["maxReceiveCount"]) == 3
 
 
-def test_letters_carry_reason_topic_and_conversation_as_attributes(sqs: Any, queues: dict[str, str],
-                                                                    sink: SqsDeadLetterSink) -> None:  # fmt: skip
+def test_letters_carry_reason_topic_and_conversation_as_attributes(
+    sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink
+) -> None:
     event = make_event("customer.end", "c-42")
     body = json.dumps(event)
     sink.send(
@@ -122,8 +123,9 @@ def test_many_letters_are_sent_in_batches(sqs: Any, queues: dict[str, str], sink
     assert sorted(s.letter.body for s in stored) == sorted(f"body-{i}" for i in range(23))
 
 
-def test_large_letters_are_split_below_the_batch_size_limit(sqs: Any, queues: dict[str, str],
-                                                            sink: SqsDeadLetterSink) -> None:  # fmt: skip
+def test_large_letters_are_split_below_the_batch_size_limit(
+    sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink
+) -> None:
     # Ten 150 KB bodies: 10 entries per call would be 1.5 MB, over any SendMessageBatch limit.
     letters = [DeadLetter("handler_rejected", "big", f"{i:02d}" + "x" * 150_000) for i in range(10)]
     sink.send(letters)
@@ -218,8 +220,9 @@ def test_receive_hides_unhide_shows_remove_deletes(sqs: Any, queues: dict[str, s
     assert counts(sqs, queues["dlq_url"]) == (0, 0)
 
 
-def test_messages_redriven_by_sqs_get_a_default_reason(sqs: Any, queues: dict[str, str],
-                                                        sink: SqsDeadLetterSink) -> None:  # fmt: skip
+def test_messages_redriven_by_sqs_get_a_default_reason(
+    sqs: Any, queues: dict[str, str], sink: SqsDeadLetterSink
+) -> None:
     event = make_event("acw", "c-7")
     sqs.send_message(QueueUrl=queues["dlq_url"], MessageBody=json.dumps(event))
     (stored,) = receive_all(sink, 1)
@@ -332,8 +335,10 @@ class _RefusingSqs:
             if e["ReceiptHandle"] in self.refuse
         ]
         self.deleted += [e["ReceiptHandle"] for e in Entries if e["ReceiptHandle"] not in self.refuse]
-        return {"Successful": [{"Id": e["Id"]} for e in Entries if e["ReceiptHandle"] not in self.refuse],
-                "Failed": failed}  # fmt: skip
+        return {
+            "Successful": [{"Id": e["Id"]} for e in Entries if e["ReceiptHandle"] not in self.refuse],
+            "Failed": failed,
+        }
 
 
 def test_an_ack_refused_by_sqs_itself_names_only_the_refused_receipts() -> None:

@@ -209,7 +209,7 @@ def test_no_value_leaves_unless_its_name_is_allowed(
 
 
 def test_the_documented_default_is_the_safe_policy() -> None:
-    from gcevents import _variables as v
+    from gcevents import variables as v
     from gcevents.core.attributes import DEFAULT_POLICY
 
     assert AttributePolicy.parse(v.GCEVENTS_ATTRIBUTES.default) == DEFAULT_POLICY == Config().attributes

@@ -18,12 +18,12 @@ import pytest
 from factories import Crash
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.adapters.sqlite.idempotency import SqliteIdempotencyStore
+from gcevents.core.documents import COMPLETED
 from gcevents.core.events import RECONCILE_SOURCE, GenesysEvent, RawRecord
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import DERIVED, ConversationOutputs, Deliveries, OutputSettings, Route
 from gcevents.core.pipeline import FACT_APPLIED, BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
-from gcevents.core.records import COMPLETED
 from gcevents.core.router import HandlerContext, Router, WorkItem
 from gcevents.errors import StoreUnavailableError, TransientError
 from gcevents.ops.dlq import MAX_RECEIVE_COUNT, explain_exhausted
@@ -66,9 +66,12 @@ class FlakyState(MemoryStateStore):
         failed = {cid: StoreUnavailableError("state table throttled") for cid in updates if cid in self.down}
         result = super().apply({cid: obs for cid, obs in updates.items() if cid not in failed})
         return ApplyResult(
-            written=result.written, current=result.current, unchanged=result.unchanged,
-            failed={**result.failed, **failed}, keys=result.keys,
-        )  # fmt: skip
+            written=result.written,
+            current=result.current,
+            unchanged=result.unchanged,
+            failed={**result.failed, **failed},
+            keys=result.keys,
+        )
 
 
 class Setup:
@@ -93,9 +96,12 @@ class Setup:
         outputs = ConversationOutputs([Route(self.sink, "s0", DERIVED)], deliveries, settings=out, clock=self.clock)
         router.add_batch(StateProjection(self.state, outputs))
         self.pipeline = Pipeline(
-            idempotency=idempotency, dead_letters=MemoryDeadLetterSink(), router=router, clock=self.clock,
+            idempotency=idempotency,
+            dead_letters=MemoryDeadLetterSink(),
+            router=router,
+            clock=self.clock,
             settings=PipelineSettings(handler_concurrency=2),
-        )  # fmt: skip
+        )
 
     def crm(self, event: GenesysEvent, ctx: HandlerContext) -> None:
         with self._lock:
@@ -129,10 +135,14 @@ def lifecycle(cid: str) -> list[dict[str, Any]]:
         agent = kind.startswith(("user.", "acw"))
         events.append(
             event(
-                kind, cid, participant_id="p-agent" if agent else "p-cust", session_id="s-agent" if agent else "s-cust",
-                event_time=BASE_MS + 1000 * n, **({"wrapupCode": "Sale"} if kind == "acw" else {}),
+                kind,
+                cid,
+                participant_id="p-agent" if agent else "p-cust",
+                session_id="s-agent" if agent else "s-cust",
+                event_time=BASE_MS + 1000 * n,
+                **({"wrapupCode": "Sale"} if kind == "acw" else {}),
             )
-        )  # fmt: skip
+        )
     return events
 
 

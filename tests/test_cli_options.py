@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 from dataclasses import dataclass
 
 import pytest
@@ -65,42 +66,77 @@ def test_commands_default_to_their_dataclass_defaults() -> None:
 
 def test_every_flag_reaches_its_field() -> None:
     args = parse(
-        ["plan", "--rate", "1", "--peak-rate", "2", "--duration", "3", "--event-ms", "4", "--batch-overhead-ms", "5",
-         "--api-latency-ms", "6", "--api-limit", "7", "--api-share", "0.5", "--api-max-wait", "9", "--chunk", "10",
-         "--enrich-fraction", "0.1", "--account-headroom", "12", "--event-kb", "13", "--max-latency", "14",
-         "--max-batch-seconds", "15", "--safety", "1.6", "--lag-retries", "17", "--transient-retries", "18",
-         "--reserve", "--poller-mode", "provisioned", "--min-pollers", "19", "--poller-price", "0.5",
-         "--budget-scope", "shared", "--pacing", "static", "--latency-target", "20"]
-    )  # fmt: skip
+        shlex.split(
+            "plan --rate 1 --peak-rate 2 --duration 3 --event-ms 4 --batch-overhead-ms 5 --api-latency-ms 6"
+            " --api-limit 7 --api-share 0.5 --api-max-wait 9 --chunk 10 --enrich-fraction 0.1"
+            " --account-headroom 12 --event-kb 13 --max-latency 14 --max-batch-seconds 15 --safety 1.6 --lag-retries 17"
+            " --transient-retries 18 --reserve --poller-mode provisioned --min-pollers 19 --poller-price 0.5"
+            " --budget-scope shared --pacing static --latency-target 20"
+        )
+    )
     assert inputs_from_args(args) == PlanInputs(
-        rate=1, peak_rate=2, duration=3, event_ms=4, batch_overhead_ms=5, api_latency_ms=6, api_limit=7,
-        api_share=0.5, api_max_wait=9, chunk=10, enrich_fraction=0.1, account_headroom=12, event_kb=13,
-        max_latency=14, max_batch_seconds=15, safety=1.6, lag_retries=17, transient_retries=18, reserve=True,
-        poller_mode="provisioned", min_pollers=19, poller_price=0.5, budget_scope="shared", pacing="static",
+        rate=1,
+        peak_rate=2,
+        duration=3,
+        event_ms=4,
+        batch_overhead_ms=5,
+        api_latency_ms=6,
+        api_limit=7,
+        api_share=0.5,
+        api_max_wait=9,
+        chunk=10,
+        enrich_fraction=0.1,
+        account_headroom=12,
+        event_kb=13,
+        max_latency=14,
+        max_batch_seconds=15,
+        safety=1.6,
+        lag_retries=17,
+        transient_retries=18,
+        reserve=True,
+        poller_mode="provisioned",
+        min_pollers=19,
+        poller_price=0.5,
+        budget_scope="shared",
+        pacing="static",
         latency_target=20,
-    )  # fmt: skip
+    )
     worker = parse(
-        ["worker", "--queue-url", "u", "--concurrency", "3", "--batch-size", "4", "--batch-window", "5",
-         "--visibility-timeout", "6", "--wait", "7", "--batch-time-limit", "8"]
-    )  # fmt: skip
+        shlex.split(
+            "worker --queue-url u --concurrency 3 --batch-size 4 --batch-window 5 --visibility-timeout 6 --wait 7"
+            " --batch-time-limit 8"
+        )
+    )
     assert options_from_args(WorkerSettings, worker) == WorkerSettings(
         concurrency=3, batch_size=4, batch_window=5, visibility_timeout=6, wait_seconds=7, batch_time_limit=8
     )
-    demo = parse(["demo", "--events", "5", "--duplicate-rate", "0.5", "--workers", "3", "--batch-size", "7",
-                  "--seed", "8", "--dir", "d"])  # fmt: skip
+    demo = parse(shlex.split("demo --events 5 --duplicate-rate 0.5 --workers 3 --batch-size 7 --seed 8 --dir d"))
     assert options_from_args(DemoOptions, demo) == DemoOptions(
         events=5, duplicate_rate=0.5, workers=3, batch_size=7, seed=8, directory="d"
     )
     simulate = parse(
-        ["simulate-genesys", "--host", "h", "--port", "1", "--client-id", "i", "--client-secret", "s",
-         "--token-expires-in", "2", "--rate-per-minute", "0", "--rate-window", "3", "--latency-ms", "4",
-         "--error-rate", "0.5", "--slow-rate", "0.25", "--slow-ms", "7", "--lag-fraction", "0.125",
-         "--lag-lookups", "9", "--max-ids", "10", "--seed", "11"]
-    )  # fmt: skip
+        shlex.split(
+            "simulate-genesys --host h --port 1 --client-id i --client-secret s --token-expires-in 2"
+            " --rate-per-minute 0 --rate-window 3 --latency-ms 4 --error-rate 0.5 --slow-rate 0.25 --slow-ms 7"
+            " --lag-fraction 0.125 --lag-lookups 9 --max-ids 10 --seed 11"
+        )
+    )
     assert options_from_args(SimulatorOptions, simulate, rate_limit_per_minute=None) == SimulatorOptions(
-        host="h", port=1, client_id="i", client_secret="s", token_expires_in=2, rate_limit_per_minute=None,
-        rate_window_seconds=3, latency_ms=4, error_rate=0.5, slow_rate=0.25, slow_ms=7, lagging_fraction=0.125,
-        lag_lookups=9, max_ids_per_request=10, seed=11,
-    )  # fmt: skip
+        host="h",
+        port=1,
+        client_id="i",
+        client_secret="s",
+        token_expires_in=2,
+        rate_limit_per_minute=None,
+        rate_window_seconds=3,
+        latency_ms=4,
+        error_rate=0.5,
+        slow_rate=0.25,
+        slow_ms=7,
+        lagging_fraction=0.125,
+        lag_lookups=9,
+        max_ids_per_request=10,
+        seed=11,
+    )
     process = parse(["process", "-", "--batch-size", "5", "--max-attempts", "6", "--max-wait", "0.5"])
     assert options_from_args(ProcessOptions, process) == ProcessOptions(batch_size=5, max_attempts=6, max_wait=0.5)

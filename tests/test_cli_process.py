@@ -49,15 +49,25 @@ def test_process_jsonl_with_a_malformed_line_and_duplicates(
     db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], app: ModuleType
 ) -> None:
     a, b, c = make_event("customer.start", "c-1"), make_event("customer.end", "c-1"), make_event("acw", "c-2")
-    lines = [json.dumps(a), json.dumps(b), json.dumps(resend(a)), '{"detail": {"topicName": ', "",
-             json.dumps(resend(b)), json.dumps(c)]  # fmt: skip
+    lines = [
+        json.dumps(a),
+        json.dumps(b),
+        json.dumps(resend(a)),
+        '{"detail": {"topicName": ',
+        "",
+        json.dumps(resend(b)),
+        json.dumps(c),
+    ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     summary = run(capsys, str(path))
     assert {k: summary[k] for k in ("records", "processed", "duplicate", "dead_lettered")} == {
-        "records": 6, "processed": 3, "duplicate": 2, "dead_lettered": 1,
-    }  # fmt: skip
+        "records": 6,
+        "processed": 3,
+        "duplicate": 2,
+        "dead_lettered": 1,
+    }
     assert summary["dead_letter_reasons"] == {"not_json": 1}
     assert len(app.EFFECTS) == 3
     letters = rows(db, "SELECT reason, body, message_id, topic FROM dead_letters")
@@ -73,8 +83,9 @@ def test_process_jsonl_with_a_malformed_line_and_duplicates(
     assert rows(db, "SELECT COUNT(*) FROM dead_letters") == [(1,)]
 
 
-def test_process_a_saved_sqs_batch_and_a_json_list(db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                   app: ModuleType) -> None:  # fmt: skip
+def test_process_a_saved_sqs_batch_and_a_json_list(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], app: ModuleType
+) -> None:
     events = [make_event("flow.start", f"c-{i}") for i in range(3)]
     saved = tmp_path / "batch.json"
     saved.write_text(json.dumps(sqs_batch([*events, "not json"])), encoding="utf-8")
@@ -88,9 +99,9 @@ def test_process_a_saved_sqs_batch_and_a_json_list(db: Path, tmp_path: Path, cap
     assert len(app.EFFECTS) == 4
 
 
-def test_transient_failures_are_retried_then_dead_lettered(db: Path, tmp_path: Path,
-                                                           capsys: pytest.CaptureFixture[str],
-                                                           app: ModuleType) -> None:  # fmt: skip
+def test_transient_failures_are_retried_then_dead_lettered(
+    db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], app: ModuleType
+) -> None:
     app.FAIL_TRANSIENTLY["c-down"] = None
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(make_event("customer.end", "c-down")) + "\n" + json.dumps(make_event("acw", "c-up")))
@@ -115,8 +126,10 @@ def test_process_reads_bytes_and_dead_letters_only_the_bad_lines(
     good[5] = json.dumps(make_event("attributes", "c-5", attributes={"note": "a\u2028b"}), ensure_ascii=False).encode()
     undecodable = good[0][:30] + b"\xff\xfe" + good[0][30:]
     surrogate_bytes = b'{"x": "\xed\xa0\x80"}'  # a UTF-8-encoded surrogate: not UTF-8
-    escaped = [json.dumps(make_event("customer.end", f"c-{n}")).replace(f'"c-{n}"', '"c-\\ud800"', 1).encode()
-               for n in range(20)]  # fmt: skip
+    escaped = [
+        json.dumps(make_event("customer.end", f"c-{n}")).replace(f'"c-{n}"', '"c-\\ud800"', 1).encode()
+        for n in range(20)
+    ]
     lines = [*good[:10], undecodable, *escaped, surrogate_bytes, *good[10:]]
     path = tmp_path / "hostile.jsonl"
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
@@ -126,8 +139,10 @@ def test_process_reads_bytes_and_dead_letters_only_the_bad_lines(
     assert (summary["records"], summary["processed"], summary["dead_lettered"]) == (59, 37, 22)
     assert summary["dead_letter_reasons"] == {"not_utf8": 2, "invalid_text": 20}
     assert len(app.EFFECTS) == 37
-    letters = {mid: (reason, body, message) for reason, body, mid, message in rows(
-        db, "SELECT reason, body, message_id, message FROM dead_letters")}  # fmt: skip
+    letters = {
+        mid: (reason, body, message)
+        for reason, body, mid, message in rows(db, "SELECT reason, body, message_id, message FROM dead_letters")
+    }
     reason, body, message = letters["line-11"]
     assert reason == "not_utf8"
     assert "0xff at byte offset 30" in message

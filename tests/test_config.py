@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gcevents import _variables
+from gcevents import variables
 from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.config import (
     VARIABLES,
@@ -39,7 +39,7 @@ LAMBDA = {
 # ------------------------------------------------------------------------------------------------- the table
 def test_the_table_lists_each_variable_once_under_its_own_name() -> None:
     assert len(NAMES) == len(VARIABLES)
-    declared = {name: value for name, value in vars(_variables).items() if isinstance(value, Variable)}
+    declared = {name: value for name, value in vars(variables).items() if isinstance(value, Variable)}
     assert set(declared) == NAMES  # every declared variable is in the table ...
     assert all(value.name == name for name, value in declared.items())  # ... under the name it is read by
 
@@ -53,31 +53,65 @@ def test_every_variable_named_in_the_source_or_the_template_is_in_the_table() ->
 
 # A value other than the default for each variable, and the variable it replaces in GENESYS (if any).
 CHANGES = {
-    "GCEVENTS_IDEMPOTENCY_STORE": "memory", "GCEVENTS_STATE_STORE": "off", "GCEVENTS_DLQ": "memory",
-    "GCEVENTS_DB": "other.db", "GCEVENTS_ALLOWED_SOURCES": "a/", "GCEVENTS_HANDLERS": "pkg.module:router",
-    "GCEVENTS_ENRICH_KINDS": "conversation.acw", "GCEVENTS_LAG_RETRIES": "7", "GCEVENTS_LAG_RETRY_DELAY": "7",
-    "GCEVENTS_DEADLINE_MARGIN": "7", "GCEVENTS_HANDLER_CONCURRENCY": "7", "GCEVENTS_IDEMPOTENCY_TTL_DAYS": "7",
-    "GCEVENTS_STATE_TTL_DAYS": "7", "GCEVENTS_CLAIM_CONCURRENCY": "7", "GCEVENTS_CLAIM_MODE": "transaction",
+    "GCEVENTS_IDEMPOTENCY_STORE": "memory",
+    "GCEVENTS_STATE_STORE": "off",
+    "GCEVENTS_DLQ": "memory",
+    "GCEVENTS_DB": "other.db",
+    "GCEVENTS_ALLOWED_SOURCES": "a/",
+    "GCEVENTS_HANDLERS": "pkg.module:router",
+    "GCEVENTS_ENRICH_KINDS": "conversation.acw",
+    "GCEVENTS_LAG_RETRIES": "7",
+    "GCEVENTS_LAG_RETRY_DELAY": "7",
+    "GCEVENTS_DEADLINE_MARGIN": "7",
+    "GCEVENTS_HANDLER_CONCURRENCY": "7",
+    "GCEVENTS_IDEMPOTENCY_TTL_DAYS": "7",
+    "GCEVENTS_STATE_TTL_DAYS": "7",
+    "GCEVENTS_CLAIM_CONCURRENCY": "7",
+    "GCEVENTS_CLAIM_MODE": "transaction",
     "GCEVENTS_CLOCK_SKEW_MARGIN": "7",
-    "GCEVENTS_LOG_LEVEL": "DEBUG", "GCEVENTS_METRICS_NAMESPACE": "other", "GENESYS_CLIENT_ID": "client-2",
-    "GCEVENTS_SERVICE_NAME": "other", "GCEVENTS_TRACING": "xray", "LOG_LEVEL": "DEBUG",
-    "AWS_LAMBDA_LOG_LEVEL": "DEBUG", "POWERTOOLS_LOG_LEVEL": "DEBUG",
-    "POWERTOOLS_METRICS_NAMESPACE": "other", "POWERTOOLS_SERVICE_NAME": "other",
-    "GENESYS_CLIENT_SECRET": "other", "GENESYS_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x",
-    "GENESYS_REGION": "mypurecloud.de", "GENESYS_DOMAIN": "mypurecloud.de", "GENESYS_API_BASE_URL": "http://sim:1",
-    "GENESYS_LOGIN_BASE_URL": "http://sim:2", "GENESYS_BULK_CHUNK": "7", "GENESYS_RATE_PER_MINUTE": "7",
-    "GENESYS_MAX_CONCURRENCY": "7", "GENESYS_CONNECT_TIMEOUT": "7", "GENESYS_READ_TIMEOUT": "7",
-    "GENESYS_MAX_RETRIES": "7", "GENESYS_MAX_WAIT": "7", "GENESYS_API_LIMIT": "7", "GENESYS_BUDGET_SCOPE": "shared",
-    "GENESYS_BUDGET_TABLE": "budget", "GENESYS_BUDGET_SHARE": "0.5",
-    "GCEVENTS_SINKS": "firehose:lake", "GCEVENTS_WEBHOOK_SECRET": "x",
-    "GCEVENTS_WEBHOOK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x", "GCEVENTS_WEBHOOK_TIMEOUT": "7",
-    "GCEVENTS_WEBHOOK_CONCURRENCY": "7", "GCEVENTS_WEBHOOK_BREAKER": "7", "GCEVENTS_WEBHOOK_BREAKER_SECONDS": "7",
-    "GCEVENTS_COMPLETION_GRACE": "7", "GCEVENTS_CHECK_QUEUE": "sqlite:checks.db", "GCEVENTS_FACT_KEYS_AFTER": "7",
+    "GCEVENTS_LOG_LEVEL": "DEBUG",
+    "GCEVENTS_METRICS_NAMESPACE": "other",
+    "GENESYS_CLIENT_ID": "client-2",
+    "GCEVENTS_SERVICE_NAME": "other",
+    "GCEVENTS_TRACING": "xray",
+    "LOG_LEVEL": "DEBUG",
+    "AWS_LAMBDA_LOG_LEVEL": "DEBUG",
+    "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    "POWERTOOLS_METRICS_NAMESPACE": "other",
+    "POWERTOOLS_SERVICE_NAME": "other",
+    "GENESYS_CLIENT_SECRET": "other",
+    "GENESYS_CLIENT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x",
+    "GENESYS_REGION": "mypurecloud.de",
+    "GENESYS_DOMAIN": "mypurecloud.de",
+    "GENESYS_API_BASE_URL": "http://sim:1",
+    "GENESYS_LOGIN_BASE_URL": "http://sim:2",
+    "GENESYS_BULK_CHUNK": "7",
+    "GENESYS_RATE_PER_MINUTE": "7",
+    "GENESYS_MAX_CONCURRENCY": "7",
+    "GENESYS_CONNECT_TIMEOUT": "7",
+    "GENESYS_READ_TIMEOUT": "7",
+    "GENESYS_MAX_RETRIES": "7",
+    "GENESYS_MAX_WAIT": "7",
+    "GENESYS_API_LIMIT": "7",
+    "GENESYS_BUDGET_SCOPE": "shared",
+    "GENESYS_BUDGET_TABLE": "budget",
+    "GENESYS_BUDGET_SHARE": "0.5",
+    "GCEVENTS_SINKS": "firehose:lake",
+    "GCEVENTS_WEBHOOK_SECRET": "x",
+    "GCEVENTS_WEBHOOK_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x",
+    "GCEVENTS_WEBHOOK_TIMEOUT": "7",
+    "GCEVENTS_WEBHOOK_CONCURRENCY": "7",
+    "GCEVENTS_WEBHOOK_BREAKER": "7",
+    "GCEVENTS_WEBHOOK_BREAKER_SECONDS": "7",
+    "GCEVENTS_COMPLETION_GRACE": "7",
+    "GCEVENTS_CHECK_QUEUE": "sqlite:checks.db",
+    "GCEVENTS_FACT_KEYS_AFTER": "7",
     "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
-    "GCEVENTS_ATTRIBUTES": "none", "GCEVENTS_ATTRIBUTES_HASH_KEY": "k",
+    "GCEVENTS_ATTRIBUTES": "none",
+    "GCEVENTS_ATTRIBUTES_HASH_KEY": "k",
     "GCEVENTS_ATTRIBUTES_HASH_KEY_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:k",
     "GCEVENTS_DLQ_BUCKET": "dlq-bodies",
-}  # fmt: skip
+}
 REPLACES = {"GENESYS_CLIENT_SECRET_ARN": "GENESYS_CLIENT_SECRET", "GENESYS_DOMAIN": "GENESYS_REGION"}
 
 

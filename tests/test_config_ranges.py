@@ -1,4 +1,4 @@
-"""Every variable's type and range lives in the table (`gcevents._variables`), and a value out of it stops every
+"""Every variable's type and range lives in the table (`gcevents.variables`), and a value out of it stops every
 entry point at start, naming the variable and what it allows (issue 20, item 6)."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gcevents import _variables as v
+from gcevents import variables as v
 from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.config import VARIABLES, Config, Variable, resolution
 from gcevents.errors import ConfigError

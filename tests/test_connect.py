@@ -48,10 +48,11 @@ def writes(simulator: GenesysSimulator) -> Counter[str]:
 
 def ours(simulator: GenesysSimulator) -> list[dict[str, Any]]:
     return [
-        i for i in simulator.integrations()
+        i
+        for i in simulator.integrations()
         if i["integrationType"]["id"] == INTEGRATION_TYPE
         and i["configCurrent"]["properties"].get("eventSourceSuffix") == "gcevents-prod"
-    ]  # fmt: skip
+    ]
 
 
 def test_creates_and_enables_then_writes_nothing(

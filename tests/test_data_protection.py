@@ -10,17 +10,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gcevents import _variables as v
+from gcevents import variables as v
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "data-protection.md"
 # Resource types that keep data (compute, roles, alarms and policies keep none).
 STORAGE_TYPES = frozenset(
     {
-        "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::S3::Bucket", "AWS::KinesisFirehose::DeliveryStream",
-        "AWS::Logs::LogGroup", "AWS::Events::Archive", "AWS::SecretsManager::Secret",
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::S3::Bucket",
+        "AWS::KinesisFirehose::DeliveryStream",
+        "AWS::Logs::LogGroup",
+        "AWS::Events::Archive",
+        "AWS::SecretsManager::Secret",
     }
-)  # fmt: skip
+)
 PERSISTING = re.compile(r"(Store|Sink|Scheduler|Bucket|Source)$")
 
 

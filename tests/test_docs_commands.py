@@ -44,7 +44,7 @@ import botocore.session
 import pytest
 import yaml
 
-from gcevents import _variables as variables
+from gcevents import variables
 from gcevents.config import Config
 from gcevents.entrypoints.cli import build_parser
 from gcevents.errors import ConfigError

@@ -349,9 +349,12 @@ def test_content_key_stable_under_a_new_envelope() -> None:
 )
 def test_content_key_differs_when_identity_differs(change: dict[str, Any]) -> None:
     args: dict[str, Any] = {
-        "kind": "customer.end", "conversation_id": "c-1", "participant_id": "p-1", "session_id": "s-1",
+        "kind": "customer.end",
+        "conversation_id": "c-1",
+        "participant_id": "p-1",
+        "session_id": "s-1",
         "event_time": BASE_MS,
-    }  # fmt: skip
+    }
     base = event_of(make_event(**args)).content_key
     assert event_of(make_event(**{**args, **change})).content_key != base
 

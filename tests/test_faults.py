@@ -69,9 +69,13 @@ def simulated_sqs(
     boto3 calls `SqsRequeuer` makes, so Retry-After hints really delay redelivery. `clock` None: real time (the
     Genesys simulator's rate window is real time); otherwise waits for hidden messages jump the clock ahead."""
     return SimulatedQueue(
-        name="gcevents-faults", clock=clock, advance=clock.advance if clock else None, batch_size=batch_size,
-        visibility_timeout=visibility_timeout, max_receive_count=max_receive_count,
-    )  # fmt: skip
+        name="gcevents-faults",
+        clock=clock,
+        advance=clock.advance if clock else None,
+        batch_size=batch_size,
+        visibility_timeout=visibility_timeout,
+        max_receive_count=max_receive_count,
+    )
 
 
 def drain(queue: SimulatedQueue, invokers: Sequence[Callable[[dict[str, Any]], Any]]) -> None:
@@ -488,9 +492,13 @@ def test_a_refused_completion_does_not_let_a_later_resend_run_again(
 
     client.meta.events.register("before-call.dynamodb", refuse_completion)
     runtime = lambda_runtime(
-        clock=clock, queue=queue, idempotency=idempotency, state=StoreSpec("off"), dynamodb=client,
+        clock=clock,
+        queue=queue,
+        idempotency=idempotency,
+        state=StoreSpec("off"),
+        dynamodb=client,
         settings=PipelineSettings(deadline_margin=1.0),
-    )  # fmt: skip
+    )
     queue.send([first])
     drain(queue, [lambda event: process_invocation(runtime, event, LambdaContext(30.0, clock=clock))])
     clock.advance(3600)  # the re-send arrives an hour later (Genesys re-sends for up to four days)
@@ -508,10 +516,18 @@ def test_genesys_429_5xx_timeouts_and_lag_lose_nothing(app: ModuleType, tmp_path
     spike = make_spike(150, duplicate_rate=0.1, malformed=0, untrusted=0, seed=23)
     unknown = frozenset(sorted(spike.conversations)[:2])  # analytics never knows these
     options = SimulatorOptions(
-        rate_limit_per_minute=4, rate_window_seconds=1.0,  # 429s really happen (a 1 s window; limits say 240/min)
-        error_rate=0.25, error_status=503, slow_rate=0.15, slow_ms=700, latency_ms=5,
-        lagging_fraction=0.3, lag_lookups=2, unknown_ids=unknown, seed=23,
-    )  # fmt: skip
+        rate_limit_per_minute=4,
+        rate_window_seconds=1.0,  # 429s really happen (a 1 s window; limits say 240/min)
+        error_rate=0.25,
+        error_status=503,
+        slow_rate=0.15,
+        slow_ms=700,
+        latency_ms=5,
+        lagging_fraction=0.3,
+        lag_lookups=2,
+        unknown_ids=unknown,
+        seed=23,
+    )
     with GenesysSimulator(options) as sim:
         genesys = sim.settings(
             read_timeout=0.3, connect_timeout=0.5, max_retries=1, backoff_base=0.02, backoff_cap=0.1, max_wait=0.3
@@ -524,9 +540,13 @@ def test_genesys_429_5xx_timeouts_and_lag_lose_nothing(app: ModuleType, tmp_path
             enrich_kinds=every_kind, lag_retries=2, lag_retry_delay=0.2, deadline_margin=1.0
         )  # every batch makes a bulk lookup, so the faults have traffic to land on
         runtime = lambda_runtime(
-            clock=clock, queue=queue, idempotency=StoreSpec("memory"), state=StoreSpec("memory"),
-            settings=settings, genesys=genesys,
-        )  # fmt: skip
+            clock=clock,
+            queue=queue,
+            idempotency=StoreSpec("memory"),
+            state=StoreSpec("memory"),
+            settings=settings,
+            genesys=genesys,
+        )
         watermarks = Watermarks()
         watermarks.attach(runtime, app)
         ids = queue.send(spike.bodies)
@@ -546,13 +566,20 @@ def test_genesys_429_5xx_timeouts_and_lag_lose_nothing(app: ModuleType, tmp_path
     client_stats = runtime.api_stats()
     summary(
         "genesys_faults",
-        rate_limited_429=stats["rate_limited"], server_errors_5xx=stats["server_errors"],
-        slow=stats["slow_responses"], client_timeouts=int(client_stats["transport_errors"]),
-        client_gave_up_rate_limited=int(client_stats["gave_up_rate_limited"]), api_calls=stats["api_calls"],
-        enrichable=len(enrichable), enriched=len(ledger.enriched & enrichable),
-        redeliveries=queue.stats.redeliveries, visibility_changes=queue.stats.visibility_changes,
-        requeued_after_429=queue.stats.requeued, budget=runtime.genesys.budget(), verdict=verdict.line(),
-    )  # fmt: skip
+        rate_limited_429=stats["rate_limited"],
+        server_errors_5xx=stats["server_errors"],
+        slow=stats["slow_responses"],
+        client_timeouts=int(client_stats["transport_errors"]),
+        client_gave_up_rate_limited=int(client_stats["gave_up_rate_limited"]),
+        api_calls=stats["api_calls"],
+        enrichable=len(enrichable),
+        enriched=len(ledger.enriched & enrichable),
+        redeliveries=queue.stats.redeliveries,
+        visibility_changes=queue.stats.visibility_changes,
+        requeued_after_429=queue.stats.requeued,
+        budget=runtime.genesys.budget(),
+        verdict=verdict.line(),
+    )
     assert runtime.genesys.budget()["mode"] == "token"  # the adaptive limiter, with the limit the API published
     assert stats["rate_limited"] > 0
     assert stats["server_errors"] > 0
@@ -581,10 +608,25 @@ def start_worker(queue_db: Path, store_db: Path, effects_db: Path, log: Path) ->
         "FAULT_HANDLER_DELAY": "0.03",
     }
     args = [
-        "worker", "--sqlite-queue", str(queue_db), "--batch-size", "10", "--batch-window", "0", "--wait", "0.2",
-        "--visibility-timeout", "2", "--batch-time-limit", "1.5", "--concurrency", "2", "--max-receive-count", "10",
+        "worker",
+        "--sqlite-queue",
+        str(queue_db),
+        "--batch-size",
+        "10",
+        "--batch-window",
+        "0",
+        "--wait",
+        "0.2",
+        "--visibility-timeout",
+        "2",
+        "--batch-time-limit",
+        "1.5",
+        "--concurrency",
+        "2",
+        "--max-receive-count",
+        "10",
         "--exit-when-idle",
-    ]  # fmt: skip
+    ]
     code = "import sys; from gcevents.entrypoints.cli import main; sys.exit(main(sys.argv[1:]))"
     with log.open("ab") as out:
         return subprocess.Popen([sys.executable, "-c", code, *args], env=env, stdout=out, stderr=out, cwd=ROOT)
@@ -647,10 +689,12 @@ def test_worker_killed_with_sigkill_mid_batch_loses_nothing(tmp_path: Path, app:
     done = SqliteIdempotencyStore(store).completed(sorted(expected.unique), int(time.time() * 1000))
     summary(
         "sigkill",
-        kills=kills, attempts=sum(ledger.attempts.values()), worker_pids=len(ledger.pids),
+        kills=kills,
+        attempts=sum(ledger.attempts.values()),
+        worker_pids=len(ledger.pids),
         dead_letters_written=len(letters),
         verdict=verdict.line(),
-    )  # fmt: skip
+    )
     assert all(k["claims_in_progress"] > 0 or k["in_flight"] > 0 for k in kills), kills  # the kills landed mid-batch
     assert len(ledger.pids) >= 2  # effects came from more than one worker process
     assert_exactly_once(verdict)
@@ -672,9 +716,13 @@ def test_lambda_deadline_mid_batch_hands_back_unstarted_records(
     queue = simulated_sqs(clock, batch_size=len(bodies))
     idempotency, state = dynamo_tables(boto_client, unique_name)
     runtime = lambda_runtime(
-        clock=clock, queue=queue, idempotency=idempotency, state=state, dynamodb=boto_client("dynamodb"),
+        clock=clock,
+        queue=queue,
+        idempotency=idempotency,
+        state=state,
+        dynamodb=boto_client("dynamodb"),
         settings=PipelineSettings(deadline_margin=0.5),
-    )  # fmt: skip
+    )
     watermarks = Watermarks()
     watermarks.attach(runtime, app)
     ids = queue.send(bodies)
@@ -737,9 +785,13 @@ def test_duplicate_storm_from_concurrent_containers_has_effects_exactly_once(
     )
     summary(
         "duplicate_storm",
-        deliveries=len(bodies), unique=len(events), containers=4, redeliveries=queue.stats.redeliveries,
-        attempts=sum(ledger.attempts.values()), verdict=verdict.line(),
-    )  # fmt: skip
+        deliveries=len(bodies),
+        unique=len(events),
+        containers=4,
+        redeliveries=queue.stats.redeliveries,
+        attempts=sum(ledger.attempts.values()),
+        verdict=verdict.line(),
+    )
     assert_exactly_once(verdict, strict=True)
     assert set(ledger.attempts.values()) == {1}  # no failures injected: every event ran exactly once
     assert not verdict.dead_lettered

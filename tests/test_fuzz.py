@@ -108,8 +108,16 @@ def pipeline(allowed: tuple[str, ...]) -> tuple[Pipeline, Effects, MemoryDeadLet
     router.add("*", effects)
     router.add_batch(StateProjection(MemoryStateStore()))
     settings = PipelineSettings(allowed_sources=allowed, deadline_margin=0.0, handler_concurrency=2)
-    return Pipeline(idempotency=Idempotency(MemoryIdempotencyStore(), concurrency=2), dead_letters=sink,
-                    router=router, settings=settings), effects, sink  # fmt: skip
+    return (
+        Pipeline(
+            idempotency=Idempotency(MemoryIdempotencyStore(), concurrency=2),
+            dead_letters=sink,
+            router=router,
+            settings=settings,
+        ),
+        effects,
+        sink,
+    )
 
 
 PIPELINES = {allowed: pipeline(allowed) for allowed in ((), (ALLOWED_PREFIX,))}  # shared: threads are not free
@@ -159,9 +167,12 @@ def _lambda_runtime() -> Any:
     router = Router()
     router.add("*", _LAMBDA_EFFECTS)
     config = Config(
-        idempotency_store=StoreSpec("memory"), state_store=StoreSpec("memory"), dead_letters=StoreSpec("memory"),
-        pipeline=PipelineSettings(deadline_margin=0.0, handler_concurrency=2), claim_concurrency=2,
-    )  # fmt: skip
+        idempotency_store=StoreSpec("memory"),
+        state_store=StoreSpec("memory"),
+        dead_letters=StoreSpec("memory"),
+        pipeline=PipelineSettings(deadline_margin=0.0, handler_concurrency=2),
+        claim_concurrency=2,
+    )
     return build_runtime(config, router=router, clients={"sqs": _NoSqs()})
 
 

@@ -38,10 +38,12 @@ hostile = st.lists(st.text(st.characters() | surrogates, max_size=4) | controls,
 def sqlite_runtime(path: Path, router: Router | None = None) -> Runtime:
     db = str(path)
     config = Config(
-        idempotency_store=StoreSpec("sqlite", db), state_store=StoreSpec("sqlite", db),
-        dead_letters=StoreSpec("sqlite", db), pipeline=PipelineSettings(deadline_margin=0.0, handler_concurrency=2),
+        idempotency_store=StoreSpec("sqlite", db),
+        state_store=StoreSpec("sqlite", db),
+        dead_letters=StoreSpec("sqlite", db),
+        pipeline=PipelineSettings(deadline_margin=0.0, handler_concurrency=2),
         claim_concurrency=2,
-    )  # fmt: skip
+    )
     return build_runtime(config, router=router)
 
 
@@ -205,9 +207,11 @@ def test_a_lone_surrogate_costs_one_record_on_dynamodb_and_sqs(boto_client: Any,
     dlq = create_queues(sqs, unique_name)["dlq_url"]
     config = Config(
         idempotency_store=StoreSpec("dynamodb", f"{unique_name}-idem"),
-        state_store=StoreSpec("dynamodb", f"{unique_name}-state"), dead_letters=StoreSpec("sqs", dlq),
-        pipeline=PipelineSettings(deadline_margin=0.0, handler_concurrency=2), claim_concurrency=2,
-    )  # fmt: skip
+        state_store=StoreSpec("dynamodb", f"{unique_name}-state"),
+        dead_letters=StoreSpec("sqs", dlq),
+        pipeline=PipelineSettings(deadline_margin=0.0, handler_concurrency=2),
+        claim_concurrency=2,
+    )
     runtime = build_runtime(config, clients={"dynamodb": dynamodb, "sqs": sqs})
     odd = "c-\x1b[2J\x00\u202e-x"
     bad_body = json.dumps(make_event("customer.end", "c-bad")).replace('"c-bad"', '"c-\\udfff"', 1)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+import tokenize
+from collections.abc import Iterator
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "gcevents"
@@ -32,3 +34,23 @@ def test_the_lambda_path_imports_neither_the_test_kit_nor_boto3() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+def _comments(path: Path) -> Iterator[tuple[int, str]]:
+    with path.open("rb") as source:
+        for token in tokenize.tokenize(source.readline):
+            if token.type == tokenize.COMMENT:
+                yield token.start[0], token.string
+
+
+def test_the_formatter_decides_the_layout() -> None:
+    """No line opts out of `ruff format`; a data table it would make unreadable may keep one `# fmt: off` block."""
+    root = SRC.parent.parent
+    skipped, blocks = [], []
+    for path in sorted([*SRC.rglob("*.py"), *(root / "tests").rglob("*.py"), *(root / "bench").rglob("*.py")]):
+        name = path.relative_to(root).as_posix()
+        comments = list(_comments(path))
+        skipped += [f"{name}:{line}" for line, text in comments if text == "# fmt: skip"]
+        if sum(text == "# fmt: off" for _, text in comments) > 1:
+            blocks.append(name)
+    assert (skipped, blocks) == ([], [])

@@ -78,8 +78,17 @@ def test_sqs_batch_through_the_handler(env: dict[str, Any], app: ModuleType) -> 
     body_not_object = make_event("acw", "c-3")
     body_not_object["detail"]["eventBody"] = ["not", "an", "object"]
     bodies: list[Any] = [
-        start, end, resend(end), agent, failing, "{not json", untrusted, resend(start), body_not_object, "[]",
-    ]  # fmt: skip
+        start,
+        end,
+        resend(end),
+        agent,
+        failing,
+        "{not json",
+        untrusted,
+        resend(start),
+        body_not_object,
+        "[]",
+    ]
     app.FAIL_TRANSIENTLY["c-fail"] = None
     batch = sqs_batch(bodies)
     ids = [r["messageId"] for r in batch["Records"]]
@@ -88,8 +97,11 @@ def test_sqs_batch_through_the_handler(env: dict[str, Any], app: ModuleType) -> 
 
     assert result == {"batchItemFailures": [{"itemIdentifier": ids[4]}]}
     assert Counter(k for k, _, _ in app.EFFECTS) == Counter({key_of(start): 1, key_of(end): 1, key_of(agent): 1})
-    assert {kind for _, _, kind in app.EFFECTS} == {"conversation.customer.start", "conversation.customer.end",
-                                                    "agent.state"}  # fmt: skip
+    assert {kind for _, _, kind in app.EFFECTS} == {
+        "conversation.customer.start",
+        "conversation.customer.end",
+        "agent.state",
+    }
     letters = dead_letters(env["dlq"], 4)
     by_reason = {s.letter.reason: s.letter for s in letters}
     assert sorted(by_reason) == ["body_not_object", "not_an_object", "not_json", "untrusted_source"]
@@ -101,8 +113,10 @@ def test_sqs_batch_through_the_handler(env: dict[str, Any], app: ModuleType) -> 
     assert by_reason["not_an_object"].body == "[]"
     store = DynamoDbIdempotencyStore(env["dynamodb"], env["table"])
     assert store.completed([key_of(e) for e in (start, end, agent, failing)], int(time.time() * 1000)) == {
-        key_of(start), key_of(end), key_of(agent),
-    }  # fmt: skip
+        key_of(start),
+        key_of(end),
+        key_of(agent),
+    }
 
     # The same batch again (e.g. a redelivery): no new effects, the failing one is still reported.
     again = gcevents.handler(batch, LambdaContext())
@@ -133,11 +147,15 @@ def test_retry_after_pushes_redelivery_out_on_the_real_queue(env: dict[str, Any]
     assert len(messages) == 2
     records = [
         {
-            "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-            "attributes": m["Attributes"], "eventSource": "aws:sqs", "eventSourceARN": arn,
+            "messageId": m["MessageId"],
+            "receiptHandle": m["ReceiptHandle"],
+            "body": m["Body"],
+            "attributes": m["Attributes"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": arn,
         }
         for m in messages
-    ]  # fmt: skip
+    ]
     app.FAIL_TRANSIENTLY["c-429"] = 120.0
     result = gcevents.handler({"Records": records}, LambdaContext())
     failed = [m["MessageId"] for m in messages if "c-429" in m["Body"]]
@@ -162,10 +180,13 @@ def test_a_rate_limited_record_goes_back_as_a_new_delayed_message(env: dict[str,
     sqs.send_message(QueueUrl=url, MessageBody=body)
     (message,) = sqs.receive_message(QueueUrl=url, VisibilityTimeout=1, MessageSystemAttributeNames=["All"])["Messages"]
     record = {
-        "messageId": message["MessageId"], "receiptHandle": message["ReceiptHandle"], "body": message["Body"],
-        "attributes": {**message["Attributes"], "ApproximateReceiveCount": "4"}, "eventSource": "aws:sqs",
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {**message["Attributes"], "ApproximateReceiveCount": "4"},
+        "eventSource": "aws:sqs",
         "eventSourceARN": arn,
-    }  # fmt: skip
+    }
     app.RATE_LIMITED["c-throttled"] = 5.0
     assert gcevents.handler({"Records": [record]}, LambdaContext()) == {"batchItemFailures": []}
     sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])  # what the mapping does on success
@@ -249,8 +270,9 @@ def test_runtime_is_built_once_per_container(env: dict[str, Any], app: ModuleTyp
     assert lambda_handler.get_runtime() is not first
 
 
-def test_with_a_state_store_the_batch_still_settles(env: dict[str, Any], app: ModuleType,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_with_a_state_store_the_batch_still_settles(
+    env: dict[str, Any], app: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GCEVENTS_STATE_STORE", "memory")
     lambda_handler.reset_runtime()
     events = [make_event("customer.start", "c-s"), make_event("customer.end", "c-s", event_time=BASE_MS + 9)]
@@ -260,8 +282,9 @@ def test_with_a_state_store_the_batch_still_settles(env: dict[str, Any], app: Mo
     assert lambda_handler.get_runtime().state_store is not None
 
 
-def test_retries_and_dead_letters_are_logged_one_warning_each(env: dict[str, Any], app: ModuleType,
-                                                              caplog: pytest.LogCaptureFixture) -> None:  # fmt: skip
+def test_retries_and_dead_letters_are_logged_one_warning_each(
+    env: dict[str, Any], app: ModuleType, caplog: pytest.LogCaptureFixture
+) -> None:
     app.FAIL_TRANSIENTLY["c-retry"] = None
     batch = sqs_batch([make_event("customer.end", "c-ok"), make_event("customer.end", "c-retry"), "not json"])
     with caplog.at_level("WARNING", logger="gcevents"):

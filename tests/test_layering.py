@@ -30,7 +30,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "gcevents.logcontext",
             "gcevents.secret",
             "gcevents.schemas",
-            "gcevents._variables",
+            "gcevents.variables",
+            "gcevents._variables",  # the deprecated alias of gcevents.variables
         ),
     ),
     ("core", ("gcevents.core", "gcevents.ports")),
@@ -70,7 +71,7 @@ def _imported(module: str, path: Path) -> Iterator[str]:
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([node.module] if node.module else [])])
-            for alias in node.names:  # `from gcevents import _variables` imports that module, not the facade
+            for alias in node.names:  # `from gcevents import variables` imports that module, not the facade
                 yield f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules() else base
 
 

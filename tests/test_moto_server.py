@@ -66,8 +66,14 @@ def test_a_cancelled_transaction_changes_nothing_and_a_committed_one_everything(
         item = {"pk": {"S": key}, "v": {"N": "9"}}
         return {"Put": {"TableName": unique_name, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
 
-    update = {"Update": {"TableName": unique_name, "Key": {"pk": {"S": "other-0"}}, "UpdateExpression": "SET v = :v",
-                         "ExpressionAttributeValues": {":v": {"N": "99"}}}}  # fmt: skip
+    update = {
+        "Update": {
+            "TableName": unique_name,
+            "Key": {"pk": {"S": "other-0"}},
+            "UpdateExpression": "SET v = :v",
+            "ExpressionAttributeValues": {":v": {"N": "99"}},
+        }
+    }
     with pytest.raises(dynamodb.exceptions.TransactionCanceledException):
         dynamodb.transact_write_items(TransactItems=[put_new("fresh"), update, put_new("held")])
     items = {i["pk"]["S"]: i["v"]["N"] for i in dynamodb.scan(TableName=unique_name)["Items"]}

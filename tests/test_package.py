@@ -41,10 +41,20 @@ def test_runtime_requirements_leave_out_what_lambda_provides() -> None:
 def test_prune_and_zip_without_network(tmp_path: Path) -> None:
     """The pruning, the dev-only exclusions and the zip on a fake install: fast, and no registry needed."""
     root = tmp_path / "lambda"
-    for path in ("boto3/__init__.py", "botocore/data/x.json", "six.py", "dateutil/__init__.py",
-                 "urllib3-2.0.dist-info/METADATA", "httpx/__init__.py", "httpx/__pycache__/a.cpython-312.pyc",
-                 "httpx-0.28.dist-info/RECORD", "httpx-0.28.dist-info/METADATA",
-                 "httpx-0.28.dist-info/licenses/LICENSE.md", "bin/httpx", "anyio/tests/test_x.py"):  # fmt: skip
+    for path in (
+        "boto3/__init__.py",
+        "botocore/data/x.json",
+        "six.py",
+        "dateutil/__init__.py",
+        "urllib3-2.0.dist-info/METADATA",
+        "httpx/__init__.py",
+        "httpx/__pycache__/a.cpython-312.pyc",
+        "httpx-0.28.dist-info/RECORD",
+        "httpx-0.28.dist-info/METADATA",
+        "httpx-0.28.dist-info/licenses/LICENSE.md",
+        "bin/httpx",
+        "anyio/tests/test_x.py",
+    ):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_text("x")
     package.copy_package(ROOT / "src" / "gcevents", root)
@@ -58,8 +68,12 @@ def test_prune_and_zip_without_network(tmp_path: Path) -> None:
     assert not {p for p in left if p.split("/")[0] in {"boto3", "botocore", "six.py", "dateutil", "bin"}}
     assert not {p for p in left if "urllib3" in p or "__pycache__" in p or p.endswith(("RECORD", ".pyc"))}
     assert not {p for p in left if p.startswith("anyio/tests")}
-    dev_only = ("gcevents/testing/", "gcevents/entrypoints/demo.py", "gcevents/entrypoints/cli/demo.py",
-                "gcevents/entrypoints/cli/simulate.py")  # fmt: skip
+    dev_only = (
+        "gcevents/testing/",
+        "gcevents/entrypoints/demo.py",
+        "gcevents/entrypoints/cli/demo.py",
+        "gcevents/entrypoints/cli/simulate.py",
+    )
     assert not {p for p in left if p.startswith(dev_only)}
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
     package.write_zip(root, first)
@@ -94,8 +108,11 @@ def test_pyc_are_for_the_target_python_and_hash_based(tmp_path: Path) -> None:
     assert (compiled, failed) == (2, [])
     pyc = site / "acme_wrapups" / "__pycache__" / "handlers.cpython-312.pyc"
     header = pyc.read_bytes()[:16]
-    magic = subprocess.run([TARGET_PYTHON, "-c", "import importlib.util,sys; sys.stdout.buffer.write("
-                            "importlib.util.MAGIC_NUMBER)"], capture_output=True, check=True).stdout  # fmt: skip
+    magic = subprocess.run(
+        [TARGET_PYTHON, "-c", "import importlib.util,sys; sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER)"],
+        capture_output=True,
+        check=True,
+    ).stdout
     assert header[:4] == magic
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, check_source off (PEP 552)
 
@@ -281,8 +298,12 @@ def _runs_once_per_unique_event(
     def deliver() -> dict[str, Any]:  # each delivery in a new process: a new Lambda container
         done = subprocess.run(
             [str(clean_venv), "-I", "-B", "-c", RUNNER, str(task), str(batch_file)],
-            capture_output=True, text=True, env=env, timeout=120, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
         output: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
         return output

@@ -295,14 +295,20 @@ def test_rejections_are_dead_lettered_with_reason_and_text() -> None:
     report = h.run(batch)
     assert outcomes(report) == ["dead_lettered"] * 4 + ["processed"]
     assert [r.reason for r in report.results[:4]] == [
-        Reason.NOT_JSON, Reason.NOT_AN_OBJECT, Reason.MISSING_DETAIL, Reason.BODY_NOT_OBJECT,
-    ]  # fmt: skip
+        Reason.NOT_JSON,
+        Reason.NOT_AN_OBJECT,
+        Reason.MISSING_DETAIL,
+        Reason.BODY_NOT_OBJECT,
+    ]
     assert [letter.body for letter in h.sink.letters] == texts
     assert [letter.message_id for letter in h.sink.letters] == [r["messageId"] for r in batch["Records"][:4]]
     assert h.sink.letters[3].conversation_id == "c-3"
     assert report.summary()["dead_letter_reasons"] == {
-        "not_json": 1, "not_an_object": 1, "missing_detail": 1, "body_not_object": 1,
-    }  # fmt: skip
+        "not_json": 1,
+        "not_an_object": 1,
+        "missing_detail": 1,
+        "body_not_object": 1,
+    }
 
 
 def test_untrusted_sources_are_dead_lettered_and_not_handled() -> None:
@@ -391,8 +397,11 @@ def test_no_enrichment_call_when_nothing_needs_it() -> None:
 def test_missing_enrichment_is_retried_during_the_lag_window_then_proceeds() -> None:
     contexts: list[Any] = []
     enricher = MemoryEnricher(details={})
-    h = harness(lambda e, c: contexts.append(c.enrichment), enricher=enricher,
-                settings_=PipelineSettings(lag_retries=2, lag_retry_delay=45.0))  # fmt: skip
+    h = harness(
+        lambda e, c: contexts.append(c.enrichment),
+        enricher=enricher,
+        settings_=PipelineSettings(lag_retries=2, lag_retry_delay=45.0),
+    )
     event = make_event("customer.end", "c-lagging")
     for count in (1, 2):
         report = h.run(sqs_batch([event], receive_count=count))
@@ -497,8 +506,9 @@ def test_batch_handler_failures_are_per_item() -> None:
     projection = Projection()
     router.add_batch(projection, ["v2.detail.events.conversation.{id}.customer.end"])
     h = harness(router=router)
-    report = h.run(sqs_batch([make_event("customer.end", "c-1"), make_event("customer.end", "c-2"),
-                              make_event("acw", "c-2")]))  # fmt: skip
+    report = h.run(
+        sqs_batch([make_event("customer.end", "c-1"), make_event("customer.end", "c-2"), make_event("acw", "c-2")])
+    )
     assert outcomes(report) == ["processed", "retry", "processed"]
     assert [i.event.kind for i in projection.items] == ["conversation.customer.end"] * 2
 
@@ -572,8 +582,12 @@ def test_every_record_gets_one_outcome_and_effects_happen_once(batches: list[lis
     assert len(successes) == len(expected_once)
     assert len(h.sink.letters) == letters_expected
     assert Counter(letter.reason for letter in h.sink.letters).keys() <= {
-        Reason.NOT_JSON, Reason.NOT_AN_OBJECT, Reason.MISSING_DETAIL, Reason.MISSING_TOPIC, "handler_rejected",
-    }  # fmt: skip
+        Reason.NOT_JSON,
+        Reason.NOT_AN_OBJECT,
+        Reason.MISSING_DETAIL,
+        Reason.MISSING_TOPIC,
+        "handler_rejected",
+    }
 
 
 def test_claim_failures_are_retried_and_the_rest_proceeds() -> None:

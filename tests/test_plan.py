@@ -12,10 +12,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gcevents._variables import GCEVENTS_CLOCK_SKEW_MARGIN
 from gcevents.entrypoints.cli import plan as plan_cli
 from gcevents.ops import plan as planner
 from gcevents.ops.plan import Plan, PlanInputs, plan, spike_profile
+from gcevents.variables import GCEVENTS_CLOCK_SKEW_MARGIN
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -354,8 +354,22 @@ def test_cli_compare_json_reports_backlog_drain_and_cost_for_both_modes(capsys: 
     assert "worst queue wait" in text
     code, sam = _run([*base, "--format", "sam", "--poller-mode", "provisioned"], capsys)
     assert "PollerMode=standard" in sam  # --compare emits the recommended mode's parameters
-    code, sam = _run(["plan", "--rate", "50", "--peak-rate", "2000", "--duration", "600", "--format", "sam",
-                      "--poller-mode", "provisioned"], capsys)  # fmt: skip
+    code, sam = _run(
+        [
+            "plan",
+            "--rate",
+            "50",
+            "--peak-rate",
+            "2000",
+            "--duration",
+            "600",
+            "--format",
+            "sam",
+            "--poller-mode",
+            "provisioned",
+        ],
+        capsys,
+    )
     assert "PollerMode=provisioned MinimumPollers=2 MaximumPollers=" in sam
     assert "MaximumConcurrency" not in sam
 

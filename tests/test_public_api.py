@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -39,3 +40,23 @@ def test_importing_gcevents_loads_no_submodule_but_its_version() -> None:
 def test_unknown_names_raise_attribute_error() -> None:
     with pytest.raises(AttributeError, match="does_not_exist"):
         gcevents.does_not_exist  # type: ignore[attr-defined]  # noqa: B018
+
+
+# A public name that moved keeps working under its old name: (old module, old name, new module, new name).
+MOVED = [
+    ("gcevents._variables", "VARIABLES", "gcevents.variables", "VARIABLES"),
+    ("gcevents._variables", "_LOG_LEVEL_ALIASES", "gcevents.variables", "_LOG_LEVEL_ALIASES"),
+    ("gcevents.ops.plan", "Spike", "gcevents.ops.spike", "SpikeProfile"),
+    ("gcevents.ports", "CheckScheduler", "gcevents.ports", "CompletionTimerScheduler"),
+    ("gcevents.core.outputs", "due_checks", "gcevents.core.outputs", "due_timers"),
+    ("gcevents", "ConversationRecord", "gcevents", "ConversationDocument"),
+    ("gcevents", "RecordParticipant", "gcevents", "DocumentParticipant"),
+    ("gcevents.core.records", "ConversationRecord", "gcevents.core.documents", "ConversationDocument"),
+    ("gcevents.core.records", "record_key", "gcevents.core.documents", "document_key"),
+    ("gcevents.core.records", "AGENT_PURPOSES", "gcevents.core.documents", "AGENT_PURPOSES"),
+]
+
+
+@pytest.mark.parametrize(("old_module", "old", "new_module", "new"), MOVED)
+def test_a_moved_name_keeps_its_old_import(old_module: str, old: str, new_module: str, new: str) -> None:
+    assert getattr(importlib.import_module(old_module), old) is getattr(importlib.import_module(new_module), new)

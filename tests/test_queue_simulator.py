@@ -31,8 +31,9 @@ def test_batches_are_shaped_as_aws_sends_them_and_parse_into_records() -> None:
     assert first["md5OfBody"] == "0cc175b9c0f1b6a831c399e269772661"  # md5("a"), as SQS computes it
     records = split_records(event)
     assert [(r.payload, r.message_id, r.receipt_handle) for r in records] == [
-        ("a", ids[0], first["receiptHandle"]), ("b", ids[1], second["receiptHandle"]),
-    ]  # fmt: skip
+        ("a", ids[0], first["receiptHandle"]),
+        ("b", ids[1], second["receiptHandle"]),
+    ]
 
 
 def test_settle_deletes_successes_and_brings_failures_back_after_the_visibility_timeout() -> None:

@@ -146,9 +146,11 @@ def test_handlers_of_different_conversations_do_run_at_the_same_time() -> None:
     router = Router()
     router.add("*", lambda event, ctx: both_inside.wait())
     pipeline = Pipeline(
-        idempotency=Idempotency(MemoryIdempotencyStore(), concurrency=2), dead_letters=MemoryDeadLetterSink(),
-        router=router, settings=PipelineSettings(handler_concurrency=8, deadline_margin=0.0),
-    )  # fmt: skip
+        idempotency=Idempotency(MemoryIdempotencyStore(), concurrency=2),
+        dead_letters=MemoryDeadLetterSink(),
+        router=router,
+        settings=PipelineSettings(handler_concurrency=8, deadline_margin=0.0),
+    )
     records = [RawRecord(json.dumps(make_event("customer.start", cid))) for cid in ("c-1", "c-2")]
     report = pipeline.run(records, clock.time() + 60)
     assert report.counts()["processed"] == 2

@@ -97,8 +97,10 @@ def moto_process() -> Iterator[str]:
         port = probe.getsockname()[1]
     child = subprocess.Popen(
         [sys.executable, "-m", "gcevents.testing.moto", str(port)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for(lambda: _listening(port), 30, "moto did not start")
         yield f"http://127.0.0.1:{port}"
@@ -197,10 +199,23 @@ def worker_env(endpoint: str, urls: dict[str, str], table: str, sim: GenesysSimu
 
 
 WORKER_ARGS = [
-    "--concurrency", "2", "--batch-size", "10", "--batch-window", "0.1", "--wait", "1",
-    "--visibility-timeout", str(VISIBILITY), "--batch-time-limit", "20",
-    "--retry-base-delay", "0.5", "--retry-max-delay", "3",
-]  # fmt: skip
+    "--concurrency",
+    "2",
+    "--batch-size",
+    "10",
+    "--batch-window",
+    "0.1",
+    "--wait",
+    "1",
+    "--visibility-timeout",
+    str(VISIBILITY),
+    "--batch-time-limit",
+    "20",
+    "--retry-base-delay",
+    "0.5",
+    "--retry-max-delay",
+    "3",
+]
 
 
 # ------------------------------------------------------------------------------------------------ drivers
@@ -264,9 +279,12 @@ def read_dlq(sqs: Any, url: str) -> list[dict[str, Any]]:
     letters: list[dict[str, Any]] = []
     while True:
         got = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600, MessageAttributeNames=["All"],
+            QueueUrl=url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=600,
+            MessageAttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
-        ).get("Messages", [])  # fmt: skip
+        ).get("Messages", [])
         if not got:
             return letters
         letters += got
@@ -383,22 +401,34 @@ def test_soak_workers_on_sqs_and_dynamodb_under_kills_faults_and_hostile_bytes(t
     mid_handler = {pid for _, pid, _, ended, _ in ledger.attempts if ended is None and pid in fleet.killed}
     completions = Counter(key for key, _, _, ended, _ in ledger.attempts if ended is not None)
     report = {
-        "messages": len(sent), **dict(data.counts), "good_events": len(set(good.values())),
-        "rejected_messages": len(rejected), "dead_letters": len(letters),
+        "messages": len(sent),
+        **dict(data.counts),
+        "good_events": len(set(good.values())),
+        "rejected_messages": len(rejected),
+        "dead_letters": len(letters),
         "dead_letter_reasons": dict(Counter(a.get("reason", "") for a in attrs)),
-        "kills": len(fleet.killed), "kills_mid_handler": len(mid_handler), "worker_starts": fleet.started,
+        "kills": len(fleet.killed),
+        "kills_mid_handler": len(mid_handler),
+        "worker_starts": fleet.started,
         "exit_codes": codes,
         "injected_sqs_faults": dict(ledger.faults),
         "genesys": {k: api[k] for k in ("rate_limited", "server_errors", "unauthorized", "tokens_issued", "api_calls")},
-        "handler_attempts": len(ledger.attempts), "reexecutions_absorbed": sum(n - 1 for n in completions.values()),
+        "handler_attempts": len(ledger.attempts),
+        "reexecutions_absorbed": sum(n - 1 for n in completions.values()),
         "max_receive_count_seen": max((r[4] for r in ledger.attempts), default=0),
-        "lost": len(lost), "double_effects": len(doubles), "overlapping_executions": len(overlaps),
-        "poisoned": len(poisoned), "dlq_without_reason": len(without_reason),
-        "rejections_not_lettered": len(unlettered), "poller_restarts": restarts,
-        "rss_kb_start": rss_start, "rss_kb_end": rss_end,
-        "feed_s": round(fed_after, 1), "drain_s": round(drain_seconds, 1),
+        "lost": len(lost),
+        "double_effects": len(doubles),
+        "overlapping_executions": len(overlaps),
+        "poisoned": len(poisoned),
+        "dlq_without_reason": len(without_reason),
+        "rejections_not_lettered": len(unlettered),
+        "poller_restarts": restarts,
+        "rss_kb_start": rss_start,
+        "rss_kb_end": rss_end,
+        "feed_s": round(fed_after, 1),
+        "drain_s": round(drain_seconds, 1),
         "total_s": round(time.monotonic() - began, 1),
-    }  # fmt: skip
+    }
     print("\nsoak " + json.dumps(report))
     assert lost == [], lost[:5]
     assert doubles == [], doubles[:5]

@@ -36,8 +36,25 @@ def _construct(tag: str, node: yaml.Node, loader: CfnLoader) -> dict[str, Any]:
     return {name: value}
 
 
-for _tag in ("Ref", "Sub", "GetAtt", "If", "Equals", "Not", "And", "Or", "FindInMap", "Join", "Select",
-             "Split", "ImportValue", "GetAZs", "Base64", "Cidr", "Condition"):  # fmt: skip
+for _tag in (
+    "Ref",
+    "Sub",
+    "GetAtt",
+    "If",
+    "Equals",
+    "Not",
+    "And",
+    "Or",
+    "FindInMap",
+    "Join",
+    "Select",
+    "Split",
+    "ImportValue",
+    "GetAZs",
+    "Base64",
+    "Cidr",
+    "Condition",
+):
     CfnLoader.add_constructor(f"!{_tag}", lambda loader, node, t=_tag: _construct(t, node, loader))
 
 
@@ -413,17 +430,26 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
     from gcevents.config import Config
 
     fake = {
-        "IdempotencyTable": "idem", "StateTable": "state",
-        "DeadLetterQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq", "DeadLetterBucket": "dlq-bodies",
+        "IdempotencyTable": "idem",
+        "StateTable": "state",
+        "DeadLetterQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+        "DeadLetterBucket": "dlq-bodies",
         "OrgId": "00000000-0000-0000-0000-000000000000",
         "GenesysClientSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:gc-AbCdEf",
-        "WebhookUrl": "https://crm.example.com/hook", "WebhookSelect": "derived,v2.detail.events.conversation.{id}.acw",
-        "OutputBusName": "gcevents-out", "OutputBusSelect": "derived", "DataLakeStream": "lake",
-        "DataLakeSelect": "completed", "DataLakeRawStream": "raw",
-        "DataLakeRawSelect": "v2.detail.events.conversation.*", "Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
+        "WebhookUrl": "https://crm.example.com/hook",
+        "WebhookSelect": "derived,v2.detail.events.conversation.{id}.acw",
+        "OutputBusName": "gcevents-out",
+        "OutputBusSelect": "derived",
+        "DataLakeStream": "lake",
+        "DataLakeSelect": "completed",
+        "DataLakeRawStream": "raw",
+        "DataLakeRawSelect": "v2.detail.events.conversation.*",
+        "Queue": "https://sqs.us-east-1.amazonaws.com/123456789012/q",
         "WebhookSigningSecretArn": "arn:aws:secretsmanager:us-east-1:123456789012:secret:wh-AbCdEf",
-        "AWS::StackName": "gcevents-prod", "Handlers": "myorg.handlers:router", "GenesysBudgetTable": "budget",
-    }  # fmt: skip
+        "AWS::StackName": "gcevents-prod",
+        "Handlers": "myorg.handlers:router",
+        "GenesysBudgetTable": "budget",
+    }
 
     def value(node: Any) -> str:
         if isinstance(node, dict) and "Fn::Join" in node:
@@ -460,7 +486,7 @@ def test_the_code_accepts_the_environment_the_template_sets(template: dict[str, 
 
 
 def test_without_sinks_the_sinks_variable_parses_to_nothing(template: dict[str, Any]) -> None:
-    from gcevents._variables import sinks
+    from gcevents.variables import sinks
 
     join = _env(template)["GCEVENTS_SINKS"]["Fn::Join"]
     assert all(part["Fn::If"][2] == "" for part in join[1])  # every sink off by default
@@ -514,8 +540,11 @@ def _own_references(template: dict[str, Any], node: Any) -> bool:
         return node["Ref"] in template["Resources"] or node["Ref"] in template["Parameters"]
     if isinstance(node, dict) and "Fn::Sub" in node:  # every ${...} names this template's own parts
         names = re.findall(r"\$\{([\w:]+)(?:\.Arn)?\}", node["Fn::Sub"])
-        known = set(template["Resources"]) | set(template["Parameters"]) | {"AWS::Partition", "AWS::Region",
-                                                                            "AWS::AccountId"}  # fmt: skip
+        known = (
+            set(template["Resources"])
+            | set(template["Parameters"])
+            | {"AWS::Partition", "AWS::Region", "AWS::AccountId"}
+        )
         return bool(names) and all(n in known for n in names) and "*" not in node["Fn::Sub"].replace("/*", "")
     target = getatt(node)
     return target is not None and target[0] in template["Resources"] and target[1] == "Arn"
@@ -533,20 +562,37 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
         if statement.get("Sid") == "Vpc":  # Lambda's ENIs: no resource-level permissions; only with SubnetIds
             assert statement["_condition"] == "HasVpc"
             assert statement["Resource"] == "*"
-            assert all(a.startswith("ec2:") and a.endswith(("NetworkInterface", "NetworkInterfaces", "Addresses"))
-                       for a in actions)  # fmt: skip
+            assert all(
+                a.startswith("ec2:") and a.endswith(("NetworkInterface", "NetworkInterfaces", "Addresses"))
+                for a in actions
+            )
             continue
         assert all("*" not in action for action in actions), actions
         for resource in _listify(statement["Resource"]):
             assert _own_references(template, resource), resource
             key = resource["Fn::GetAtt"][0] if getatt(resource) else repr(resource)
             allowed.setdefault(key, set()).update(actions)
-    dynamodb = {"dynamodb:" + a for a in ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem",
-                                            "BatchWriteItem", "ConditionCheckItem")}  # fmt: skip
+    dynamodb = {
+        "dynamodb:" + a
+        for a in (
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "DeleteItem",
+            "BatchGetItem",
+            "BatchWriteItem",
+            "ConditionCheckItem",
+        )
+    }
     assert allowed["IdempotencyTable"] == dynamodb
     assert allowed["StateTable"] == dynamodb
-    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
-            "sqs:ChangeMessageVisibility", "sqs:SendMessage"} <= allowed["Queue"]  # fmt: skip
+    assert {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ChangeMessageVisibility",
+        "sqs:SendMessage",
+    } <= allowed["Queue"]
     assert allowed["GenesysBudgetTable"] == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
     assert allowed["DeadLetterQueue"] == {"sqs:SendMessage"}
     assert allowed[repr({"Fn::Sub": "${DeadLetterBucket.Arn}/dead-letters/*"})] == {"s3:PutObject"}
@@ -555,7 +601,7 @@ def test_iam_is_least_privilege(template: dict[str, Any]) -> None:
     # Outputs: each sink's one action on its one destination.
     assert allowed["DataLakeStream"] == {"firehose:PutRecordBatch"}
     assert allowed["DataLakeRawStream"] == {"firehose:PutRecordBatch"}
-    assert "sqs:SendMessage" in allowed["Queue"]  # the completion checks
+    assert "sqs:SendMessage" in allowed["Queue"]  # the completion timers
     bus = repr({"Fn::Sub": "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${OutputBusName}"})
     assert allowed[bus] == {"events:PutEvents"}
     assert allowed["DataLakeBucket"] == {"s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"}
@@ -582,8 +628,15 @@ def test_alarms(template: dict[str, Any]) -> None:
 
 
 def test_outputs(template: dict[str, Any]) -> None:
-    assert {"QueueUrl", "QueueArn", "DeadLetterQueueUrl", "DeadLetterBucketName", "IdempotencyTableName",
-            "StateTableName", "FunctionName"} <= set(template["Outputs"])  # fmt: skip
+    assert {
+        "QueueUrl",
+        "QueueArn",
+        "DeadLetterQueueUrl",
+        "DeadLetterBucketName",
+        "IdempotencyTableName",
+        "StateTableName",
+        "FunctionName",
+    } <= set(template["Outputs"])
 
 
 # --------------------------------------------------------------------------------------- options
@@ -628,8 +681,14 @@ def test_metrics_namespace_and_service_default_to_the_stack_name(template: dict[
 def _dashboard(template: dict[str, Any]) -> dict[str, Any]:
     body, variables = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     assert set(variables) == {"Namespace", "Service"}
-    fake = {"Namespace": "ns", "Service": "svc", "AWS::Region": "eu-west-1", "Queue.QueueName": "q",
-            "DeadLetterQueue.QueueName": "dlq", "Function": "fn"}  # fmt: skip
+    fake = {
+        "Namespace": "ns",
+        "Service": "svc",
+        "AWS::Region": "eu-west-1",
+        "Queue.QueueName": "q",
+        "DeadLetterQueue.QueueName": "dlq",
+        "Function": "fn",
+    }
     document: dict[str, Any] = json.loads(re.sub(r"\$\{([\w:.]+)\}", lambda m: fake[m.group(1)], body))
     return document
 
@@ -641,8 +700,11 @@ def test_dashboard_shows_what_an_incident_needs_with_metrics_the_code_emits(temp
     dashboard = _dashboard(template)
     series = [m for w in dashboard["widgets"] for m in w["properties"]["metrics"]]
     plain = {(m[0], m[1]) for m in series if isinstance(m[0], str)}
-    assert {("AWS/SQS", "ApproximateNumberOfMessagesVisible"), ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
-            ("AWS/Lambda", "ConcurrentExecutions")} <= plain  # fmt: skip
+    assert {
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
+        ("AWS/Lambda", "ConcurrentExecutions"),
+    } <= plain
     dlq = [m for m in series if isinstance(m[0], str) and m[3] == "dlq"]
     assert dlq  # the DLQ's depth
     ours = {name for namespace, name in plain if namespace == "ns"}
@@ -651,8 +713,14 @@ def test_dashboard_shows_what_an_incident_needs_with_metrics_the_code_emits(temp
     emitted |= {"Api." + k for k in ("api_calls", "rate_limited", "gave_up_rate_limited", "rate_limit_wait_seconds")}
     emitted |= {f"Outputs.{k}" for k in _sink_counters()}
     assert ours <= emitted, ours - emitted
-    assert {"EventsProcessed", "DuplicatesSkipped", "DeadLettered", "BatchDuration", "Api.api_calls",
-            "Api.rate_limited"} <= ours  # fmt: skip
+    assert {
+        "EventsProcessed",
+        "DuplicatesSkipped",
+        "DeadLettered",
+        "BatchDuration",
+        "Api.api_calls",
+        "Api.rate_limited",
+    } <= ours
     searches = [m[0]["expression"] for m in series if isinstance(m[0], dict) and "SEARCH" in m[0]["expression"]]
     assert searches == ["SEARCH('{ns,service} service=\"svc\" DeadLettered', 'Sum', 300)"]  # dead letters by reason
     assert template["Resources"]["OperationsDashboard"]["Condition"] == "DashboardOn"
@@ -739,9 +807,13 @@ def test_the_sam_translator_transforms_it_with_bus_dashboard_and_tracing_on_and_
     source = yaml_parse(TEMPLATE.read_text())
     source["Resources"]["Function"]["Properties"]["CodeUri"] = "s3://artifacts/gcevents-lambda.zip"
     org = "4a1b2c3d-0000-4000-8000-00000000abcd"
-    parameters = {"CreateEventBus": switch, "Dashboard": switch, "Tracing": "xray" if switch == "true" else "off",
-                  "OrgId": org,
-                  "EventBusName": f"aws.partner/genesys.com/cloud/{org}/prod"}  # fmt: skip
+    parameters = {
+        "CreateEventBus": switch,
+        "Dashboard": switch,
+        "Tracing": "xray" if switch == "true" else "off",
+        "OrgId": org,
+        "EventBusName": f"aws.partner/genesys.com/cloud/{org}/prod",
+    }
     output = translator.transform(source, parameters, NoManagedPolicies())
     assert "Transform" not in output
     resources = output["Resources"]
@@ -820,7 +892,10 @@ def test_the_reconcile_schedule_invokes_the_function_with_the_payload_the_handle
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "scheduler.amazonaws.com"}
     alarm = template["Resources"]["ReconcileGapsAlarm"]["Properties"]
     assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
-        "ReconcileGapsFound", 0, "GreaterThanThreshold")  # fmt: skip
+        "ReconcileGapsFound",
+        0,
+        "GreaterThanThreshold",
+    )
 
 
 def test_the_archive_keeps_what_the_rule_routes(template: dict[str, Any]) -> None:

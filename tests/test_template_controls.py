@@ -27,10 +27,14 @@ CONTROLS = {
 OUTPUTS = {"DataLake": "true", "WebhookUrl": "https://crm.example.com/hook", "GenesysClientId": "client"}
 ENCRYPTABLE = frozenset(
     {
-        "AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::KinesisFirehose::DeliveryStream", "AWS::S3::Bucket",
-        "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret",
+        "AWS::DynamoDB::Table",
+        "AWS::SQS::Queue",
+        "AWS::KinesisFirehose::DeliveryStream",
+        "AWS::S3::Bucket",
+        "AWS::Logs::LogGroup",
+        "AWS::SecretsManager::Secret",
     }
-)  # fmt: skip
+)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +57,17 @@ def uses_key(node: Any) -> bool:
 
 def test_every_encryptable_resource_names_the_key(template: dict[str, Any]) -> None:
     encryptable = {n: r for n, r in template["Resources"].items() if r["Type"] in ENCRYPTABLE}
-    assert {"IdempotencyTable", "StateTable", "Queue", "DeadLetterQueue", "DataLakeStream", "DataLakeBucket",
-            "FunctionLogGroup", "GenesysClientSecret", "WebhookSigningSecret"} <= set(encryptable)  # fmt: skip
+    assert {
+        "IdempotencyTable",
+        "StateTable",
+        "Queue",
+        "DeadLetterQueue",
+        "DataLakeStream",
+        "DataLakeBucket",
+        "FunctionLogGroup",
+        "GenesysClientSecret",
+        "WebhookSigningSecret",
+    } <= set(encryptable)
     assert [name for name, r in encryptable.items() if not uses_key(r["Properties"])] == []
 
 
@@ -67,9 +80,12 @@ def test_the_transformed_stack_with_and_without_the_controls(on: bool) -> None:
     resources = output["Resources"]
     function = resources["Function"]["Properties"]
     assert function["VpcConfig"] == {
-        "Fn::If": ["HasVpc", {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}},
-                   {"Ref": "AWS::NoValue"}]
-    }  # fmt: skip
+        "Fn::If": [
+            "HasVpc",
+            {"SubnetIds": {"Ref": "SubnetIds"}, "SecurityGroupIds": {"Ref": "SecurityGroupIds"}},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
     roles = {n: r for n, r in resources.items() if r["Type"] == "AWS::IAM::Role"}
     assert {"FunctionRole", "DataLakeRole"} <= set(roles)
     boundary = {"Fn::If": ["HasPermissionsBoundary", {"Ref": "PermissionsBoundary"}, {"Ref": "AWS::NoValue"}]}

@@ -264,8 +264,18 @@ def test_a_customer_and_an_agent_built_with_defaults_are_two_participants() -> N
 def test_events_built_with_defaults_happen_in_lifecycle_order() -> None:
     """Default event times ascend through a conversation (customer, IVR, queue, agent, wrap-up) and agree with the
     kinds' typical durations; `event()` called twice for one kind is still the same event."""
-    order = ["customer.start", "flow.start", "flow.end", "acd.start", "acd.end", "user.start", "user.end",
-             "customer.end", "acw", "wrapup"]  # fmt: skip
+    order = [
+        "customer.start",
+        "flow.start",
+        "flow.end",
+        "acd.start",
+        "acd.end",
+        "user.start",
+        "user.end",
+        "customer.end",
+        "acw",
+        "wrapup",
+    ]
     times = [event(kind)["detail"]["eventBody"]["eventTime"] for kind in order]
     assert times == sorted(times)
     assert len(set(times)) == len(times)
@@ -299,7 +309,7 @@ def test_the_workloads_durations_fit_its_event_times() -> None:
     """Every derived record of the synthetic workload adds up: talk and hold within the conversation, each agent's
     talk within that agent's time on the conversation, and the after-call work within the time between the agent's
     end and the acw event. (A conversation of 140 s talking for 408 s made a reader stop trusting the demo.)"""
-    from gcevents.core import records
+    from gcevents.core import documents
     from gcevents.testing.workload import make_spike
 
     spike = make_spike(2_000, duplicate_rate=0.0, malformed=0, untrusted=0, seed=11)
@@ -310,7 +320,7 @@ def test_the_workloads_durations_fit_its_event_times() -> None:
     for cid in sorted(spike.conversations):
         stored = result.state.get(cid)
         assert stored is not None
-        content = records.derive(cid, stored.state)
+        content = documents.derive(cid, stored.state)
         if "durationMs" not in content:
             continue  # cut short by the spike: not ended
         durations = content["durations"]

@@ -130,8 +130,9 @@ def test_worker_path_requeues_429s(error: type[TransientError], dead_lettered: b
 def test_local_runner_does_not_count_throttled_rounds_as_attempts() -> None:
     runtime = runtime_with(Storm(8))
     records = [RawRecord(body, message_id=str(uuid.uuid4())) for body in bodies(5)]
-    outcomes, reasons = run_records(runtime.pipeline, runtime.dead_letters, records, batch_size=10, max_attempts=2,
-                                    max_wait=0.0)  # fmt: skip
+    outcomes, reasons = run_records(
+        runtime.pipeline, runtime.dead_letters, records, batch_size=10, max_attempts=2, max_wait=0.0
+    )
     assert reasons == {}
     assert outcomes[Outcome.PROCESSED.value] == 10
 
@@ -139,8 +140,15 @@ def test_local_runner_does_not_count_throttled_rounds_as_attempts() -> None:
 def test_local_runner_leaves_records_unfinished_when_429s_never_end() -> None:
     runtime = runtime_with(Storm(10_000, retry_after=0.05))
     records = [RawRecord(body, message_id=str(uuid.uuid4())) for body in bodies(2)]
-    outcomes, reasons = run_records(runtime.pipeline, runtime.dead_letters, records, batch_size=10, max_attempts=2,
-                                    max_wait=0.0, max_throttle_wait=0.2)  # fmt: skip
+    outcomes, reasons = run_records(
+        runtime.pipeline,
+        runtime.dead_letters,
+        records,
+        batch_size=10,
+        max_attempts=2,
+        max_wait=0.0,
+        max_throttle_wait=0.2,
+    )
     assert reasons == {}  # nothing dead-lettered ...
     assert outcomes[Outcome.RETRY.value] == 2  # ... the enriched ones are left for a later run
     assert runtime.dead_letters.letters == []  # type: ignore[attr-defined]

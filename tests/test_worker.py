@@ -17,8 +17,15 @@ from gcevents.errors import TransientError
 from gcevents.testing.fakes import MemoryDeadLetterSink, MemoryIdempotencyStore
 from gcevents.testing.queue import SimulatedQueue
 
-FAST = WorkerSettings(batch_size=20, batch_window=0.0, wait_seconds=0.0, visibility_timeout=30.0,
-                      concurrency=2, retry_base_delay=0.0, retry_max_delay=0.0)  # fmt: skip
+FAST = WorkerSettings(
+    batch_size=20,
+    batch_window=0.0,
+    wait_seconds=0.0,
+    visibility_timeout=30.0,
+    concurrency=2,
+    retry_base_delay=0.0,
+    retry_max_delay=0.0,
+)
 
 
 def build(router: Router) -> tuple[Pipeline, SimulatedQueue, MemoryDeadLetterSink]:
@@ -79,8 +86,11 @@ def test_sigterm_finishes_in_flight_work_and_hands_back_the_rest() -> None:
     # (Five sessions: one session's user.start is one fact, whose copies would take turns.)
     events = [make_event("user.start", "c-1", session_id=f"s-{i}", event_time=1_700_000_000_000 + i) for i in range(5)]
     queue.send([json.dumps(event) for event in events])
-    worker = Worker(pipeline, queue, WorkerSettings(batch_size=5, batch_window=0.0, wait_seconds=0.0,
-                                                    concurrency=1, visibility_timeout=300.0))  # fmt: skip
+    worker = Worker(
+        pipeline,
+        queue,
+        WorkerSettings(batch_size=5, batch_window=0.0, wait_seconds=0.0, concurrency=1, visibility_timeout=300.0),
+    )
     runner = threading.Thread(target=worker.run, kwargs={"max_batches": 1})
     runner.start()
     assert started.wait(5)
@@ -108,8 +118,11 @@ def test_slow_batch_gets_its_visibility_extended() -> None:
     pipeline, _, _ = build(router)
     queue = SpyQueue()
     queue.send([json.dumps(make_event("customer.start", "c-9"))])
-    worker = Worker(pipeline, queue, WorkerSettings(batch_size=1, batch_window=0.0, wait_seconds=0.0,
-                                                    visibility_timeout=1.5, concurrency=1))  # fmt: skip
+    worker = Worker(
+        pipeline,
+        queue,
+        WorkerSettings(batch_size=1, batch_window=0.0, wait_seconds=0.0, visibility_timeout=1.5, concurrency=1),
+    )
     worker.run(max_batches=1)
     assert extended, "the heartbeat never extended the visibility of the slow batch"
     assert all(v == 1.5 for e in extended for v in e.values())

@@ -34,8 +34,15 @@ from gcevents.testing.queue import SimulatedQueue
 
 ANY = "*"
 # No retry backoff: a retried message is visible again at once, so a test sees where its retry went.
-QUICK = WorkerSettings(batch_size=20, batch_window=0.0, wait_seconds=0.0, visibility_timeout=30.0, concurrency=1,
-                       retry_base_delay=0.0, retry_max_delay=0.0)  # fmt: skip
+QUICK = WorkerSettings(
+    batch_size=20,
+    batch_window=0.0,
+    wait_seconds=0.0,
+    visibility_timeout=30.0,
+    concurrency=1,
+    retry_base_delay=0.0,
+    retry_max_delay=0.0,
+)
 
 
 def pipeline_for(
@@ -340,8 +347,15 @@ def test_failed_acks_and_visibility_changes_do_not_kill_the_pollers() -> None:
         calls.append(ctx.idempotency_key)
 
     router.add(ANY, flaky)
-    settings = WorkerSettings(batch_size=10, batch_window=0.0, wait_seconds=0.0, visibility_timeout=1.0,
-                              concurrency=2, retry_base_delay=0.0, retry_max_delay=0.0)  # fmt: skip
+    settings = WorkerSettings(
+        batch_size=10,
+        batch_window=0.0,
+        wait_seconds=0.0,
+        visibility_timeout=1.0,
+        concurrency=2,
+        retry_base_delay=0.0,
+        retry_max_delay=0.0,
+    )
     worker = Worker(pipeline_for(router), queue, settings, is_drained=queue.is_drained)
     stats = worker.run(exit_when_idle=True)
     assert queue.is_drained()
@@ -488,8 +502,9 @@ def test_a_handler_that_outlives_its_first_lease_never_runs_beside_a_resend() ->
 
     event = make_event("customer.end")
     # The old lease was the batch time limit (1.2 s); the lease is now the visibility timeout (1 s), renewed.
-    settings = WorkerSettings(batch_size=1, batch_window=0.0, wait_seconds=0.0, visibility_timeout=1.0,
-                              batch_time_limit=1.2, concurrency=1)  # fmt: skip
+    settings = WorkerSettings(
+        batch_size=1, batch_window=0.0, wait_seconds=0.0, visibility_timeout=1.0, batch_time_limit=1.2, concurrency=1
+    )
     first_queue, second_queue = SimulatedQueue(), SimulatedQueue()
     first_queue.send([json.dumps(event)])
     second_queue.send([json.dumps(resend(event))])

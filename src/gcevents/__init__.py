@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gcevents._version import __version__
 
 if TYPE_CHECKING:
+    from gcevents.core.documents import ConversationDocument, DocumentParticipant
     from gcevents.core.events import GenesysEvent, RawRecord
     from gcevents.core.models import (
         AcdEndEvent,
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
         typed,
         typed_handler,
     )
-    from gcevents.core.records import ConversationRecord, RecordParticipant
+    from gcevents.core.records import ConversationRecord, RecordParticipant  # deprecated aliases
     from gcevents.core.router import BatchHandler, HandlerContext, Router, WorkItem
     from gcevents.errors import (
         ConfigError,
@@ -75,13 +76,19 @@ _MODELS = (
     "typed_handler",
 )
 _ERRORS = (
-    "ConfigError", "GcEventsError", "PermanentError", "RateLimitedError", "StoreUnavailableError", "TransientError",
-)  # fmt: skip
+    "ConfigError",
+    "GcEventsError",
+    "PermanentError",
+    "RateLimitedError",
+    "StoreUnavailableError",
+    "TransientError",
+)
 # Public name -> the module that defines it.
 _HOMES: dict[str, str] = {
     **dict.fromkeys(("BatchHandler", "BatchOutcome", "HandlerContext", "Router", "WorkItem"), "gcevents.core.router"),
     **dict.fromkeys(("GenesysEvent", "RawRecord"), "gcevents.core.events"),
-    **dict.fromkeys(("ConversationRecord", "RecordParticipant"), "gcevents.core.records"),
+    **dict.fromkeys(("ConversationDocument", "DocumentParticipant"), "gcevents.core.documents"),
+    **dict.fromkeys(("ConversationRecord", "RecordParticipant"), "gcevents.core.records"),  # deprecated aliases
     **dict.fromkeys(_MODELS, "gcevents.core.models"),
     **dict.fromkeys(_ERRORS, "gcevents.errors"),
 }
@@ -96,11 +103,13 @@ __all__ = [
     "BatchOutcome",
     "ConfigError",
     "ContactEvent",
+    "ConversationDocument",
     "ConversationEvent",
-    "ConversationRecord",
+    "ConversationRecord",  # deprecated: ConversationDocument
     "CustomerEndEvent",
     "CustomerStartEvent",
     "DetailEvent",
+    "DocumentParticipant",
     "FlowEndEvent",
     "FlowOutcomeEvent",
     "FlowStartEvent",
@@ -112,7 +121,7 @@ __all__ = [
     "PermanentError",
     "RateLimitedError",
     "RawRecord",
-    "RecordParticipant",
+    "RecordParticipant",  # deprecated: DocumentParticipant
     "Router",
     "StoreUnavailableError",
     "TransientError",

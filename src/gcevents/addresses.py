@@ -1,7 +1,7 @@
 """Which addresses a webhook may reach. Never a cloud metadata service, a link-local or an unspecified address: a
 signed POST there is a server-side request forgery that can hand out the function's credentials. Loopback only when
 asked for (tests, the demo): in Lambda the runtime API listens there. Private ranges are allowed: a CRM in a VPC is
-legitimate. Checked on the URL at start (`_variables.py`) and on every resolved address at delivery (the webhook
+legitimate. Checked on the URL at start (`variables.py`) and on every resolved address at delivery (the webhook
 sink), so a DNS answer that changes later (rebinding) cannot reach what the URL could not."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The one configuration resolver: the environment -> one frozen `Config`, read once by each entry point (the
 Lambda handler once per container). No other module of gcevents reads `os.environ`.
 
-The variables themselves (name, default, parser, meaning) are the table in `gcevents._variables`; empty values
+The variables themselves (name, default, parser, meaning) are the table in `gcevents.variables`; empty values
 count as unset everywhere."""
 
 from __future__ import annotations
@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from gcevents import _variables as v
-from gcevents._variables import (
+from gcevents import variables as v
+from gcevents.addresses import is_loopback_host
+from gcevents.core.attributes import AttributePolicy
+from gcevents.core.pipeline import PipelineSettings
+from gcevents.errors import ConfigError
+from gcevents.variables import (
     CLAIM_MODES,
     DEFAULT_DB,
     LAMBDA_MARKER,
@@ -26,10 +30,6 @@ from gcevents._variables import (
     markdown_table,
     raw_value,
 )
-from gcevents.addresses import is_loopback_host
-from gcevents.core.attributes import AttributePolicy
-from gcevents.core.pipeline import PipelineSettings
-from gcevents.errors import ConfigError
 
 if TYPE_CHECKING:
     from gcevents.adapters.genesys.settings import GenesysSettings, Secret
@@ -54,7 +54,7 @@ _DEFAULT_STORE = StoreSpec("sqlite", DEFAULT_DB)
 @dataclass(frozen=True, slots=True)
 class OutputsConfig:
     """Outputs without code (docs/outputs.md): the sinks, the webhook signing and resilience settings, and the
-    completion grace timer. No sinks: no derived records, no completion checks, no extra writes."""
+    completion grace timer. No sinks: no derived records, no completion timers, no extra writes."""
 
     sinks: tuple[SinkSpec, ...] = ()
     webhook_secret: Secret | None = None  # never shows in a repr
@@ -65,7 +65,7 @@ class OutputsConfig:
     breaker_seconds: float = v.GCEVENTS_WEBHOOK_BREAKER_SECONDS.default
     webhook_allow_loopback: bool = False  # tests and the demo only: in Lambda the runtime API listens on loopback
     grace_seconds: float = v.GCEVENTS_COMPLETION_GRACE.default
-    check_queue: StoreSpec | None = None
+    check_queue: StoreSpec | None = None  # the completion timers' queue: named after GCEVENTS_CHECK_QUEUE
 
     @property
     def derived(self) -> bool:

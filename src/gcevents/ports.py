@@ -361,12 +361,15 @@ class Sink(Protocol):
         ...
 
 
-class CheckScheduler(Protocol):
+class CompletionTimerScheduler(Protocol):
     """A queue that takes delayed messages: the completion grace timer re-enters the pipeline through it."""
 
     def schedule(self, messages: Sequence[tuple[str, float]]) -> None:
         """Enqueue (body, delay seconds <= 900) pairs. Raises TransientError when it could not."""
         ...
+
+
+CheckScheduler = CompletionTimerScheduler  # deprecated: the old name ("check" now means validation only)
 
 
 # ---------------------------------------------------------------------------------------------- reconciliation

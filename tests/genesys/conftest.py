@@ -83,9 +83,13 @@ def make_client(mode: str, fake_time: FakeTime) -> Iterator[Callable[..., Genesy
         settings = target.settings(**{**FAST, **overrides}) if isinstance(target, GenesysSimulator) else target
         if mode == "mock":
             client = GenesysClient(
-                settings, transport=transport, clock=fake_time.time, monotonic=fake_time.monotonic,
-                sleep=fake_time.sleep, rng=random.Random(0),
-            )  # fmt: skip
+                settings,
+                transport=transport,
+                clock=fake_time.time,
+                monotonic=fake_time.monotonic,
+                sleep=fake_time.sleep,
+                rng=random.Random(0),
+            )
         else:
             client = GenesysClient(settings)
         clients.append(client)

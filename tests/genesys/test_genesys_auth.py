@@ -203,9 +203,12 @@ def test_secret_from_secrets_manager_read_once(
     arn = secretsmanager.create_secret(Name=unique_name, SecretString=text)["ARN"]
     simulator = make_simulator(client_secret=value)
     settings = GenesysSettings(
-        api_base_url=simulator.base_url, login_base_url=simulator.base_url,
-        client_id=simulator.options.client_id, client_secret_arn=arn, **fast,  # type: ignore[arg-type]
-    )  # fmt: skip
+        api_base_url=simulator.base_url,
+        login_base_url=simulator.base_url,
+        client_id=simulator.options.client_id,
+        client_secret_arn=arn,
+        **fast,  # type: ignore[arg-type]
+    )
     first = make_client(settings)
     assert first.conversation("c-1") is not None
     secretsmanager.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
@@ -227,9 +230,12 @@ def test_rotated_secret_is_read_again_once(
     arn = secretsmanager.create_secret(Name=unique_name, SecretString="old-secret")["ARN"]
     simulator = make_simulator(client_secret="old-secret")
     settings = GenesysSettings(
-        api_base_url=simulator.base_url, login_base_url=simulator.base_url,
-        client_id=simulator.options.client_id, client_secret_arn=arn, **fast,  # type: ignore[arg-type]
-    )  # fmt: skip
+        api_base_url=simulator.base_url,
+        login_base_url=simulator.base_url,
+        client_id=simulator.options.client_id,
+        client_secret_arn=arn,
+        **fast,  # type: ignore[arg-type]
+    )
     client = make_client(settings)
     assert client.conversation("c-1") is not None
     secretsmanager.put_secret_value(SecretId=arn, SecretString="new-secret")
@@ -243,8 +249,10 @@ def test_rotated_secret_is_read_again_once(
 @pytest.mark.usefixtures("fresh_secret_cache", "aws")
 def test_missing_secret_is_a_config_error(make_client: Callable[..., GenesysClient]) -> None:
     settings = GenesysSettings(
-        api_base_url="http://127.0.0.1:9", login_base_url="http://127.0.0.1:9", client_id="x",
+        api_base_url="http://127.0.0.1:9",
+        login_base_url="http://127.0.0.1:9",
+        client_id="x",
         client_secret_arn="arn:aws:secretsmanager:us-east-1:123456789012:secret:does-not-exist",
-    )  # fmt: skip
+    )
     with pytest.raises(ConfigError):
         make_client(settings).conversation("c-1")

@@ -47,9 +47,12 @@ def scripted(fake_time: FakeTime) -> Iterator[Callable[..., tuple[GenesysClient,
         options = {"backoff_base": 1.0, "backoff_cap": 4.0, "rate_per_minute": 60_000, **settings}
         client = GenesysClient(
             GenesysSettings.for_base_url("https://api.test", client_id="id", client_secret="secret", **options),
-            transport=httpx.MockTransport(script), clock=fake_time.time, monotonic=fake_time.monotonic,
-            sleep=fake_time.sleep, rng=rng or Highest(),
-        )  # fmt: skip
+            transport=httpx.MockTransport(script),
+            clock=fake_time.time,
+            monotonic=fake_time.monotonic,
+            sleep=fake_time.sleep,
+            rng=rng or Highest(),
+        )
         clients.append(client)
         return client, script
 

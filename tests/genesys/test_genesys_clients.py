@@ -125,8 +125,9 @@ def test_secrets_manager_holds_every_client_and_is_read_once(monkeypatch: pytest
         )
         assert [resolve_client_secret(settings, cid) for cid in SECRETS] == [Secret(s) for s in SECRETS.values()]
         assert reads == [arn]
-        missing = _settings({"GENESYS_CLIENT_ID": "client-a,client-z", "GENESYS_CLIENT_SECRET": "",
-                             "GENESYS_CLIENT_SECRET_ARN": arn})  # fmt: skip
+        missing = _settings(
+            {"GENESYS_CLIENT_ID": "client-a,client-z", "GENESYS_CLIENT_SECRET": "", "GENESYS_CLIENT_SECRET_ARN": arn}
+        )
         with pytest.raises(ConfigError, match=f"secret {arn} has no secret for client id 'client-z'"):
             resolve_client_secret(missing, "client-z")
     finally:
@@ -260,9 +261,14 @@ def test_shared_scope_gives_each_client_its_own_bucket(
         GenesysClient(settings, bucket=MemoryPermitBucket(clock=fake_time.time))
     buckets = {cid: MemoryPermitBucket(clock=fake_time.time) for cid in settings.client_ids}
     client = GenesysClient(
-        settings, transport=simulator.transport(), clock=fake_time.time, monotonic=fake_time.monotonic,
-        sleep=fake_time.sleep, rng=random.Random(0), buckets=buckets.__getitem__,
-    )  # fmt: skip
+        settings,
+        transport=simulator.transport(),
+        clock=fake_time.time,
+        monotonic=fake_time.monotonic,
+        sleep=fake_time.sleep,
+        rng=random.Random(0),
+        buckets=buckets.__getitem__,
+    )
     try:
         for index in range(20):
             assert client.conversation(f"c-{index}", deadline=fake_time.time() + 30) is not None

@@ -117,9 +117,13 @@ def shared_simulator(shared_time: FakeTime) -> GenesysSimulator:
 def shared_client(shared_simulator: GenesysSimulator, shared_time: FakeTime) -> Iterator[GenesysClient]:
     transport = shared_simulator.transport()
     with GenesysClient(
-        shared_simulator.settings(backoff_base=0.005, rate_per_minute=60_000), transport=transport,
-        clock=shared_time.time, monotonic=shared_time.monotonic, sleep=shared_time.sleep, rng=random.Random(0),
-    ) as client:  # fmt: skip
+        shared_simulator.settings(backoff_base=0.005, rate_per_minute=60_000),
+        transport=transport,
+        clock=shared_time.time,
+        monotonic=shared_time.monotonic,
+        sleep=shared_time.sleep,
+        rng=random.Random(0),
+    ) as client:
         yield client
 
 

@@ -121,9 +121,12 @@ def test_the_issue_run_one_revoked_client_of_two_dead_letters_nothing(
     router.add("v2.detail.events.conversation.{id}.customer.end", handle)
     sink = MemoryDeadLetterSink()
     pipeline = Pipeline(
-        idempotency=Idempotency(MemoryIdempotencyStore()), dead_letters=sink, router=router,
-        enricher=GenesysEnricher(client), settings=PipelineSettings(handler_concurrency=2),
-    )  # fmt: skip
+        idempotency=Idempotency(MemoryIdempotencyStore()),
+        dead_letters=sink,
+        router=router,
+        enricher=GenesysEnricher(client),
+        settings=PipelineSettings(handler_concurrency=2),
+    )
     records = [RawRecord(json.dumps(make_event("customer.end", f"c-{n}")), f"m-{n}") for n in range(80)]
     outcomes, reasons = run_records(pipeline, sink, records, batch_size=10, max_attempts=3, max_wait=0.0)
     assert outcomes == {"processed": 80}

@@ -61,13 +61,19 @@ class Server:
 def make(api: Handler, fake_time: FakeTime, **options: Any) -> tuple[GenesysClient, Server]:
     server = Server(api)
     settings = GenesysSettings.for_base_url(
-        "https://genesys.test", client_id="client-a", client_secret=json.dumps(SECRETS),
-        client_ids=("client-a", "client-b"), **{"rate_per_minute": 6000, "max_retries": 0, **options},
-    )  # fmt: skip
+        "https://genesys.test",
+        client_id="client-a",
+        client_secret=json.dumps(SECRETS),
+        client_ids=("client-a", "client-b"),
+        **{"rate_per_minute": 6000, "max_retries": 0, **options},
+    )
     client = GenesysClient(
-        settings, transport=httpx.MockTransport(server), clock=fake_time.time, monotonic=fake_time.monotonic,
+        settings,
+        transport=httpx.MockTransport(server),
+        clock=fake_time.time,
+        monotonic=fake_time.monotonic,
         sleep=fake_time.sleep,
-    )  # fmt: skip
+    )
     return client, server
 
 

@@ -123,10 +123,11 @@ def test_shared_limiter_books_a_batch_per_request_and_a_429_holds_the_fleet() ->
     fake = FakeTime()
     bucket = MemoryPermitBucket(clock=fake.time)
     fleet = [
-        SharedLimiter(AdaptiveLimiter(300, clock=fake.monotonic, sleep=fake.sleep), bucket, clock=fake.time,
-                      sleep=fake.sleep)
+        SharedLimiter(
+            AdaptiveLimiter(300, clock=fake.monotonic, sleep=fake.sleep), bucket, clock=fake.time, sleep=fake.sleep
+        )
         for _ in range(2)
-    ]  # fmt: skip
+    ]
     assert fleet[0].batch == 5
     assert bucket.interval == pytest.approx(60 / 295)
     for _ in range(5):

@@ -35,8 +35,13 @@ TOKEN = "bearer-token-0123456789abcdef"
 def forbidden() -> list[str]:
     basic = f"{CLIENT_ID}:{SECRET}".encode()
     forms = [base64.b64encode(basic), base64.urlsafe_b64encode(basic)]
-    return [SECRET, TOKEN, urllib.parse.quote(SECRET, safe=""), *(f.decode() for f in forms),
-            *(f.decode().rstrip("=") for f in forms)]  # fmt: skip
+    return [
+        SECRET,
+        TOKEN,
+        urllib.parse.quote(SECRET, safe=""),
+        *(f.decode() for f in forms),
+        *(f.decode().rstrip("=") for f in forms),
+    ]
 
 
 def echoing(token_status: int, api_status: int) -> Callable[[httpx.Request], httpx.Response]:
@@ -45,8 +50,15 @@ def echoing(token_status: int, api_status: int) -> Callable[[httpx.Request], htt
     def answer(request: httpx.Request) -> httpx.Response:
         header = request.headers.get("authorization", "")
         echo = f"{header} {request.content.decode()} {header.split(' ')[-1]}"
-        fields = {"error": echo, "error_description": echo, "message": echo, "code": echo, "status": echo,
-                  "contextId": echo, "details": [{"errorCode": echo}]}  # fmt: skip
+        fields = {
+            "error": echo,
+            "error_description": echo,
+            "message": echo,
+            "code": echo,
+            "status": echo,
+            "contextId": echo,
+            "details": [{"errorCode": echo}],
+        }
         headers = {"WWW-Authenticate": f'Basic realm="{echo}"', "X-Echo": header, "Retry-After": "0"}
         if request.url.path.endswith("/oauth/token"):
             if token_status == 200:
@@ -61,11 +73,23 @@ def echoing(token_status: int, api_status: int) -> Callable[[httpx.Request], htt
 
 def client_for(handler: Callable[[httpx.Request], httpx.Response], fake: FakeTime) -> GenesysClient:
     settings = GenesysSettings(
-        api_base_url="https://api.example.test", login_base_url="https://login.example.test", client_id=CLIENT_ID,
-        client_secret=Secret(SECRET), max_retries=1, backoff_base=0.001, backoff_cap=0.002, max_wait=1.0,
-    )  # fmt: skip
-    return GenesysClient(settings, transport=httpx.MockTransport(handler), clock=fake.time,
-                         monotonic=fake.monotonic, sleep=fake.sleep, rng=random.Random(0))  # fmt: skip
+        api_base_url="https://api.example.test",
+        login_base_url="https://login.example.test",
+        client_id=CLIENT_ID,
+        client_secret=Secret(SECRET),
+        max_retries=1,
+        backoff_base=0.001,
+        backoff_cap=0.002,
+        max_wait=1.0,
+    )
+    return GenesysClient(
+        settings,
+        transport=httpx.MockTransport(handler),
+        clock=fake.time,
+        monotonic=fake.monotonic,
+        sleep=fake.sleep,
+        rng=random.Random(0),
+    )
 
 
 def texts_of(error: BaseException) -> list[str]:
@@ -97,10 +121,13 @@ def test_an_echoing_server_cannot_make_us_repeat_a_secret(
     router.add("*", lambda event, ctx: ctx.services["genesys"].conversation(event.conversation_id))
     sink = MemoryDeadLetterSink()
     pipeline = Pipeline(
-        idempotency=Idempotency(MemoryIdempotencyStore(), concurrency=1), dead_letters=sink, router=router,
-        enricher=GenesysEnricher(client), services={"genesys": client},
+        idempotency=Idempotency(MemoryIdempotencyStore(), concurrency=1),
+        dead_letters=sink,
+        router=router,
+        enricher=GenesysEnricher(client),
+        services={"genesys": client},
         settings=PipelineSettings(deadline_margin=0.0, handler_concurrency=1),
-    )  # fmt: skip
+    )
     records = [RawRecord(json.dumps(make_event(kind, "c-1"))) for kind in ("customer.end", "customer.start")]
     report = pipeline.run(records, time.time() + 30)
     texts += [r.reason or "" for r in report.results]

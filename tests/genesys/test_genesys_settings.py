@@ -63,8 +63,13 @@ def test_tuning_variables() -> None:
 
 
 def test_budget_variables() -> None:
-    env = {**BASE, "GENESYS_BUDGET_SCOPE": "shared", "GENESYS_BUDGET_TABLE": "budget", "GENESYS_BUDGET_SHARE": "0.5",
-           "GENESYS_API_LIMIT": "600"}  # fmt: skip
+    env = {
+        **BASE,
+        "GENESYS_BUDGET_SCOPE": "shared",
+        "GENESYS_BUDGET_TABLE": "budget",
+        "GENESYS_BUDGET_SHARE": "0.5",
+        "GENESYS_API_LIMIT": "600",
+    }
     settings = genesys_settings_from_env(env)
     assert settings is not None
     assert (settings.budget_scope, settings.budget_table, settings.budget_share, settings.api_limit) == (
@@ -108,8 +113,11 @@ def test_secret_never_shows() -> None:
 
 
 def test_secrets_of_several_clients_never_show() -> None:
-    env = {**BASE, "GENESYS_CLIENT_ID": "client-1,client-2",
-           "GENESYS_CLIENT_SECRET": '{"client-1": "s3cr3t-value", "client-2": "other-s3cr3t"}'}  # fmt: skip
+    env = {
+        **BASE,
+        "GENESYS_CLIENT_ID": "client-1,client-2",
+        "GENESYS_CLIENT_SECRET": '{"client-1": "s3cr3t-value", "client-2": "other-s3cr3t"}',
+    }
     settings = genesys_settings_from_env(env)
     assert settings is not None
     assert settings.client_ids == ("client-1", "client-2")

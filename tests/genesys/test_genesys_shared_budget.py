@@ -105,9 +105,15 @@ def test_dynamodb_bucket_has_no_double_booking_under_contention(
 def test_shared_scope_wires_the_client_to_the_bucket_table(boto_client: Callable[[str], Any], unique_name: str) -> None:
     client = boto_client("dynamodb")
     create_budget_table(client, unique_name)
-    base = {"GCEVENTS_IDEMPOTENCY_STORE": "memory", "GCEVENTS_STATE_STORE": "off", "GCEVENTS_DLQ": "memory",
-            "GENESYS_CLIENT_ID": "client-1", "GENESYS_CLIENT_SECRET": "s", "GENESYS_REGION": "mypurecloud.ie",
-            "GENESYS_BUDGET_SCOPE": "shared"}  # fmt: skip
+    base = {
+        "GCEVENTS_IDEMPOTENCY_STORE": "memory",
+        "GCEVENTS_STATE_STORE": "off",
+        "GCEVENTS_DLQ": "memory",
+        "GENESYS_CLIENT_ID": "client-1",
+        "GENESYS_CLIENT_SECRET": "s",
+        "GENESYS_REGION": "mypurecloud.ie",
+        "GENESYS_BUDGET_SCOPE": "shared",
+    }
     with pytest.raises(ConfigError, match="GENESYS_BUDGET_TABLE"):
         build_runtime(Config.from_env(base), clients={"dynamodb": client})
     runtime = build_runtime(
@@ -119,8 +125,12 @@ def test_shared_scope_wires_the_client_to_the_bucket_table(boto_client: Callable
     assert isinstance(limiter.bucket, DynamoDbPermitBucket)
     assert (limiter.bucket.table, limiter.bucket.key) == (unique_name, "genesys#client-1")
     runtime.genesys.close()
-    several = {**base, "GENESYS_BUDGET_TABLE": unique_name, "GENESYS_CLIENT_ID": "client-1,client-2",
-               "GENESYS_CLIENT_SECRET": '{"client-1": "s", "client-2": "t"}'}  # fmt: skip
+    several = {
+        **base,
+        "GENESYS_BUDGET_TABLE": unique_name,
+        "GENESYS_CLIENT_ID": "client-1,client-2",
+        "GENESYS_CLIENT_SECRET": '{"client-1": "s", "client-2": "t"}',
+    }
     runtime = build_runtime(Config.from_env(several), clients={"dynamodb": client})
     assert isinstance(runtime.genesys, GenesysClient)
     keys = []

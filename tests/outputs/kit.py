@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from gcevents.core.documents import derive, version_of
 from gcevents.core.events import GenesysEvent, RawRecord, parse_record
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import ConversationOutputs, Deliveries, OutputSettings, RawEventRoutes, Route
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
-from gcevents.core.records import derive, version_of
 from gcevents.core.router import Router
 from gcevents.core.state import Observation, merge
-from gcevents.ports import CheckScheduler, OutboundRecord, Sink
+from gcevents.ports import CompletionTimerScheduler, OutboundRecord, Sink
 from gcevents.testing.fakes import FakeClock, MemoryDeadLetterSink, MemoryIdempotencyStore, MemoryStateStore
 from gcevents.testing.workload import conversation_lifecycle
 
@@ -30,7 +30,7 @@ class Kit:
     state: MemoryStateStore
     dead_letters: MemoryDeadLetterSink
     clock: FakeClock
-    scheduler: CheckScheduler | None
+    scheduler: CompletionTimerScheduler | None
     idempotency: MemoryIdempotencyStore
     reports: list[BatchReport] = field(default_factory=list)
     deliveries: Deliveries | None = None
@@ -60,7 +60,7 @@ def make_kit(
     sinks: Sequence[tuple[Sink, frozenset[str], tuple[str, ...]]],
     *,
     grace: float = 900.0,
-    scheduler: CheckScheduler | None = None,
+    scheduler: CompletionTimerScheduler | None = None,
     clock: FakeClock | None = None,
 ) -> Kit:
     clock = clock or FakeClock(START_MS / 1000 + 3 * 3600)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections import Counter
 
+from gcevents.core.documents import COMPLETED
 from gcevents.core.outputs import DERIVED
 from gcevents.core.pipeline import ALREADY_APPLIED, Outcome
-from gcevents.core.records import COMPLETED
 from gcevents.errors import TransientError
 from gcevents.testing.sinks import RecordingSink
 

@@ -111,10 +111,11 @@ def test_firehose_writes_ndjson_to_s3_once_despite_partial_failures(
     firehose.create_delivery_stream(
         DeliveryStreamName=unique_name,
         ExtendedS3DestinationConfiguration={
-            "RoleARN": "arn:aws:iam::123456789012:role/firehose", "BucketARN": f"arn:aws:s3:::{unique_name}",
+            "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+            "BucketARN": f"arn:aws:s3:::{unique_name}",
             "Prefix": "conversations/",
         },
-    )  # fmt: skip
+    )
     flaky = FailSomeEntries(firehose, "put_record_batch", "Records", "RequestResponses", "ServiceUnavailableException")
     env = {**base_env(tmp_path), "GCEVENTS_SINKS": f"firehose:{unique_name}|completed"}
     runtime = build_runtime(Config.from_env(env), clients={"firehose": flaky})

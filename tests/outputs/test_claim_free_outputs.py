@@ -19,12 +19,12 @@ from hypothesis import strategies as st
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.adapters.sqlite.idempotency import SqliteIdempotencyStore
 from gcevents.adapters.sqlite.state import SqliteStateStore
+from gcevents.core.documents import COMPLETED, UPDATED
 from gcevents.core.events import RawRecord
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import DERIVED, ConversationOutputs, Deliveries, OutputSettings, Route
 from gcevents.core.pipeline import BatchReport, Outcome, Pipeline, PipelineSettings
 from gcevents.core.projection import StateProjection
-from gcevents.core.records import COMPLETED, UPDATED
 from gcevents.core.router import Router
 from gcevents.ports import IdempotencyStore, StateStore
 from gcevents.testing.events import parse

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gcevents.config import Config
-from gcevents.core.records import COMPLETED, UPDATED
+from gcevents.core.documents import COMPLETED, UPDATED
 from gcevents.entrypoints.runtime import build_runtime
 from gcevents.errors import ConfigError
 
@@ -78,11 +78,21 @@ def test_http_is_allowed_to_loopback_only_behind_the_switch() -> None:
 @pytest.mark.parametrize(
     "host",
     [
-        "169.254.169.254", "169.254.170.2", "[fd00:ec2::254]", "[::ffff:169.254.169.254]", "[fe80::1]",
-        "metadata.google.internal", "METADATA.GOOGLE.INTERNAL.", "metadata.goog", "instance-data.ec2.internal",
-        "0.0.0.0", "[::]", "100.100.100.200", "[64:ff9b::a9fe:a9fe]",
+        "169.254.169.254",
+        "169.254.170.2",
+        "[fd00:ec2::254]",
+        "[::ffff:169.254.169.254]",
+        "[fe80::1]",
+        "metadata.google.internal",
+        "METADATA.GOOGLE.INTERNAL.",
+        "metadata.goog",
+        "instance-data.ec2.internal",
+        "0.0.0.0",
+        "[::]",
+        "100.100.100.200",
+        "[64:ff9b::a9fe:a9fe]",
     ],
-)  # fmt: skip
+)
 def test_metadata_link_local_and_unspecified_targets_are_refused(host: str) -> None:
     """Issue 21.6: `https://169.254.169.254/latest/meta-data/` and the like were accepted as webhook targets."""
     with pytest.raises(ConfigError) as raised:
@@ -113,15 +123,26 @@ def test_the_secret_never_shows_in_the_config_repr() -> None:
 
 
 def test_derived_records_need_the_state_store() -> None:
-    config = Config.from_env({"GCEVENTS_STATE_STORE": "off", "GCEVENTS_IDEMPOTENCY_STORE": "memory",
-                              "GCEVENTS_DLQ": "memory", "GCEVENTS_SINKS": "firehose:lake"})  # fmt: skip
+    config = Config.from_env(
+        {
+            "GCEVENTS_STATE_STORE": "off",
+            "GCEVENTS_IDEMPOTENCY_STORE": "memory",
+            "GCEVENTS_DLQ": "memory",
+            "GCEVENTS_SINKS": "firehose:lake",
+        }
+    )
     with pytest.raises(ConfigError, match="STATE_STORE"):
         build_runtime(config)
 
 
 def test_the_runtime_wires_routes_in_order() -> None:
-    env = {"GCEVENTS_IDEMPOTENCY_STORE": "memory", "GCEVENTS_STATE_STORE": "memory", "GCEVENTS_DLQ": "memory",
-           "GCEVENTS_SINKS": "webhook:http://127.0.0.1:9/x|derived,v2.*", **LOOPBACK_ENV}  # fmt: skip
+    env = {
+        "GCEVENTS_IDEMPOTENCY_STORE": "memory",
+        "GCEVENTS_STATE_STORE": "memory",
+        "GCEVENTS_DLQ": "memory",
+        "GCEVENTS_SINKS": "webhook:http://127.0.0.1:9/x|derived,v2.*",
+        **LOOPBACK_ENV,
+    }
     runtime = build_runtime(Config.from_env(env))
     assert runtime.outputs is not None
     assert runtime.outputs.conversations is not None

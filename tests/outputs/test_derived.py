@@ -11,9 +11,10 @@ from collections.abc import Sequence
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gcevents.core.outputs import DERIVED, check_message
+from gcevents.core.documents import COMPLETED, RAW_EVENT, UPDATED, ConversationDocument
+from gcevents.core.events import TIMER_KIND, GenesysEvent, RawRecord, parse_record
+from gcevents.core.outputs import DERIVED, timer_due, timer_message
 from gcevents.core.pipeline import Outcome
-from gcevents.core.records import COMPLETED, RAW_EVENT, UPDATED, ConversationRecord
 from gcevents.errors import PermanentError, RateLimitedError, TransientError
 from gcevents.ports import OutboundRecord
 from gcevents.testing.sinks import RecordingSink
@@ -85,7 +86,7 @@ def test_the_record_carries_participants_durations_wrapups_and_source_keys() -> 
     sink = RecordingSink()
     make_kit([(sink, DERIVED, ())]).run(events)
     (document,) = sink.documents(COMPLETED)
-    record = ConversationRecord.from_document(document)
+    record = ConversationDocument.from_document(document)
     assert record.id == f"{cid}:{record.version}"
     assert record.wrapup_complete
     assert record.media_type in {"VOICE", "CHAT", "CALLBACK"}
@@ -166,7 +167,7 @@ def test_a_permanent_rejection_dead_letters_the_inputs_and_a_redrive_delivers() 
     assert sink.documents()[0]["conversationId"] == cid
 
 
-def test_without_a_wrapup_a_check_completes_the_conversation_after_the_grace() -> None:
+def test_without_a_wrapup_a_timer_completes_the_conversation_after_the_grace() -> None:
     ((_cid, events),) = lifecycles(1, seed=8).items()
     scheduler = ListScheduler()
     sink = RecordingSink()
@@ -192,15 +193,25 @@ def test_without_a_wrapup_a_check_completes_the_conversation_after_the_grace() -
     assert scheduler.messages == []
 
 
-def test_a_check_for_a_delivered_or_unknown_conversation_does_nothing() -> None:
+def test_a_timer_for_a_delivered_or_unknown_conversation_does_nothing() -> None:
     ((cid, events),) = lifecycles(1, seed=9).items()
     sink = RecordingSink()
     kit = make_kit([(sink, DERIVED, ())], scheduler=ListScheduler())
     kit.run(events)
     now_ms = int(kit.clock.now() * 1000)
-    report = kit.run([check_message(cid, now_ms, now_ms), check_message("unknown", now_ms, now_ms + 1)])
+    report = kit.run([timer_message(cid, now_ms, now_ms), timer_message("unknown", now_ms, now_ms + 1)])
     assert report.counts() == {"processed": 2}
     assert len(sink.delivered) == 1
+
+
+def test_a_timer_keeps_its_wire_names_so_timers_in_flight_still_parse() -> None:
+    """Timers queued by an older release (called checks then) are still waiting on deployed queues."""
+    body = json.loads(timer_message("c-1", 2_000, 1_000))
+    assert body["detail-type"] == "gcevents.check"
+    assert body["detail"]["topicName"] == "gcevents.check.c-1"
+    event = parse_record(RawRecord(json.dumps(body)))
+    assert isinstance(event, GenesysEvent)
+    assert (event.kind, event.conversation_id, timer_due(event)) == (TIMER_KIND, "c-1", 2_000)
 
 
 def test_a_route_for_updates_only_skips_the_first_version() -> None:

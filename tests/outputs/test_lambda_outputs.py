@@ -23,7 +23,7 @@ from .kit import lifecycles
 SECRET = "whsec-lambda"
 
 
-def test_a_missing_wrapup_completes_through_a_delayed_check_on_sqs(boto_client: Any, unique_name: str) -> None:
+def test_a_missing_wrapup_completes_through_a_delayed_timer_on_sqs(boto_client: Any, unique_name: str) -> None:
     dynamodb, sqs = boto_client("dynamodb"), boto_client("sqs")
     create_idempotency_table(dynamodb, f"{unique_name}-idem")
     create_state_table(dynamodb, f"{unique_name}-state")
@@ -34,10 +34,13 @@ def test_a_missing_wrapup_completes_through_a_delayed_check_on_sqs(boto_client: 
         env = {
             "GCEVENTS_IDEMPOTENCY_STORE": f"dynamodb:{unique_name}-idem",
             "GCEVENTS_STATE_STORE": f"dynamodb:{unique_name}-state",
-            "GCEVENTS_DLQ": "memory", "GCEVENTS_SINKS": f"webhook:{receiver.url}", "GCEVENTS_WEBHOOK_SECRET": SECRET,
+            "GCEVENTS_DLQ": "memory",
+            "GCEVENTS_SINKS": f"webhook:{receiver.url}",
+            "GCEVENTS_WEBHOOK_SECRET": SECRET,
             "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
-            "GCEVENTS_CHECK_QUEUE": f"sqs:{queue}", "GCEVENTS_COMPLETION_GRACE": "1",
-        }  # fmt: skip
+            "GCEVENTS_CHECK_QUEUE": f"sqs:{queue}",
+            "GCEVENTS_COMPLETION_GRACE": "1",
+        }
         runtime = build_runtime(Config.from_env(env))
         context = LambdaContext(30.0)
         random.Random(1).shuffle(without_wrapup)
@@ -55,13 +58,17 @@ def test_a_missing_wrapup_completes_through_a_delayed_check_on_sqs(boto_client: 
 
 
 @pytest.mark.slow  # a real HTTP receiver
-def test_a_grace_of_zero_completes_at_the_end_without_a_check_queue(tmp_path: Any) -> None:
+def test_a_grace_of_zero_completes_at_the_end_without_a_timer_queue(tmp_path: Any) -> None:
     ((cid, events),) = lifecycles(1, seed=41).items()
     ended = [e for e in events if not e["detail"]["topicName"].endswith(("acw", "wrapup"))]
     with WebhookReceiver(SECRET) as receiver:
-        env = {"GCEVENTS_DB": str(tmp_path / "g.db"), "GCEVENTS_SINKS": f"webhook:{receiver.url}",
-               "GCEVENTS_WEBHOOK_SECRET": SECRET, "GCEVENTS_COMPLETION_GRACE": "0",
-               "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true"}  # fmt: skip
+        env = {
+            "GCEVENTS_DB": str(tmp_path / "g.db"),
+            "GCEVENTS_SINKS": f"webhook:{receiver.url}",
+            "GCEVENTS_WEBHOOK_SECRET": SECRET,
+            "GCEVENTS_COMPLETION_GRACE": "0",
+            "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
+        }
         runtime = build_runtime(Config.from_env(env))
         process_invocation(runtime, sqs_batch(ended), LambdaContext(30.0))
         assert [r.document["conversationId"] for r in receiver.of_type("conversation.completed")] == [cid]

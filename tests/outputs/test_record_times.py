@@ -56,7 +56,7 @@ def test_every_record_time_has_one_shape(conversations: int, seed: int, whole_se
 
 
 def test_analytics_times_take_the_one_shape() -> None:
-    from gcevents.core.records import derive
+    from gcevents.core.documents import derive
 
     state = {
         "enrichment": {

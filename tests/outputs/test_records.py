@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gcevents.core import state as state_module
-from gcevents.core.records import derive, is_wrapped_up, pending_wrapups, version_of
+from gcevents.core.documents import derive, is_wrapped_up, pending_wrapups, version_of
 from gcevents.core.state import SOURCES, SOURCES_TRUNCATED, join
 
 keys = st.lists(st.sampled_from([f"k{n}" for n in range(8)]), max_size=6, unique=True)
@@ -36,10 +36,12 @@ def _state(**participants: dict[str, object]) -> dict[str, object]:
         return {"value": v, "at": 1, "by": "k"}
 
     return {
-        "startTime": 1_000, "endTime": 61_000, "mediaType": reg("VOICE"),
+        "startTime": 1_000,
+        "endTime": 61_000,
+        "mediaType": reg("VOICE"),
         "participants": {pid: {k: reg(v) for k, v in fields.items()} for pid, fields in participants.items()},
         SOURCES: ["a", "b"],
-    }  # fmt: skip
+    }
 
 
 def test_wrapups_durations_and_version() -> None:

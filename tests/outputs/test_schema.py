@@ -8,8 +8,8 @@ import jsonschema
 import pytest
 
 from gcevents import schemas
+from gcevents.core.documents import COMPLETED, RAW_EVENT, UPDATED
 from gcevents.core.outputs import DERIVED
-from gcevents.core.records import COMPLETED, RAW_EVENT, UPDATED
 from gcevents.errors import GcEventsError
 from gcevents.testing.sinks import RecordingSink
 

@@ -38,9 +38,14 @@ def sink(handler: Callable[[httpx.Request], httpx.Response], clock: Clock | None
     clock = clock or Clock()
     breaker = kw.pop("breaker", None) or CircuitBreaker(5, 30.0, clock=clock)
     return WebhookSink(
-        URL, lambda: Secret(SECRET), transport=httpx.MockTransport(handler), sleep=clock.sleep, clock=clock,
-        breaker=breaker, **kw,  # type: ignore[arg-type]
-    )  # fmt: skip
+        URL,
+        lambda: Secret(SECRET),
+        transport=httpx.MockTransport(handler),
+        sleep=clock.sleep,
+        clock=clock,
+        breaker=breaker,
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 def test_posts_signed_json_with_the_idempotency_key() -> None:

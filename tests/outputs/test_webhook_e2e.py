@@ -87,10 +87,14 @@ def test_an_endpoint_down_for_longer_than_a_batch_loses_nothing_and_burns_no_req
 ) -> None:
     spike = make_spike(240, duplicate_rate=0.0, malformed=0, untrusted=0, seed=5)
     env = {
-        "GCEVENTS_DB": str(tmp_path / "g.db"), "GCEVENTS_SINKS": f"webhook:{receiver.url}",
-        "GCEVENTS_WEBHOOK_SECRET": SECRET, "GCEVENTS_WEBHOOK_BREAKER": "3", "GCEVENTS_WEBHOOK_BREAKER_SECONDS": "0.3",
-        "GCEVENTS_COMPLETION_GRACE": "0", "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
-    }  # fmt: skip
+        "GCEVENTS_DB": str(tmp_path / "g.db"),
+        "GCEVENTS_SINKS": f"webhook:{receiver.url}",
+        "GCEVENTS_WEBHOOK_SECRET": SECRET,
+        "GCEVENTS_WEBHOOK_BREAKER": "3",
+        "GCEVENTS_WEBHOOK_BREAKER_SECONDS": "0.3",
+        "GCEVENTS_COMPLETION_GRACE": "0",
+        "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
+    }
     runtime = build_runtime(Config.from_env(env))
     records = [RawRecord(body, f"m{n}", f"r{n}") for n, body in enumerate(spike.bodies)]
     receiver.down = True

@@ -92,8 +92,11 @@ def test_each_delivery_carries_one_signature_per_secret_and_nothing_secret_in_an
 def test_the_standard_webhooks_signature_matches_the_specification_vector() -> None:
     # The example of the Standard Webhooks specification (a `whsec_` secret is base64 after the prefix).
     secret, message_id, timestamp, body = (
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, b'{"test": 2432232314}'
-    )  # fmt: skip
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1614265330,
+        b'{"test": 2432232314}',
+    )
     assert standard_signature(secret, message_id, timestamp, body) == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 

@@ -37,9 +37,15 @@ def resolver(*addresses: str) -> Callable[[str, int], list[str]]:
 
 @pytest.mark.parametrize(
     "addresses",
-    [("169.254.169.254",), ("fd00:ec2::254",), ("::ffff:169.254.169.254",), ("10.0.0.5", "169.254.170.2"),
-     ("0.0.0.0",), ("127.0.0.1",)],
-)  # fmt: skip
+    [
+        ("169.254.169.254",),
+        ("fd00:ec2::254",),
+        ("::ffff:169.254.169.254",),
+        ("10.0.0.5", "169.254.170.2"),
+        ("0.0.0.0",),
+        ("127.0.0.1",),
+    ],
+)
 def test_a_name_resolving_to_a_forbidden_address_is_refused_before_connecting(addresses: tuple[str, ...]) -> None:
     resolve = resolver(*addresses)
     sink = WebhookSink("https://hooks.example.com/in/T0K3N", lambda: Secret(SECRET), resolve=resolve)

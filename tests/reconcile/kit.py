@@ -14,9 +14,9 @@ from typing import Any
 
 from gcevents.adapters.genesys import GenesysClient
 from gcevents.adapters.genesys.analytics import ConversationDetails
+from gcevents.core.documents import COMPLETED
 from gcevents.core.events import GenesysEvent
 from gcevents.core.pipeline import Outcome
-from gcevents.core.records import COMPLETED
 from gcevents.core.router import HandlerContext
 from gcevents.ops.reconcile import ReconcileOptions, ReconcileReport, pipeline_runner, reconcile
 from gcevents.testing.fakes import FakeClock
@@ -49,9 +49,13 @@ class World:
     def reconcile(self, *, apply: bool = False, **options: Any) -> ReconcileReport:
         runner = pipeline_runner(self.kit.pipeline, self.kit.dead_letters) if apply else None
         return reconcile(
-            self.history, self.kit.state, ReconcileOptions(*WINDOW, apply=apply, **options),
-            runner=runner, clock=self.kit.clock, api_calls=self.client.stats.snapshot,
-        )  # fmt: skip
+            self.history,
+            self.kit.state,
+            ReconcileOptions(*WINDOW, apply=apply, **options),
+            runner=runner,
+            clock=self.kit.clock,
+            api_calls=self.client.stats.snapshot,
+        )
 
     def completed(self) -> Counter[str]:
         return Counter(d["conversationId"] for d in self.sink.documents(COMPLETED))
@@ -61,12 +65,16 @@ class World:
 
 
 @contextmanager
-def world(events: int = 1200, *, drop_rate: float = 0.05, seed: int = 3, now: float | None = None,
-          **simulator: Any) -> Iterator[World]:  # fmt: skip
+def world(
+    events: int = 1200, *, drop_rate: float = 0.05, seed: int = 3, now: float | None = None, **simulator: Any
+) -> Iterator[World]:
     spike = make_spike(events, duplicate_rate=0.1, malformed=0, untrusted=0, seed=seed, drop_rate=drop_rate)
     sink = RecordingSink()
-    kit = make_kit([(sink, frozenset({COMPLETED, "conversation.updated"}), ())], grace=0.0,
-                   clock=FakeClock(now if now is not None else START_MS / 1000 + 4 * 3600))  # fmt: skip
+    kit = make_kit(
+        [(sink, frozenset({COMPLETED, "conversation.updated"}), ())],
+        grace=0.0,
+        clock=FakeClock(now if now is not None else START_MS / 1000 + 4 * 3600),
+    )
     lock = threading.Lock()
     sim = GenesysSimulator(SimulatorOptions(rate_limit_per_minute=None, **simulator))
     sim.register_conversations(spike.analytics.values())

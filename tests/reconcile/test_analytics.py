@@ -46,18 +46,32 @@ def test_the_query_pages_by_100_with_total_hits_and_filters_on_the_end(sim: Any)
     starts = [c["conversationStart"] for c in first["conversations"]]
     assert starts == sorted(starts)
     last_page = -(-len(ENDED) // 100)
-    status, last = post(client, "/api/v2/analytics/conversations/details/query",
-                        {**body, "paging": {"pageSize": 100, "pageNumber": last_page}})  # fmt: skip
+    status, last = post(
+        client,
+        "/api/v2/analytics/conversations/details/query",
+        {**body, "paging": {"pageSize": 100, "pageNumber": last_page}},
+    )
     assert len(last["conversations"]) == len(ENDED) - 100 * (last_page - 1)
-    status, beyond = post(client, "/api/v2/analytics/conversations/details/query",
-                          {**body, "paging": {"pageSize": 100, "pageNumber": last_page + 1}})  # fmt: skip
+    status, beyond = post(
+        client,
+        "/api/v2/analytics/conversations/details/query",
+        {**body, "paging": {"pageSize": 100, "pageNumber": last_page + 1}},
+    )
     assert (status, beyond) == (200, {"totalHits": len(ENDED)})
-    ongoing = {**body, "conversationFilters": [{"type": "and", "predicates": [
-        {"type": "dimension", "dimension": "conversationEnd", "operator": "notExists"}]}]}  # fmt: skip
+    ongoing = {
+        **body,
+        "conversationFilters": [
+            {
+                "type": "and",
+                "predicates": [{"type": "dimension", "dimension": "conversationEnd", "operator": "notExists"}],
+            }
+        ],
+    }
     ongoing_hits = post(client, "/api/v2/analytics/conversations/details/query", ongoing)[1]["totalHits"]
     assert ongoing_hits == len(SPIKE.analytics) - len(ENDED)
-    assert post(client, "/api/v2/analytics/conversations/details/query",
-                {**body, "paging": {"pageSize": 101}})[0] == 400  # fmt: skip
+    assert (
+        post(client, "/api/v2/analytics/conversations/details/query", {**body, "paging": {"pageSize": 101}})[0] == 400
+    )
 
 
 def test_jobs_answer_pending_then_fulfilled_and_page_by_cursor(sim: Any) -> None:

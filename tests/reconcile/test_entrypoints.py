@@ -41,8 +41,15 @@ class Terminal(io.StringIO):
 def recent_spike(events: int, seed: int = 5) -> Any:
     """A spike that happened four hours ago (reconcile refuses windows older than the state's retention)."""
     hour = int(time.time() // 3600 * 3600)
-    return make_spike(events, duplicate_rate=0.1, malformed=0, untrusted=0, seed=seed,
-                      start_ms=(hour - 4 * 3600) * 1000, drop_rate=0.05)  # fmt: skip
+    return make_spike(
+        events,
+        duplicate_rate=0.1,
+        malformed=0,
+        untrusted=0,
+        seed=seed,
+        start_ms=(hour - 4 * 3600) * 1000,
+        drop_rate=0.05,
+    )
 
 
 @pytest.mark.parametrize(
@@ -68,9 +75,14 @@ def test_the_cli_reports_repairs_and_then_finds_nothing(
     spike = recent_spike(1500)
     with GenesysSimulator(SimulatorOptions(rate_limit_per_minute=None)) as sim, WebhookReceiver("s3cret") as hook:
         sim.register_conversations(spike.analytics.values())
-        for name, value in {**sim.env(), "GCEVENTS_DB": str(tmp_path / "db"), "GCEVENTS_SINKS": f"webhook:{hook.url}",
-                            "GCEVENTS_WEBHOOK_SECRET": "s3cret", "GCEVENTS_LOG_LEVEL": "ERROR",
-                            "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true"}.items():  # fmt: skip
+        for name, value in {
+            **sim.env(),
+            "GCEVENTS_DB": str(tmp_path / "db"),
+            "GCEVENTS_SINKS": f"webhook:{hook.url}",
+            "GCEVENTS_WEBHOOK_SECRET": "s3cret",
+            "GCEVENTS_LOG_LEVEL": "ERROR",
+            "GCEVENTS_WEBHOOK_ALLOW_LOOPBACK": "true",
+        }.items():
             monkeypatch.setenv(name, value)
         (tmp_path / "in.jsonl").write_text("\n".join(spike.bodies))
         assert cli.main(["process", str(tmp_path / "in.jsonl"), "--json"]) == 0
@@ -113,8 +125,12 @@ def test_the_handler_runs_a_scheduled_reconcile_and_emits_its_metrics(tmp_path: 
     sim.register_conversations(spike.analytics.values())
     transport = sim.transport()
     sqlite = StoreSpec("sqlite", str(tmp_path / "db"))
-    config = Config(idempotency_store=sqlite, state_store=sqlite, dead_letters=sqlite,
-                    pipeline=PipelineSettings(handler_concurrency=2))  # fmt: skip
+    config = Config(
+        idempotency_store=sqlite,
+        state_store=sqlite,
+        dead_letters=sqlite,
+        pipeline=PipelineSettings(handler_concurrency=2),
+    )
     runtime = build_runtime(config, enricher=MemoryEnricher())
     runtime.genesys = GenesysClient(sim.settings(rate_per_minute=60_000), transport=transport)
     stream = io.StringIO()

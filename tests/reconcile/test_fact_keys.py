@@ -27,8 +27,11 @@ KINDS = ("customer.start", "customer.end", "user.start", "user.end", "acw")
 
 def real(kind: str, n: int = 0, at: int = EVENT_MS) -> dict[str, Any]:
     body = {"conversationId": "c-1", "participantId": f"p-{n}", "sessionId": f"s-{n}", "eventTime": at + n}
-    return {"source": "aws.partner/genesys.com/cloud/org/x", "detail-type": kind,
-            "detail": {"topicName": f"v2.detail.events.conversation.c-1.{kind}", "eventBody": body}}  # fmt: skip
+    return {
+        "source": "aws.partner/genesys.com/cloud/org/x",
+        "detail-type": kind,
+        "detail": {"topicName": f"v2.detail.events.conversation.c-1.{kind}", "eventBody": body},
+    }
 
 
 def rebuilt(kind: str, n: int = 0, skew_ms: int = 437) -> dict[str, Any]:
@@ -49,9 +52,12 @@ class Harness:
         router = Router()
         router.on("*")(self.handle)
         self.pipeline = Pipeline(
-            idempotency=Idempotency(self.store, clock=self.clock), dead_letters=MemoryDeadLetterSink(),
-            router=router, clock=self.clock, settings=PipelineSettings(fact_keys_after=fact_keys_after),
-        )  # fmt: skip
+            idempotency=Idempotency(self.store, clock=self.clock),
+            dead_letters=MemoryDeadLetterSink(),
+            router=router,
+            clock=self.clock,
+            settings=PipelineSettings(fact_keys_after=fact_keys_after),
+        )
 
     def handle(self, event: GenesysEvent, ctx: HandlerContext) -> None:
         fact = (event.kind, event.participant_id or "")
@@ -120,11 +126,14 @@ def test_a_failed_handler_gives_the_fact_key_back_so_a_later_copy_applies_it() -
 
 @settings(max_examples=30)
 @given(
-    st.lists(st.tuples(st.sampled_from(KINDS), st.integers(0, 2), st.booleans(), st.integers(-900, 900)),
-             min_size=1, max_size=14),
+    st.lists(
+        st.tuples(st.sampled_from(KINDS), st.integers(0, 2), st.booleans(), st.integers(-900, 900)),
+        min_size=1,
+        max_size=14,
+    ),
     st.randoms(use_true_random=False),
     st.integers(1, 5),
-)  # fmt: skip
+)
 def test_any_order_and_batching_of_real_and_rebuilt_copies_applies_each_fact_once(
     copies: list[tuple[str, int, bool, int]], rng: Any, batch: int
 ) -> None:

@@ -97,11 +97,27 @@ def test_odd_documents_give_no_facts_and_never_raise() -> None:
     odd: list[dict[str, Any]] = [
         {"conversationId": "c", "conversationEnd": "2025-01-01T00:00:00Z"},
         {"conversationId": "c", "participants": "nope"},
-        {"conversationId": "c", "participants": [1, {"purpose": "agent"}, {"participantId": "p", "purpose": "agent",
-                                                                            "sessions": [{"segments": "x"}, 7]}]},
-        {"conversationId": "c", "participants": [{"participantId": "p", "purpose": "customer", "sessions": [
-            {"sessionId": "s", "segments": [{"segmentStart": "not a time"}, {"segmentType": "wrapup"}]}]}]},
-    ]  # fmt: skip
+        {
+            "conversationId": "c",
+            "participants": [
+                1,
+                {"purpose": "agent"},
+                {"participantId": "p", "purpose": "agent", "sessions": [{"segments": "x"}, 7]},
+            ],
+        },
+        {
+            "conversationId": "c",
+            "participants": [
+                {
+                    "participantId": "p",
+                    "purpose": "customer",
+                    "sessions": [
+                        {"sessionId": "s", "segments": [{"segmentStart": "not a time"}, {"segmentType": "wrapup"}]}
+                    ],
+                }
+            ],
+        },
+    ]
     for document in odd:
         assert repair_facts(document, None, checked_at_ms=0) == []
         assert find_gap(document, {"endTime": 1}) is None

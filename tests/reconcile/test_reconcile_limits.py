@@ -76,8 +76,9 @@ def test_a_fact_live_processing_holds_is_left_for_the_next_run() -> None:
         now_ms = int(w.kit.clock.now() * 1000)
         assert w.kit.idempotency.claim(fact.fact_key, "live", now_ms + 30_000, now_ms).status is ClaimStatus.CLAIMED
         runner = pipeline_runner(w.kit.pipeline, w.kit.dead_letters, max_attempts=1)
-        first = reconcile(w.history, w.kit.state, ReconcileOptions(*WINDOW, apply=True), runner=runner,
-                          clock=w.kit.clock)  # fmt: skip
+        first = reconcile(
+            w.history, w.kit.state, ReconcileOptions(*WINDOW, apply=True), runner=runner, clock=w.kit.clock
+        )
         assert first.unrepaired == [gap.conversation_id]
         assert first.facts[LEFT_FOR_NEXT_RUN] == 1
         assert w.kit.dead_letters.letters == []
@@ -103,11 +104,21 @@ def test_the_genesys_budget_holds_under_429s_with_the_same_client() -> None:
         sim = GenesysSimulator(options, clock=lambda: now[0], sleep=sleep)
         sim.register_conversations(w.spike.analytics.values())
         transport = sim.transport()
-        client = GenesysClient(sim.settings(rate_per_minute=600, max_wait=60.0), transport=transport,
-                               monotonic=lambda: now[0], sleep=sleep, clock=w.kit.clock.now)  # fmt: skip
+        client = GenesysClient(
+            sim.settings(rate_per_minute=600, max_wait=60.0),
+            transport=transport,
+            monotonic=lambda: now[0],
+            sleep=sleep,
+            clock=w.kit.clock.now,
+        )
         w.process(w.spike.bodies)
-        report = reconcile(ConversationDetails(client, clock=w.kit.clock.now), w.kit.state,
-                           ReconcileOptions(*WINDOW), clock=w.kit.clock, api_calls=client.stats.snapshot)  # fmt: skip
+        report = reconcile(
+            ConversationDetails(client, clock=w.kit.clock.now),
+            w.kit.state,
+            ReconcileOptions(*WINDOW),
+            clock=w.kit.clock,
+            api_calls=client.stats.snapshot,
+        )
         assert {g.conversation_id: set(g.kinds) for g in report.gaps} == w.spike.expected_gaps()
         calls = report.genesys_calls
         assert calls["rate_limited"] > 0

@@ -21,8 +21,21 @@ from gcevents.entrypoints.runtime import build_runtime
 from gcevents.errors import ConfigError
 from gcevents.testing.workload import TRUSTED_SOURCE, conversation_lifecycle
 
-TOPICS = [f"v2.detail.events.conversation.{{id}}.{k}" for k in ("customer.start", "customer.end", "user.start",
-          "user.end", "acw", "wrapup", "flow.start", "flow.end", "acd.start", "acd.end")]  # fmt: skip
+TOPICS = [
+    f"v2.detail.events.conversation.{{id}}.{k}"
+    for k in (
+        "customer.start",
+        "customer.end",
+        "user.start",
+        "user.end",
+        "acw",
+        "wrapup",
+        "flow.start",
+        "flow.end",
+        "acd.start",
+        "acd.end",
+    )
+]
 
 
 @pytest.fixture
@@ -35,24 +48,39 @@ def stack(boto_client: Any, unique_name: str) -> dict[str, Any]:
     pattern = {"source": [{"prefix": TRUSTED_SOURCE.rsplit("/", 1)[0] + "/"}], "detail-type": TOPICS}
     rule_arn = events.put_rule(Name="genesys", EventBusName=unique_name, EventPattern=json.dumps(pattern))["RuleArn"]
     events.put_targets(Rule="genesys", EventBusName=unique_name, Targets=[{"Id": "queue", "Arn": queue_arn}])
-    archive = events.create_archive(ArchiveName=unique_name, EventSourceArn=bus_arn, EventPattern=json.dumps(pattern),
-                                    RetentionDays=7)  # fmt: skip
-    return {"events": events, "sqs": sqs, "bus": unique_name, "queue": queue, "rule": rule_arn,
-            "archive": archive["ArchiveArn"]}  # fmt: skip
+    archive = events.create_archive(
+        ArchiveName=unique_name, EventSourceArn=bus_arn, EventPattern=json.dumps(pattern), RetentionDays=7
+    )
+    return {
+        "events": events,
+        "sqs": sqs,
+        "bus": unique_name,
+        "queue": queue,
+        "rule": rule_arn,
+        "archive": archive["ArchiveArn"],
+    }
 
 
 def drain(sqs: Any, queue: str) -> list[str]:
     bodies: list[str] = []
     while batch := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
         bodies += [m["Body"] for m in batch]
-        sqs.delete_message_batch(QueueUrl=queue, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                                                          for n, m in enumerate(batch)])  # fmt: skip
+        sqs.delete_message_batch(
+            QueueUrl=queue, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(batch)]
+        )
     return bodies
 
 
 def put(stack: dict[str, Any], envelopes: list[dict[str, Any]]) -> None:
-    entries = [{"Source": e["source"], "DetailType": e["detail-type"], "Detail": json.dumps(e["detail"]),
-                "EventBusName": stack["bus"]} for e in envelopes]  # fmt: skip
+    entries = [
+        {
+            "Source": e["source"],
+            "DetailType": e["detail-type"],
+            "Detail": json.dumps(e["detail"]),
+            "EventBusName": stack["bus"],
+        }
+        for e in envelopes
+    ]
     for start in range(0, len(entries), 10):
         assert stack["events"].put_events(Entries=entries[start : start + 10])["FailedEntryCount"] == 0
 
@@ -66,9 +94,13 @@ def test_a_replay_redelivers_the_window_and_the_pipeline_finds_every_event_proce
     put(stack, envelopes)
     first = drain(stack["sqs"], stack["queue"])
     assert len(first) == len(envelopes)
-    runtime = build_runtime(Config(idempotency_store=StoreSpec("sqlite", str(tmp_path / "db")),
-                                   state_store=StoreSpec("sqlite", str(tmp_path / "db")),
-                                   dead_letters=StoreSpec("memory")))  # fmt: skip
+    runtime = build_runtime(
+        Config(
+            idempotency_store=StoreSpec("sqlite", str(tmp_path / "db")),
+            state_store=StoreSpec("sqlite", str(tmp_path / "db")),
+            dead_letters=StoreSpec("memory"),
+        )
+    )
     report = runtime.pipeline.run([RawRecord(b, f"m{n}") for n, b in enumerate(first)], time.time() + 60)
     assert report.counts()["processed"] == len(envelopes)
 
@@ -101,9 +133,23 @@ def test_a_topic_replay_goes_through_a_temporary_rule_that_is_deleted_when_the_r
 ) -> None:
     events = stack["events"]
     now = datetime.now(tz=UTC)
-    args = ["replay", "--from", (now - timedelta(hours=1)).isoformat(), "--to", now.isoformat(), "--archive",
-            stack["archive"], "--rule", stack["rule"], "--topic", "customer.end", "--topic", "acw", "--no-wait",
-            "--json"]  # fmt: skip
+    args = [
+        "replay",
+        "--from",
+        (now - timedelta(hours=1)).isoformat(),
+        "--to",
+        now.isoformat(),
+        "--archive",
+        stack["archive"],
+        "--rule",
+        stack["rule"],
+        "--topic",
+        "customer.end",
+        "--topic",
+        "acw",
+        "--no-wait",
+        "--json",
+    ]
     assert cli.main(args) == 0
     status = json.loads(capsys.readouterr().out.splitlines()[-1])
     name = status["replayName"]
@@ -114,8 +160,9 @@ def test_a_topic_replay_goes_through_a_temporary_rule_that_is_deleted_when_the_r
     assert pattern["detail-type"] == [TOPICS[1], TOPICS[4]]
     assert pattern["replay-name"] == [name]  # never matches a live event
     targets = events.list_targets_by_rule(Rule=name, EventBusName=stack["bus"])["Targets"]
-    assert [t["Arn"] for t in targets] == [t["Arn"] for t in events.list_targets_by_rule(
-        Rule="genesys", EventBusName=stack["bus"])["Targets"]]  # fmt: skip
+    assert [t["Arn"] for t in targets] == [
+        t["Arn"] for t in events.list_targets_by_rule(Rule="genesys", EventBusName=stack["bus"])["Targets"]
+    ]
 
     assert cli.main(["replay", "--status", name, "--json"]) == 0  # moto replays synchronously: COMPLETED
     assert json.loads(capsys.readouterr().out)["state"] == "COMPLETED"

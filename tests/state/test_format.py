@@ -17,7 +17,7 @@ import pytest
 from gcevents.adapters.dynamodb.state import DynamoDbStateStore, create_state_table, from_item
 from gcevents.adapters.sqlite.state import SqliteStateStore
 from gcevents.core import state_format
-from gcevents.core.records import ConversationRecord
+from gcevents.core.documents import ConversationDocument
 from gcevents.core.state import stored_view
 from gcevents.errors import TransientError
 from gcevents.testing.fakes import FakeClock
@@ -45,7 +45,7 @@ def test_format_1_items_read_as_that_release_read_them() -> None:
 
 
 def test_a_record_of_spec_version_1_is_read() -> None:
-    record = ConversationRecord.from_document(fixture("conversation.completed.json"))
+    record = ConversationDocument.from_document(fixture("conversation.completed.json"))
     assert (record.conversation_id, record.wrapup_codes, record.wrapup_complete) == (CID, ("Sale",), True)
     assert [p.participant_id for p in record.participants] == ["cust-1", "acd-1", "agent-1"]
 

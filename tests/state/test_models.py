@@ -45,10 +45,19 @@ def test_per_kind_fields_are_typed() -> None:
 
     acw = typed(make_event("acw", userId="u1", queueId="q1", wrapupCode="sale", wrapupDurationMs="3000"))
     assert acw == AcwEvent(
-        topic=acw.topic, kind="conversation.acw", content_key=acw.content_key, event_time=acw.event_time,
-        raw=acw.raw, conversation_id="c1", participant_id="p1", session_id="s1",
-        user_id="u1", queue_id="q1", wrapup_code="sale", wrapup_duration_ms=3000,
-    )  # fmt: skip
+        topic=acw.topic,
+        kind="conversation.acw",
+        content_key=acw.content_key,
+        event_time=acw.event_time,
+        raw=acw.raw,
+        conversation_id="c1",
+        participant_id="p1",
+        session_id="s1",
+        user_id="u1",
+        queue_id="q1",
+        wrapup_code="sale",
+        wrapup_duration_ms=3000,
+    )
 
     attributes = typed(make_event("attributes", attributes={"crm": "42", "n": 1}))
     assert isinstance(attributes, AttributesEvent)
@@ -64,8 +73,20 @@ def test_missing_and_mistyped_fields_become_none() -> None:
     assert wrapup.wrapup_code is None
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("²", None), ("1²", None), ("-²", None), ("٣", 3), (" 42 ", 42),
-                                               ("-7", -7), ("--7", None), ("", None), ("4.0", None)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("²", None),
+        ("1²", None),
+        ("-²", None),
+        ("٣", 3),
+        (" 42 ", 42),
+        ("-7", -7),
+        ("--7", None),
+        ("", None),
+        ("4.0", None),
+    ],
+)
 def test_integer_fields_never_raise(raw: str, expected: int | None) -> None:
     """A digit int() rejects ("²", which str.isdigit accepts) gives None, never an exception."""
     acw = typed(make_event("acw", wrapupDurationMs=raw))

@@ -114,10 +114,14 @@ def _retag(envelope: dict[str, Any], tag: int) -> dict[str, Any]:
 def lifecycle(cid: str) -> list[dict[str, Any]]:
     kinds = ("customer.start", "flow.start", "acd.start", "user.start", "user.end", "customer.end", "acw", "wrapup")
     return [
-        event(kind, cid, participant_id="p-a" if kind.startswith(("user", "acw", "wrapup")) else "p-c",
-              event_time=BASE_MS + 1000 * n)
+        event(
+            kind,
+            cid,
+            participant_id="p-a" if kind.startswith(("user", "acw", "wrapup")) else "p-c",
+            event_time=BASE_MS + 1000 * n,
+        )
         for n, kind in enumerate(kinds)
-    ]  # fmt: skip
+    ]
 
 
 def test_the_start_arriving_last_is_processed_and_its_resend_a_duplicate(make_store: MakeStore) -> None:

@@ -60,10 +60,15 @@ class ReplayStatus:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "replayName": self.name, "state": self.state, "progress": round(self.progress, 4),
-            "eventStartTime": _iso(self.start), "eventEndTime": _iso(self.end),
-            "eventLastReplayedTime": _iso(self.last_replayed), "rules": self.rules, "reason": self.reason,
-        }  # fmt: skip
+            "replayName": self.name,
+            "state": self.state,
+            "progress": round(self.progress, 4),
+            "eventStartTime": _iso(self.start),
+            "eventEndTime": _iso(self.end),
+            "eventLastReplayedTime": _iso(self.last_replayed),
+            "rules": self.rules,
+            "reason": self.reason,
+        }
 
 
 class EventBridgeReplays:
@@ -83,20 +88,27 @@ class EventBridgeReplays:
         if request.topics:
             rules = [self._temporary_rule(name, rule, request.topics)]
         self._call(
-            "start_replay", ReplayName=name, EventSourceArn=str(archive["ArchiveArn"]),
-            EventStartTime=request.start, EventEndTime=request.end,
+            "start_replay",
+            ReplayName=name,
+            EventSourceArn=str(archive["ArchiveArn"]),
+            EventStartTime=request.start,
+            EventEndTime=request.end,
             Destination={"Arn": bus_arn, "FilterArns": rules},
             Description=f"gcevents replay{' of ' + ', '.join(request.topics) if request.topics else ''}"[:512],
-        )  # fmt: skip
+        )
         return self.status(name)
 
     def status(self, name: str) -> ReplayStatus:
         found = self._call("describe_replay", ReplayName=name)
         return ReplayStatus(
-            name=name, state=str(found.get("State", "UNKNOWN")), start=_utc(found.get("EventStartTime")),
-            end=_utc(found.get("EventEndTime")), last_replayed=_utc(found.get("EventLastReplayedTime")),
-            rules=list(found.get("Destination", {}).get("FilterArns", [])), reason=found.get("StateReason"),
-        )  # fmt: skip
+            name=name,
+            state=str(found.get("State", "UNKNOWN")),
+            start=_utc(found.get("EventStartTime")),
+            end=_utc(found.get("EventEndTime")),
+            last_replayed=_utc(found.get("EventLastReplayedTime")),
+            rules=list(found.get("Destination", {}).get("FilterArns", [])),
+            reason=found.get("StateReason"),
+        )
 
     def wait(
         self, name: str, *, poll: float = 10.0, on_progress: Callable[[ReplayStatus], None] | None = None
@@ -137,9 +149,13 @@ class EventBridgeReplays:
         pattern["replay-name"] = [name]  # live events never match this rule
         bus = str(rule.get("EventBusName") or "default")
         created = self._call(
-            "put_rule", Name=name, EventBusName=bus, EventPattern=json.dumps(pattern), State="ENABLED",
+            "put_rule",
+            Name=name,
+            EventBusName=bus,
+            EventPattern=json.dumps(pattern),
+            State="ENABLED",
             Description=f"gcevents replay {name}: deleted when the replay ends",
-        )  # fmt: skip
+        )
         targets = self._call("list_targets_by_rule", Rule=str(rule["Name"]), EventBusName=bus)["Targets"]
         answer = self._call("put_targets", Rule=name, EventBusName=bus, Targets=targets)
         if answer.get("FailedEntryCount"):

@@ -21,19 +21,26 @@ MAX_EVENT_BYTES = 256 * 1024  # EventBridge's own PutEvents entry limit
 
 # The kinds and prefixes live in `core.topics`, the one list shared with `gcevents connect` and the template.
 CONVERSATION_KINDS = frozenset(topics.CONVERSATION_KINDS)
-# gcevents' own completion check (`gcevents.core.outputs`): a delayed message that asks the pipeline to look at a
+# gcevents' own completion timer (`gcevents.core.outputs`): a delayed message that asks the pipeline to look at a
 # conversation again when its wrap-up grace period ends. It carries no trust: it only triggers an evaluation of
 # the stored state, so it passes the source allow-list.
-CHECK_KIND = "gcevents.check"
-CHECK_TOPIC_PREFIX = "gcevents.check."
+# On the wire it is still called a check (its detail-type and topic): messages in flight and stacks deployed
+# before the rename must keep parsing, so only the code's names changed.
+TIMER_KIND = "gcevents.check"
+TIMER_TOPIC_PREFIX = "gcevents.check."
 # Facts that happen once per participant session. Besides its content key, such an event has a *fact key* without
 # the time: a fact reconstructed from analytics by `gcevents reconcile` (segment times need not equal the event's
 # eventTime to the millisecond) and the real event share it, so whichever the pipeline applies first is the only
 # one applied (`Pipeline._claim_facts`; docs/operations.md has the guarantee).
 FACT_KINDS = frozenset(
-    {"conversation.customer.start", "conversation.customer.end", "conversation.user.start",
-     "conversation.user.end", "conversation.acw"}
-)  # fmt: skip
+    {
+        "conversation.customer.start",
+        "conversation.customer.end",
+        "conversation.user.start",
+        "conversation.user.end",
+        "conversation.acw",
+    }
+)
 # `gcevents reconcile` marks the events it synthesizes: `source` is this, and `detail.reconciled` says from what.
 RECONCILE_SOURCE = "gcevents.reconcile"
 
@@ -200,7 +207,7 @@ def _parse_envelope(
     kind, topic_id = classify_topic(topic)
     body = detail.get("eventBody")
     conversation_id = _str_or_none(body.get("conversationId")) if isinstance(body, Mapping) else None
-    if conversation_id is None and (kind == CHECK_KIND or _id_is_conversation(kind)):
+    if conversation_id is None and (kind == TIMER_KIND or _id_is_conversation(kind)):
         conversation_id = topic_id
     # Labels of a rejection are stored and shown: escaped, whatever the input held.
     labels = (storable(topic), storable(conversation_id) if conversation_id else None)
@@ -210,7 +217,7 @@ def _parse_envelope(
     if invalid is not None:
         return Rejection(Reason.INVALID_TEXT, invalid, record, *labels)
     source = _str_or_none(envelope.get("source"))
-    trusted = kind == CHECK_KIND or (source and source.startswith(tuple(allowed_sources)))
+    trusted = kind == TIMER_KIND or (source and source.startswith(tuple(allowed_sources)))
     if allowed_sources and not trusted:
         return Rejection(Reason.UNTRUSTED_SOURCE, f"source {source!r} is not in the allow-list", record, *labels)
     event_time = _event_time(body, detail, envelope)
@@ -257,8 +264,8 @@ def _id_is_conversation(kind: str) -> bool:
 
 def classify_topic(topic: str) -> tuple[str, str | None]:
     """`v2.detail.events.conversation.<id>.customer.end` -> ("conversation.customer.end", "<id>")."""
-    if topic.startswith(CHECK_TOPIC_PREFIX) and len(topic) > len(CHECK_TOPIC_PREFIX):
-        return CHECK_KIND, topic[len(CHECK_TOPIC_PREFIX) :]
+    if topic.startswith(TIMER_TOPIC_PREFIX) and len(topic) > len(TIMER_TOPIC_PREFIX):
+        return TIMER_KIND, topic[len(TIMER_TOPIC_PREFIX) :]
     return topics.classify(topic)
 
 

@@ -226,8 +226,9 @@ class UserPresenceEvent(DetailEvent):
 MODELS: Mapping[str, type[DetailEvent]] = {kind: globals()[name] for kind, name in topics.model_names().items()}
 
 # Filled from the GenesysEvent itself, not read from the body by field name.
-_FROM_EVENT = frozenset({"topic", "kind", "content_key", "event_time", "raw", "conversation_id",
-                         "participant_id", "session_id"})  # fmt: skip
+_FROM_EVENT = frozenset(
+    {"topic", "kind", "content_key", "event_time", "raw", "conversation_id", "participant_id", "session_id"}
+)
 _plans: dict[type[DetailEvent], tuple[tuple[str, str, Callable[[Any], Any]], ...]] = {}
 
 

@@ -12,8 +12,8 @@ Per sink and record, under the same idempotency store as the events (keys are pr
   it delivers `completed`; once it is COMPLETED every later version goes out as `conversation.updated`. A failed
   `completed` releases the marker, so the next try says `completed` again (with the newest version).
 
-A conversation that ended with an agent's wrap-up still missing schedules a completion check: a small message,
-delayed on the queue the events come from (SQS DelaySeconds <= 900; a check that arrives before it is due
+A conversation that ended with an agent's wrap-up still missing schedules a completion timer: a small message,
+delayed on the queue the events come from (SQS DelaySeconds <= 900; a timer that arrives before it is due
 re-schedules itself), which re-enters the pipeline like an event. When it is due the record goes out as it is.
 """
 
@@ -29,31 +29,31 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
-from gcevents.core.events import CHECK_KIND, CHECK_TOPIC_PREFIX, GenesysEvent
-from gcevents.core.idempotency import Idempotency
-from gcevents.core.records import (
+from gcevents.core.documents import (
     COMPLETED,
     RAW_EVENT,
     SPEC_VERSION,
     UPDATED,
     derive,
     document,
+    document_key,
     encode,
     is_ended,
     is_wrapped_up,
-    record_key,
     version_of,
 )
+from gcevents.core.events import TIMER_KIND, TIMER_TOPIC_PREFIX, GenesysEvent
+from gcevents.core.idempotency import Idempotency
 from gcevents.core.router import BatchOutcome, WorkItem, topic_matches
 from gcevents.core.state import iso
 from gcevents.errors import PermanentError, SinkFailedError, TransientError
 from gcevents.ports import (
     NOOP_TRACER,
-    CheckScheduler,
     Claim,
     ClaimResult,
     ClaimStatus,
     Clock,
+    CompletionTimerScheduler,
     OutboundRecord,
     Sink,
     StoredState,
@@ -65,9 +65,9 @@ from gcevents.retry import RetryBudget
 log = logging.getLogger(__name__)
 
 DERIVED = frozenset({COMPLETED, UPDATED})
-MAX_CHECK_DELAY = 900.0  # SQS DelaySeconds maximum
+MAX_TIMER_DELAY = 900.0  # SQS DelaySeconds maximum
 CONTENTION_ROUNDS = 4  # short waits for a `completed` another batch is delivering, before handing events back
-CHECK_SOURCE = "gcevents"
+TIMER_SOURCE = "gcevents"
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,7 +306,7 @@ class ConversationOutputs:
         routes: Sequence[Route],
         deliveries: Deliveries,
         *,
-        scheduler: CheckScheduler | None = None,
+        scheduler: CompletionTimerScheduler | None = None,
         settings: OutputSettings | None = None,
         clock: Clock | None = None,
     ) -> None:
@@ -317,10 +317,10 @@ class ConversationOutputs:
         self.clock = clock or SystemClock()
 
     def evaluate(
-        self, states: Mapping[str, StoredState], checks: Mapping[str, int], deadline: float
+        self, states: Mapping[str, StoredState], timers: Mapping[str, int], deadline: float
     ) -> dict[str, Exception]:
-        """`states`: the current item of every touched conversation; `checks`: conversationId -> due (epoch ms)
-        of the completion checks in the batch. Returns conversationId -> error for what must be retried."""
+        """`states`: the current item of every touched conversation; `timers`: conversationId -> due (epoch ms)
+        of the completion timers in the batch. Returns conversationId -> error for what must be retried."""
         if not self.routes:
             return {}
         now_ms = int(self.clock.now() * 1000)
@@ -331,7 +331,7 @@ class ConversationOutputs:
                 continue
             content = derive(cid, item.state)
             version = version_of(content)
-            due = checks.get(cid)
+            due = timers.get(cid)
             if is_wrapped_up(item.state) or self.settings.grace_seconds <= 0 or (due is not None and due <= now_ms):
                 pending.extend(self._pending(cid, content, version, self.routes))
             else:
@@ -346,13 +346,13 @@ class ConversationOutputs:
         self, waiting: Mapping[str, tuple[dict[str, Any], str, int | None]], pending: list[_Pending], now_ms: int
     ) -> dict[str, int]:
         """Ended, a wrap-up missing, grace not over. A sink that already had its `completed` (the grace ran out
-        earlier) gets the new version as `updated` now; the others wait for a check. Returns cid -> due."""
+        earlier) gets the new version as `updated` now; the others wait for a timer. Returns cid -> due."""
         if not waiting:
             return {}
         markers = {(r.sink_id, cid): _first_key(r, cid) for cid in waiting for r in self.routes}
         try:
             marked = self.deliveries.idempotency.store.completed(list(markers.values()), now_ms)
-        except Exception:  # an optimisation of the wait only: the check will deliver
+        except Exception:  # an optimisation of the wait only: the timer will deliver
             log.warning("could not read completion markers", exc_info=True)
             marked = set()
         to_schedule: dict[str, int] = {}
@@ -364,7 +364,7 @@ class ConversationOutputs:
         return to_schedule
 
     def _pending(self, cid: str, content: dict[str, Any], version: str, routes: Sequence[Route]) -> list[_Pending]:
-        key = record_key(cid, version)
+        key = document_key(cid, version)
 
         def build(kind: str) -> OutboundRecord:
             return OutboundRecord(key, kind, encode(document(kind, cid, version, content)), None, cid)
@@ -377,13 +377,13 @@ class ConversationOutputs:
         if self.scheduler is None:
             return {}  # no queue to wait on (documented): the record goes out with the next wrap-up or event
         messages = [
-            (check_message(cid, when, now_ms), min(MAX_CHECK_DELAY, max(0.0, (when - now_ms) / 1000)))
+            (timer_message(cid, when, now_ms), min(MAX_TIMER_DELAY, max(0.0, (when - now_ms) / 1000)))
             for cid, when in due.items()
         ]
         try:
             self.scheduler.schedule(messages)
         except Exception as exc:
-            error = exc if isinstance(exc, TransientError) else TransientError(f"scheduling a completion check: {exc}")
+            error = exc if isinstance(exc, TransientError) else TransientError(f"scheduling a completion timer: {exc}")
             return dict.fromkeys(due, error)
         return {}
 
@@ -392,16 +392,16 @@ def _first_key(route: Route, conversation_id: str) -> str:
     return f"out:{route.sink_id}:first:{conversation_id}"
 
 
-def check_message(conversation_id: str, due_ms: int, now_ms: int) -> str:
-    """The completion check: an EventBridge-shaped envelope the parser knows (`CHECK_KIND`). Its content key
-    includes `eventTime`, so a re-scheduled check is a new message, not a duplicate of the early one."""
+def timer_message(conversation_id: str, due_ms: int, now_ms: int) -> str:
+    """The completion timer: an EventBridge-shaped envelope the parser knows (`TIMER_KIND`). Its content key
+    includes `eventTime`, so a re-scheduled timer is a new message, not a duplicate of the early one."""
     return json.dumps(
         {
             "version": "0",
-            "source": CHECK_SOURCE,
-            "detail-type": "gcevents.check",
+            "source": TIMER_SOURCE,
+            "detail-type": TIMER_KIND,  # "gcevents.check" on the wire, as before the rename
             "detail": {
-                "topicName": f"{CHECK_TOPIC_PREFIX}{conversation_id}",
+                "topicName": f"{TIMER_TOPIC_PREFIX}{conversation_id}",
                 "eventBody": {"conversationId": conversation_id, "eventTime": now_ms, "dueMs": due_ms},
             },
         },
@@ -409,20 +409,23 @@ def check_message(conversation_id: str, due_ms: int, now_ms: int) -> str:
     )
 
 
-def due_checks(conversation_ids: Sequence[str], now: float | None = None) -> list[str]:
-    """One check per conversation, due now: what a run without a queue evaluates at its end."""
+def due_timers(conversation_ids: Sequence[str], now: float | None = None) -> list[str]:
+    """One timer per conversation, due now: what a run without a queue evaluates at its end."""
     now_ms = int((time.time() if now is None else now) * 1000)
-    return [check_message(cid, now_ms, now_ms) for cid in conversation_ids]
+    return [timer_message(cid, now_ms, now_ms) for cid in conversation_ids]
 
 
-def check_due(event: GenesysEvent) -> int:
-    """The due time (epoch ms) of a completion check; 0 (due) when the body does not say."""
+due_checks = due_timers  # deprecated: the old name
+
+
+def timer_due(event: GenesysEvent) -> int:
+    """The due time (epoch ms) of a completion timer; 0 (due) when the body does not say."""
     due = event.body.get("dueMs")
     return int(due) if isinstance(due, int | float) and not isinstance(due, bool) else 0
 
 
-def is_check(event: GenesysEvent) -> bool:
-    return event.kind == CHECK_KIND
+def is_timer(event: GenesysEvent) -> bool:
+    return event.kind == TIMER_KIND
 
 
 # ---------------------------------------------------------------------------------------------- raw events
@@ -444,7 +447,7 @@ class RawEventRoutes:
         pending: list[_Pending] = []
         for item in items:
             event = item.event
-            if is_check(event):
+            if is_timer(event):
                 continue
             build = _raw_builder(event, self.attributes)
             for route in self.routes:

@@ -512,9 +512,10 @@ class Pipeline:
         by_key = {batch.events[i].content_key: i for i in runnable}
         for patterns, batch_handler in self.router.batch_handlers():
             items = [
-                WorkItem(batch.events[i], contexts[i]) for i in runnable
+                WorkItem(batch.events[i], contexts[i])
+                for i in runnable
                 if i not in batch.errors and any(topic_matches(p, batch.events[i].topic) for p in patterns)
-            ]  # fmt: skip
+            ]
             if not items:
                 continue
             try:
@@ -632,9 +633,13 @@ class Pipeline:
         event = batch.events[index]
         if isinstance(error, PermanentError):
             batch.letters[index] = DeadLetter(
-                reason=error.reason, message=str(error), body=event.record.text(), topic=event.topic,
-                conversation_id=event.conversation_id, message_id=event.message_id,
-            )  # fmt: skip
+                reason=error.reason,
+                message=str(error),
+                body=event.record.text(),
+                topic=event.topic,
+                conversation_id=event.conversation_id,
+                message_id=event.message_id,
+            )
             return
         # Unknown exceptions are retried: SQS redrive dead-letters a poison record after maxReceiveCount.
         if not isinstance(error, TransientError):
@@ -689,9 +694,11 @@ class Pipeline:
             primary = batch.results[first]
             done = primary.outcome in (Outcome.DEAD_LETTERED, Outcome.DUPLICATE)
             batch.results[index] = RecordResult(
-                batch.records[index], Outcome.DUPLICATE if done else Outcome.RETRY,
-                _IN_BATCH if done else primary.reason, primary.retry_after,
-            )  # fmt: skip
+                batch.records[index],
+                Outcome.DUPLICATE if done else Outcome.RETRY,
+                _IN_BATCH if done else primary.reason,
+                primary.retry_after,
+            )
 
     def _settle_letter_claims(self, batch: _Batch, sent: bool) -> None:
         claims = list(batch.letter_claims.values())
@@ -716,9 +723,13 @@ class Pipeline:
             primary = batch.results[batch.primaries[result.event.content_key]]
             if primary.outcome is Outcome.RETRY:
                 batch.results[index] = replace(
-                    result, outcome=Outcome.RETRY, reason=primary.reason, retry_after=primary.retry_after,
-                    throttled=primary.throttled, unattempted=primary.unattempted,
-                )  # fmt: skip
+                    result,
+                    outcome=Outcome.RETRY,
+                    reason=primary.reason,
+                    retry_after=primary.retry_after,
+                    throttled=primary.throttled,
+                    unattempted=primary.unattempted,
+                )
 
 
 def _set(span: Span, **counts: int) -> None:

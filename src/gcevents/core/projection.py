@@ -7,8 +7,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
-from gcevents.core.events import CHECK_KIND
-from gcevents.core.outputs import ConversationOutputs, check_due
+from gcevents.core.events import TIMER_KIND
+from gcevents.core.outputs import ConversationOutputs, timer_due
 from gcevents.core.router import BatchOutcome, WorkItem
 from gcevents.core.state import Observation
 from gcevents.core.topics import merged_into_state
@@ -48,15 +48,15 @@ class StateProjection:
 
     def handle_batch(self, items: Sequence[WorkItem]) -> BatchOutcome:
         """Failures by content key, and what the states knew of the others' keys (`state.seen_keys`): re-sends, first
-        seen (superseded when they changed nothing), and those no state can vouch for. Completion checks and events
+        seen (superseded when they changed nothing), and those no state can vouch for. Completion timers and events
         the state takes nothing from are left to the pipeline (it marks them)."""
         observations: dict[str, list[Observation]] = defaultdict(list)
         keys: dict[str, list[str]] = defaultdict(list)
-        checks: dict[str, int] = {}  # completion checks (gcevents.core.outputs): conversationId -> due ms
+        timers: dict[str, int] = {}  # completion timers (gcevents.core.outputs): conversationId -> due ms
         for item in items:
             event = item.event
-            if self.outputs is not None and event.conversation_id and event.kind == CHECK_KIND:
-                checks[event.conversation_id] = min(check_due(event), checks.get(event.conversation_id, 2**62))
+            if self.outputs is not None and event.conversation_id and event.kind == TIMER_KIND:
+                timers[event.conversation_id] = min(timer_due(event), timers.get(event.conversation_id, 2**62))
                 keys[event.conversation_id].append(event.content_key)
                 continue
             if not merged_into_state(event.kind) or not event.conversation_id:
@@ -65,7 +65,7 @@ class StateProjection:
                 Observation(event, item.context.enrichment, True, self.attributes)
             )
             keys[event.conversation_id].append(event.content_key)
-        if not observations and not checks:
+        if not observations and not timers:
             return BatchOutcome()
         try:
             result = self.store.apply(observations) if observations else ApplyResult()
@@ -75,7 +75,7 @@ class StateProjection:
         else:
             failed = dict(result.failed)
         if self.outputs is not None:
-            failed.update(self._emit(result, checks, failed, min(i.context.deadline for i in items)))
+            failed.update(self._emit(result, timers, failed, min(i.context.deadline for i in items)))
         known = [seen for cid, seen in result.keys.items() if cid not in failed]
         with self._lock:
             self.stale_events += sum(len(seen.seen) + len(seen.superseded) for seen in known)
@@ -89,13 +89,13 @@ class StateProjection:
         )
 
     def _emit(
-        self, result: ApplyResult, checks: Mapping[str, int], failed: Mapping[str, Exception], deadline: float
+        self, result: ApplyResult, timers: Mapping[str, int], failed: Mapping[str, Exception], deadline: float
     ) -> dict[str, Exception]:
         """Errors by conversation (`outputs.evaluate`)."""
         assert self.outputs is not None
         states: dict[str, StoredState] = {**result.current, **result.written}
         errors: dict[str, Exception] = {}
-        for cid in checks:
+        for cid in timers:
             if cid in states or cid in failed:
                 continue
             try:
@@ -106,5 +106,5 @@ class StateProjection:
             if stored is not None:  # gone (TTL) or never seen: nothing to complete
                 states[cid] = stored
         states = {cid: item for cid, item in states.items() if cid not in failed}
-        errors.update(self.outputs.evaluate(states, checks, deadline))
+        errors.update(self.outputs.evaluate(states, timers, deadline))
         return errors

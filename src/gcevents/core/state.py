@@ -50,24 +50,52 @@ RECONCILED = "reconciled"
 # Participant fields copied from event bodies (scalars only). Phone numbers, addresses and notes are left
 # out on purpose: the state table should not become a second store of customer PII.
 PARTICIPANT_FIELDS = (
-    "purpose", "userId", "queueId", "divisionId", "wrapupCode", "disconnectType", "acdOutcome",
-    "flowId", "flowName", "flowType", "flowVersion", "exitReason", "flowOutcome", "flowOutcomeId",
-    "flowOutcomeValue", "transferType", "outboundCampaignId", "outboundContactListId",
-    "outboundContactId", "externalContactId", "externalOrganizationId", "provider", "sessionId",
-    "mediaType", "direction",
-)  # fmt: skip
+    "purpose",
+    "userId",
+    "queueId",
+    "divisionId",
+    "wrapupCode",
+    "disconnectType",
+    "acdOutcome",
+    "flowId",
+    "flowName",
+    "flowType",
+    "flowVersion",
+    "exitReason",
+    "flowOutcome",
+    "flowOutcomeId",
+    "flowOutcomeValue",
+    "transferType",
+    "outboundCampaignId",
+    "outboundContactListId",
+    "outboundContactId",
+    "externalContactId",
+    "externalOrganizationId",
+    "provider",
+    "sessionId",
+    "mediaType",
+    "direction",
+)
 _PARTICIPANT_MIN = frozenset({"startTime"})
 _PARTICIPANT_MAX = frozenset({"endTime"})
 
 # The participant an event is about, when the body does not say (`purpose` in the body wins).
 PURPOSE_BY_KIND = {
-    "customer.start": "customer", "customer.end": "customer",
-    "user.start": "agent", "user.end": "agent", "acw": "agent", "wrapup": "agent",
-    "acd.start": "acd", "acd.end": "acd",
-    "flow.start": "ivr", "flow.end": "ivr", "flow.outcome": "ivr",
-    "voicemail.start": "voicemail", "voicemail.end": "voicemail",
+    "customer.start": "customer",
+    "customer.end": "customer",
+    "user.start": "agent",
+    "user.end": "agent",
+    "acw": "agent",
+    "wrapup": "agent",
+    "acd.start": "acd",
+    "acd.end": "acd",
+    "flow.start": "ivr",
+    "flow.end": "ivr",
+    "flow.outcome": "ivr",
+    "voicemail.start": "voicemail",
+    "voicemail.end": "voicemail",
     "outbound": "outbound",
-}  # fmt: skip
+}
 CONVERSATION_END_KINDS = frozenset({"customer.end"})  # the customer hanging up ends the conversation
 
 

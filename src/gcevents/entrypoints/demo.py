@@ -21,12 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gcevents._variables import sinks
 from gcevents.adapters.genesys.settings import GenesysSettings, Secret
 from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.config import Config, OutputsConfig, StoreSpec
-from gcevents.core.events import CHECK_KIND, GenesysEvent, RawRecord, parse_record
+from gcevents.core.events import TIMER_KIND, GenesysEvent, RawRecord, parse_record
 from gcevents.core.pipeline import BatchReport, Outcome, PipelineSettings
 from gcevents.core.state import Observation, delta, join
 from gcevents.core.times import epoch_ms, parse_iso
@@ -37,6 +36,7 @@ from gcevents.ops.dlq import failure_explainer
 from gcevents.progress import Progress, terminal_progress
 from gcevents.testing.sinks import WebhookReceiver
 from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
+from gcevents.variables import sinks
 
 DEMO_WEBHOOK_SECRET = "demo-webhook-secret"  # noqa: S105 - the demo receiver's own throwaway key
 
@@ -90,7 +90,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     )
 
     receiver = WebhookReceiver(DEMO_WEBHOOK_SECRET) if options.webhook else None
-    checks = {Outcome.PROCESSED.value: 0, Outcome.DUPLICATE.value: 0}
+    timers = {Outcome.PROCESSED.value: 0, Outcome.DUPLICATE.value: 0}
     with GenesysSimulator(_simulator_options(options)) as simulator:
         simulator.register_conversations(spike.analytics.values())  # what Genesys analytics knows
         config = demo_config(options, db_path, simulator.base_url)
@@ -98,17 +98,20 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             config = with_webhook(config, receiver.url, options.grace_seconds, db_path)
         runtime = build_runtime(config)
         queue = SqliteQueue(
-            SqliteDatabase(db_path), max_receive_count=5, redrive_to=runtime.dead_letters,
+            SqliteDatabase(db_path),
+            max_receive_count=5,
+            redrive_to=runtime.dead_letters,
             explain=failure_explainer(runtime.idempotency_store),
-        )  # fmt: skip
+        )
         queue.send(spike.bodies)
 
         progress = terminal_progress(spike.total, "events", quiet=not options.show_progress)
-        on_batch = _batch_observer(progress, checks)
+        on_batch = _batch_observer(progress, timers)
 
         def drain(observer: Callable[[BatchReport], None]) -> WorkerStats:
-            return Worker(runtime.pipeline, queue, _worker_settings(options), on_batch=observer,
-                          is_drained=queue.is_drained).run(exit_when_idle=True)  # fmt: skip
+            return Worker(
+                runtime.pipeline, queue, _worker_settings(options), on_batch=observer, is_drained=queue.is_drained
+            ).run(exit_when_idle=True)
 
         started = time.perf_counter()
         stats = drain(on_batch)
@@ -116,14 +119,14 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         if progress is not None:
             progress.close()
         api = simulator.stats()
-        stats.outcomes.subtract(checks)
+        stats.outcomes.subtract(timers)
         report = _report(spike, stats, elapsed, api, runtime, db_path)
         if options.drop_rate > 0:
             report["reconcile"] = reconcile_phase(spike, runtime, lambda bodies: _late(queue, bodies, drain))
             report["loss_check"].update(report["reconcile"].pop("checks"))
     if receiver is not None:
         receiver.close()
-        report["derived"] = derived_report(spike, receiver, checks)
+        report["derived"] = derived_report(spike, receiver, timers)
         report["loss_check"]["one_signed_completed_per_ended_conversation"] = report["derived"]["exactly_once"]
     return report
 
@@ -147,7 +150,7 @@ def _late(queue: SqliteQueue, bodies: list[str], drain: Callable[[Callable[[Batc
 
     def count(report: BatchReport) -> None:
         for result in report.results:
-            if result.outcome is not Outcome.RETRY and not (result.event and result.event.kind == CHECK_KIND):
+            if result.outcome is not Outcome.RETRY and not (result.event and result.event.kind == TIMER_KIND):
                 reasons[result.reason or result.outcome.value] += 1
 
     queue.send(bodies)
@@ -200,16 +203,16 @@ def _epoch_ms(text: str) -> int:
     return epoch_ms(moment)
 
 
-def _batch_observer(progress: Progress | None, checks: dict[str, int]) -> Callable[[BatchReport], None]:
-    """Counts settled inputs for the progress bar; completion checks are ours, not inputs: counted apart."""
+def _batch_observer(progress: Progress | None, timers: dict[str, int]) -> Callable[[BatchReport], None]:
+    """Counts settled inputs for the progress bar; completion timers are ours, not inputs: counted apart."""
 
     def on_batch(report: BatchReport) -> None:
         settled = 0
         for result in report.results:
-            is_check = result.event is not None and result.event.kind == CHECK_KIND
-            if is_check and result.outcome.value in checks:
-                checks[result.outcome.value] += 1
-            elif not is_check and result.outcome is not Outcome.RETRY:
+            is_timer = result.event is not None and result.event.kind == TIMER_KIND
+            if is_timer and result.outcome.value in timers:
+                timers[result.outcome.value] += 1
+            elif not is_timer and result.outcome is not Outcome.RETRY:
                 settled += 1
         if progress is not None:
             progress.advance(settled)
@@ -257,7 +260,7 @@ def demo_config(options: DemoOptions, db_path: str, api_base_url: str) -> Config
 
 
 def with_webhook(config: Config, url: str, grace_seconds: float, db_path: str) -> Config:
-    """The demo's outputs: the derived records to the loopback receiver; grace checks on the demo's queue."""
+    """The demo's outputs: the derived records to the loopback receiver; grace timers on the demo's queue."""
     outputs = OutputsConfig(
         sinks=sinks(f"webhook:{url}"),
         webhook_secret=Secret(DEMO_WEBHOOK_SECRET),
@@ -268,7 +271,7 @@ def with_webhook(config: Config, url: str, grace_seconds: float, db_path: str) -
     return dataclasses.replace(config, outputs=outputs)
 
 
-def derived_report(spike: Spike, receiver: WebhookReceiver, checks: dict[str, int]) -> dict[str, Any]:
+def derived_report(spike: Spike, receiver: WebhookReceiver, timers: dict[str, int]) -> dict[str, Any]:
     """What the receiver got: counts per type, one sample, and the exactly-once check against the workload (every
     conversation that ended: whose customer.end arrived, or, reconciled, that analytics says ended)."""
     parsed = [parse_record(RawRecord(body)) for body in spike.bodies]
@@ -282,7 +285,7 @@ def derived_report(spike: Spike, receiver: WebhookReceiver, checks: dict[str, in
         "updated": len(receiver.of_type("conversation.updated")),
         "ended_conversations": len(ended),
         "bad_signatures": receiver.bad_signatures,
-        "completion_checks": checks["processed"] + checks["duplicate"],
+        "completion_timers": timers["processed"] + timers["duplicate"],
         "exactly_once": completed == dict.fromkeys(ended, 1) and max(receiver.keys().values(), default=1) == 1,
         # The fullest one: in a shuffled spike some conversations complete before their agent's events arrive.
         "sample": max(samples, key=lambda r: len(r.document["conversation"]["sourceEventKeys"])).document
@@ -429,7 +432,7 @@ def _derived_lines(derived: dict[str, Any] | None) -> list[str]:
         f"  derived events         {derived['completed']:>10,} conversation.completed (one per ended conversation:"
         f" {'yes' if derived['exactly_once'] else 'NO'}), {derived['updated']:,} conversation.updated",
         f"                         signed webhook on loopback, {derived['bad_signatures']} bad signatures;"
-        f" {derived['completion_checks']:,} completion checks",
+        f" {derived['completion_timers']:,} completion timers",
     ]
     sample = derived.get("sample")
     if sample:

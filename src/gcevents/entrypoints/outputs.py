@@ -13,7 +13,7 @@ from gcevents.core.attributes import DEFAULT_POLICY, AttributePolicy
 from gcevents.core.idempotency import Idempotency
 from gcevents.core.outputs import ConversationOutputs, Deliveries, OutputSettings, RawEventRoutes, Route
 from gcevents.errors import ConfigError
-from gcevents.ports import CheckScheduler, Clock, Sink, Tracer
+from gcevents.ports import Clock, CompletionTimerScheduler, Sink, Tracer
 
 if TYPE_CHECKING:
     from gcevents.adapters.sinks.webhook import CircuitBreaker
@@ -25,7 +25,7 @@ class OutputsWiring:
     deliveries: Deliveries
     conversations: ConversationOutputs | None  # for the state projection, when a route takes derived records
     raw: RawEventRoutes | None  # a batch handler, when a route takes raw events
-    scheduler: CheckScheduler | None
+    scheduler: CompletionTimerScheduler | None
     breakers: Sequence[tuple[str, CircuitBreaker]] = ()  # (sink kind, breaker) of each webhook
 
     def counters(self) -> dict[str, float]:
@@ -45,7 +45,7 @@ def build_outputs(
     resources: Resources,
     *,
     clock: Clock | None = None,
-    scheduler: CheckScheduler | None = None,
+    scheduler: CompletionTimerScheduler | None = None,
     attributes: AttributePolicy = DEFAULT_POLICY,
     tracer: Tracer | None = None,
 ) -> OutputsWiring:
@@ -97,12 +97,12 @@ def make_sink(spec: SinkSpec, config: OutputsConfig, resources: Resources) -> Si
     raise ConfigError(f"unknown sink kind {spec.kind!r}")
 
 
-def make_scheduler(spec: StoreSpec, resources: Resources) -> CheckScheduler:
+def make_scheduler(spec: StoreSpec, resources: Resources) -> CompletionTimerScheduler:
     if spec.kind == "sqs":
-        from gcevents.adapters.sqs.scheduler import SqsCheckScheduler
+        from gcevents.adapters.sqs.scheduler import SqsTimerScheduler
 
-        return SqsCheckScheduler(resources.client("sqs"), spec.target)
-    from gcevents.adapters.sqlite.checks import SqliteCheckScheduler
+        return SqsTimerScheduler(resources.client("sqs"), spec.target)
     from gcevents.adapters.sqlite.queue import SqliteQueue
+    from gcevents.adapters.sqlite.timers import SqliteTimerScheduler
 
-    return SqliteCheckScheduler(SqliteQueue(resources.database(spec.target)))
+    return SqliteTimerScheduler(SqliteQueue(resources.database(spec.target)))

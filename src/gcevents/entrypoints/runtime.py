@@ -20,8 +20,8 @@ from gcevents.errors import ConfigError
 from gcevents.observability import MetricsEmitter
 from gcevents.ports import (
     NOOP_TRACER,
-    CheckScheduler,
     Clock,
+    CompletionTimerScheduler,
     DeadLetterStore,
     Enricher,
     IdempotencyStore,
@@ -107,7 +107,7 @@ def build_runtime(
     enricher: Enricher | None = None,
     clock: Clock | None = None,
     clients: dict[str, Any] | None = None,
-    scheduler: CheckScheduler | None = None,
+    scheduler: CompletionTimerScheduler | None = None,
     tracer: Tracer | None = None,
 ) -> Runtime:
     """The runtime of `config`; the keywords replace a part the configuration would make (tests, embedding apps)."""
@@ -258,7 +258,7 @@ def _outputs(
     idempotency: Idempotency,
     resources: Resources,
     clock: Clock | None,
-    scheduler: CheckScheduler | None,
+    scheduler: CompletionTimerScheduler | None,
     state_store: StateStore | None,
     tracer: Tracer,
     attributes: AttributePolicy = DEFAULT_POLICY,

@@ -51,9 +51,13 @@ def run_reconcile(
     from gcevents.adapters.genesys.analytics import ConversationDetails
 
     options = ReconcileOptions(
-        start, end, apply=apply, deadline=deadline,
-        fact_keys_after=runtime.config.pipeline.fact_keys_after, max_age=runtime.config.state_ttl_days * 86400.0,
-    )  # fmt: skip
+        start,
+        end,
+        apply=apply,
+        deadline=deadline,
+        fact_keys_after=runtime.config.pipeline.fact_keys_after,
+        max_age=runtime.config.state_ttl_days * 86400.0,
+    )
     return reconcile(
         ConversationDetails(runtime.genesys, poll_interval=poll_interval, progress=on_read),
         runtime.state_store,

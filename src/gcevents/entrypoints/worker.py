@@ -206,10 +206,14 @@ class Worker:
                     self.stats.count("errors")
                     backoff = compute_backoff(min(failures - 1, 16), base=POLLER_BACKOFF_BASE, cap=POLLER_BACKOFF_CAP)
                     log.critical(
-                        "poll iteration failed; the poller restarts after a backoff", exc_info=True,
-                        extra={"poller": threading.current_thread().name, "consecutive_failures": failures,
-                               "backoff_s": round(backoff, 3)},
-                    )  # fmt: skip
+                        "poll iteration failed; the poller restarts after a backoff",
+                        exc_info=True,
+                        extra={
+                            "poller": threading.current_thread().name,
+                            "consecutive_failures": failures,
+                            "backoff_s": round(backoff, 3),
+                        },
+                    )
                     self.stop.wait(backoff)
         except BaseException:
             self.stats.poller_died = True
@@ -249,9 +253,11 @@ class Worker:
         lease = Lease(self.pipeline.idempotency, s.visibility_timeout)
         done = threading.Event()
         heartbeat = threading.Thread(
-            target=self._heartbeat, args=(freshest_records(records), lease, done), name="gcevents-heartbeat",
+            target=self._heartbeat,
+            args=(freshest_records(records), lease, done),
+            name="gcevents-heartbeat",
             daemon=True,
-        )  # fmt: skip
+        )
         heartbeat.start()
         try:
             deadline = self.pipeline.clock.now() + s.batch_time_limit
@@ -271,9 +277,10 @@ class Worker:
         acks = [r.record.receipt_handle for r in settled if r.outcome is not Outcome.RETRY and r.record.receipt_handle]
         requeued = self._requeue(settled)
         delays = {
-            r.record.receipt_handle: self._retry_delay(r) for r in settled
+            r.record.receipt_handle: self._retry_delay(r)
+            for r in settled
             if r.outcome is Outcome.RETRY and r.record.receipt_handle and r.record.message_id not in requeued
-        }  # fmt: skip
+        }
         if delays and self.stop.is_set():
             self.stats.count("handed_back", len(delays))
         self.stats.add(report)
@@ -293,8 +300,10 @@ class Worker:
                 self.source.change_visibility(delays)
             except Exception as exc:  # they come back after the visibility timeout instead: later, not lost
                 failure = failure or exc
-                log.error("retry delay failed; messages return after their visibility timeout",
-                          extra={"messages": len(delays)})  # fmt: skip
+                log.error(
+                    "retry delay failed; messages return after their visibility timeout",
+                    extra={"messages": len(delays)},
+                )
         if self.on_batch is not None:
             self.on_batch(report)
         if failure is not None:

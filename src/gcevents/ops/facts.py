@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from gcevents.core.documents import AGENT_PURPOSES
 from gcevents.core.events import RECONCILE_SOURCE
-from gcevents.core.records import AGENT_PURPOSES
 from gcevents.core.times import epoch_ms, iso_from_ms, parse_iso
 
 UNKNOWN = "unknown"
@@ -37,8 +37,12 @@ class Gap:
     participants: tuple[str, ...] = ()  # agent participants whose wrap-up the state lacks
 
     def as_dict(self) -> dict[str, Any]:
-        return {"conversationId": self.conversation_id, "gaps": list(self.kinds), "conversationEnd":
-                self.conversation_end, "participants": list(self.participants)}  # fmt: skip
+        return {
+            "conversationId": self.conversation_id,
+            "gaps": list(self.kinds),
+            "conversationEnd": self.conversation_end,
+            "participants": list(self.participants),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +100,8 @@ def repair_facts(
         known = isinstance(participants, Mapping) and session.participant_id in participants
         for kind, body in _session_facts(session):
             wanted = not known or (
-                (kind == "customer.end" and not ended)
-                or (kind == "acw" and session.participant_id not in wrapped)
-            )  # fmt: skip
+                (kind == "customer.end" and not ended) or (kind == "acw" and session.participant_id not in wrapped)
+            )
             if wanted:
                 facts.append(fact_envelope(kind, cid, body, checked_at_ms=checked_at_ms))
     return facts
@@ -109,10 +112,12 @@ def _session_facts(session: _Session) -> list[tuple[str, dict[str, Any]]]:
     talk = [s for s in session.segments if s.get("segmentType") != "wrapup"]
     start, end = _min_ms(talk, "segmentStart"), _max_ms(talk, "segmentEnd")
     base = {
-        "participantId": session.participant_id, "sessionId": session.session_id, "purpose": session.purpose,
+        "participantId": session.participant_id,
+        "sessionId": session.session_id,
+        "purpose": session.purpose,
         **({"mediaType": session.media_type.upper()} if session.media_type else {}),
         **({"direction": session.direction.upper()} if session.direction else {}),
-    }  # fmt: skip
+    }
     disconnect = next((s["disconnectType"] for s in reversed(talk) if isinstance(s.get("disconnectType"), str)), None)
     closing = {"disconnectType": disconnect} if disconnect else {}
     if session.purpose == "customer":

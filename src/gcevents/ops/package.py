@@ -201,12 +201,24 @@ def install_dependencies(requirements: Sequence[str], target: Path, python_versi
     if not requirements:
         return
     command = [
-        sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
-        "--target", str(target), "--implementation", "cp", "--python-version", python_version,
-        "--only-binary=:all:", "--upgrade",
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--target",
+        str(target),
+        "--implementation",
+        "cp",
+        "--python-version",
+        python_version,
+        "--only-binary=:all:",
+        "--upgrade",
         *(arg for platform in platforms(arch) for arg in ("--platform", platform)),
         *_requirement_args(requirements),
-    ]  # fmt: skip
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         output = result.stdout + result.stderr
@@ -358,8 +370,12 @@ def check_imports(python: str, site: Path, modules: Sequence[str]) -> list[tuple
     with runtime_provided_path() as provided:  # -I: no PYTHONPATH or user site of this machine
         result = subprocess.run(
             [python, "-I", "-S", "-B", "-c", _CHECK, str(site), str(provided), *modules],
-            capture_output=True, text=True, cwd=site, timeout=300, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            cwd=site,
+            timeout=300,
+            check=False,
+        )
     if result.returncode != 0:
         return [("python", result.stderr.strip()[-2000:])]
     return [(str(a), str(b)) for a, b in json.loads(result.stdout.strip().splitlines()[-1])]
@@ -544,8 +560,11 @@ def measure_cold_import(
         for _ in range(runs):
             result = subprocess.run(
                 [python, "-I", "-S", "-B", "-c", _TIME_IMPORT, str(site), str(runtime_copy), *modules],
-                capture_output=True, text=True, timeout=120, check=False,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
             if result.returncode != 0:
                 raise PackagingError(f"cold import failed:\n{result.stderr[-2000:]}", result.stderr)
             samples.append(float(result.stdout.strip().splitlines()[-1]))

@@ -23,18 +23,19 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gcevents._variables import BUDGET_SCOPES as BUDGET_SCOPES  # GENESYS_BUDGET_SCOPE's values, defined once
 from gcevents.ops.cost import MonthlyBill, monthly_bill
 from gcevents.ops.formula import Term, ceil, floor, largest, num, smallest
 from gcevents.ops.prices import usd
-from gcevents.ops.spike import Spike, spike_profile, spike_series
+from gcevents.ops.spike import Spike, SpikeProfile, spike_profile, spike_series
+from gcevents.variables import BUDGET_SCOPES as BUDGET_SCOPES  # GENESYS_BUDGET_SCOPE's values, defined once
 
 __all__ = [
     "LIMITS",
     "Comparison",
     "Plan",
     "PlanInputs",
-    "Spike",
+    "Spike",  # deprecated alias of SpikeProfile
+    "SpikeProfile",
     "check_limits",
     "compare",
     "explain",
@@ -164,8 +165,11 @@ def _basic_problems(i: PlanInputs) -> list[str]:
 
 def _mode_problems(i: PlanInputs) -> list[str]:
     problems = []
-    choices = (("poller mode", i.poller_mode, POLLER_MODES), ("budget scope", i.budget_scope, BUDGET_SCOPES),
-               ("pacing", i.pacing, PACINGS))  # fmt: skip
+    choices = (
+        ("poller mode", i.poller_mode, POLLER_MODES),
+        ("budget scope", i.budget_scope, BUDGET_SCOPES),
+        ("pacing", i.pacing, PACINGS),
+    )
     for name, value, allowed in choices:
         if value not in allowed:
             problems.append(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
@@ -198,7 +202,7 @@ class Plan:
     calls_per_batch: int
     capacity: float  # events/s at full concurrency (and within the API budget)
     api_calls_per_minute: float  # at capacity, the whole fleet
-    spike: Spike
+    spike: SpikeProfile
     minimum_pollers: int = 0  # provisioned mode only
     maximum_pollers: int = 0
     spike_poller_cost: float = 0.0  # USD the pollers above MinimumPollers cost during the spike
@@ -331,9 +335,12 @@ def max_receive_count(i: PlanInputs) -> Term:
     wait is capped at 900 s, longer than any FunctionTimeout). A 429 costs none: the record is re-sent as a new
     message. docs/operations.md has the worker's version (two per crash: its lease is renewed)."""
     needed = (
-        num(1, "delivery") + num(i.lag_retries, "lag retries") + num(i.transient_retries, "transient retries")
-        + num(i.crash_retries, "crashes") + num(1, "wait for a held key")
-    )  # fmt: skip
+        num(1, "delivery")
+        + num(i.lag_retries, "lag retries")
+        + num(i.transient_retries, "transient retries")
+        + num(i.crash_retries, "crashes")
+        + num(1, "wait for a held key")
+    )
     return smallest(largest(needed, num(MIN_RECEIVE_COUNT, "AWS floor")), num(MAX_RECEIVE_COUNT, "SQS max"))
 
 
@@ -407,17 +414,29 @@ def plan(inputs: PlanInputs) -> Plan:
     spike, spike_cost, monthly, start_rate, ramp = _spike(i, fleet, capacity, sheet)
     pollers = (fleet.minimum_pollers, fleet.maximum_pollers)
     result = Plan(
-        inputs=i, batch_size=int(batch.size.value), window=int(window.value),
-        max_concurrency=int(fleet.concurrency.value), reserved_concurrency=reserved,
-        function_timeout=int(timeout.value), visibility_timeout=int(visibility.value),
-        max_receive_count=int(receives.value), genesys_rate_per_minute=rate,
-        batch_seconds=batch.seconds.value, calls_per_batch=int(batch.calls.value), capacity=capacity.value,
-        api_calls_per_minute=api_per_minute.value, spike=spike,
+        inputs=i,
+        batch_size=int(batch.size.value),
+        window=int(window.value),
+        max_concurrency=int(fleet.concurrency.value),
+        reserved_concurrency=reserved,
+        function_timeout=int(timeout.value),
+        visibility_timeout=int(visibility.value),
+        max_receive_count=int(receives.value),
+        genesys_rate_per_minute=rate,
+        batch_seconds=batch.seconds.value,
+        calls_per_batch=int(batch.calls.value),
+        capacity=capacity.value,
+        api_calls_per_minute=api_per_minute.value,
+        spike=spike,
         minimum_pollers=int(pollers[0].value) if pollers[0] else 0,
         maximum_pollers=int(pollers[1].value) if pollers[1] else 0,
-        spike_poller_cost=spike_cost, monthly_poller_cost=monthly, steps=tuple(sheet.steps),
-        warnings=tuple(sheet.warnings), start_capacity=start_rate.value, ramp_per_second=ramp.value,
-    )  # fmt: skip
+        spike_poller_cost=spike_cost,
+        monthly_poller_cost=monthly,
+        steps=tuple(sheet.steps),
+        warnings=tuple(sheet.warnings),
+        start_capacity=start_rate.value,
+        ramp_per_second=ramp.value,
+    )
     check_limits(result)
     return replace(result, monthly=_monthly_bill(result))
 
@@ -600,13 +619,19 @@ def _ramp(i: PlanInputs, fleet: _Fleet, capacity: Term) -> tuple[Term, Term, Ter
     return start, per_second, smallest(capacity, start * fleet.per_instance)
 
 
-def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple[Spike, float, float, Term, Term]:
+def _spike(
+    i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet
+) -> tuple[SpikeProfile, float, float, Term, Term]:
     start, per_second, start_rate = _ramp(i, fleet, capacity)
     ramp = per_second * fleet.per_instance
     spike = spike_profile(
-        rate=i.rate, peak_rate=i.peak_rate, duration=i.duration, start_capacity=start_rate.value, ramp=ramp.value,
+        rate=i.rate,
+        peak_rate=i.peak_rate,
+        duration=i.duration,
+        start_capacity=start_rate.value,
+        ramp=ramp.value,
         capacity=capacity.value,
-    )  # fmt: skip
+    )
     sheet.note(
         "spike peak backlog (events)",
         round(spike.peak_backlog),
@@ -621,7 +646,7 @@ def _spike(i: PlanInputs, fleet: _Fleet, capacity: Term, sheet: _Sheet) -> tuple
     return spike, cost, monthly, start_rate, ramp
 
 
-def _drain_note(i: PlanInputs, spike: Spike, capacity: Term, sheet: _Sheet) -> None:
+def _drain_note(i: PlanInputs, spike: SpikeProfile, capacity: Term, sheet: _Sheet) -> None:
     """The drain is measured from the end of the spike until the queue is empty. Once the ramp is over the
     backlog shrinks by capacity - steady rate each second, which is the formula shown; while the ramp still runs
     at the end of the spike, the planner integrates the ramp instead (and says so)."""
@@ -644,7 +669,7 @@ def _drain_note(i: PlanInputs, spike: Spike, capacity: Term, sheet: _Sheet) -> N
 
 
 def _poller_cost(
-    i: PlanInputs, fleet: _Fleet, spike: Spike, ramp: tuple[Term, Term], capacity: float, sheet: _Sheet
+    i: PlanInputs, fleet: _Fleet, spike: SpikeProfile, ramp: tuple[Term, Term], capacity: float, sheet: _Sheet
 ) -> tuple[float, float]:
     """Provisioned mode: the event poller hours above MinimumPollers from the start of the spike until it is over
     and the queue is empty again, at --poller-price; and what MinimumPollers cost per month, always on. Pollers
@@ -778,13 +803,21 @@ def compare(inputs: PlanInputs) -> Comparison:
         f"${provisioned.monthly_poller_cost:.2f}/month for {provisioned.minimum_pollers} warm pollers"
     )
     if s_wait <= target:
-        return Comparison(standard, provisioned, "standard",
-                          f"standard keeps the worst queue wait at {_seconds(s_wait)} (target {target:g} s) "
-                          f"at no poller cost; {extra}")  # fmt: skip
+        return Comparison(
+            standard,
+            provisioned,
+            "standard",
+            f"standard keeps the worst queue wait at {_seconds(s_wait)} (target {target:g} s) "
+            f"at no poller cost; {extra}",
+        )
     if p_wait <= target:
-        return Comparison(standard, provisioned, "provisioned",
-                          f"only provisioned keeps the worst queue wait within {target:g} s ({_seconds(p_wait)} "
-                          f"against {_seconds(s_wait)}); {extra}")  # fmt: skip
+        return Comparison(
+            standard,
+            provisioned,
+            "provisioned",
+            f"only provisioned keeps the worst queue wait within {target:g} s ({_seconds(p_wait)} "
+            f"against {_seconds(s_wait)}); {extra}",
+        )
     faster = "provisioned" if p_wait < s_wait else "standard"
     why = (
         f"neither meets the {target:g} s target (standard {_seconds(s_wait)}, provisioned {_seconds(p_wait)}); "
@@ -814,8 +847,10 @@ def _comparison_rows(p: Plan) -> list[tuple[str, object]]:
 
 def explain_comparison(c: Comparison) -> str:
     i = c.standard.inputs
-    lines = [f"gcevents plan --compare: steady {i.rate:g}/s, peak {i.peak_rate:g}/s for {i.duration:g} s",
-             f"  {'':<26}  {'standard':>12}  {'provisioned':>12}"]  # fmt: skip
+    lines = [
+        f"gcevents plan --compare: steady {i.rate:g}/s, peak {i.peak_rate:g}/s for {i.duration:g} s",
+        f"  {'':<26}  {'standard':>12}  {'provisioned':>12}",
+    ]
     for (name, standard), (_, provisioned) in zip(
         _comparison_rows(c.standard), _comparison_rows(c.provisioned), strict=True
     ):

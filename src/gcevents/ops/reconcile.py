@@ -159,9 +159,10 @@ def _repair(
     report.deferred = [g.conversation_id for g in report.gaps if _epoch(g.conversation_end) > cutoff]
     checked_at_ms = int(now * 1000)
     envelopes = [
-        envelope for cid in ready
+        envelope
+        for cid in ready
         for envelope in repair_facts(documents[cid], _state(states.get(cid)), checked_at_ms=checked_at_ms)
-    ]  # fmt: skip
+    ]
     records = [RawRecord(json.dumps(e, separators=(",", ":")), message_id=f"reconcile:{e['id']}") for e in envelopes]
     report.facts["synthesized"] = len(records)
     if records:
@@ -223,10 +224,15 @@ def pipeline_runner(
         if settings.allowed_sources:
             settings = dataclasses.replace(settings, allowed_sources=(*settings.allowed_sources, RECONCILE_SOURCE))
         pipeline = Pipeline(
-            idempotency=live.idempotency, dead_letters=dead_letters, router=live.router,
-            enricher=KnownDetails(documents, live.enricher), settings=settings, clock=live.clock,
-            services=live.services, tracer=live.tracer,
-        )  # fmt: skip
+            idempotency=live.idempotency,
+            dead_letters=dead_letters,
+            router=live.router,
+            enricher=KnownDetails(documents, live.enricher),
+            settings=settings,
+            clock=live.clock,
+            services=live.services,
+            tracer=live.tracer,
+        )
         try:
             outcomes, reasons = run_records(
                 pipeline,

@@ -13,7 +13,9 @@ _BISECTIONS = 50
 
 
 @dataclass(frozen=True, slots=True)
-class Spike:
+class SpikeProfile:
+    """How a spike goes for the queue: what `spike_profile` computes (the workload's spike is another thing)."""
+
     peak_backlog: float  # events waiting at the worst moment
     drain_seconds: float  # from the end of the spike until the queue is back to empty (inf: never)
     clear_seconds: float  # from the start of the spike (inf: never)
@@ -21,8 +23,11 @@ class Spike:
     end_backlog: float = 0.0  # events still queued when the spike ends
 
 
+Spike = SpikeProfile  # deprecated: the old name, which the test kit's workload `Spike` shares
+
+
 @dataclass(frozen=True, slots=True)
-class _Profile:
+class _Curves:
     rate: float
     peak_rate: float
     duration: float
@@ -50,13 +55,13 @@ class _Profile:
 
 def spike_profile(
     *, rate: float, peak_rate: float, duration: float, start_capacity: float, ramp: float, capacity: float
-) -> Spike:
+) -> SpikeProfile:
     """Backlog of a rectangular spike against a capacity that ramps linearly (events/s per s) to a ceiling.
 
     The net inflow (arrivals - capacity) never increases over time (arrivals drop at the end of the spike,
     capacity only grows), so the queued amount F(t) = integral of the net inflow is concave: the backlog is
     max(0, F) and it is empty again at the first root of F after its maximum."""
-    p = _Profile(rate, peak_rate, duration, min(start_capacity, capacity), ramp, capacity)
+    p = _Curves(rate, peak_rate, duration, min(start_capacity, capacity), ramp, capacity)
     # F' = 0 where capacity meets the arrival rate; the breakpoints are the other candidates for the max.
     candidates = [0.0, duration, p.t_ramp]
     if ramp > 0:
@@ -64,15 +69,15 @@ def spike_profile(
     t_max = max((t for t in candidates if t >= 0), key=p.queued)
     peak = p.queued(t_max)
     if peak <= 1e-9:
-        return Spike(0.0, 0.0, 0.0, 0.0)
+        return SpikeProfile(0.0, 0.0, 0.0, 0.0)
     at_end = max(0.0, p.queued(duration))
     if capacity <= rate:
-        return Spike(peak, math.inf, math.inf, math.inf, at_end)
+        return SpikeProfile(peak, math.inf, math.inf, math.inf, at_end)
     t_empty = _first_empty(p, t_max)
-    return Spike(peak, max(0.0, t_empty - duration), t_empty, _worst_wait(p, t_empty), at_end)
+    return SpikeProfile(peak, max(0.0, t_empty - duration), t_empty, _worst_wait(p, t_empty), at_end)
 
 
-def _first_empty(p: _Profile, t_max: float) -> float:
+def _first_empty(p: _Curves, t_max: float) -> float:
     """Past both breakpoints F is linear with slope rate - capacity; before them, bisect (F is decreasing)."""
     t_lin = max(p.duration, p.t_ramp, t_max)
     if p.queued(t_lin) > 0:
@@ -84,7 +89,7 @@ def _first_empty(p: _Profile, t_max: float) -> float:
     return hi
 
 
-def _worst_wait(p: _Profile, t_empty: float) -> float:
+def _worst_wait(p: _Curves, t_empty: float) -> float:
     """First in, first out (close enough for a standard queue): the event that arrives at t leaves when the fleet
     has served everything that arrived before it, at the s with served(s) = arrived(t). The worst wait is the
     largest s - t over arrival times up to the moment the queue is empty again (sampled, then bisected)."""
@@ -117,7 +122,7 @@ def spike_series(
     when), the arrival rate, the fleet's capacity (events/s, as it ramps), the backlog (events) and the queue wait of
     an event arriving then (s; the worst wait is the largest). Values are rounded to 3 decimals: what the chart draws
     and `gcevents plan --json` reports."""
-    p = _Profile(rate, peak_rate, duration, min(start_capacity, capacity), ramp, capacity)
+    p = _Curves(rate, peak_rate, duration, min(start_capacity, capacity), ramp, capacity)
     spike = spike_profile(
         rate=rate, peak_rate=peak_rate, duration=duration, start_capacity=start_capacity, ramp=ramp, capacity=capacity
     )
@@ -133,7 +138,7 @@ def spike_series(
     return series
 
 
-def horizon(spike: Spike, duration: float, t_ramp: float) -> float:
+def horizon(spike: SpikeProfile, duration: float, t_ramp: float) -> float:
     """Until when a chart shows the spike: while something changes. A queue that never drains: two spike lengths.
     A backlog left when the spike ends: until it is drained, and a fifth more. A backlog gone during the spike
     (the usual case): the ramp and the backlog's rise and fall, half as long again, and the spike's flat rest is
@@ -145,7 +150,7 @@ def horizon(spike: Spike, duration: float, t_ramp: float) -> float:
     return min(duration * 1.2, max(spike.clear_seconds, t_ramp, 1.0) * 1.5)
 
 
-def _wait(p: _Profile, t: float, end: float) -> float:
+def _wait(p: _Curves, t: float, end: float) -> float:
     """How long an event arriving at t waits (first in, first out): until the fleet has served everything before it."""
     target = p.arrived(t)
     if p.served(t) >= target:

@@ -54,11 +54,25 @@ def _full_kind(kind: str) -> str:
 # (customer, IVR, queue, agent, wrap-up), agreeing with TYPICAL_FIELDS' durations (12 s in queue, 180 s talking,
 # 25 s of after-call work), so that events built with defaults merge into a conversation that adds up.
 LIFECYCLE_MS: Mapping[str, int] = {
-    "customer.start": 0, "outbound": 500, "contact": 1_000, "flow.start": 2_000, "attributes": 3_000,
-    "flow.outcome": 4_000, "flow.end": 5_000, "acd.start": 8_000, "acd.end": 20_000, "user.start": 20_500,
-    "voicemail.start": 21_000, "voicemail.end": 51_000, "user.end": 200_500, "customer.end": 201_000,
-    "acw": 225_500, "wrapup": 226_000, "agent.state": 227_000, "user.presence": 228_000,
-}  # fmt: skip
+    "customer.start": 0,
+    "outbound": 500,
+    "contact": 1_000,
+    "flow.start": 2_000,
+    "attributes": 3_000,
+    "flow.outcome": 4_000,
+    "flow.end": 5_000,
+    "acd.start": 8_000,
+    "acd.end": 20_000,
+    "user.start": 20_500,
+    "voicemail.start": 21_000,
+    "voicemail.end": 51_000,
+    "user.end": 200_500,
+    "customer.end": 201_000,
+    "acw": 225_500,
+    "wrapup": 226_000,
+    "agent.state": 227_000,
+    "user.presence": 228_000,
+}
 
 
 class _Default(enum.Enum):

@@ -199,12 +199,24 @@ def make_spike(
 
 
 DROP_PATTERNS: Mapping[str, frozenset[str]] = {
-    "whole": frozenset({"customer.start", "flow.start", "flow.end", "acd.start", "acd.end", "user.start", "user.end",
-                        "customer.end", "acw", "wrapup"}),
+    "whole": frozenset(
+        {
+            "customer.start",
+            "flow.start",
+            "flow.end",
+            "acd.start",
+            "acd.end",
+            "user.start",
+            "user.end",
+            "customer.end",
+            "acw",
+            "wrapup",
+        }
+    ),
     "end": frozenset({"customer.end"}),
     "wrapup": frozenset({"acw", "wrapup"}),
     "end+wrapup": frozenset({"customer.end", "acw", "wrapup"}),
-}  # fmt: skip
+}
 
 
 def drop_events(analytics: Mapping[str, Mapping[str, Any]], rate: float, seed: int) -> set[tuple[str, str]]:
@@ -264,22 +276,39 @@ def lifecycle_analytics(events: Sequence[Mapping[str, Any]], *, ended: bool = Tr
     agent_segments: list[dict[str, Any]] = [
         {"segmentStart": at("user.start"), "segmentType": "interact", "queueId": agent["queueId"]}
     ]
-    document: dict[str, Any] = {"conversationId": cid, "conversationStart": customer_segment["segmentStart"],
-                                "originatingDirection": direction, "divisionIds": []}  # fmt: skip
+    document: dict[str, Any] = {
+        "conversationId": cid,
+        "conversationStart": customer_segment["segmentStart"],
+        "originatingDirection": direction,
+        "divisionIds": [],
+    }
     if ended:
         customer_segment.update(segmentEnd=at("customer.end"), disconnectType=by_kind["customer.end"]["disconnectType"])
         agent_segments[0].update(segmentEnd=at("user.end"), disconnectType=by_kind["user.end"]["disconnectType"])
-        agent_segments.append({"segmentStart": agent_segments[0]["segmentEnd"], "segmentEnd": at("acw"),
-                               "segmentType": "wrapup", "queueId": agent["queueId"],
-                               "wrapUpCode": by_kind["wrapup"]["wrapupCode"]})  # fmt: skip
+        agent_segments.append(
+            {
+                "segmentStart": agent_segments[0]["segmentEnd"],
+                "segmentEnd": at("acw"),
+                "segmentType": "wrapup",
+                "queueId": agent["queueId"],
+                "wrapUpCode": by_kind["wrapup"]["wrapupCode"],
+            }
+        )
         document["conversationEnd"] = at("wrapup")
     session = {"mediaType": media, "direction": direction}
     document["participants"] = [
-        {"participantId": customer["participantId"], "purpose": "customer",
-         "sessions": [{**session, "sessionId": customer["sessionId"], "segments": [customer_segment]}]},
-        {"participantId": agent["participantId"], "purpose": "agent", "userId": agent["userId"],
-         "sessions": [{**session, "sessionId": agent["sessionId"], "segments": agent_segments}]},
-    ]  # fmt: skip
+        {
+            "participantId": customer["participantId"],
+            "purpose": "customer",
+            "sessions": [{**session, "sessionId": customer["sessionId"], "segments": [customer_segment]}],
+        },
+        {
+            "participantId": agent["participantId"],
+            "purpose": "agent",
+            "userId": agent["userId"],
+            "sessions": [{**session, "sessionId": agent["sessionId"], "segments": agent_segments}],
+        },
+    ]
     return document
 
 

@@ -144,8 +144,16 @@ class ClientStats:
         with self._lock:
             snapshot: dict[str, float] = {"api_calls": float(sum(self._calls.values()))}
             snapshot.update({f"calls.{name}": float(n) for name, n in sorted(self._calls.items())})
-            for name in ("tokens_fetched", "rate_limited", "server_errors", "unauthorized", "retries",
-                         "transport_errors", "gave_up_rate_limited", "clients_rejected"):  # fmt: skip
+            for name in (
+                "tokens_fetched",
+                "rate_limited",
+                "server_errors",
+                "unauthorized",
+                "retries",
+                "transport_errors",
+                "gave_up_rate_limited",
+                "clients_rejected",
+            ):
                 snapshot[name] = float(self._counters[name])
             snapshot["rate_limit_wait_seconds"] = round(self._wait_seconds, 3)
             if len(self._clients) > 1:  # one client: the totals say it all, and the metric names stay as they were
@@ -193,14 +201,17 @@ class GenesysClient:
         self._clock = clock
         self._monotonic = monotonic
         bucket_for = _bucket_for(settings, bucket, buckets)
-        self._lanes = Lanes(clock=monotonic, lanes=[
-            Lane(
-                client_id,
-                ClientCredentialsAuth(partial(self._fetch_token, client_id), clock=monotonic),
-                _make_limiter(settings, bucket_for(client_id), clock=clock, monotonic=monotonic, sleep=sleep),
-            )
-            for client_id in settings.client_ids
-        ])  # fmt: skip
+        self._lanes = Lanes(
+            clock=monotonic,
+            lanes=[
+                Lane(
+                    client_id,
+                    ClientCredentialsAuth(partial(self._fetch_token, client_id), clock=monotonic),
+                    _make_limiter(settings, bucket_for(client_id), clock=clock, monotonic=monotonic, sleep=sleep),
+                )
+                for client_id in settings.client_ids
+            ],
+        )
         self._limit: TokenLimit | None = None  # read at the first call, then again when due (adaptive pacing only)
         self._limit_due = 0.0  # monotonic time of the next read
         self._limit_lock = threading.Lock()

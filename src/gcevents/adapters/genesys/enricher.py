@@ -71,12 +71,14 @@ class GenesysEnricher:
         log.info(
             "genesys enrichment",
             extra={
-                "conversations": len(unique), "found": len(result.details), "missing": len(result.missing),
+                "conversations": len(unique),
+                "found": len(result.details),
+                "missing": len(result.missing),
                 "failed": len(result.failed),
                 "chunks": len(chunks),  # splits and retries are logged where they happen
                 "durationMs": round((time.monotonic() - started) * 1000, 1),
             },
-        )  # fmt: skip
+        )
         return result
 
     # ---------------------------------------------------------------------------------------------- internals

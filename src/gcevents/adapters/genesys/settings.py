@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gcevents import _variables as v
-from gcevents._variables import REGION_DOMAINS, region_domain
+from gcevents import variables as v
 from gcevents.errors import ConfigError
 from gcevents.secret import Secret
+from gcevents.variables import REGION_DOMAINS, region_domain
 
 __all__ = ["REGION_DOMAINS", "GenesysSettings", "Secret", "normalise_domain", "secret_for"]
 
@@ -50,7 +50,7 @@ class GenesysSettings:
     default_timeout: float = 30.0  # deadline of single lookups made without one
 
     def __post_init__(self) -> None:
-        """The ranges are the variables' own (`gcevents._variables`): one rule whether the settings come from the
+        """The ranges are the variables' own (`gcevents.variables`): one rule whether the settings come from the
         environment or from code."""
         for name, variable in (("api_base_url", v.GENESYS_API_BASE_URL), ("login_base_url", v.GENESYS_LOGIN_BASE_URL)):
             url = getattr(self, name)
@@ -111,17 +111,24 @@ class GenesysSettings:
         """Settings for a Genesys Cloud region, e.g. `for_domain("mypurecloud.ie", client_id=..., ...)`."""
         domain = normalise_domain(domain)
         return cls(
-            api_base_url=f"https://api.{domain}", login_base_url=f"https://login.{domain}", domain=domain,
-            client_id=client_id, client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
-        )  # fmt: skip
+            api_base_url=f"https://api.{domain}",
+            login_base_url=f"https://login.{domain}",
+            domain=domain,
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            **options,  # type: ignore[arg-type]
+        )
 
     @classmethod
     def for_base_url(cls, base_url: str, *, client_id: str, client_secret: str, **options: object) -> GenesysSettings:
         """One server for login and API, as the simulator serves it."""
         return cls(
-            api_base_url=base_url, login_base_url=base_url, client_id=client_id,
-            client_secret=Secret(client_secret), **options,  # type: ignore[arg-type]
-        )  # fmt: skip
+            api_base_url=base_url,
+            login_base_url=base_url,
+            client_id=client_id,
+            client_secret=Secret(client_secret),
+            **options,  # type: ignore[arg-type]
+        )
 
 
 # Keys under which a JSON SecretString holds the secret of a single client (the forms accepted since the start).
@@ -167,7 +174,7 @@ def _client_map(document: Mapping[str, object]) -> Mapping[str, object]:
 
 def normalise_domain(text: str) -> str:
     """`mypurecloud.ie`, `api.mypurecloud.ie` or `https://login.mypurecloud.ie/` -> `mypurecloud.ie`; an unknown
-    domain is a ConfigError (the rule is GENESYS_REGION's, in `gcevents._variables`)."""
+    domain is a ConfigError (the rule is GENESYS_REGION's, in `gcevents.variables`)."""
     try:
         return region_domain(text)
     except ValueError as exc:

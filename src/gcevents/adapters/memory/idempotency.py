@@ -30,9 +30,10 @@ class MemoryIdempotencyStore:
         with self._lock:
             self.requests += -(-len(keys) // 100)
             return {
-                k for k in keys
+                k
+                for k in keys
                 if (r := self._records.get(k)) and r.status is ClaimStatus.COMPLETED and r.expires_at_ms > now_ms
-            }  # fmt: skip
+            }
 
     def claim(self, key: str, token: str, lease_until_ms: int, now_ms: int) -> ClaimResult:
         with self._lock:

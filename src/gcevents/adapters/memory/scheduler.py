@@ -1,4 +1,4 @@
-"""A `CheckScheduler` in memory."""
+"""A `CompletionTimerScheduler` in memory."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 
 class CollectingScheduler:
-    """Keeps the conversations of the checks instead of queueing them: `gcevents process` has no queue, and
-    evaluates every pending grace at the end of its run (`core.outputs.due_checks(scheduler.waiting())`)."""
+    """Keeps the conversations of the timers instead of queueing them: `gcevents process` has no queue, and
+    evaluates every pending grace at the end of its run (`core.outputs.due_timers(scheduler.waiting())`)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -22,7 +22,7 @@ class CollectingScheduler:
                 self._conversations[str(cid)] = None
 
     def waiting(self) -> list[str]:
-        """The conversations with a check scheduled, in order; forgets them."""
+        """The conversations with a timer scheduled, in order; forgets them."""
         with self._lock:
             cids, self._conversations = list(self._conversations), {}
         return cids

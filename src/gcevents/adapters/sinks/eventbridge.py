@@ -46,9 +46,16 @@ class EventBridgeSink:
 
     def deliver(self, records: Sequence[OutboundRecord], deadline: float) -> Mapping[str, Exception]:
         return deliver_in_rounds(
-            self.name, records, deadline, size=entry_size, limits=LIMITS, put=self._put,
-            rounds=self.rounds, sleep=self._sleep, clock=self._clock,
-        )  # fmt: skip
+            self.name,
+            records,
+            deadline,
+            size=entry_size,
+            limits=LIMITS,
+            put=self._put,
+            rounds=self.rounds,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
 
     def _put(self, chunk: Sequence[OutboundRecord]) -> list[Exception | None]:
         from gcevents.adapters.aws import translate

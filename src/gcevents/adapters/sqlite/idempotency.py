@@ -104,9 +104,15 @@ class SqliteIdempotencyStore:
             conn.execute(
                 "UPDATE idempotency SET status = 'FAILED', lease_until = 0, expires_at = ?, last_error = ?,"
                 " attempts = ?, failed_at = ? WHERE pk = ? AND token = ? AND status = 'IN_PROGRESS'",
-                (failure.keep_until_ms, storable(failure.error), failure.attempts, failure.failed_at_ms,
-                 claim.key, claim.token),
-            )  # fmt: skip
+                (
+                    failure.keep_until_ms,
+                    storable(failure.error),
+                    failure.attempts,
+                    failure.failed_at_ms,
+                    claim.key,
+                    claim.token,
+                ),
+            )
 
     def failures(self, keys: Sequence[str]) -> dict[str, Failure]:
         found: dict[str, Failure] = {}

@@ -68,10 +68,13 @@ def send_batch(client: SQSClient, queue_url: str, items: Sequence[tuple[str, flo
     accepted: list[int] = []
     for chunk in _send_chunks(items):
         entries: list[SendMessageBatchRequestEntryTypeDef] = [
-            {"Id": str(i), "MessageBody": items[i][0],
-             "DelaySeconds": math.ceil(min(MAX_DELAY_SECONDS, max(0, items[i][1])))}
+            {
+                "Id": str(i),
+                "MessageBody": items[i][0],
+                "DelaySeconds": math.ceil(min(MAX_DELAY_SECONDS, max(0, items[i][1]))),
+            }
             for i in chunk
-        ]  # fmt: skip
+        ]
         try:
             response = client.send_message_batch(QueueUrl=queue_url, Entries=entries)
         except Exception as exc:

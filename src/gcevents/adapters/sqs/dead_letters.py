@@ -319,8 +319,11 @@ def _cause(attrs: Mapping[str, str]) -> tuple[str, str]:
         text = f"EventBridge could not deliver to the rule target: {code}"
         if attrs.get("ERROR_MESSAGE"):
             text += f": {attrs['ERROR_MESSAGE']}"
-        where = [f"{label} {attrs[name]}" for label, name in (("rule", "RULE_ARN"), ("target", "TARGET_ARN"))
-                 if attrs.get(name)]  # fmt: skip
+        where = [
+            f"{label} {attrs[name]}"
+            for label, name in (("rule", "RULE_ARN"), ("target", "TARGET_ARN"))
+            if attrs.get(name)
+        ]
         return EVENTBRIDGE_DELIVERY_FAILED, text + (f" ({', '.join(where)})" if where else "")
     return MAX_RECEIVE_COUNT, "redriven by SQS after maxReceiveCount"
 

@@ -1,4 +1,4 @@
-"""Completion checks on SQS: SendMessageBatch with a per-message DelaySeconds (<= 900, SQS's maximum)."""
+"""Completion timers on SQS: SendMessageBatch with a per-message DelaySeconds (<= 900, SQS's maximum)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 
-class SqsCheckScheduler:
-    """Implements `CheckScheduler` on the queue the events come from (the Lambda needs sqs:SendMessage on it)."""
+class SqsTimerScheduler:
+    """`CompletionTimerScheduler` on the queue the events come from (the Lambda needs sqs:SendMessage on it)."""
 
     def __init__(self, client: SQSClient, queue_url: str) -> None:
         self.client = client
@@ -29,7 +29,7 @@ class SqsCheckScheduler:
             try:
                 response = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
             except Exception as exc:
-                raise translate(exc, "sqs send_message_batch (completion checks)") from exc
+                raise translate(exc, "sqs send_message_batch (completion timers)") from exc
             failed = response.get("Failed", [])
             if failed:
-                raise TransientError(f"sqs refused {len(failed)} completion checks: {failed[0].get('Code')}")
+                raise TransientError(f"sqs refused {len(failed)} completion timers: {failed[0].get('Code')}")

@@ -25,13 +25,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--aws-account-id", required=True, metavar="ID", help="the 12-digit AWS account id")
     parser.add_argument("--aws-region", required=True, metavar="REGION", help="the AWS region, e.g. eu-west-1")
     parser.add_argument(
-        "--suffix", required=True, metavar="NAME",
+        "--suffix",
+        required=True,
+        metavar="NAME",
         help="the event source suffix (up to 64 letters, digits, '.', '-', '_'); it identifies the integration",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--topic", action="append", default=[], metavar="T",
+        "--topic",
+        action="append",
+        default=[],
+        metavar="T",
         help="a topic to subscribe to (repeatable); default: every conversation topic (`gcevents topics`)",
-    )  # fmt: skip
+    )
     parser.add_argument("--name", default=None, help="the integration's name when it is created")
     parser.add_argument("--dry-run", action="store_true", help="print what would change, write nothing")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")

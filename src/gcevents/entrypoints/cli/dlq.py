@@ -107,10 +107,15 @@ def cmd_redrive(args: argparse.Namespace) -> int:
     allowed = runtime.config.pipeline.allowed_sources
     progress = terminal_progress(None, "letters sent" if not args.dry_run else "letters counted", quiet=args.json)
     counts = redrive(
-        reader, _filter(args), send, limit=args.limit, rate=args.rate, dry_run=args.dry_run,
+        reader,
+        _filter(args),
+        send,
+        limit=args.limit,
+        rate=args.rate,
+        dry_run=args.dry_run,
         still_invalid=lambda letter: rejection_reason(letter.body, allowed),
         progress=progress.advance if progress else None,
-    )  # fmt: skip
+    )
     if progress is not None:
         progress.close()
     print(json.dumps(dict(counts)) if args.json else ", ".join(f"{k}: {v}" for k, v in counts.items()) or "nothing")
@@ -146,9 +151,13 @@ def _sender(runtime: Any, args: argparse.Namespace) -> Callable[[list[str]], int
 
     def here(bodies: list[str]) -> int:
         outcomes, _ = run_records(
-            runtime.pipeline, runtime.dead_letters, [RawRecord(b) for b in bodies],
-            batch_size=10, max_attempts=3, max_wait=5.0,
-        )  # fmt: skip
+            runtime.pipeline,
+            runtime.dead_letters,
+            [RawRecord(b) for b in bodies],
+            batch_size=10,
+            max_attempts=3,
+            max_wait=5.0,
+        )
         return outcomes["dead_lettered"]
 
     return here

@@ -14,8 +14,6 @@ if TYPE_CHECKING:
 
 
 def register(subparsers: Any) -> None:
-    from gcevents.ops.package import ARCHITECTURES, DEFAULT_ARCH
-
     parser = subparsers.add_parser(
         "package",
         help="build the Lambda artifact (gcevents + dependencies + your handlers), or a Lambda layer",
@@ -27,19 +25,41 @@ def register(subparsers: Any) -> None:
             "With --layer: OUT/layer/python/ and OUT/gcevents-layer.zip, for a function you deploy yourself."
         ),
     )
+    _what_goes_in(parser)
+    _how_it_is_built(parser)
+    parser.set_defaults(func=cmd_package)
+
+
+def _what_goes_in(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--handlers", type=Path, action="append", default=[], metavar="PATH",
+        "--handlers",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
         help="a handler package directory or module file to put in the artifact (repeatable), e.g. ./myorg",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--spec", action="append", default=[], metavar="MODULE:ATTR",
+        "--spec",
+        action="append",
+        default=[],
+        metavar="MODULE:ATTR",
         help="a GCEVENTS_HANDLERS entry to check (repeatable), e.g. myorg.handlers:router; "
         "without it each --handlers module is only imported",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--requirement", "-r", action="append", default=[], metavar="REQ",
+        "--requirement",
+        "-r",
+        action="append",
+        default=[],
+        metavar="REQ",
         help="a dependency of your handlers, as pip takes it (repeatable); a requirements .txt file works too",
-    )  # fmt: skip
+    )
+
+
+def _how_it_is_built(parser: argparse.ArgumentParser) -> None:
+    from gcevents.ops.package import ARCHITECTURES, DEFAULT_ARCH
+
     parser.add_argument("--out", type=Path, default=Path("build"), help="output directory (default: build)")
     parser.add_argument(
         "--arch",
@@ -50,9 +70,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--layer", action="store_true", help="build a Lambda layer (python/ layout) instead")
     parser.add_argument("--python-version", default="3.12", help="the Lambda runtime's Python (default: 3.12)")
     parser.add_argument(
-        "--python", metavar="PATH",
+        "--python",
+        metavar="PATH",
         help="the CPython of that version that byte-compiles and checks (default: found on this machine)",
-    )  # fmt: skip
+    )
     parser.add_argument("--no-compile", action="store_true", help="ship source only (no .pyc files)")
     parser.add_argument("--no-zip", action="store_true", help="only build the directory")
     parser.add_argument(
@@ -63,11 +84,11 @@ def register(subparsers: Any) -> None:
         '--code-dir "$(ARTIFACTS_DIR)"); DIR must be empty or hold a previous artifact',
     )
     parser.add_argument(
-        "--measure", action="store_true",
+        "--measure",
+        action="store_true",
         help="also measure the handler's cold import from the artifact with and without its .pyc files",
-    )  # fmt: skip
+    )
     parser.add_argument("--json", action="store_true", help="print what was built as JSON")
-    parser.set_defaults(func=cmd_package)
 
 
 def cmd_package(args: argparse.Namespace) -> int:

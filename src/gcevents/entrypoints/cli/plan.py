@@ -60,9 +60,19 @@ def register(subparsers: Any) -> None:
     arg("--min-pollers", "provisioned: warm event pollers at least (%(default)s)")
     arg("--poller-price", "USD per event poller hour (%(default)s: AWS pricing page, US East N. Virginia)")
     arg("--latency-target", "--compare: worst queue wait to meet, s (%(default)s)")
+    _modes_and_output(parser)
+    parser.set_defaults(func=cmd_plan)
+
+
+def _modes_and_output(parser: argparse.ArgumentParser) -> None:
     add_option(parser, "--poller-mode", PlanInputs, choices=POLLER_MODES, help="event source mapping scaling mode")
-    add_option(parser, "--budget-scope", PlanInputs, choices=BUDGET_SCOPES,
-               help="Genesys budget per instance token (default) or shared by the fleet")  # fmt: skip
+    add_option(
+        parser,
+        "--budget-scope",
+        PlanInputs,
+        choices=BUDGET_SCOPES,
+        help="Genesys budget per instance token (default) or shared by the fleet",
+    )
     add_option(parser, "--pacing", PlanInputs, choices=PACINGS, help="adaptive (default) or a static override")
     parser.add_argument("--reserve", action="store_true", help="also set reserved concurrency (off by default)")
     parser.add_argument(
@@ -81,7 +91,6 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--format", choices=("text", "sam", "json"), default="text", help="output (default text)")
     parser.add_argument("--json", action="store_const", dest="format", const="json", help="same as --format json")
-    parser.set_defaults(func=cmd_plan)
 
 
 def inputs_from_args(args: argparse.Namespace) -> PlanInputs:

@@ -51,9 +51,12 @@ def register(subparsers: Any) -> None:
     add_option(process, "--max-attempts", ProcessOptions, help="then dead-letter as retries_exhausted")
     add_option(process, "--max-wait", ProcessOptions, help="cap on waiting between retry rounds (s)")
     process.add_argument(
-        "--sink", action="append", default=[], metavar="SPEC",
+        "--sink",
+        action="append",
+        default=[],
+        metavar="SPEC",
         help="add a sink (GCEVENTS_SINKS syntax), e.g. webhook:https://crm.example.com/in; see the Outputs guide",
-    )  # fmt: skip
+    )
     process.add_argument(
         "--lake", metavar="DIR", help="then write the conversation records as Parquet there (needs gcevents[lake])"
     )
@@ -97,7 +100,7 @@ def _line(line: bytes) -> str | bytes:
 def cmd_process(args: argparse.Namespace) -> int:
     from gcevents.adapters.memory import CollectingScheduler
     from gcevents.config import config_with_sinks
-    from gcevents.core.outputs import due_checks
+    from gcevents.core.outputs import due_timers
     from gcevents.entrypoints.cli.lake import lake_module, write_from_store
     from gcevents.entrypoints.runtime import build_runtime
     from gcevents.observability import configure_logging
@@ -107,7 +110,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     if args.lake:
         lake_module()  # the lake extra is there, or say so before processing
     configure_logging(config.log_level, service=config.service_name)
-    # No queue to delay checks on: the grace of every conversation still waiting for a wrap-up ends with the run.
+    # No queue to delay timers on: the grace of every conversation still waiting for a wrap-up ends with the run.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)
     options = options_from_args(ProcessOptions, args)
@@ -116,8 +119,8 @@ def cmd_process(args: argparse.Namespace) -> int:
     outcomes, reasons = _run(runtime, records, options, progress.advance if progress else None)
     if progress is not None:
         progress.close()
-    if scheduler is not None and (checks := due_checks(scheduler.waiting())):
-        _run(runtime, [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)], options)
+    if scheduler is not None and (timers := due_timers(scheduler.waiting())):
+        _run(runtime, [RawRecord(body, f"timer-{n}") for n, body in enumerate(timers, 1)], options)
     elapsed = time.perf_counter() - started
     delivered = runtime.outputs.deliveries.snapshot() if runtime.outputs is not None else {}
     summary = {

@@ -46,7 +46,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     from gcevents.adapters.memory import CollectingScheduler
     from gcevents.config import Config
     from gcevents.core.events import RawRecord
-    from gcevents.core.outputs import due_checks
+    from gcevents.core.outputs import due_timers
     from gcevents.entrypoints.runtime import build_runtime
     from gcevents.entrypoints.scheduled import run_reconcile
     from gcevents.observability import configure_logging
@@ -55,7 +55,7 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     start, end = _window(args)
     config = Config.from_env()
     configure_logging(config.log_level, service=config.service_name)
-    # No queue to delay completion checks on: the records still waiting for a wrap-up are evaluated at the end.
+    # No queue to delay completion timers on: the records still waiting for a wrap-up are evaluated at the end.
     scheduler = CollectingScheduler() if config.outputs.check_queue is None else None
     runtime = build_runtime(config, scheduler=scheduler)
     phases = Phases(quiet=args.json)
@@ -68,8 +68,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         progress=phases.counter("facts applied"),
     )
     phases.close()
-    if scheduler is not None and (checks := due_checks(scheduler.waiting())):
-        records = [RawRecord(body, f"check-{n}") for n, body in enumerate(checks, 1)]
+    if scheduler is not None and (timers := due_timers(scheduler.waiting())):
+        records = [RawRecord(body, f"timer-{n}") for n, body in enumerate(timers, 1)]
         run_records(runtime.pipeline, runtime.dead_letters, records, batch_size=100, max_attempts=3, max_wait=5.0)
     summary = report.summary()
     print(json.dumps(summary) if args.json else describe(summary))

@@ -31,8 +31,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--from", dest="start", type=parse_time, metavar="ISO", help="first event time replayed")
     parser.add_argument("--to", dest="end", type=parse_time, metavar="ISO", help="end of the window (exclusive)")
-    parser.add_argument("--topic", action="append", default=[], metavar="TOPIC",
-                        help="only this detail-type (repeatable), e.g. customer.end or its full pattern")  # fmt: skip
+    parser.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="TOPIC",
+        help="only this detail-type (repeatable), e.g. customer.end or its full pattern",
+    )
     parser.add_argument("--archive", metavar="ARN|NAME", help="the archive (template output ArchiveArn)")
     parser.add_argument("--rule", metavar="ARN", help="the rule to replay to (template output RuleArn)")
     parser.add_argument("--status", metavar="NAME", help="report a replay's progress instead of starting one")
@@ -53,8 +58,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(status.as_dict()), flush=True)
         else:
-            print(printable(f"{status.name}: {status.state} {status.progress:.0%}"
-                            f"{' (' + status.reason + ')' if status.reason else ''}"), flush=True)  # fmt: skip
+            print(
+                printable(
+                    f"{status.name}: {status.state} {status.progress:.0%}"
+                    f"{' (' + status.reason + ')' if status.reason else ''}"
+                ),
+                flush=True,
+            )
 
     if args.status:
         status = replays.status(args.status)

@@ -26,14 +26,19 @@ def register(subparsers: Any) -> None:
         "--queue", metavar="NAME", help="also create this SQS queue (and NAME-dlq with a redrive policy)"
     )
     setup.add_argument(
-        "--max-receive-count", type=int, default=worker_max_receive_count(),
+        "--max-receive-count",
+        type=int,
+        default=worker_max_receive_count(),
         help="receives before the queue moves a message to NAME-dlq (default %(default)s: enough for the worker and "
         "for Lambda)",
-    )  # fmt: skip
+    )
     setup.add_argument(
-        "--visibility-timeout", type=int, default=360, metavar="SECONDS",
+        "--visibility-timeout",
+        type=int,
+        default=360,
+        metavar="SECONDS",
         help="the queue's visibility timeout (default: %(default)s)",
-    )  # fmt: skip
+    )
     setup.add_argument("--json", action="store_true", help="print what was created as JSON")
     setup.set_defaults(func=cmd_setup)
 

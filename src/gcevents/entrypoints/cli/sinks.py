@@ -68,8 +68,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def sample_document() -> dict[str, Any]:
     """A realistic `conversation.completed`: a workload conversation through the real state merge."""
+    from gcevents.core.documents import COMPLETED, derive, document, version_of
     from gcevents.core.events import GenesysEvent, RawRecord, parse_record
-    from gcevents.core.records import COMPLETED, derive, document, version_of
     from gcevents.core.state import Observation, merge
     from gcevents.testing.workload import conversation_lifecycle
 
@@ -83,7 +83,7 @@ def sample_document() -> dict[str, Any]:
 
 def cmd_test(args: argparse.Namespace) -> int:
     from gcevents.config import config_with_sinks
-    from gcevents.core.records import encode
+    from gcevents.core.documents import encode
     from gcevents.entrypoints.outputs import make_sink
     from gcevents.entrypoints.resources import Resources
     from gcevents.ports import OutboundRecord

@@ -45,22 +45,28 @@ def register(subparsers: Any) -> None:
         parser, "--batch-window", WorkerSettings, help="seconds to fill a batch once a record came (%(default)s)"
     )
     add_option(
-        parser, "--visibility-timeout", WorkerSettings,
+        parser,
+        "--visibility-timeout",
+        WorkerSettings,
         help="seconds a received message stays hidden, and the lease a heartbeat renews (%(default)s)",
-    )  # fmt: skip
+    )
     add_option(parser, "--wait", WorkerSettings, "wait_seconds", help="long-poll seconds per receive (%(default)s)")
     add_option(
-        parser, "--batch-time-limit", WorkerSettings,
+        parser,
+        "--batch-time-limit",
+        WorkerSettings,
         help="seconds a batch may run: its deadline; must exceed GCEVENTS_DEADLINE_MARGIN (%(default)s)",
-    )  # fmt: skip
+    )
     add_option(
         parser, "--retry-base-delay", WorkerSettings, help="seconds; retries without a Retry-After hint (%(default)s)"
     )
     add_option(parser, "--retry-max-delay", WorkerSettings, help="seconds; the longest such retry delay (%(default)s)")
     parser.add_argument(
-        "--max-receive-count", type=int, default=worker_max_receive_count(),
+        "--max-receive-count",
+        type=int,
+        default=worker_max_receive_count(),
         help="SQLite queue redrive threshold (default %(default)s: see the Operations guide)",
-    )  # fmt: skip
+    )
     parser.add_argument("--exit-when-idle", action="store_true", help="stop when the queue is empty")
     parser.add_argument("--max-batches", type=int, help="stop after this many batches")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on stdout when it stops")
@@ -86,9 +92,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         from gcevents.ops.dlq import failure_explainer
 
         queue = SqliteQueue(
-            SqliteDatabase(args.sqlite_queue), max_receive_count=args.max_receive_count,
-            redrive_to=runtime.dead_letters, explain=failure_explainer(runtime.idempotency_store),
-        )  # fmt: skip
+            SqliteDatabase(args.sqlite_queue),
+            max_receive_count=args.max_receive_count,
+            redrive_to=runtime.dead_letters,
+            explain=failure_explainer(runtime.idempotency_store),
+        )
         source, is_drained = queue, queue.is_drained
     settings = options_from_args(WorkerSettings, args)
     last = runtime.counters()
@@ -106,10 +114,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     install_signal_handlers(worker)
     stats = worker.run(exit_when_idle=args.exit_when_idle, max_batches=args.max_batches)
     summary = {
-        "batches": stats.batches, "outcomes": dict(stats.outcomes), "errors": stats.errors,
-        "failed_acks": stats.failed_acks, "handed_back": stats.handed_back, "unacked_at_exit": stats.unacked_at_exit,
+        "batches": stats.batches,
+        "outcomes": dict(stats.outcomes),
+        "errors": stats.errors,
+        "failed_acks": stats.failed_acks,
+        "handed_back": stats.handed_back,
+        "unacked_at_exit": stats.unacked_at_exit,
         "leases_lost": stats.leases_lost,
-    }  # fmt: skip
+    }
     if args.json:
         print(json.dumps({**summary, "unfinished": stats.unfinished}), flush=True)
     if stats.unfinished:
@@ -120,7 +132,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def with_default_check_queue(config: Config, args: argparse.Namespace) -> Config:
-    """The completion checks of the grace period go to the queue this worker consumes, unless configured."""
+    """The completion timers of the grace period go to the queue this worker consumes, unless configured."""
     if config.outputs.check_queue is not None or not config.outputs.derived:
         return config
     spec = StoreSpec("sqs", args.queue_url) if args.queue_url else StoreSpec("sqlite", args.sqlite_queue)

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from gcevents.core.records import COMPLETED, derive, document, is_ended, version_of
+from gcevents.core.documents import COMPLETED, derive, document, is_ended, version_of
 from gcevents.errors import GcEventsError
 from gcevents.ops.lake.columns import PARTITION_KEYS, partition, row
 from gcevents.ports import StoredState

@@ -24,8 +24,11 @@ from gcevents.testing.genesys.integrations import INTEGRATION_PERMISSIONS, INTEG
 from gcevents.testing.genesys.state import RateWindow, SimulatorOptions, SimulatorState, client_of
 
 LIMIT_NAMESPACES = ("platform.api", "analytics")
-THROTTLED = {"message": "Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds",
-             "code": "too.many.requests.retry.after", "status": 429}  # fmt: skip
+THROTTLED = {
+    "message": "Rate limit exceeded the maximum. Retry the request in [{seconds}] seconds",
+    "code": "too.many.requests.retry.after",
+    "status": 429,
+}
 Reply = tuple[int, dict[str, Any]]  # a route's status and JSON document
 
 
@@ -88,8 +91,9 @@ def _limits(state: SimulatorState, match: re.Match[str], query: str, body: bytes
     if per_minute is None and options.rate_limit_per_minute is not None:
         per_minute = round(options.rate_limit_per_minute * 60.0 / options.rate_window_seconds)
     if namespace == "platform.api" and per_minute is not None:
-        entities.append({"key": "client.credentials.token.rate.per.minute", "namespace": namespace,
-                         "value": per_minute})  # fmt: skip
+        entities.append(
+            {"key": "client.credentials.token.rate.per.minute", "namespace": namespace, "value": per_minute}
+        )
     return 200, {"entities": entities}
 
 
@@ -216,8 +220,10 @@ class SimulatedApi:
             if permission in self.state.options.missing_permissions:
                 return 403, {
                     "message": f"You are missing the following permission(s): [{permission}]",
-                    "code": "missing.permissions", "status": 403, "messageParams": {"permissions": permission},
-                }  # fmt: skip
+                    "code": "missing.permissions",
+                    "status": 403,
+                    "messageParams": {"permissions": permission},
+                }
             with self.state.lock:
                 return answer()
 

@@ -60,42 +60,81 @@ def analytics_conversation(conversation_id: str) -> dict[str, Any]:
                 "participantId": _child_id(rng),
                 "participantName": f"Customer {rng.randrange(10000)}",
                 "purpose": "customer",
-                "sessions": [{
-                    "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
-                    "ani": customer_address, "dnis": "tel:+18005550100",
-                    "segments": [{"segmentStart": iso_z(start), "segmentEnd": iso_z(end),
-                                  "segmentType": "interact", "disconnectType": "peer"}],
-                }],
+                "sessions": [
+                    {
+                        "sessionId": _child_id(rng),
+                        "mediaType": media,
+                        "direction": direction,
+                        "ani": customer_address,
+                        "dnis": "tel:+18005550100",
+                        "segments": [
+                            {
+                                "segmentStart": iso_z(start),
+                                "segmentEnd": iso_z(end),
+                                "segmentType": "interact",
+                                "disconnectType": "peer",
+                            }
+                        ],
+                    }
+                ],
             },
             {
                 "participantId": _child_id(rng),
                 "participantName": "Queue",
                 "purpose": "acd",
-                "sessions": [{
-                    "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
-                    "segments": [{"segmentStart": iso_z(start), "segmentEnd": iso_z(answered),
-                                  "segmentType": "delay", "queueId": queue_id}],
-                }],
+                "sessions": [
+                    {
+                        "sessionId": _child_id(rng),
+                        "mediaType": media,
+                        "direction": direction,
+                        "segments": [
+                            {
+                                "segmentStart": iso_z(start),
+                                "segmentEnd": iso_z(answered),
+                                "segmentType": "delay",
+                                "queueId": queue_id,
+                            }
+                        ],
+                    }
+                ],
             },
             {
                 "participantId": _child_id(rng),
                 "participantName": f"Agent {AGENTS.index(user_id)}",
                 "purpose": "agent",
                 "userId": user_id,
-                "sessions": [{
-                    "sessionId": _child_id(rng), "mediaType": media, "direction": direction,
-                    "segments": [
-                        {"segmentStart": iso_z(answered - timedelta(seconds=5)), "segmentEnd": iso_z(answered),
-                         "segmentType": "alert", "queueId": queue_id},
-                        {"segmentStart": iso_z(answered), "segmentEnd": iso_z(end),
-                         "segmentType": "interact", "queueId": queue_id, "disconnectType": "client"},
-                        {"segmentStart": iso_z(end), "segmentEnd": iso_z(end + acw),
-                         "segmentType": "wrapup", "queueId": queue_id, "wrapUpCode": wrapup_code},
-                    ],
-                }],
+                "sessions": [
+                    {
+                        "sessionId": _child_id(rng),
+                        "mediaType": media,
+                        "direction": direction,
+                        "segments": [
+                            {
+                                "segmentStart": iso_z(answered - timedelta(seconds=5)),
+                                "segmentEnd": iso_z(answered),
+                                "segmentType": "alert",
+                                "queueId": queue_id,
+                            },
+                            {
+                                "segmentStart": iso_z(answered),
+                                "segmentEnd": iso_z(end),
+                                "segmentType": "interact",
+                                "queueId": queue_id,
+                                "disconnectType": "client",
+                            },
+                            {
+                                "segmentStart": iso_z(end),
+                                "segmentEnd": iso_z(end + acw),
+                                "segmentType": "wrapup",
+                                "queueId": queue_id,
+                                "wrapUpCode": wrapup_code,
+                            },
+                        ],
+                    }
+                ],
             },
         ],
-    }  # fmt: skip
+    }
 
 
 def live_conversation(conversation_id: str) -> dict[str, Any]:
@@ -119,8 +158,10 @@ def live_conversation(conversation_id: str) -> dict[str, Any]:
             entry["queueId"] = queue_id
         if participant["purpose"] == "customer":
             entry["address"] = session.get("ani", "")
-            entry["attributes"] = {"accountTier": rng.choice(["gold", "silver", "bronze"]),
-                                   "language": rng.choice(["en-US", "es-US", "fr-CA"])}  # fmt: skip
+            entry["attributes"] = {
+                "accountTier": rng.choice(["gold", "silver", "bronze"]),
+                "language": rng.choice(["en-US", "es-US", "fr-CA"]),
+            }
         if participant["purpose"] == "agent":
             entry["userId"] = participant["userId"]
             entry["wrapup"] = {"code": segments[-1]["wrapUpCode"], "durationSeconds": 0}

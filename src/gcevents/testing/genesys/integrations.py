@@ -33,13 +33,25 @@ def add_integration(
     """Create an integration (disabled) with config version 1. Called with the state's lock held."""
     iid = str(uuid.uuid4())
     entity = {
-        "id": iid, "name": name, "integrationType": {"id": type_id}, "notes": "",
-        "intendedState": "DISABLED", "reportedState": {"code": "INACTIVE"},
-        "config": {"current": {"id": iid}}, "selfUri": f"{INTEGRATIONS}/{iid}",
-    }  # fmt: skip
+        "id": iid,
+        "name": name,
+        "integrationType": {"id": type_id},
+        "notes": "",
+        "intendedState": "DISABLED",
+        "reportedState": {"code": "INACTIVE"},
+        "config": {"current": {"id": iid}},
+        "selfUri": f"{INTEGRATIONS}/{iid}",
+    }
     state.integrations[iid] = entity
-    state.configs[iid] = {"id": iid, "name": name, "version": 1, "properties": dict(properties or {}),
-                         "advanced": {}, "notes": "", "credentials": {}}  # fmt: skip
+    state.configs[iid] = {
+        "id": iid,
+        "name": name,
+        "version": 1,
+        "properties": dict(properties or {}),
+        "advanced": {},
+        "notes": "",
+        "credentials": {},
+    }
     return entity
 
 
@@ -76,9 +88,12 @@ class Integrations:
         everything = sorted(self.state.integrations.values(), key=lambda e: (e["name"], e["id"]))
         page = everything[(number - 1) * size : number * size]
         return 200, {
-            "entities": [dict(e) for e in page], "pageSize": size, "pageNumber": number,
-            "total": len(everything), "pageCount": max(1, math.ceil(len(everything) / size)),
-        }  # fmt: skip
+            "entities": [dict(e) for e in page],
+            "pageSize": size,
+            "pageNumber": number,
+            "total": len(everything),
+            "pageCount": max(1, math.ceil(len(everything) / size)),
+        }
 
     def create(self, body: bytes) -> tuple[int, dict[str, Any]]:
         document = json_object(body) or {}
@@ -101,8 +116,11 @@ class Integrations:
             return 404, {"message": "Integration not found", "code": "not.found", "status": 404}
         state = (json_object(body) or {}).get("intendedState")
         if state not in ("ENABLED", "DISABLED", "DELETED"):
-            return 400, {"message": "intendedState must be ENABLED, DISABLED or DELETED", "code": "bad.request",
-                         "status": 400}  # fmt: skip
+            return 400, {
+                "message": "intendedState must be ENABLED, DISABLED or DELETED",
+                "code": "bad.request",
+                "status": 400,
+            }
         entity["intendedState"] = state
         entity["reportedState"] = {"code": "ACTIVE" if state == "ENABLED" else "INACTIVE"}
         return 200, dict(entity)
@@ -128,8 +146,11 @@ class Integrations:
             stale = f"version {document.get('version')!r} is stale; the current version is {config['version']}"
             return 409, {"message": stale, "code": "conflict", "status": 409}
         config.update(
-            name=str(document.get("name") or config["name"]), properties=document["properties"],
-            advanced=document.get("advanced") or {}, notes=str(document.get("notes") or ""),
-            credentials=document.get("credentials") or {}, version=config["version"] + 1,
-        )  # fmt: skip
+            name=str(document.get("name") or config["name"]),
+            properties=document["properties"],
+            advanced=document.get("advanced") or {},
+            notes=str(document.get("notes") or ""),
+            credentials=document.get("credentials") or {},
+            version=config["version"] + 1,
+        )
         return 200, json.loads(json.dumps(config))

@@ -50,9 +50,11 @@ class GenesysSimulator:
             options = self._state.options
             self._server = SimulatorServer((options.host, options.port), self._api)
             self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                name="genesys-simulator", daemon=True,
-            )  # fmt: skip
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name="genesys-simulator",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -91,9 +93,12 @@ class GenesysSimulator:
             headers = {name.lower(): value for name, value in request.headers.items()}
             try:
                 result = self._api.handle(
-                    request.method, request.url.raw_path.decode("ascii"), headers, request.read(),
+                    request.method,
+                    request.url.raw_path.decode("ascii"),
+                    headers,
+                    request.read(),
                     read_timeout=timeout.get("read"),
-                )  # fmt: skip
+                )
             except TimedOut as exc:
                 raise httpx.ReadTimeout("simulated slow answer", request=request) from exc
             payload, response_headers = encode(result)

@@ -83,9 +83,10 @@ class SimulatorState:
         # Conversations the simulator was given (`register_conversations`): the details query and jobs page over
         # them, and lookups answer them instead of the document derived from the id.
         self.analytics = AnalyticsIndex(
-            clock=time.time, pending_polls=options.job_pending_polls,
+            clock=time.time,
+            pending_polls=options.job_pending_polls,
             availability_lag=options.jobs_availability_lag_seconds,
-        )  # fmt: skip
+        )
 
     def details(self, conversation_id: str) -> dict[str, Any]:
         return self.analytics.document(conversation_id) or analytics_conversation(conversation_id)

@@ -1,4 +1,4 @@
-"""Completion checks on the local SQLite queue (it has per-message delays, like SQS DelaySeconds)."""
+"""Completion timers on the local SQLite queue (it has per-message delays, like SQS DelaySeconds)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from gcevents.adapters.sqlite.queue import SqliteQueue
 
 
-class SqliteCheckScheduler:
+class SqliteTimerScheduler:
     def __init__(self, queue: SqliteQueue) -> None:
         self.queue = queue
 
