@@ -181,7 +181,7 @@ def test_hash_needs_exactly_one_key() -> None:
     assert HASH_KEY not in repr(config)
 
 
-names = st.text(min_size=1, max_size=8)
+names = st.text(min_size=1, max_size=8).filter(lambda name: name != "*")  # `*` is the wildcard: tested apart
 
 
 @given(
@@ -214,3 +214,12 @@ def test_the_documented_default_is_the_safe_policy() -> None:
 
     assert AttributePolicy.parse(v.GCEVENTS_ATTRIBUTES.default) == DEFAULT_POLICY == Config().attributes
     assert Config.from_env({}).attributes == DEFAULT_POLICY
+
+
+def test_the_wildcard_takes_every_name_not_listed_elsewhere() -> None:
+    attributes = {"queueName": "Sales", "accountNumber": "4111111111111111", "email": "a@example.com"}
+    hash_all = AttributePolicy.parse("allow:queueName;hash:*").with_key(lambda: b"key").apply(attributes)
+    assert hash_all["queueName"] == "Sales"
+    assert all(hash_all[n].startswith(HASH_PREFIX) for n in ("accountNumber", "email"))
+    allow_all = AttributePolicy.parse("allow:*").apply(attributes)
+    assert allow_all == attributes

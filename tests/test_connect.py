@@ -15,6 +15,9 @@ from gcevents.entrypoints import cli
 from gcevents.ops.connect import INTEGRATION_TYPE, ConnectRequest
 from gcevents.testing.genesys import GenesysSimulator, SimulatorOptions
 
+# A real HTTP simulator answers every call (about 12 s for the file): the integration tier, not the unit tier.
+pytestmark = pytest.mark.slow
+
 ACCOUNT = "123456789012"
 ARGS = ["connect", "--aws-account-id", ACCOUNT, "--aws-region", "eu-west-1", "--suffix", "gcevents-prod"]
 WRITES = (
