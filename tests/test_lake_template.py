@@ -11,7 +11,7 @@ import yaml
 
 from gcevents.ops.lake import named_queries
 from gcevents.ops.lake.columns import PARTITION_KEYS, columns
-from test_template import TEMPLATE, CfnLoader, _conditions, resources_of
+from test_template import TEMPLATE, CfnLoader, _conditions, _sam_translate, resources_of
 
 
 @pytest.fixture(scope="module")
@@ -48,16 +48,7 @@ def test_the_stream_converts_to_parquet_through_the_table(template: dict[str, An
 
 
 @pytest.mark.parametrize("lake", ["true", "false"])
-def test_the_sam_transform_with_the_lake_on_and_off(lake: str) -> None:
-    translator = pytest.importorskip("samtranslator.translator.transform")
-    from samtranslator.yaml_helper import yaml_parse
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    source = yaml_parse(TEMPLATE.read_text())
-    source["Resources"]["Function"]["Properties"]["CodeUri"] = "s3://artifacts/gcevents-lambda.zip"
+def test_the_sam_transform_with_the_lake_on_and_off(template: dict[str, Any], lake: str) -> None:
     org = "4a1b2c3d-0000-4000-8000-00000000abcd"
     parameters = {
         "DataLake": lake,
@@ -65,7 +56,7 @@ def test_the_sam_transform_with_the_lake_on_and_off(lake: str) -> None:
         "OrgId": org,
         "EventBusName": f"aws.partner/genesys.com/cloud/{org}/prod",
     }
-    output = translator.transform(source, parameters, NoManagedPolicies())
+    output = _sam_translate(template, parameters)
     resources = output["Resources"]
     defaults = {name: str(p.get("Default", "")) for name, p in output["Parameters"].items()}
     truth = _conditions(resources, output["Conditions"], {**defaults, **parameters})

@@ -22,6 +22,7 @@ from gcevents.ops.lake.columns import PARTITION_KEYS, partition, row
 from gcevents.ports import StoredState
 
 TABLE = "conversations"
+SHARED = "_completed.sql"  # the `completed` CTE every named query starts with
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +33,18 @@ class NamedQuery:
 
 
 def named_queries() -> dict[str, NamedQuery]:
-    """Every named query, by file name; the description is the file's first `--` line."""
+    """Every named query, by file name; the description is the file's first `--` line. Each is its file's text
+    with `_completed.sql` (the one-row-per-conversation `completed` table they all read) after that line: a named
+    query must run alone in the Athena console, so the template carries the composed text."""
+    folder = resources.files("gcevents.ops.lake").joinpath("queries")
+    shared = folder.joinpath(SHARED).read_text(encoding="utf-8").split("\n", 1)[1]
     out: dict[str, NamedQuery] = {}
-    for entry in sorted(resources.files("gcevents.ops.lake").joinpath("queries").iterdir(), key=lambda e: e.name):
-        if not entry.name.endswith(".sql"):
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if not entry.name.endswith(".sql") or entry.name == SHARED:
             continue
-        text = entry.read_text(encoding="utf-8")
-        first = text.splitlines()[0]
-        out[entry.name.removesuffix(".sql")] = NamedQuery(
-            entry.name.removesuffix(".sql"), first.removeprefix("--").strip(), text
-        )
+        first, body = entry.read_text(encoding="utf-8").split("\n", 1)
+        name = entry.name.removesuffix(".sql")
+        out[name] = NamedQuery(name, first.removeprefix("--").strip(), f"{first}\n{shared}{body}")
     return out
 
 

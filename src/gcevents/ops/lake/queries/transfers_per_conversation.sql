@@ -1,14 +1,4 @@
 -- Transfers per conversation: how many conversations saw 0, 1, 2, ... agent participants leave by transfer.
-WITH completed AS (
-    -- One row per conversation: Firehose delivers at least once, so a record may be stored twice.
-    SELECT *
-    FROM (
-        SELECT c.*, row_number() OVER (PARTITION BY c.conversationid) AS copy_number
-        FROM conversations AS c
-        WHERE c.type = 'conversation.completed'
-    ) AS numbered
-    WHERE copy_number = 1
-)
 SELECT transfers, count(*) AS conversations
 FROM (
     SELECT
