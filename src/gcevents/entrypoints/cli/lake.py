@@ -71,26 +71,24 @@ def lake_module() -> Any:
 
 
 def write_from_store(store: StateStore, directory: str) -> dict[str, Any]:
-    """Every ended conversation of `store` as Parquet under `directory`: what `--lake DIR` of demo and process do."""
+    """Every ended conversation of `store` as Parquet under `directory`: `lake write`, and `--lake DIR` of demo and
+    process. The summary: directory, records, files (relative to it), bytes."""
     lake = lake_module()
     written = lake.write(lake.documents_from_states(store.list(limit=10**9)), directory)
-    return {"directory": directory, "records": written.records, "files": len(written.files), "bytes": written.bytes}
+    return {"directory": directory, "records": written.records, "files": list(written.files), "bytes": written.bytes}
 
 
 def cmd_write(args: argparse.Namespace) -> int:
     from gcevents.entrypoints.cli.state import configured_state_store
 
-    lake = lake_module()
-    store = configured_state_store(args)
-    report = lake.write(lake.documents_from_states(store.list(limit=10**9)), args.directory)
-    summary = {"directory": args.directory, "records": report.records, "files": list(report.files)}
-    summary["bytes"] = report.bytes
+    summary = write_from_store(configured_state_store(args), args.directory)
     if args.json:
         print(json.dumps(summary))
     else:
-        files = f"{len(report.files)} file" + ("" if len(report.files) == 1 else "s")
-        print(f"{report.records} records in {files} ({report.bytes:,} bytes) under {args.directory}")
-        if not report.records:
+        count = len(summary["files"])
+        files = f"{count} file" + ("" if count == 1 else "s")
+        print(f"{summary['records']} records in {files} ({summary['bytes']:,} bytes) under {args.directory}")
+        if not summary["records"]:
             print("no ended conversation in that state store: name another with --store (e.g. the demo's:")
             print("  --store sqlite:.gcevents/demo/gcevents.db)")
     return 0
