@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gcevents.adapters.genesys.settings import GenesysSettings, Secret
+from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.adapters.sqlite import SqliteQueue
 from gcevents.adapters.sqlite.database import SqliteDatabase
 from gcevents.config import Config, OutputsConfig, StoreSpec
@@ -32,8 +32,9 @@ from gcevents.core.times import epoch_ms, parse_iso
 from gcevents.entrypoints.runtime import Runtime, build_runtime
 from gcevents.entrypoints.scheduled import run_reconcile
 from gcevents.entrypoints.worker import Worker, WorkerSettings, WorkerStats
-from gcevents.ops.dlq import failure_explainer
+from gcevents.ops.dlq import DeadLetterReader, LetterFilter, failure_explainer, inspect
 from gcevents.progress import Progress, terminal_progress
+from gcevents.secret import Secret
 from gcevents.testing.sinks import WebhookReceiver
 from gcevents.testing.workload import TRUSTED_PREFIX, Spike, make_spike
 from gcevents.variables import sinks
@@ -297,13 +298,11 @@ def derived_report(spike: Spike, receiver: WebhookReceiver, timers: dict[str, in
 def _report(
     spike: Spike, stats: WorkerStats, elapsed: float, api: dict[str, Any], runtime: Runtime, db_path: str
 ) -> dict[str, Any]:
-    dead_letters = list(runtime.dead_letters.scan(100_000))
-    # Reading holds letters from other readers (as SQS's visibility does): give them back, or the `dlq inspect`
-    # the report suggests would find none until the hold lapsed.
-    runtime.dead_letters.release([stored.handle for stored in dead_letters])
+    # `inspect` gives back every letter it read: the `dlq inspect` the report suggests sees them all at once.
+    dead_letters = inspect(DeadLetterReader(runtime.dead_letters), LetterFilter(), 100_000)
     reasons: dict[str, int] = {}
-    for stored in dead_letters:
-        reasons[stored.letter.reason] = reasons.get(stored.letter.reason, 0) + 1
+    for letter in dead_letters:
+        reasons[letter.reason] = reasons.get(letter.reason, 0) + 1
     processed = stats.outcomes.get(Outcome.PROCESSED.value, 0)
     duplicates = stats.outcomes.get(Outcome.DUPLICATE.value, 0)
     tracked = len(runtime.state_store.list(limit=10**7)) if runtime.state_store is not None else 0
