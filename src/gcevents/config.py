@@ -32,7 +32,8 @@ from gcevents.variables import (
 )
 
 if TYPE_CHECKING:
-    from gcevents.adapters.genesys.settings import GenesysSettings, Secret
+    from gcevents.adapters.genesys.settings import GenesysSettings
+    from gcevents.secret import Secret
 
 __all__ = [
     "CLAIM_MODES",

@@ -26,10 +26,11 @@ from gcevents.adapters.genesys.auth import AccessToken, ClientCredentialsAuth, c
 from gcevents.adapters.genesys.lanes import Lane, Lanes
 from gcevents.adapters.genesys.limiter import AdaptiveLimiter, Pacer, RateLimiter, SharedLimiter
 from gcevents.adapters.genesys.limits import TokenLimit, read_token_limit
-from gcevents.adapters.genesys.settings import GenesysSettings, Secret
+from gcevents.adapters.genesys.settings import GenesysSettings
 from gcevents.errors import ConfigError, GcEventsError, PermanentError, RateLimitedError, TransientError
 from gcevents.ports import PermitBucket
 from gcevents.retry import RetryBudget
+from gcevents.secret import Secret
 
 log = logging.getLogger(__name__)
 
